@@ -1,0 +1,269 @@
+"""The study's configuration schema: turns Hydra's composed config into typed, checked settings.
+
+Everything here runs before TensorFlow is imported, so a typo costs a fraction of a second.
+Each `model/`, `dataset/` and `strategy/` YAML names its implementation with `_target_`; that
+class carries its own settings dataclass (`HParams` or `Settings`), so adding a component is one
+module plus one YAML and nothing here changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tunelab.schema import ConfigError, build
+from tunelab.space import Param, SearchSpace
+
+Budget = Literal["smoke", "default", "full"]
+BUDGETS = ("smoke", "default", "full")
+OBJECTIVE_METRICS = Literal["val_accuracy", "val_macro_f1", "val_loss", "accuracy", "loss"]
+
+
+@dataclass
+class Objective:
+    """The metric a study optimises, read per epoch; a trial's score is its best epoch."""
+
+    name: OBJECTIVE_METRICS = "val_accuracy"
+    direction: Literal["max", "min"] = "max"
+
+    def better(self, a: float, b: float | None) -> bool:
+        """True when `a` beats `b` (any value beats None)."""
+        if b is None:
+            return True
+        return a > b if self.direction == "max" else a < b
+
+
+@dataclass
+class TrackingSettings:
+    uri: str | None = None
+    experiment: str = "tunelab"
+    register: bool = False
+    model_name: str = "tunelab"
+    log_model: bool = True
+
+
+@dataclass
+class TrainingSettings:
+    """Fixed training settings of a model (strategies such as Hyperband may set the epochs)."""
+
+    epochs: int = 10
+    early_stopping_patience: int = 0  # 0 = off
+
+    def check(self, path: str) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"{path}.epochs: must be at least 1, got {self.epochs}")
+
+
+@dataclass
+class Component:
+    """A resolved `model`, `dataset` or `strategy` group: its name, class and checked settings."""
+
+    name: str
+    cls: type
+    settings: Any
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    cls: type
+    training: TrainingSettings
+    hparams: Any  # the builder's HParams dataclass: the fixed values
+    space: SearchSpace
+
+    def hparams_for(self, values: dict[str, Any]) -> Any:
+        """The builder's HParams with the tuned `values` laid over the fixed ones."""
+        fixed = {k: v for k, v in vars(self.hparams).items()}
+        return build(self.cls.HParams, {**fixed, **values}, "trial hyperparameters")
+
+
+@dataclass
+class StudyConfig:
+    seed: int
+    repetition: int
+    budget: Budget
+    objective: Objective
+    study_name: str
+    resume: bool
+    quiet: bool
+    workdir: str
+    tracking: TrackingSettings
+    model: ModelConfig
+    dataset: Component
+    strategy: Component
+    resolved: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must not change between an interrupted study and its resumption."""
+        ignored = ("resume", "quiet", "tracking", "workdir", "repetition")
+        return {k: v for k, v in self.resolved.items() if k not in ignored}
+
+    def config_hash(self) -> str:
+        text = json.dumps(self.fingerprint(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+TOP_LEVEL = {
+    "seed", "repetition", "budget", "objective", "study_name", "resume", "quiet", "workdir",
+    "tracking", "model", "dataset", "strategy",
+}  # fmt: skip
+
+
+def register_resolvers() -> None:
+    """`${by_budget:smoke,default,full}` picks a value by the root `budget` key.
+
+    An explicit override (`strategy.max_trials=5`) replaces the whole interpolation, so what a
+    user types always wins over the budget.
+    """
+    from omegaconf import OmegaConf
+
+    def by_budget(smoke: Any, default: Any, full: Any, *, _root_: Any) -> Any:
+        return {"smoke": smoke, "full": full}.get(_root_.get("budget"), default)
+
+    if not OmegaConf.has_resolver("by_budget"):
+        OmegaConf.register_new_resolver("by_budget", by_budget)
+
+
+def from_hydra(cfg: Any) -> StudyConfig:
+    """Check Hydra's composed config under its own budget, then under the other budgets too,
+    so a typo in a `full`-only value fails today rather than on the big machine."""
+    from omegaconf import OmegaConf
+
+    study = load(OmegaConf.to_container(cfg, resolve=True))
+    for other in BUDGETS:
+        if other != study.budget:
+            variant = OmegaConf.merge(cfg, {"budget": other})
+            try:
+                load(OmegaConf.to_container(variant, resolve=True))
+            except ConfigError as error:
+                raise ConfigError(f"{error} (with budget={other})") from None
+    return study
+
+
+def load(raw: dict[str, Any]) -> StudyConfig:
+    """Check a composed config (a plain dict with interpolations resolved) and type it."""
+    unknown = sorted(set(raw) - TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown key; valid keys: {', '.join(sorted(TOP_LEVEL))}")
+    budget = raw.get("budget", "default")
+    if budget not in BUDGETS:
+        raise ConfigError(f"budget: {budget!r} is not valid; valid choices: {', '.join(BUDGETS)}")
+    seed = _int(raw.get("seed", 0), "seed")
+    model = _model(_group(raw, "model"))
+    dataset = _component(_group(raw, "dataset"), "dataset", "Settings")
+    strategy = _component(_group(raw, "strategy"), "strategy", "Settings")
+    study_name = raw.get("study_name") or f"{model.name}-{dataset.name}-{strategy.name}-seed{seed}"
+    return StudyConfig(
+        seed=seed,
+        repetition=_int(raw.get("repetition", 0), "repetition"),
+        budget=budget,
+        objective=build(Objective, raw.get("objective", {}), "objective"),
+        study_name=_str(study_name, "study_name"),
+        resume=_bool(raw.get("resume", False), "resume"),
+        quiet=_bool(raw.get("quiet", False), "quiet"),
+        workdir=_str(raw.get("workdir", ".tunelab"), "workdir"),
+        tracking=build(TrackingSettings, raw.get("tracking", {}), "tracking"),
+        model=model,
+        dataset=dataset,
+        strategy=strategy,
+        resolved={**raw, "study_name": study_name},
+    )
+
+
+def _group(raw: dict[str, Any], path: str) -> dict[str, Any]:
+    group = raw.get(path)
+    if not isinstance(group, dict):
+        raise ConfigError(f"{path}: missing; choose one with {path}=<option>")
+    return group
+
+
+def _split(group: dict[str, Any], path: str) -> tuple[str, type, dict[str, Any]]:
+    group = dict(group)
+    name = group.pop("name", None)
+    target = group.pop("_target_", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}.name: missing; every {path} YAML names itself")
+    if not isinstance(target, str):
+        raise ConfigError(f"{path}._target_: missing; name the class that implements {name!r}")
+    return name, _import(target, f"{path}._target_"), group
+
+
+def _component(group: dict[str, Any], path: str, settings_attr: str) -> Component:
+    name, cls, rest = _split(group, path)
+    return Component(name, cls, build(getattr(cls, settings_attr), rest, path))
+
+
+def _model(group: dict[str, Any]) -> ModelConfig:
+    name, cls, rest = _split(group, "model")
+    allowed = {"training", "hparams", "space", "tune"}
+    unknown = sorted(set(rest) - allowed)
+    if unknown:
+        valid = ", ".join(sorted(allowed))
+        raise ConfigError(f"model.{unknown[0]}: unknown key; valid keys: {valid}")
+    training = build(TrainingSettings, rest.get("training", {}), "model.training")
+    fixed = rest.get("hparams", {})
+    hparams = build(cls.HParams, fixed, "model.hparams")
+    space = _tuned(SearchSpace.from_config(rest.get("space") or {}), rest.get("tune"))
+    for pname, param in space.params.items():
+        if not hasattr(hparams, pname):
+            valid = ", ".join(sorted(vars(hparams)))
+            raise ConfigError(f"model.space.{pname}: unknown hyperparameter; valid: {valid}")
+        for value in _probe_values(param):
+            build(cls.HParams, {**vars(hparams), pname: value}, "model.space")
+    return ModelConfig(name, cls, training, hparams, space)
+
+
+def _tuned(space: SearchSpace, tune: Any) -> SearchSpace:
+    """The declared space narrowed to `model.tune` (null = every declared parameter)."""
+    if tune is None:
+        return space
+    if not isinstance(tune, list):
+        raise ConfigError(f"model.tune: expected a list of names or null, got {tune!r}")
+    for name in tune:
+        if name not in space.params:
+            declared = ", ".join(space.names) or "nothing"
+            raise ConfigError(f"model.tune: {name!r} is not declared in model.space; declared: "
+                              f"{declared}")
+    return SearchSpace({name: space.params[name] for name in tune})
+
+
+def _probe_values(param: Param) -> list[Any]:
+    """Values that exercise the hyperparameter's type: the bounds or every choice."""
+    if param.type == "int":
+        return [int(param.low), int(param.high)]
+    if param.type == "float":
+        return [float(param.low), float(param.high)]
+    return param.choices
+
+
+def _import(target: str, path: str) -> type:
+    module_name, _, attr = target.rpartition(".")
+    try:
+        import importlib
+
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ConfigError(f"{path}: cannot import {target!r} ({error})") from None
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    return value
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _str(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+register_resolvers()

@@ -1,0 +1,107 @@
+"""Shared by every builder: lazy Keras import, training hyperparameters, optimiser, inputs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from tunelab.data.base import DataSpec
+from tunelab.schema import ConfigError
+
+
+def keras() -> Any:
+    """Import Keras on first use (≈ 4 s), with TensorFlow's start-up chatter silenced."""
+    quiet_tensorflow()
+    import keras as _keras
+
+    return _keras
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ start-up logs and retracing warnings (call before importing it)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.WARNING)
+
+
+@dataclass
+class TrainHParams:
+    """Hyperparameters every model has: how it is optimised."""
+
+    batch_size: int = 128
+    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0  # sgd only
+    rho: float = 0.9  # rmsprop only
+    lr_step_every: int = 0  # multiply lr by lr_step_gamma every N epochs; 0 = constant lr
+    lr_step_gamma: float = 0.5
+
+    def check(self, path: str) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"{path}.batch_size: must be at least 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise ConfigError(f"{path}.lr: must be positive, got {self.lr}")
+
+
+class ModelBuilder:
+    """A model family: its `HParams` dataclass and `build(hp, spec)` returning a compiled model."""
+
+    HParams: ClassVar[type[TrainHParams]] = TrainHParams
+
+    @staticmethod
+    def build(hp: Any, spec: DataSpec) -> Any:
+        raise NotImplementedError
+
+
+def optimizer(hp: TrainHParams) -> Any:
+    opt = keras().optimizers
+    if hp.optimizer == "sgd":
+        return opt.SGD(learning_rate=hp.lr, momentum=hp.momentum)
+    if hp.optimizer == "rmsprop":
+        return opt.RMSprop(learning_rate=hp.lr, rho=hp.rho)
+    return opt.Adam(learning_rate=hp.lr)
+
+
+def compile_classifier(model: Any, hp: TrainHParams) -> Any:
+    model.compile(
+        optimizer=optimizer(hp), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def inputs(spec: DataSpec, augment: bool) -> tuple[Any, Any]:
+    """The input tensor and the preprocessed tensor (resize, then training-only augmentation)."""
+    layers = keras().layers
+    x = inp = keras().Input(shape=spec.input_shape)
+    if spec.resize:
+        x = layers.Resizing(spec.resize, spec.resize)(x)
+    a = spec.augmentation
+    if augment:
+        if a.flip:
+            x = layers.RandomFlip("horizontal")(x)
+        if a.rotation:
+            x = layers.RandomRotation(a.rotation / 360.0)(x)
+        if a.shift:
+            x = layers.RandomTranslation(a.shift, a.shift)(x)
+        if a.shear:
+            x = layers.RandomShear(x_factor=a.shear, y_factor=a.shear)(x)
+        if a.zoom:
+            x = layers.RandomZoom(a.zoom)(x)
+    return inp, x
+
+
+def regularizer(l1: float, l2: float) -> Any:
+    """L1/L2 penalty; 0 means none (never Keras' implicit default strength of 0.01)."""
+    if l1 == 0 and l2 == 0:
+        return None
+    return keras().regularizers.L1L2(l1=l1, l2=l2)
+
+
+def initializer(name: str) -> Any:
+    if name == "random_normal_mean10":  # the deliberately bad start of the MNIST study
+        return keras().initializers.RandomNormal(mean=10.0, stddev=1.0)
+    return name

@@ -1,0 +1,102 @@
+"""Figures a person would rather look at than read: each function returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+MAX_POINTS = 20_000  # weights drawn per layer in a violin (a random subset of larger layers)
+
+
+def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> plt.Figure:
+    """Row-normalised confusion matrix (each true class sums to 1), counts in the cells."""
+    rows = counts.sum(axis=1, keepdims=True)
+    normalised = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
+    size = max(4.0, 0.5 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i, j in np.ndindex(counts.shape):
+        colour = "white" if normalised[i, j] > 0.5 else "black"
+        ax.text(j, i, f"{normalised[i, j]:.2f}", ha="center", va="center", fontsize=7, color=colour)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_title("Confusion matrix (row-normalised)")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(history: list[dict[str, float]]) -> plt.Figure:
+    """Loss and accuracy per epoch, training next to validation."""
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = [h.get(prefix + metric, np.nan) for h in history]
+            ax.plot(epochs, values, style, marker="o", label=prefix + metric)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def weight_distributions(
+    before: dict[str, np.ndarray], after: dict[str, np.ndarray], seed: int = 0
+) -> plt.Figure:
+    """One violin pair per layer: the weights before training next to after."""
+    rng = np.random.default_rng(seed)
+    layers = list(after)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(layers)), 4))
+    for offset, snapshot, colour in ((-0.2, before, "tab:grey"), (0.2, after, "tab:blue")):
+        data = [_subsample(snapshot[name], rng) for name in layers]
+        parts = ax.violinplot(
+            data, positions=np.arange(len(layers)) + offset, widths=0.35, showmedians=True
+        )
+        for body in parts["bodies"]:
+            body.set_facecolor(colour)
+            body.set_alpha(0.6)
+    ax.set_xticks(range(len(layers)), layers, rotation=30, ha="right")
+    ax.set_ylabel("weight value")
+    ax.set_title("Weights per layer: before (grey) and after (blue) training")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def best_so_far(trials: list[dict[str, Any]], objective: str) -> plt.Figure:
+    """Best objective so far against trial index and against cumulative epochs."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, x_key, label in zip(
+        axes, ("trial_index", "cumulative_epochs"), ("trial", "cumulative epochs"), strict=True
+    ):
+        xs = [t[x_key] for t in trials]
+        ax.plot(xs, [t["score"] for t in trials], "o", alpha=0.4, label="trial")
+        ax.step(xs, [t["best_so_far"] for t in trials], where="post", label="best so far")
+        ax.set_xlabel(label)
+        ax.set_ylabel(objective)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def close(fig: plt.Figure) -> None:
+    plt.close(fig)
+
+
+def _subsample(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if len(values) > MAX_POINTS:
+        values = rng.choice(values, MAX_POINTS, replace=False)
+    if np.ptp(values) == 0:  # a constant layer (e.g. zero biases) has no density to draw
+        values = values + rng.normal(0, 1e-6, len(values))
+    return values

@@ -1,0 +1,139 @@
+"""The one search-space type, declared once in a model's YAML, and its translations.
+
+A space maps hyperparameter names to `Param`s::
+
+    space:
+      lr: {type: float, low: 1e-4, high: 1e-2, log: true}
+      units: {type: choice, values: [64, 128, 256]}
+      batch_norm: {type: bool}
+      depth: {type: int, low: 1, high: 4}
+
+Strategies translate it: `declare_keras_tuner(hp)`, `suggest_optuna(trial)`, `grid()`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tunelab.schema import ConfigError, build
+
+ParamType = Literal["float", "int", "choice", "bool"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One tunable hyperparameter: a range (float, int), a list of values (choice) or a bool."""
+
+    type: ParamType
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    values: list[Any] | None = None
+
+    def check(self, path: str) -> None:
+        if self.type in ("float", "int"):
+            if self.low is None or self.high is None:
+                raise ConfigError(f"{path}: a {self.type} parameter needs low and high")
+            if self.low >= self.high:
+                raise ConfigError(f"{path}: low ({self.low}) must be below high ({self.high})")
+            if self.log and self.low <= 0:
+                raise ConfigError(f"{path}: log scale needs low > 0, got {self.low}")
+            if self.log and self.step is not None:
+                raise ConfigError(f"{path}: log and step cannot be combined")
+            if self.type == "int" and not all(
+                float(v).is_integer() for v in (self.low, self.high, self.step or 1)
+            ):
+                raise ConfigError(f"{path}: an int parameter needs integer low, high and step")
+            if self.values is not None:
+                raise ConfigError(f"{path}: values belong to type choice")
+        elif self.type == "choice":
+            if not self.values:
+                raise ConfigError(f"{path}: a choice parameter needs a non-empty values list")
+            if len(set(map(repr, self.values))) != len(self.values):
+                raise ConfigError(f"{path}: values contain duplicates")
+        elif any(v is not None for v in (self.low, self.high, self.step, self.values)):
+            raise ConfigError(f"{path}: a bool parameter takes no low/high/step/values")
+
+    @property
+    def choices(self) -> list[Any]:
+        """All values of a discrete parameter, in declaration order."""
+        if self.type == "choice":
+            return list(self.values or [])
+        if self.type == "bool":
+            return [False, True]
+        if self.type == "int" and not self.log:
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        raise ValueError(f"a {self.type} parameter with log={self.log} has no finite list")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Named hyperparameters to tune; everything else is fixed by the model's `hparams`."""
+
+    params: dict[str, Param]
+
+    @classmethod
+    def from_config(cls, mapping: dict[str, Any], path: str = "model.space") -> SearchSpace:
+        if not isinstance(mapping, dict):
+            raise ConfigError(f"{path}: expected a mapping of name -> parameter")
+        return cls({name: build(Param, spec, f"{path}.{name}") for name, spec in mapping.items()})
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.params)
+
+    def declare_keras_tuner(self, hp: Any) -> None:
+        """Declare every parameter on a `keras_tuner.HyperParameters` object."""
+        for name, p in self.params.items():
+            if p.type == "float":
+                sampling = "log" if p.log else "linear"
+                hp.Float(name, p.low, p.high, step=p.step, sampling=sampling)
+            elif p.type == "int":
+                sampling = "log" if p.log else "linear"
+                hp.Int(name, int(p.low), int(p.high), step=int(p.step or 1), sampling=sampling)
+            elif p.type == "choice":
+                hp.Choice(name, p.values, ordered=_is_numeric(p.values))
+            else:
+                hp.Boolean(name)
+
+    def suggest_optuna(self, trial: Any) -> dict[str, Any]:
+        """Ask an `optuna.Trial` for one value per parameter."""
+        values: dict[str, Any] = {}
+        for name, p in self.params.items():
+            if p.type == "float":
+                values[name] = trial.suggest_float(name, p.low, p.high, log=p.log, step=p.step)
+            elif p.type == "int":
+                values[name] = trial.suggest_int(
+                    name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log
+                )
+            else:
+                values[name] = trial.suggest_categorical(name, p.choices)
+        return values
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every combination of a fully discrete space, first parameter varying slowest."""
+        continuous = [
+            n for n, p in self.params.items() if p.type == "float" or (p.type == "int" and p.log)
+        ]
+        if continuous:
+            raise ConfigError(
+                f"strategy grid: model.space.{continuous[0]} is continuous; declare it as "
+                "{type: choice, values: [...]} (or a linear int range) to grid over it"
+            )
+        combos = itertools.product(*(p.choices for p in self.params.values()))
+        return [dict(zip(self.names, combo, strict=True)) for combo in combos]
+
+    def size(self) -> float:
+        """Number of distinct points (inf when any parameter is continuous)."""
+        try:
+            return float(math.prod(len(p.choices) for p in self.params.values()))
+        except ValueError:
+            return math.inf
+
+
+def _is_numeric(values: list[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)

@@ -1,0 +1,378 @@
+"""The runner: ask the strategy, train the proposal, record it, tell the strategy; repeat.
+
+A study keeps a private work folder (`<workdir>/<study_name>/`) with its resolved config, a
+journal of finished trials, the strategy's own state and checkpoints, so that `resume=true`
+continues an interrupted study exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunelab import __version__, plots
+from tunelab.config import StudyConfig
+from tunelab.progress import TrialProgress
+from tunelab.schema import ConfigError
+from tunelab.seeding import derive
+from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
+from tunelab.tracking import Tracker
+
+
+@dataclass
+class TrialRecord:
+    """One finished trial, as the journal and the best-so-far table keep it."""
+
+    trial_index: int
+    trial_id: str
+    run_id: str
+    status: str  # COMPLETE, PRUNED or FAILED
+    score: float | None
+    epochs_trained: int
+    cumulative_epochs: int
+    best_so_far: float | None
+    wall_time: float
+    values: dict[str, Any]
+
+
+@dataclass
+class StudySummary:
+    study_id: str
+    run_id: str
+    best_score: float | None
+    best_values: dict[str, Any] | None
+    trials: list[TrialRecord]
+    registered: dict[str, Any] | None
+    ui_link: str
+    tracking_uri: str
+
+
+class StudyFolder:
+    """The study's work folder: `study.json` (identity, config), `trials.jsonl` (journal)."""
+
+    def __init__(self, cfg: StudyConfig) -> None:
+        self.path = Path(cfg.workdir).resolve() / cfg.study_name
+        self.meta_file = self.path / "study.json"
+        self.journal_file = self.path / "trials.jsonl"
+        self.meta: dict[str, Any] = {}
+        self.records: list[TrialRecord] = []
+        self.resuming = cfg.resume and self.meta_file.exists()
+        if self.resuming:
+            self.meta = json.loads(self.meta_file.read_text())
+            _refuse_changed_config(self.meta["fingerprint"], cfg.fingerprint())
+            if self.journal_file.exists():
+                lines = self.journal_file.read_text().splitlines()
+                self.records = [TrialRecord(**json.loads(line)) for line in lines if line]
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path.mkdir(parents=True)
+            self.meta = {
+                "study_id": f"{cfg.study_name}-{uuid.uuid4().hex[:8]}",
+                "config_hash": cfg.config_hash(),
+                "fingerprint": cfg.fingerprint(),
+                "finished": False,
+            }
+
+    def save(self, **updates: Any) -> None:
+        self.meta.update(updates)
+        self.meta_file.write_text(json.dumps(self.meta, indent=1, default=str))
+
+    def append(self, record: TrialRecord) -> None:
+        self.records.append(record)
+        with self.journal_file.open("a") as f:
+            f.write(json.dumps(asdict(record), default=str) + "\n")
+
+    def checkpoint(self, trial_id: str) -> Path:
+        folder = self.path / "checkpoints"
+        folder.mkdir(exist_ok=True)
+        return folder / f"{trial_id}.weights.h5"
+
+    @property
+    def best_model_file(self) -> Path:
+        return self.path / "best_model.keras"
+
+
+def _refuse_changed_config(before: dict[str, Any], now: dict[str, Any]) -> None:
+    a, b = _flatten(before), _flatten(now)
+    changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if changed:
+        details = "; ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in changed[:8])
+        raise ConfigError(
+            f"resume: refused, the config differs from the interrupted study at {details}. "
+            "Resume with the same settings, or start afresh with resume=false."
+        )
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Study:
+    """One configured study. `run()` trains every trial the strategy proposes."""
+
+    def __init__(self, cfg: StudyConfig) -> None:
+        self.cfg = cfg
+        self.folder = StudyFolder(cfg)  # refuses a changed config before anything is logged
+
+    def run(self) -> StudySummary:
+        cfg, folder = self.cfg, self.folder
+        if folder.meta.get("finished"):
+            raise ConfigError(
+                f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
+                "start a new one with resume=false or another study_name"
+            )
+        from tunelab.models.common import quiet_tensorflow
+
+        quiet_tensorflow()
+        from tunelab import train
+        from tunelab.data import load_dataset
+
+        self.train = train
+        self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
+        self.strategy: Strategy = cfg.strategy.cls(
+            cfg.strategy.settings,
+            StrategyContext(
+                space=cfg.model.space, objective=cfg.objective, seed=cfg.seed,
+                workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
+            ),
+        )  # fmt: skip
+        self.tracker = Tracker(cfg.tracking)
+        self.tags = self._tags()
+        started = time.perf_counter()
+        run_id = self.tracker.start_study(
+            cfg.study_name, {**self.tags, "tunelab.kind": "study"}, _flatten(cfg.fingerprint()),
+            resume_run_id=folder.meta.get("run_id") if folder.resuming else None,
+        )  # fmt: skip
+        folder.save(run_id=run_id)
+        if folder.resuming:
+            self.tracker.discard_unfinished_trials({r.run_id for r in folder.records})
+        else:
+            self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
+        try:
+            with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as progress:
+                while (proposal := self.strategy.ask()) is not None:
+                    record = self._run_trial(proposal)
+                    progress.advance(record)
+            summary = self._finish(started)
+        except KeyboardInterrupt:
+            self.tracker.end_all("KILLED")
+            raise
+        except BaseException:
+            self.tracker.end_all("FAILED")
+            raise
+        return summary
+
+    def _tags(self) -> dict[str, str]:
+        cfg = self.cfg
+        return {
+            "tunelab.study_id": self.folder.meta["study_id"],
+            "tunelab.study_name": cfg.study_name,
+            "tunelab.strategy": cfg.strategy.name,
+            "tunelab.model": cfg.model.name,
+            "tunelab.dataset": cfg.dataset.name,
+            "tunelab.seed": str(cfg.seed),
+            "tunelab.repetition": str(cfg.repetition),
+            "tunelab.budget": cfg.budget,
+            "tunelab.objective": f"{cfg.objective.name} ({cfg.objective.direction})",
+            "tunelab.git_commit": git_commit(),
+            "tunelab.version": __version__,
+        }
+
+    # --- one trial -----------------------------------------------------------------------
+    def _run_trial(self, proposal: Proposal) -> TrialRecord:
+        cfg, folder, tracker = self.cfg, self.folder, self.tracker
+        index = len(folder.records)
+        epochs = proposal.epochs or cfg.model.training.epochs
+        tags = {
+            **self.tags, **proposal.tags, "tunelab.kind": "trial",
+            "tunelab.trial_id": proposal.trial_id, "tunelab.trial_index": str(index),
+            "tunelab.tuned": ",".join(proposal.values),
+        }  # fmt: skip
+        started = time.perf_counter()
+        run_id = tracker.start_trial(f"trial-{proposal.trial_id}", tags, {})
+        history: list[dict[str, float]] = []
+        try:
+            hp = cfg.model.hparams_for(proposal.values)
+            tracker.log_params(run_id, {
+                **vars(hp), "epochs": epochs, "initial_epoch": proposal.initial_epoch,
+                "early_stopping_patience": cfg.model.training.early_stopping_patience,
+            })  # fmt: skip
+            warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
+
+            def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+                tracker.log_epoch(run_id, epoch, metrics)
+                value = metrics.get(cfg.objective.name)
+                return value is not None and self.strategy.report(proposal, epoch, value)
+
+            fit = self.train.fit(
+                cfg.model, hp, self.data, epochs=epochs, initial_epoch=proposal.initial_epoch,
+                seed=derive(cfg.seed, "trial", index), objective=cfg.objective,
+                on_epoch=on_epoch, warm_start=warm,
+            )  # fmt: skip
+            history = fit.history
+            if fit.stop_reason == "nan":
+                last = history[-1]
+                raise FloatingPointError(f"loss became {last['loss']} (not finite) at epoch "
+                                         f"{last['epoch']}")
+            outcome = self._record_fit(run_id, fit, proposal)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # the trial fails; the study goes on
+            reason = f"{type(error).__name__}: {error}"[:4000]
+            tracker.set_tags(run_id, {"tunelab.trial_status": "FAILED",
+                                      "tunelab.failure_reason": reason})  # fmt: skip
+            tracker.end_run(run_id, "FAILED")
+            outcome = Outcome("FAILED", None, len(history), reason)
+        self.strategy.tell(proposal, outcome)
+        previous = folder.records[-1] if folder.records else None
+        best = previous.best_so_far if previous else None
+        if outcome.score is not None and cfg.objective.better(outcome.score, best):
+            best = outcome.score
+        record = TrialRecord(
+            trial_index=index, trial_id=proposal.trial_id, run_id=run_id,
+            status="COMPLETE" if outcome.status == "FINISHED" else outcome.status,
+            score=outcome.score, epochs_trained=outcome.epochs_trained,
+            cumulative_epochs=(previous.cumulative_epochs if previous else 0)
+            + outcome.epochs_trained,
+            best_so_far=best, wall_time=time.perf_counter() - started, values=proposal.values,
+        )  # fmt: skip
+        folder.append(record)
+        return record
+
+    def _record_fit(self, run_id: str, fit: Any, proposal: Proposal) -> Outcome:
+        """Evaluate on the test split and log everything a trial leaves in MLflow."""
+        cfg, tracker, train = self.cfg, self.tracker, self.train
+        evaluation = train.evaluate(fit.model, self.data)
+        score, best_epoch = fit.best(cfg.objective)
+        after = train.weight_snapshot(fit.model)
+        metrics = {
+            "test_accuracy": evaluation.accuracy,
+            "test_macro_f1": evaluation.macro_f1,
+            "epochs_trained": len(fit.history),
+            "param_count": train.parameter_count(fit.model),
+        }
+        if score is not None:
+            metrics[f"best_{cfg.objective.name}"] = score
+            metrics["best_epoch"] = best_epoch
+        for name in self.data.class_names:
+            metrics[f"test_f1.{name}"] = evaluation.report[name]["f1-score"]
+        for when, snapshot in (("before", fit.weights_before), ("after", after)):
+            for layer, values in snapshot.items():
+                for stat, value in train.weight_stats(values).items():
+                    metrics[f"weights.{layer}.{stat}.{when}"] = value
+        tracker.log_metrics(run_id, metrics)
+        tracker.log_figure(run_id, plots.learning_curves(fit.history), "plots/learning_curves.png")
+        tracker.log_figure(
+            run_id, plots.confusion_matrix(evaluation.confusion, self.data.class_names),
+            "plots/confusion_matrix.png",
+        )  # fmt: skip
+        tracker.log_figure(
+            run_id, plots.weight_distributions(fit.weights_before, after), "plots/weights.png"
+        )
+        header = ",".join(["true\\predicted", *self.data.class_names])
+        rows = [",".join([n, *map(str, r)]) for n, r in zip(self.data.class_names,
+                                                            evaluation.confusion, strict=True)]
+        tracker.log_text(run_id, "\n".join([header, *rows]) + "\n", "tables/confusion_matrix.csv")
+        tracker.log_dict(run_id, evaluation.report, "reports/classification_report.json")
+        status = "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
+        tracker.set_tags(run_id, {"tunelab.trial_status": status,
+                                  "tunelab.stop_reason": fit.stop_reason})  # fmt: skip
+        tracker.end_run(run_id, "FINISHED")
+        if self.strategy.keeps_checkpoints:
+            fit.model.save_weights(self.folder.checkpoint(proposal.trial_id))
+        best = self._best_record()
+        if score is not None and cfg.objective.better(score, best.score if best else None):
+            fit.model.save(self.folder.best_model_file)
+            self.folder.save(best_test={"accuracy": evaluation.accuracy,
+                                        "macro_f1": evaluation.macro_f1})  # fmt: skip
+        outcome_status = "PRUNED" if status == "PRUNED" else "FINISHED"
+        return Outcome(outcome_status, score, len(fit.history))
+
+    def _best_record(self) -> TrialRecord | None:
+        scored = [r for r in self.folder.records if r.score is not None]
+        if not scored:
+            return None
+        pick = max if self.cfg.objective.direction == "max" else min
+        return pick(scored, key=lambda r: r.score)
+
+    # --- the end of the study ------------------------------------------------------------
+    def _finish(self, started: float) -> StudySummary:
+        cfg, folder, tracker = self.cfg, self.folder, self.tracker
+        run_id = folder.meta["run_id"]
+        records = folder.records
+        elapsed = folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
+        best = self._best_record()
+        counts = {s: sum(r.status == s for r in records) for s in ("COMPLETE", "PRUNED", "FAILED")}
+        metrics = {
+            "trials_completed": counts["COMPLETE"], "trials_pruned": counts["PRUNED"],
+            "trials_failed": counts["FAILED"], "trials": len(records),
+            "cumulative_epochs": records[-1].cumulative_epochs if records else 0,
+            "wall_time_s": elapsed,
+        }  # fmt: skip
+        registered = None
+        if best is not None:
+            metrics[f"best_{cfg.objective.name}"] = best.score
+            for key, value in folder.meta.get("best_test", {}).items():
+                metrics[f"best_trial_test_{key}"] = value
+            tracker.log_params(run_id, {f"best.{k}": v for k, v in best.values.items()})
+            tracker.set_tags(run_id, {"tunelab.best_trial_run_id": best.run_id,
+                                      "tunelab.best_trial_id": best.trial_id})  # fmt: skip
+            registered = self._log_best_model(best)
+        tracker.log_metrics(run_id, metrics)
+        self._log_best_so_far(run_id, records)
+        tracker.end_run(run_id, "FINISHED")
+        folder.save(finished=True, elapsed=elapsed)
+        return StudySummary(
+            study_id=folder.meta["study_id"], run_id=run_id,
+            best_score=best.score if best else None, best_values=best.values if best else None,
+            trials=records, registered=registered, ui_link=tracker.ui_link(),
+            tracking_uri=tracker.tracking_uri,
+        )  # fmt: skip
+
+    def _log_best_model(self, best: TrialRecord) -> dict[str, Any] | None:
+        cfg = self.cfg
+        if not (cfg.tracking.log_model or cfg.tracking.register):
+            return None
+        from tunelab.models.common import keras
+
+        model = keras().models.load_model(self.folder.best_model_file, compile=False)
+        uri = self.tracker.log_model(model, self.data.x_test[:5])
+        if not cfg.tracking.register:
+            return None
+        return self.tracker.register(uri, cfg.objective.name, cfg.objective.direction, best.score)
+
+    def _log_best_so_far(self, run_id: str, records: list[TrialRecord]) -> None:
+        if not records:
+            return
+        columns = ["trial_index", "trial_id", "status", "score", "best_so_far",
+                   "epochs_trained", "cumulative_epochs", "wall_time", "run_id"]  # fmt: skip
+        lines = [",".join(columns)]
+        lines += [",".join(str(getattr(r, c)) for c in columns) for r in records]
+        self.tracker.log_text(run_id, "\n".join(lines) + "\n", "best_so_far.csv")
+        scored = [asdict(r) for r in records if r.score is not None]
+        if scored:
+            figure = plots.best_so_far(scored, self.cfg.objective.name)
+            self.tracker.log_figure(run_id, figure, "plots/best_so_far.png")

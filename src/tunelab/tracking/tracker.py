@@ -1,0 +1,193 @@
+"""The only place tunelab talks to MLflow: a study is a parent run, each trial a child run.
+
+Runs are created with `MlflowClient` and an explicit parent run id, so nesting survives worker
+processes. Per-epoch metrics go out as one asynchronous batch per epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from tunelab.config import TrackingSettings
+
+PARAM_LIMIT = 100  # MLflow accepts at most 100 params per batch
+MAX_PARAM_CHARS = 6000
+CHAMPION = "champion"
+
+
+class Tracker:
+    """Records one study: `start_study`, then per trial `start_trial` … `end_trial`."""
+
+    def __init__(self, settings: TrackingSettings) -> None:
+        if settings.uri:
+            mlflow.set_tracking_uri(settings.uri)
+        self.settings = settings
+        self.client = MlflowClient()
+        experiment = self.client.get_experiment_by_name(settings.experiment)
+        self.experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else self.client.create_experiment(settings.experiment)
+        )
+        self.study_run_id: str | None = None
+        self.open_runs: list[str] = []
+
+    @property
+    def tracking_uri(self) -> str:
+        return mlflow.get_tracking_uri()
+
+    def ui_link(self) -> str:
+        """Where to look: the experiment's runs, in the UI's model-training view."""
+        uri = self.tracking_uri
+        base = uri.rstrip("/") if uri.startswith("http") else "http://127.0.0.1:5000"
+        return f"{base}/#/experiments/{self.experiment_id}?workflowType=machine_learning"
+
+    # --- the study run -------------------------------------------------------------------
+    def start_study(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+        resume_run_id: str | None,
+    ) -> str:
+        launched = os.environ.pop("MLFLOW_RUN_ID", None)  # set by `mlflow run` for its run
+        if resume_run_id:
+            self.client.update_run(resume_run_id, status="RUNNING")
+            self.study_run_id = resume_run_id
+            self.experiment_id = self.client.get_run(resume_run_id).info.experiment_id
+        elif launched:  # the project run becomes the study run; trials nest in its experiment
+            self.study_run_id = launched
+            self.experiment_id = self.client.get_run(launched).info.experiment_id
+            self.set_tags(launched, {**tags, "mlflow.runName": name})
+            self.log_params(launched, params)
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+            self.study_run_id = run.info.run_id
+            self.log_params(self.study_run_id, params)
+        self.open_runs.append(self.study_run_id)
+        return self.study_run_id
+
+    def discard_unfinished_trials(self, finished_run_ids: set[str]) -> int:
+        """Delete the study's child runs that never finished (left RUNNING by kill -9, or KILLED
+        by Ctrl-C); their trials run again, so each trial keeps exactly one run."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.study_run_id}'",
+            max_results=50000,
+        )
+        stale = [r.info.run_id for r in runs if r.info.run_id not in finished_run_ids]
+        for run_id in stale:
+            self.client.delete_run(run_id)
+        return len(stale)
+
+    # --- trials --------------------------------------------------------------------------
+    def start_trial(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=name,
+            tags={MLFLOW_PARENT_RUN_ID: self.study_run_id, **tags},
+        )
+        self.open_runs.append(run.info.run_id)
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
+        """One epoch's metrics in one asynchronous request, with the epoch as step."""
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, epoch) for k, v in metrics.items()]
+        self.client.log_batch(run_id, metrics=batch, synchronous=False)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        for start in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        items = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in params.items()]
+        for start in range(0, len(items), PARAM_LIMIT):
+            self.client.log_batch(run_id, params=items[start : start + PARAM_LIMIT])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_figure(self, run_id: str, figure: Any, path: str) -> None:
+        from tunelab import plots
+
+        self.client.log_figure(run_id, figure, path)
+        plots.close(figure)
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def log_dict(self, run_id: str, data: dict[str, Any], path: str) -> None:
+        self.client.log_dict(run_id, data, path)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        """End a run (FINISHED, FAILED or KILLED) once its queued metrics have been sent."""
+        mlflow.flush_async_logging()
+        self.client.set_terminated(run_id, status=status)
+        if run_id in self.open_runs:
+            self.open_runs.remove(run_id)
+
+    def end_all(self, status: str) -> None:
+        """End every run still open, innermost first (on Ctrl-C, SIGTERM or a crash)."""
+        for run_id in reversed(list(self.open_runs)):
+            with contextlib.suppress(Exception):  # the server may be gone; nothing more to do
+                self.end_run(run_id, status)
+
+    # --- the best model and the registry -------------------------------------------------
+    def log_model(self, model: Any, input_example: Any) -> str:
+        """Log a Keras model to the study run with signature and input example; returns its URI."""
+        import keras
+        import mlflow.tensorflow
+        from mlflow.models import infer_signature
+
+        keras.config.disable_interactive_logging()  # MLflow predicts on the example
+
+        signature = infer_signature(input_example, model.predict(input_example, verbose=0))
+        with mlflow.start_run(run_id=self.study_run_id, nested=mlflow.active_run() is not None):
+            info = mlflow.tensorflow.log_model(
+                model, name="model", signature=signature, input_example=input_example
+            )
+        self.client.update_run(self.study_run_id, status="RUNNING")
+        return info.model_uri
+
+    def register(self, model_uri: str, objective: str, direction: str, score: float) -> dict:
+        """Register a model version; move the `champion` alias to it only if it beats the champion.
+
+        The score, objective and direction are model-version tags, so the next study compares
+        against the champion on the same objective.
+        """
+        name = self.settings.model_name
+        version = mlflow.register_model(model_uri, name).version
+        for key, value in (("objective", objective), ("direction", direction), ("score", score)):
+            self.client.set_model_version_tag(name, version, key, str(value))
+        champion = self._champion(name)
+        if champion is None:
+            promote, reason = True, "first registered version"
+        elif champion.tags.get("objective") != objective:
+            promote, reason = False, f"champion was chosen on {champion.tags.get('objective')}"
+        else:
+            best = float(champion.tags["score"])
+            promote = score > best if direction == "max" else score < best
+            reason = f"{objective} {score:.4f} vs champion v{champion.version} {best:.4f}"
+        if promote:
+            self.client.set_registered_model_alias(name, CHAMPION, version)
+        self.client.set_model_version_tag(name, version, "champion_decision", reason)
+        return {"name": name, "version": int(version), "champion": promote, "reason": reason}
+
+    def _champion(self, name: str) -> Any:
+        try:
+            return self.client.get_model_version_by_alias(name, CHAMPION)
+        except mlflow.exceptions.MlflowException:
+            return None

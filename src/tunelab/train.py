@@ -1,0 +1,182 @@
+"""How one trial runs: seed, build, (warm-start), fit with per-epoch hooks, evaluate.
+
+Importing this module imports TensorFlow; the runner does so only after the config is valid.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+from tunelab.config import ModelConfig, Objective
+from tunelab.data import Dataset
+from tunelab.models.common import keras
+
+EpochHook = Callable[[int, dict[str, float]], bool]  # (epoch, metrics) -> stop (prune) now?
+NEAR_ZERO = 1e-3
+
+
+@dataclass
+class Fit:
+    """A trained model and what happened while training it."""
+
+    model: Any
+    history: list[dict[str, float]]  # one entry per epoch run, with its "epoch" index
+    stop_reason: str  # "completed", "early_stopping", "pruned" or "nan"
+    weights_before: dict[str, np.ndarray] = field(repr=False)
+
+    def best(self, objective: Objective) -> tuple[float | None, int | None]:
+        """Best objective value over the epochs and the epoch it came from."""
+        scored = [h for h in self.history if math.isfinite(h.get(objective.name, math.nan))]
+        if not scored:
+            return None, None
+        pick = max if objective.direction == "max" else min
+        top = pick(scored, key=lambda h: h[objective.name])
+        return top[objective.name], int(top["epoch"])
+
+
+@dataclass
+class Evaluation:
+    accuracy: float
+    macro_f1: float
+    report: dict[str, Any]  # sklearn classification_report(output_dict=True)
+    confusion: np.ndarray  # (classes, classes) raw counts, rows = true class
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic."""
+    import tensorflow as tf
+
+    keras().utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def fit(
+    model_cfg: ModelConfig,
+    hp: Any,
+    data: Dataset,
+    *,
+    epochs: int,
+    initial_epoch: int,
+    seed: int,
+    objective: Objective,
+    on_epoch: EpochHook,
+    warm_start: Path | None = None,
+) -> Fit:
+    """Train a fresh model built from `hp` from `initial_epoch` up to `epochs`."""
+    seed_everything(seed)
+    model = model_cfg.cls.build(hp, data.spec)
+    if warm_start is not None:
+        with warnings.catch_warnings():  # the optimizer restarts; only the weights carry over
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            model.load_weights(warm_start)
+    before = weight_snapshot(model)
+    tracker = _EpochTracker(data, on_epoch)
+    callbacks: list[Any] = [tracker]
+    if getattr(hp, "lr_step_every", 0):
+        callbacks.append(keras().callbacks.LearningRateScheduler(_step_schedule(hp)))
+    patience = model_cfg.training.early_stopping_patience
+    stopper = None
+    if patience:
+        stopper = keras().callbacks.EarlyStopping(
+            monitor=objective.name, mode=objective.direction, patience=patience
+        )
+        callbacks.append(stopper)
+    batch_size = hp.batch_size or len(data.y_train)  # 0 = full batch
+    model.fit(
+        data.x_train, data.y_train, batch_size=batch_size, epochs=epochs,
+        initial_epoch=initial_epoch, validation_data=(data.x_val, data.y_val),
+        callbacks=callbacks, verbose=0, shuffle=True,
+    )  # fmt: skip
+    reason = tracker.stop_reason or ("early_stopping" if stopper and stopper.stopped_epoch else "")
+    return Fit(model, tracker.history, reason or "completed", before)
+
+
+class _EpochTracker(keras().callbacks.Callback):
+    """Adds val_macro_f1, lr and epoch_time to Keras' logs, then asks the hook whether to stop."""
+
+    def __init__(self, data: Dataset, on_epoch: EpochHook) -> None:
+        super().__init__()
+        self.data = data
+        self.on_epoch = on_epoch
+        self.history: list[dict[str, float]] = []
+        self.stop_reason = ""
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        predicted = predict_classes(self.model, self.data.x_val)
+        logs["val_macro_f1"] = float(f1_score(self.data.y_val, predicted, average="macro"))
+        logs["lr"] = float(keras().ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        logs["epoch_time"] = time.perf_counter() - self._started
+        metrics = {k: float(v) for k, v in logs.items()}
+        self.history.append({"epoch": epoch, **metrics})
+        if not math.isfinite(metrics.get("loss", 0.0)):
+            self.stop_reason = "nan"
+            self.model.stop_training = True
+        elif self.on_epoch(epoch, metrics):
+            self.stop_reason = "pruned"
+            self.model.stop_training = True
+
+
+def _step_schedule(hp: Any) -> Callable[[int, float], float]:
+    def schedule(epoch: int, lr: float) -> float:
+        return float(hp.lr * hp.lr_step_gamma ** (epoch // hp.lr_step_every))
+
+    return schedule
+
+
+def predict_classes(model: Any, x: np.ndarray) -> np.ndarray:
+    return np.argmax(model.predict(x, batch_size=1024, verbose=0), axis=1)
+
+
+def evaluate(model: Any, data: Dataset) -> Evaluation:
+    """Test-set accuracy, macro-F1, per-class report and confusion matrix."""
+    predicted = predict_classes(model, data.x_test)
+    labels = list(range(len(data.class_names)))
+    report = classification_report(
+        data.y_test, predicted, labels=labels, target_names=data.class_names,
+        output_dict=True, zero_division=0,
+    )  # fmt: skip
+    return Evaluation(
+        accuracy=float(np.mean(predicted == data.y_test)),
+        macro_f1=float(f1_score(data.y_test, predicted, average="macro", labels=labels)),
+        report=report,
+        confusion=confusion_matrix(data.y_test, predicted, labels=labels),
+    )
+
+
+def weight_snapshot(model: Any) -> dict[str, np.ndarray]:
+    """Every layer's trainable weights, flattened into one array per layer."""
+    snapshot = {}
+    for layer in model.layers:
+        weights = [np.ravel(keras().ops.convert_to_numpy(w)) for w in layer.trainable_weights]
+        if weights:
+            snapshot[layer.name] = np.concatenate(weights)
+    return snapshot
+
+
+def weight_stats(values: np.ndarray) -> dict[str, float]:
+    """Summary of one layer's weights: mean, std, min, max, p1/p50/p99, fraction |w| < 1e-3."""
+    p1, p50, p99 = np.percentile(values, [1, 50, 99])
+    return {
+        "mean": float(values.mean()), "std": float(values.std()),
+        "min": float(values.min()), "max": float(values.max()),
+        "p1": float(p1), "p50": float(p50), "p99": float(p99),
+        "frac_near_zero": float(np.mean(np.abs(values) < NEAR_ZERO)),
+    }  # fmt: skip
+
+
+def parameter_count(model: Any) -> int:
+    return int(model.count_params())

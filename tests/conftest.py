@@ -1,0 +1,96 @@
+"""Shared fixtures: a real `mlflow server` on a free loopback port, and studies run in-process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from tunelab import config
+from tunelab.__main__ import CONF_DIR
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mlflow_server(folder: Path) -> tuple[subprocess.Popen, str]:
+    """`mlflow server` with a SQLite backend in `folder`; returns once /health answers."""
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "server.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+             "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+             "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
+            stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    return process, uri
+        except OSError:
+            time.sleep(0.5)
+        if process.poll() is not None:
+            break
+    process.kill()
+    raise RuntimeError(f"mlflow server did not start: {(folder / 'server.log').read_text()}")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, uri = start_mlflow_server(tmp_path_factory.mktemp("mlflow_server"))
+    yield uri
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture()
+def tracking_uri(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    mlflow.set_tracking_uri(mlflow_server)
+    return mlflow_server
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config `python -m tunelab <overrides>` composes."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def load_config(overrides: list[str]) -> config.StudyConfig:
+    return config.from_hydra(compose_config(overrides))
+
+
+def run_study(overrides: list[str], tmp_path: Path):
+    """Run a study in this process (TensorFlow is imported once per test session)."""
+    from tunelab.study import Study
+
+    cfg = load_config([f"workdir={tmp_path / 'work'}", "quiet=true", *overrides])
+    return Study(cfg).run()
+
+
+def tunelab_cli(args: list[str], cwd: Path, env: dict | None = None, **kwargs):
+    """Run `python -m tunelab` as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "tunelab", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, **kwargs,
+    )  # fmt: skip

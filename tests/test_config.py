@@ -1,0 +1,121 @@
+"""Config validation: bad input fails fast with one line naming the key, before TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import PROJECT, load_config, tunelab_cli
+
+from tunelab.__main__ import expand_overrides
+from tunelab.schema import ConfigError
+
+
+def test_default_study_is_mlp_mnist_hyperband():
+    cfg = load_config([])
+    assert (cfg.model.name, cfg.dataset.name, cfg.strategy.name) == ("mlp", "mnist", "hyperband")
+    assert cfg.study_name == "mlp-mnist-hyperband-seed0"
+    assert cfg.objective.name == "val_accuracy" and cfg.objective.direction == "max"
+    assert "lr" in cfg.model.space.params
+
+
+def test_budget_scales_each_group_but_explicit_values_win():
+    smoke = load_config(["budget=smoke"])
+    assert smoke.model.training.epochs == 2
+    assert smoke.dataset.settings.n_train == 300
+    assert smoke.strategy.settings.max_epochs == 2
+    full = load_config(["budget=full"])
+    assert full.dataset.settings.source == "keras"
+    assert full.strategy.settings.max_epochs == 50
+    assert load_config(["budget=smoke", "strategy.max_epochs=4"]).strategy.settings.max_epochs == 4
+
+
+def test_tune_narrows_the_declared_space():
+    cfg = load_config(["model.tune=[lr,units]"])
+    assert cfg.model.space.names == ["lr", "units"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["strategy.factor=x"], "strategy.factor: expected an integer, got 'x'"),
+        (["model.space.lr.high=1e-5"], "model.space.lr: low (0.0001) must be below high (1e-05)"),
+        (["model.space.lr.low=0"], "model.space.lr: log scale needs low > 0"),
+        (["+strategy.max_trialz=3"], "strategy.max_trialz: unknown key; valid keys: factor,"),
+        (["+model.space.lrr={type: float, low: 1, high: 2}"], "model.space.lrr: unknown hyper"),
+        (["model.space.optimizer.values=[adam,nadam]"],
+         "model.space.optimizer: 'nadam' is not valid; valid choices: adam, sgd, rmsprop"),
+        (["model.tune=[lr,width]"], "model.tune: 'width' is not declared in model.space"),
+        (["budget=huge"], "budget: 'huge' is not valid; valid choices: smoke, default, full"),
+        (["objective.name=f1"], "objective.name: 'f1' is not valid; valid choices: val_accuracy"),
+        (["model.hparams.dropout=1.5"], "model.hparams.dropout: must be in [0, 1)"),
+        (["strategy.max_epochs=${by_budget:2,9,0}"], "must be >= 1 (with budget=full)"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_valid_choices(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(overrides)
+    assert message in str(error.value)
+
+
+def test_validation_imports_neither_tensorflow_nor_mlflow():
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from conftest import load_config; "
+        "load_config(['strategy=tpe', 'model=cnn', 'dataset=cifar10']); "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner', 'mlflow', 'optuna') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_bad_value_exits_2_with_one_line_and_logs_nothing(tmp_path):
+    db = tmp_path / "mlflow.db"
+    started = time.perf_counter()
+    out = tunelab_cli(["strategy.max_epochs=-1"], cwd=tmp_path,
+                      env={"MLFLOW_TRACKING_URI": f"sqlite:///{db}"})  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "tunelab: error: strategy: max_epochs and hyperband_iterations must be >= 1"
+    )
+    assert not db.exists()  # no MLflow store was even opened
+    assert time.perf_counter() - started < 10  # no TensorFlow import on the way
+
+
+def test_cli_unknown_group_option_lists_the_choices(tmp_path):
+    out = tunelab_cli(["strategy=nonsense"], cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Could not find 'strategy/nonsense'" in out.stderr
+    for option in ("bayesian", "grid", "hyperband", "random", "tpe"):
+        assert option in out.stderr
+
+
+def test_cli_help_is_fast_and_explains_usage(tmp_path):
+    out = tunelab_cli(["--help"], cwd=tmp_path)
+    assert out.returncode == 0
+    assert "python -m tunelab" in out.stdout
+    assert "strategy: bayesian, grid, hyperband, random, tpe" in out.stdout
+
+
+def test_grid_over_a_continuous_parameter_is_refused():
+    cfg = load_config(["strategy=grid"])
+    with pytest.raises(ConfigError, match="model.space.dropout is continuous"):
+        cfg.model.space.grid()
+
+
+def test_overrides_string_from_mlflow_run_is_split():
+    assert expand_overrides(["strategy=tpe", "--overrides", "budget=smoke seed=3", ""]) == [
+        "strategy=tpe", "budget=smoke", "seed=3",
+    ]  # fmt: skip
+    assert expand_overrides(["--overrides="]) == []
+
+
+def test_fingerprint_ignores_only_what_may_change_on_resume():
+    a = load_config(["quiet=true", "resume=true"])
+    b = load_config(["quiet=false"])
+    assert a.config_hash() == b.config_hash()
+    c = load_config(["strategy.max_epochs=10"])
+    assert c.config_hash() != b.config_hash()

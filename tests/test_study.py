@@ -1,0 +1,223 @@
+"""End to end: smoke studies against a real `mlflow server`, read back with MlflowClient."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from conftest import PROJECT, run_study, tunelab_cli
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+SMOKE = ["dataset=digits", "budget=smoke"]
+TRIAL_ARTIFACTS = {
+    "plots/confusion_matrix.png", "plots/learning_curves.png", "plots/weights.png",
+    "tables/confusion_matrix.csv", "reports/classification_report.json",
+}  # fmt: skip
+
+
+def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
+    found = set()
+    for item in client.list_artifacts(run_id, path):
+        found |= artifact_paths(client, run_id, item.path) if item.is_dir else {item.path}
+    return found
+
+
+def children(client: MlflowClient, parent: str) -> list:
+    run = client.get_run(parent)
+    return client.search_runs(
+        [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'", max_results=1000
+    )
+
+
+STRATEGIES = {
+    "hyperband": [],
+    "random": [],
+    "bayesian": [],
+    "tpe": ["strategy.pruner=median"],
+    "grid": ["model.tune=[units,activation]", "model.space.units.values=[16,32]"],
+}
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_smoke_study_per_strategy_nests_trials_under_the_study(strategy, tracking_uri, tmp_path):
+    summary = run_study([*SMOKE, f"strategy={strategy}", *STRATEGIES[strategy]], tmp_path)
+    client = MlflowClient(tracking_uri)
+    study = client.get_run(summary.run_id)
+    assert study.info.status == "FINISHED"
+    assert study.data.tags["tunelab.kind"] == "study"
+    assert study.data.tags["tunelab.strategy"] == strategy
+    assert {"tunelab.git_commit", "tunelab.version", "tunelab.seed"} <= set(study.data.tags)
+    assert study.data.metrics["trials"] == len(summary.trials) > 0
+    assert study.data.metrics["best_val_accuracy"] == pytest.approx(summary.best_score)
+    assert {"best_so_far.csv", "plots/best_so_far.png", "config/resolved.yaml"} <= artifact_paths(
+        client, summary.run_id
+    )
+    runs = children(client, summary.run_id)
+    assert len(runs) == len(summary.trials)
+    assert len({r.data.tags["tunelab.trial_id"] for r in runs}) == len(runs)
+    best_child = max(r.data.metrics["best_val_accuracy"] for r in runs)
+    assert best_child == pytest.approx(summary.best_score)
+    epochs = 0
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["tunelab.trial_status"] in ("COMPLETE", "PRUNED")
+        assert {"lr", "units", "batch_size", "epochs"} <= set(run.data.params)
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        start = int(run.data.params["initial_epoch"])
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(
+            range(start, start + int(run.data.metrics["epochs_trained"]))
+        )
+        assert {"test_accuracy", "test_macro_f1", "weights.dense_1.std.after"} <= set(
+            run.data.metrics
+        )
+        epochs += int(run.data.metrics["epochs_trained"])
+    assert study.data.metrics["cumulative_epochs"] == epochs
+    assert TRIAL_ARTIFACTS <= artifact_paths(client, runs[0].info.run_id)
+    if strategy == "hyperband":
+        assert all("tuner.bracket" in r.data.tags for r in runs)
+        assert any(int(r.data.params["initial_epoch"]) > 0 for r in runs)  # continued trials
+
+
+def test_registry_champion_moves_only_when_beaten(tracking_uri, tmp_path):
+    fixed = [*SMOKE, "strategy=grid", "model.tune=[]", "tracking.register=true",
+             "tracking.model_name=champion-test"]  # fmt: skip
+    weak = ["model.hparams.lr=1e-6", "model.training.epochs=1"]
+    strong = ["model.hparams.lr=0.01", "model.training.epochs=6"]
+    first = run_study([*fixed, *weak, "study_name=weak"], tmp_path / "a")
+    second = run_study([*fixed, *strong, "study_name=strong"], tmp_path / "b")
+    third = run_study([*fixed, *weak, "study_name=weak2"], tmp_path / "c")
+    assert second.best_score > first.best_score
+    assert [s.registered["champion"] for s in (first, second, third)] == [True, True, False]
+    client = MlflowClient(tracking_uri)
+    champion = client.get_model_version_by_alias("champion-test", "champion")
+    assert int(champion.version) == second.registered["version"]
+    assert float(champion.tags["score"]) == pytest.approx(second.best_score)
+    from tunelab.data import load_dataset
+    from tunelab.data.digits import Digits, DigitsSettings
+
+    data = load_dataset(Digits, DigitsSettings(), seed=0)
+    model = mlflow.pyfunc.load_model("models:/champion-test@champion")
+    probabilities = np.asarray(model.predict(data.x_test[:8]))
+    assert probabilities.shape == (8, 10)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_same_seed_reproduces_the_study(tracking_uri, tmp_path):
+    args = [*SMOKE, "strategy=random", "seed=7"]
+    a = run_study([*args, "study_name=repro-a"], tmp_path / "a")
+    b = run_study([*args, "study_name=repro-b"], tmp_path / "b")
+    assert [t.values for t in a.trials] == [t.values for t in b.trials]
+    assert [t.score for t in a.trials] == [t.score for t in b.trials]
+    client = MlflowClient(tracking_uri)
+    for ta, tb in zip(a.trials, b.trials, strict=True):
+        la = [m.value for m in client.get_metric_history(ta.run_id, "val_loss")]
+        lb = [m.value for m in client.get_metric_history(tb.run_id, "val_loss")]
+        assert la == lb and len(la) == 2
+
+
+def test_failing_trials_are_failed_with_reason_and_the_study_goes_on(tracking_uri, tmp_path):
+    summary = run_study(
+        [*SMOKE, "strategy=grid", "model.tune=[units,lr]", "model.space.units.values=[0,16]",
+         "~model.space.lr", "+model.space.lr={type: choice, values: [1e12, 0.01]}",
+         "model.hparams.optimizer=sgd"],
+        tmp_path,
+    )  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    by_values = {(t.values["units"], t.values["lr"]): t for t in summary.trials}
+    assert by_values[(16, 0.01)].status == "COMPLETE"
+    zero_units = client.get_run(by_values[(0, 0.01)].run_id)
+    assert zero_units.info.status == "FAILED"
+    assert "units" in zero_units.data.tags["tunelab.failure_reason"]
+    exploded = client.get_run(by_values[(16, 1e12)].run_id)
+    assert exploded.info.status == "FAILED"
+    assert "not finite" in exploded.data.tags["tunelab.failure_reason"]
+    study = client.get_run(summary.run_id)
+    assert study.info.status == "FINISHED"
+    assert study.data.metrics["trials_failed"] == 3
+    assert study.data.metrics["trials_completed"] == 1
+
+
+def _start_cli(args: list[str], cwd: Path, uri: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunelab", *args], cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+
+
+def _wait_for_trials(journal: Path, n: int, process: subprocess.Popen) -> None:
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if journal.exists() and len(journal.read_text().splitlines()) >= n:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"study ended early:\n{process.stdout.read()}")
+        time.sleep(0.2)
+    raise AssertionError("the study made no progress")
+
+
+RESUMABLE = ["dataset=digits", "budget=smoke", "strategy=random", "strategy.max_trials=5",
+             "model.training.epochs=3", "quiet=true", "study_name=resumable"]  # fmt: skip
+
+
+@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_interrupted_study_resumes_without_duplicate_trials(kill, mlflow_server, tmp_path):
+    client = MlflowClient(mlflow_server)
+    args = [*RESUMABLE, f"workdir={tmp_path}", f"tracking.experiment=resume-{kill.name}"]
+    process = _start_cli(args, tmp_path, mlflow_server)
+    journal = tmp_path / "resumable" / "trials.jsonl"
+    _wait_for_trials(journal, 2, process)
+    process.send_signal(kill)
+    output = process.communicate(timeout=60)[0]
+    run_id = json.loads((tmp_path / "resumable" / "study.json").read_text())["run_id"]
+    study = client.get_run(run_id)
+    if kill == signal.SIGTERM:
+        assert process.returncode == 130, output
+        assert study.info.status == "KILLED"
+        assert all(r.info.status != "RUNNING" for r in children(client, run_id))
+    else:
+        assert study.info.status == "RUNNING"  # nobody could mark it after kill -9
+
+    changed = tunelab_cli([*args, "resume=true", "strategy.max_trials=6"], tmp_path,
+                          env={"MLFLOW_TRACKING_URI": mlflow_server})  # fmt: skip
+    assert changed.returncode == 2
+    assert "strategy.max_trials: 5 -> 6" in changed.stderr
+
+    resumed = tunelab_cli([*args, "resume=true"], tmp_path,
+                          env={"MLFLOW_TRACKING_URI": mlflow_server})  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    study = client.get_run(run_id)
+    assert study.info.status == "FINISHED"
+    assert study.data.metrics["trials"] == 5
+    runs = children(client, run_id)  # deleted (interrupted) runs are not listed
+    assert sorted(r.data.tags["tunelab.trial_id"] for r in runs) == ["0", "1", "2", "3", "4"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_mlflow_run_entry_point(mlflow_server, tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", str(PROJECT), "--env-manager", "local",
+         "--experiment-name", "mlproject", "-P", "strategy=random", "-P", "dataset=digits",
+         "-P", f"overrides=budget=smoke quiet=true workdir={tmp_path}"],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server,
+             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("mlproject")
+    studies = client.search_runs([experiment.experiment_id], "tags.`tunelab.kind` = 'study'")
+    assert len(studies) == 1  # the project run itself is the study run
+    study = studies[0]
+    assert study.info.status == "FINISHED"
+    assert study.data.params["strategy"] == "random"  # logged by `mlflow run`
+    assert len(children(client, study.info.run_id)) == 2

@@ -1,0 +1,101 @@
+"""Models, one trial's training loop, evaluation and the diagnostics logged per trial."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import load_config
+
+from tunelab import plots, train
+from tunelab.config import Objective
+from tunelab.data import load_dataset
+from tunelab.data.digits import Digits, DigitsSettings
+from tunelab.models.cnn import CNN, CNNHParams
+from tunelab.models.mlp import MLP, MLPHParams
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset(Digits, DigitsSettings(n_train=400, n_val=100, n_test=100), seed=0)
+
+
+def test_mlp_widths_and_no_silent_default_penalty(digits):
+    model = MLP.build(MLPHParams(depth=3, units=32, units_2=16), digits.spec)
+    dense = [layer for layer in model.layers if layer.name.startswith("dense_")]
+    assert [layer.units for layer in dense] == [32, 16, 32]
+    assert all(layer.kernel_regularizer is None for layer in dense)  # l1 = l2 = 0: none at all
+    model = MLP.build(MLPHParams(depth=1, l2=1e-3), digits.spec)
+    assert float(model.get_layer("dense_1").kernel_regularizer.l2) == pytest.approx(1e-3)
+
+
+def test_bad_initialiser_starts_far_from_zero(digits):
+    model = MLP.build(MLPHParams(depth=1, initializer="random_normal_mean10"), digits.spec)
+    kernel = model.get_layer("dense_1").kernel.numpy()
+    assert kernel.mean() == pytest.approx(10.0, abs=0.2)
+
+
+def test_cnn_resizes_and_augments_inside_the_model(digits):
+    from dataclasses import replace
+
+    spec = replace(digits.spec, resize=16)
+    model = CNN.build(CNNHParams(blocks=2, filters=4, augment=True, dense_units=8), spec)
+    names = [type(layer).__name__ for layer in model.layers]
+    assert "Resizing" in names and "RandomFlip" not in names  # digits' augmentation has no flip
+    assert model.get_layer("conv_1").output.shape[1:3] == (16, 16)
+    assert model.output.shape[-1] == 10
+
+
+def test_fit_records_every_epoch_with_macro_f1_lr_and_time(digits):
+    cfg = load_config(["dataset=digits", "model.hparams.lr_step_every=1"])
+    hp = cfg.model.hparams_for({"depth": 1, "units": 32})
+    seen = []
+    fit = train.fit(
+        cfg.model, hp, digits, epochs=3, initial_epoch=0, seed=1,
+        objective=Objective("val_macro_f1", "max"), on_epoch=lambda e, m: seen.append(e) or False,
+    )  # fmt: skip
+    assert seen == [0, 1, 2] and fit.stop_reason == "completed"
+    assert {"loss", "val_accuracy", "val_macro_f1", "lr", "epoch_time"} <= set(fit.history[0])
+    assert [h["lr"] for h in fit.history] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+    best, epoch = fit.best(Objective("val_macro_f1", "max"))
+    assert best == max(h["val_macro_f1"] for h in fit.history)
+    assert fit.history[epoch]["val_macro_f1"] == best
+
+
+def test_a_true_hook_answer_prunes_the_trial(digits):
+    cfg = load_config(["dataset=digits"])
+    fit = train.fit(
+        cfg.model, cfg.model.hparams, digits, epochs=5, initial_epoch=0, seed=1,
+        objective=Objective(), on_epoch=lambda epoch, metrics: epoch == 1,
+    )  # fmt: skip
+    assert fit.stop_reason == "pruned" and len(fit.history) == 2
+
+
+def test_evaluation_and_its_figures(digits):
+    cfg = load_config(["dataset=digits"])
+    fit = train.fit(
+        cfg.model, cfg.model.hparams, digits, epochs=2, initial_epoch=0, seed=1,
+        objective=Objective(), on_epoch=lambda e, m: False,
+    )  # fmt: skip
+    result = train.evaluate(fit.model, digits)
+    assert result.confusion.shape == (10, 10) and result.confusion.sum() == 100
+    assert result.accuracy == pytest.approx(np.trace(result.confusion) / 100)
+    assert set(result.report) >= {"0", "9", "macro avg"}
+    after = train.weight_snapshot(fit.model)
+    assert set(after) == {"dense_1", "dense_2", "output"}
+    assert not np.array_equal(after["dense_1"], fit.weights_before["dense_1"])
+    for figure in (
+        plots.confusion_matrix(result.confusion, digits.class_names),
+        plots.learning_curves(fit.history),
+        plots.weight_distributions(fit.weights_before, after),
+    ):
+        assert figure.axes
+        plots.close(figure)
+
+
+def test_weight_stats_are_what_they_say():
+    values = np.array([-2.0, 0.0, 0.0005, 1.0, 3.0])
+    stats = train.weight_stats(values)
+    assert stats["mean"] == pytest.approx(values.mean())
+    assert stats["min"] == -2.0 and stats["max"] == 3.0
+    assert stats["p50"] == pytest.approx(0.0005)
+    assert stats["frac_near_zero"] == pytest.approx(2 / 5)
