@@ -12,11 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
 
 from tunelab import config
-from tunelab.__main__ import CONF_DIR
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -70,14 +67,8 @@ def tracking_uri(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return mlflow_server
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
-    """The config `python -m tunelab <overrides>` composes."""
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
-
-
 def load_config(overrides: list[str]) -> config.StudyConfig:
-    return config.from_hydra(compose_config(overrides))
+    return config.compose(overrides)
 
 
 def run_study(overrides: list[str], tmp_path: Path):

@@ -119,3 +119,28 @@ def test_fingerprint_ignores_only_what_may_change_on_resume():
     assert a.config_hash() == b.config_hash()
     c = load_config(["strategy.max_epochs=10"])
     assert c.config_hash() != b.config_hash()
+
+
+PRESETS = sorted(
+    str(p.relative_to(PROJECT / "conf" / "experiment").with_suffix(""))
+    for p in (PROJECT / "conf" / "experiment").rglob("*.yaml")
+)
+
+
+def test_there_are_presets_for_each_reference_study():
+    assert {p.split("/")[0] for p in PRESETS} == {"mnist_mlp", "cifar_mlp", "cifar_cnn"}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_is_valid_under_every_budget(preset):
+    cfg = load_config([f"experiment={preset}"])  # checks the other budgets too
+    assert cfg.study_name.startswith(preset.split("/")[0])
+
+
+def test_preset_values_scale_with_the_budget():
+    smoke = load_config(["experiment=cifar_cnn/hyperband", "budget=smoke"])
+    full = load_config(["experiment=cifar_cnn/hyperband", "budget=full"])
+    assert (smoke.strategy.settings.max_epochs, full.strategy.settings.max_epochs) == (2, 10)
+    assert full.strategy.settings.hyperband_iterations == 2
+    assert full.model.training.early_stopping_patience == 3
+    assert full.dataset.settings.n_val == 10000 and full.dataset.settings.n_train is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import optuna
 import pytest
@@ -79,3 +80,33 @@ def test_invalid_parameters_are_rejected_with_the_key(spec, message):
         SearchSpace.from_config({"x": spec}, "model.space")
     assert message in str(error.value)
     assert str(error.value).startswith("model.space.x")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("choice(64, 128)", {"type": "choice", "values": [64, 128]}),
+        ("interval(0.1, 0.5)", {"type": "float", "low": 0.1, "high": 0.5}),
+        ("tag(log, interval(1e-4, 1e-2))", {"type": "float", "low": 1e-4, "log": True}),
+        ("range(32, 65, 16)", {"type": "int", "low": 32, "high": 64, "step": 16}),
+        ("range(1, 4)", {"type": "int", "low": 1, "high": 3, "step": 1}),
+    ],
+)
+def test_hydra_sweep_syntax_is_accepted(text, expected):
+    param = SearchSpace.from_config({"x": text}).params["x"]
+    for key, value in expected.items():
+        assert getattr(param, key) == value
+
+
+def test_unreadable_sweep_syntax_says_what_to_write():
+    with pytest.raises(ConfigError, match=re.escape("model.space.x: cannot read 'between(1, 2)'")):
+        SearchSpace.from_config({"x": "between(1, 2)"})
+
+
+def test_list_valued_choices_are_for_the_grid_only():
+    space = SearchSpace.from_config({"widths": {"type": "choice", "values": [[64], [128, 64]]}})
+    assert space.grid() == [{"widths": [64]}, {"widths": [128, 64]}]
+    with pytest.raises(ConfigError, match="KerasTuner cannot tune list-valued choices"):
+        import keras_tuner as kt
+
+        space.declare_keras_tuner(kt.HyperParameters())

@@ -221,3 +221,12 @@ def test_mlflow_run_entry_point(mlflow_server, tmp_path):
     assert study.info.status == "FINISHED"
     assert study.data.params["strategy"] == "random"  # logged by `mlflow run`
     assert len(children(client, study.info.run_id)) == 2
+
+
+def test_bad_initialiser_preset_stays_stuck_near_chance(tracking_uri, tmp_path):
+    summary = run_study(["experiment=mnist_mlp/bad_init", "budget=smoke"], tmp_path)
+    assert len(summary.trials) == 1
+    trial = MlflowClient(tracking_uri).get_run(summary.trials[0].run_id)
+    assert trial.data.params["initializer"] == "random_normal_mean10"
+    assert trial.data.metrics["test_accuracy"] < 0.25  # 10 classes: chance is 0.10
+    assert trial.data.metrics["weights.dense_1.mean.before"] == pytest.approx(10, abs=0.1)

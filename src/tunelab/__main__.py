@@ -10,7 +10,6 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -18,8 +17,6 @@ from omegaconf import DictConfig
 
 from tunelab import config
 from tunelab.schema import ConfigError
-
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def expand_overrides(argv: list[str]) -> list[str]:
@@ -40,7 +37,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base="1.3", config_path=config.CONF_DIR, config_name="config")
 def app(cfg: DictConfig) -> None:
     try:
         study_cfg = config.from_hydra(cfg)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from tunelab.schema import ConfigError, build
 from tunelab.space import Param, SearchSpace
 
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")  # an editable install's conf/
 Budget = Literal["smoke", "default", "full"]
 BUDGETS = ("smoke", "default", "full")
 OBJECTIVE_METRICS = Literal["val_accuracy", "val_macro_f1", "val_loss", "accuracy", "loss"]
@@ -124,6 +126,15 @@ def register_resolvers() -> None:
 
     if not OmegaConf.has_resolver("by_budget"):
         OmegaConf.register_new_resolver("by_budget", by_budget)
+
+
+def compose(overrides: list[str] | None = None) -> StudyConfig:
+    """The checked config `python -m tunelab <overrides>` would run (for notebooks and tests)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return from_hydra(hydra_compose(config_name="config", overrides=overrides or []))
 
 
 def from_hydra(cfg: Any) -> StudyConfig:

@@ -1,12 +1,13 @@
 """The one search-space type, declared once in a model's YAML, and its translations.
 
-A space maps hyperparameter names to `Param`s::
+A space maps hyperparameter names to `Param`s, written as mappings or in Hydra's sweep syntax
+(a string replaces an inherited mapping whole, so a preset can change a parameter's type)::
 
     space:
-      lr: {type: float, low: 1e-4, high: 1e-2, log: true}
-      units: {type: choice, values: [64, 128, 256]}
+      lr: {type: float, low: 1e-4, high: 1e-2, log: true}   # or: tag(log, interval(1e-4, 1e-2))
+      units: {type: choice, values: [64, 128, 256]}         # or: choice(64, 128, 256)
       batch_norm: {type: bool}
-      depth: {type: int, low: 1, high: 4}
+      depth: {type: int, low: 1, high: 4}                   # or: range(1, 5)
 
 Strategies translate it: `declare_keras_tuner(hp)`, `suggest_optuna(trial)`, `grid()`.
 """
@@ -51,6 +52,8 @@ class Param:
             if self.values is not None:
                 raise ConfigError(f"{path}: values belong to type choice")
         elif self.type == "choice":
+            if any(v is not None for v in (self.low, self.high, self.step)) or self.log:
+                raise ConfigError(f"{path}: a choice parameter takes only values")
             if not self.values:
                 raise ConfigError(f"{path}: a choice parameter needs a non-empty values list")
             if len(set(map(repr, self.values))) != len(self.values):
@@ -80,7 +83,7 @@ class SearchSpace:
     def from_config(cls, mapping: dict[str, Any], path: str = "model.space") -> SearchSpace:
         if not isinstance(mapping, dict):
             raise ConfigError(f"{path}: expected a mapping of name -> parameter")
-        return cls({name: build(Param, spec, f"{path}.{name}") for name, spec in mapping.items()})
+        return cls({name: parse_param(spec, f"{path}.{name}") for name, spec in mapping.items()})
 
     @property
     def names(self) -> list[str]:
@@ -88,6 +91,7 @@ class SearchSpace:
 
     def declare_keras_tuner(self, hp: Any) -> None:
         """Declare every parameter on a `keras_tuner.HyperParameters` object."""
+        self._require_scalar_choices("KerasTuner")
         for name, p in self.params.items():
             if p.type == "float":
                 sampling = "log" if p.log else "linear"
@@ -102,6 +106,7 @@ class SearchSpace:
 
     def suggest_optuna(self, trial: Any) -> dict[str, Any]:
         """Ask an `optuna.Trial` for one value per parameter."""
+        self._require_scalar_choices("Optuna")
         values: dict[str, Any] = {}
         for name, p in self.params.items():
             if p.type == "float":
@@ -113,6 +118,14 @@ class SearchSpace:
             else:
                 values[name] = trial.suggest_categorical(name, p.choices)
         return values
+
+    def _require_scalar_choices(self, library: str) -> None:
+        for name, p in self.params.items():
+            if p.type == "choice" and any(isinstance(v, (list, dict)) for v in p.values or []):
+                raise ConfigError(
+                    f"model.space.{name}: {library} cannot tune list-valued choices; "
+                    "use strategy=grid for them"
+                )
 
     def grid(self) -> list[dict[str, Any]]:
         """Every combination of a fully discrete space, first parameter varying slowest."""
@@ -133,6 +146,35 @@ class SearchSpace:
             return float(math.prod(len(p.choices) for p in self.params.values()))
         except ValueError:
             return math.inf
+
+
+def parse_param(spec: Any, path: str) -> Param:
+    """A `Param` from a mapping or from Hydra's sweep syntax (`choice`, `interval`, `range`)."""
+    if isinstance(spec, str):
+        spec = _from_sweep_syntax(spec, path)
+    return build(Param, spec, path)
+
+
+def _from_sweep_syntax(text: str, path: str) -> dict[str, Any]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+
+    usage = ("write choice(a, b, ...), interval(low, high), tag(log, interval(low, high)), "
+             "range(start, stop[, step]) or a mapping with type")  # fmt: skip
+    try:
+        sweep = OverridesParser.create().parse_override(f"x={text}").value()
+    except Exception:  # Hydra raises its own parse errors
+        raise ConfigError(f"{path}: cannot read {text!r}; {usage}") from None
+    if isinstance(sweep, ChoiceSweep):
+        return {"type": "choice", "values": list(sweep.list)}
+    if isinstance(sweep, IntervalSweep):
+        return {"type": "float", "low": sweep.start, "high": sweep.end, "log": "log" in sweep.tags}
+    if isinstance(sweep, RangeSweep) and all(
+        isinstance(v, int) for v in (sweep.start, sweep.stop, sweep.step)
+    ):
+        last = sweep.start + (sweep.stop - 1 - sweep.start) // sweep.step * sweep.step
+        return {"type": "int", "low": sweep.start, "high": last, "step": sweep.step}
+    raise ConfigError(f"{path}: {text!r} is not a search range; {usage}")
 
 
 def _is_numeric(values: list[Any]) -> bool:

@@ -116,10 +116,10 @@ class _EpochTracker(keras().callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
+        logs["epoch_time"] = time.perf_counter() - self._started  # Keras' own epoch, validation in
         predicted = predict_classes(self.model, self.data.x_val)
         logs["val_macro_f1"] = float(f1_score(self.data.y_val, predicted, average="macro"))
         logs["lr"] = float(keras().ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        logs["epoch_time"] = time.perf_counter() - self._started
         metrics = {k: float(v) for k, v in logs.items()}
         self.history.append({"epoch": epoch, **metrics})
         if not math.isfinite(metrics.get("loss", 0.0)):
@@ -137,8 +137,13 @@ def _step_schedule(hp: Any) -> Callable[[int, float], float]:
     return schedule
 
 
-def predict_classes(model: Any, x: np.ndarray) -> np.ndarray:
-    return np.argmax(model.predict(x, batch_size=1024, verbose=0), axis=1)
+def predict_classes(model: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class indices from eager forward passes (no per-model `predict` function to trace)."""
+    to_numpy = keras().ops.convert_to_numpy
+    batches = [
+        to_numpy(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)
+    ]
+    return np.argmax(np.concatenate(batches), axis=1)
 
 
 def evaluate(model: Any, data: Dataset) -> Evaluation:

@@ -32,7 +32,7 @@ def quiet_tensorflow() -> None:
 class TrainHParams:
     """Hyperparameters every model has: how it is optimised."""
 
-    batch_size: int = 128
+    batch_size: int = 128  # 0 = full batch
     optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
     lr: float = 1e-3
     momentum: float = 0.0  # sgd only
@@ -41,8 +41,9 @@ class TrainHParams:
     lr_step_gamma: float = 0.5
 
     def check(self, path: str) -> None:
-        if self.batch_size < 1:
-            raise ConfigError(f"{path}.batch_size: must be at least 1, got {self.batch_size}")
+        if self.batch_size < 0:
+            raise ConfigError(f"{path}.batch_size: must be >= 0 (0 = full batch), got "
+                              f"{self.batch_size}")
         if self.lr <= 0:
             raise ConfigError(f"{path}.lr: must be positive, got {self.lr}")
 

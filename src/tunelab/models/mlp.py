@@ -29,6 +29,7 @@ class MLPHParams(TrainHParams):
     units_3: int | None = None
     units_4: int | None = None
     units_5: int | None = None
+    widths: list[int] | None = None  # all hidden widths at once, e.g. [256, 128, 64]; wins
     activation: Literal["relu", "tanh", "sigmoid", "elu", "gelu"] = "relu"
     initializer: Literal[
         "glorot_uniform", "he_normal", "he_uniform", "random_normal_mean10"
@@ -39,6 +40,8 @@ class MLPHParams(TrainHParams):
 
     def check(self, path: str) -> None:
         super().check(path)
+        if self.widths is not None and not all(w > 0 for w in self.widths):
+            raise ConfigError(f"{path}.widths: every width must be positive, got {self.widths}")
         if not 0 <= self.depth <= MAX_DEPTH:
             raise ConfigError(f"{path}.depth: must be 0..{MAX_DEPTH}, got {self.depth}")
         if not 0 <= self.dropout < 1:
@@ -46,7 +49,9 @@ class MLPHParams(TrainHParams):
         if self.l1 < 0 or self.l2 < 0:
             raise ConfigError(f"{path}.l1/l2: must be >= 0 (0 means no penalty)")
 
-    def widths(self) -> list[int]:
+    def layer_widths(self) -> list[int]:
+        if self.widths is not None:
+            return list(self.widths)
         return [getattr(self, f"units_{i}") or self.units for i in range(1, self.depth + 1)]
 
 
@@ -60,7 +65,7 @@ class MLP(ModelBuilder):
         layers = keras().layers
         inp, x = inputs(spec, augment=False)
         x = layers.Flatten()(x)
-        for i, width in enumerate(hp.widths(), start=1):
+        for i, width in enumerate(hp.layer_widths(), start=1):
             x = layers.Dense(
                 width,
                 activation=hp.activation,
