@@ -41,11 +41,16 @@ def study_overrides(strategy: str, trials: int, epochs: int, workdir: Path) -> l
     ]  # fmt: skip
 
 
-def plain_keras_tuner(cfg, data, workdir: Path) -> dict[str, float]:
-    """The same search with KerasTuner's own tuner and no tracking."""
+def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
+    """The same search with KerasTuner's own tuner and no tracking (data loading included, as
+    it is in a tunelab study)."""
     import keras
     import keras_tuner as kt
 
+    from tunelab.data import load_dataset
+
+    started = time.perf_counter()
+    data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
     epoch_seconds = []
 
     class EpochClock(keras.callbacks.Callback):
@@ -71,7 +76,6 @@ def plain_keras_tuner(cfg, data, workdir: Path) -> dict[str, float]:
         "hyperband": lambda: kt.Hyperband(build, max_epochs=s.max_epochs, factor=s.factor,
                                           **common),  # fmt: skip
     }[cfg.strategy.name]()
-    started = time.perf_counter()
     tuner.search(
         data.x_train, data.y_train, epochs=cfg.model.training.epochs, verbose=0,
         batch_size=cfg.model.hparams.batch_size, validation_data=(data.x_val, data.y_val),
@@ -109,8 +113,6 @@ def main() -> None:
 
     import mlflow
 
-    from tunelab.data import load_dataset
-
     scratch = Path(tempfile.mkdtemp(prefix="tunelab-bench-"))
     server, uri = start_mlflow_server(scratch / "server")
     mlflow.set_tracking_uri(uri)
@@ -118,8 +120,7 @@ def main() -> None:
     try:
         for strategy in args.strategies.split(","):
             cfg = load_config(study_overrides(strategy, args.trials, args.epochs, scratch))
-            data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
-            plain = plain_keras_tuner(cfg, data, scratch / "kt")
+            plain = plain_keras_tuner(cfg, scratch / "kt")
             ours = tunelab_study(cfg, uri)
             rows.append((strategy, plain, ours))
             print(f"{strategy}: done", file=sys.stderr)

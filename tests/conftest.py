@@ -36,10 +36,11 @@ def start_mlflow_server(folder: Path) -> tuple[subprocess.Popen, str]:
             stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
     deadline = time.time() + 90
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+            with direct.open(f"{uri}/health", timeout=2) as response:
                 if response.status == 200:
                     return process, uri
         except OSError:

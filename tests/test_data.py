@@ -79,3 +79,15 @@ def test_missing_local_copy_is_a_clear_error(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(ConfigError, match="has no data_batch_1"):
         load_dataset(CIFAR10, CIFAR10Settings(path=str(tmp_path / "folder")), seed=0)
+
+
+def test_full_mnist_without_internet_or_path_is_a_clear_error(tmp_path, monkeypatch):
+    # An unreachable proxy makes the download fail here and on machines that are online.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    with pytest.raises(ConfigError) as error:
+        load_dataset(MNIST, MNISTSettings(source="keras"), seed=0)
+    message = str(error.value)
+    assert message.startswith("dataset.source=keras: could not download MNIST")
+    assert "dataset.path=" in message

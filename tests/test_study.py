@@ -16,6 +16,8 @@ import pytest
 from conftest import PROJECT, run_study, tunelab_cli
 from mlflow.tracking import MlflowClient
 
+from tunelab.strategies import Outcome
+
 pytestmark = pytest.mark.slow
 
 SMOKE = ["dataset=digits", "budget=smoke"]
@@ -230,3 +232,55 @@ def test_bad_initialiser_preset_stays_stuck_near_chance(tracking_uri, tmp_path):
     assert trial.data.params["initializer"] == "random_normal_mean10"
     assert trial.data.metrics["test_accuracy"] < 0.25  # 10 classes: chance is 0.10
     assert trial.data.metrics["weights.dense_1.mean.before"] == pytest.approx(10, abs=0.1)
+
+
+def test_pruned_trials_are_tagged_pruned_not_left_as_finished_lookalikes(tracking_uri, tmp_path):
+    summary = run_study(
+        [*SMOKE, "strategy=grid", "~strategy.shuffle", "strategy.name=prune",
+         "strategy._target_=strategies_for_tests.PruneEveryTrial", "model.training.epochs=4"],
+        tmp_path,
+    )  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    assert [t.status for t in summary.trials] == ["PRUNED", "PRUNED"]
+    for trial in summary.trials:
+        run = client.get_run(trial.run_id)
+        assert run.data.tags["tunelab.trial_status"] == "PRUNED"
+        assert run.data.tags["tunelab.stop_reason"] == "pruned"
+        assert run.data.metrics["epochs_trained"] == 2  # epochs 0 and 1, then stopped
+    assert client.get_run(summary.run_id).data.metrics["trials_pruned"] == 2
+
+
+def test_tpe_prunes_a_trial_that_trails_the_median():
+    from tunelab.config import Objective
+    from tunelab.space import SearchSpace
+    from tunelab.strategies.base import StrategyContext
+    from tunelab.strategies.tpe import TPE, TPESettings
+
+    context = StrategyContext(
+        space=SearchSpace.from_config({"lr": "interval(0.001, 0.1)"}), objective=Objective(),
+        seed=0, workdir=Path("unused"), resume=False, epochs=3,
+    )  # fmt: skip
+    tpe = TPE(TPESettings(n_trials=2, n_startup_trials=1, storage="memory"), context)
+    first = tpe.ask()
+    assert not any(tpe.report(first, epoch, 0.9) for epoch in range(3))
+    tpe.tell(first, Outcome("FINISHED", 0.9, 3))
+    second = tpe.ask()
+    assert tpe.report(second, 0, 0.1)  # far below the first trial at the same epoch
+    tpe.tell(second, Outcome("PRUNED", 0.1, 1))
+    assert tpe.ask() is None
+    assert [t.state.name for t in tpe.study.trials] == ["COMPLETE", "PRUNED"]
+
+
+def test_multirun_gives_each_job_its_own_study_run(mlflow_server, tmp_path):
+    out = tunelab_cli(
+        ["-m", "strategy=random,grid", "dataset=digits", "budget=smoke", "quiet=true",
+         "model.tune=[units]", "model.space.units.values=[16]", f"workdir={tmp_path}",
+         "tracking.experiment=multirun"],
+        tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("multirun")
+    studies = client.search_runs([experiment.experiment_id], "tags.`tunelab.kind` = 'study'")
+    assert sorted(s.data.tags["tunelab.strategy"] for s in studies) == ["grid", "random"]
+    assert all(s.info.status == "FINISHED" for s in studies)

@@ -89,7 +89,6 @@ def test_evaluation_and_its_figures(digits):
         plots.weight_distributions(fit.weights_before, after),
     ):
         assert figure.axes
-        plots.close(figure)
 
 
 def test_weight_stats_are_what_they_say():

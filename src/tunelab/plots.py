@@ -1,24 +1,25 @@
-"""Figures a person would rather look at than read: each function returns a matplotlib Figure."""
+"""Figures a person would rather look at than read: each function returns a matplotlib Figure.
+
+They use matplotlib's object API, not pyplot, so they can be drawn off the main thread.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 MAX_POINTS = 20_000  # weights drawn per layer in a violin (a random subset of larger layers)
 
 
-def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> plt.Figure:
+def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> Figure:
     """Row-normalised confusion matrix (each true class sums to 1), counts in the cells."""
     rows = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
     size = max(4.0, 0.5 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     ticks = range(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
@@ -34,10 +35,11 @@ def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> plt.Figure:
     return fig
 
 
-def learning_curves(history: list[dict[str, float]]) -> plt.Figure:
+def learning_curves(history: list[dict[str, float]]) -> Figure:
     """Loss and accuracy per epoch, training next to validation."""
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for prefix, style in (("", "-"), ("val_", "--")):
             values = [h.get(prefix + metric, np.nan) for h in history]
@@ -52,11 +54,12 @@ def learning_curves(history: list[dict[str, float]]) -> plt.Figure:
 
 def weight_distributions(
     before: dict[str, np.ndarray], after: dict[str, np.ndarray], seed: int = 0
-) -> plt.Figure:
+) -> Figure:
     """One violin pair per layer: the weights before training next to after."""
     rng = np.random.default_rng(seed)
     layers = list(after)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(layers)), 4))
+    fig = Figure(figsize=(max(6.0, 1.6 * len(layers)), 4))
+    ax = fig.subplots()
     for offset, snapshot, colour in ((-0.2, before, "tab:grey"), (0.2, after, "tab:blue")):
         data = [_subsample(snapshot[name], rng) for name in layers]
         parts = ax.violinplot(
@@ -73,9 +76,10 @@ def weight_distributions(
     return fig
 
 
-def best_so_far(trials: list[dict[str, Any]], objective: str) -> plt.Figure:
+def best_so_far(trials: list[dict[str, Any]], objective: str) -> Figure:
     """Best objective so far against trial index and against cumulative epochs."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, x_key, label in zip(
         axes, ("trial_index", "cumulative_epochs"), ("trial", "cumulative epochs"), strict=True
     ):
@@ -88,10 +92,6 @@ def best_so_far(trials: list[dict[str, Any]], objective: str) -> plt.Figure:
         ax.legend()
     fig.tight_layout()
     return fig
-
-
-def close(fig: plt.Figure) -> None:
-    plt.close(fig)
 
 
 def _subsample(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -176,6 +176,7 @@ class Study:
                 while (proposal := self.strategy.ask()) is not None:
                     record = self._run_trial(proposal)
                     progress.advance(record)
+            self.tracker.drain()
             summary = self._finish(started)
         except KeyboardInterrupt:
             self.tracker.end_all("KILLED")
@@ -223,7 +224,7 @@ class Study:
             warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
 
             def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-                tracker.log_epoch(run_id, epoch, metrics)
+                tracker.log_metrics(run_id, metrics, step=epoch)
                 value = metrics.get(cfg.objective.name)
                 return value is not None and self.strategy.report(proposal, epoch, value)
 
@@ -284,19 +285,10 @@ class Study:
                 for stat, value in train.weight_stats(values).items():
                     metrics[f"weights.{layer}.{stat}.{when}"] = value
         tracker.log_metrics(run_id, metrics)
-        tracker.log_figure(run_id, plots.learning_curves(fit.history), "plots/learning_curves.png")
-        tracker.log_figure(
-            run_id, plots.confusion_matrix(evaluation.confusion, self.data.class_names),
-            "plots/confusion_matrix.png",
-        )  # fmt: skip
-        tracker.log_figure(
-            run_id, plots.weight_distributions(fit.weights_before, after), "plots/weights.png"
+        tracker.in_background(
+            lambda: self._log_trial_artifacts(run_id, fit.history, evaluation, fit.weights_before,
+                                              after)  # fmt: skip
         )
-        header = ",".join(["true\\predicted", *self.data.class_names])
-        rows = [",".join([n, *map(str, r)]) for n, r in zip(self.data.class_names,
-                                                            evaluation.confusion, strict=True)]
-        tracker.log_text(run_id, "\n".join([header, *rows]) + "\n", "tables/confusion_matrix.csv")
-        tracker.log_dict(run_id, evaluation.report, "reports/classification_report.json")
         status = "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
         tracker.set_tags(run_id, {"tunelab.trial_status": status,
                                   "tunelab.stop_reason": fit.stop_reason})  # fmt: skip
@@ -310,6 +302,23 @@ class Study:
                                         "macro_f1": evaluation.macro_f1})  # fmt: skip
         outcome_status = "PRUNED" if status == "PRUNED" else "FINISHED"
         return Outcome(outcome_status, score, len(fit.history))
+
+    def _log_trial_artifacts(
+        self, run_id: str, history: list[dict[str, float]], evaluation: Any,
+        before: dict[str, Any], after: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """Figures, tables and the report of one trial (runs on the tracker's worker thread)."""
+        tracker, names = self.tracker, self.data.class_names
+        tracker.log_figure(run_id, plots.learning_curves(history), "plots/learning_curves.png")
+        confusion = evaluation.confusion
+        tracker.log_figure(
+            run_id, plots.confusion_matrix(confusion, names), "plots/confusion_matrix.png"
+        )
+        tracker.log_figure(run_id, plots.weight_distributions(before, after), "plots/weights.png")
+        header = ",".join(["true\\predicted", *names])
+        rows = [",".join([n, *map(str, r)]) for n, r in zip(names, confusion, strict=True)]
+        tracker.log_text(run_id, "\n".join([header, *rows]) + "\n", "tables/confusion_matrix.csv")
+        tracker.log_dict(run_id, evaluation.report, "reports/classification_report.json")
 
     def _best_record(self) -> TrialRecord | None:
         scored = [r for r in self.folder.records if r.score is not None]
