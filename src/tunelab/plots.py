@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 MAX_POINTS = 20_000  # weights drawn per layer in a violin (a random subset of larger layers)
+DPI = 80  # enough for a 10-class confusion matrix; every trial draws three figures
 
 
 def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> Figure:
@@ -18,7 +19,7 @@ def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> Figure:
     rows = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
     size = max(4.0, 0.5 * len(class_names) + 2)
-    fig = Figure(figsize=(size, size))
+    fig = Figure(figsize=(size, size), dpi=DPI)
     ax = fig.subplots()
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     ticks = range(len(class_names))
@@ -38,7 +39,7 @@ def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> Figure:
 def learning_curves(history: list[dict[str, float]]) -> Figure:
     """Loss and accuracy per epoch, training next to validation."""
     epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4), dpi=DPI)
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for prefix, style in (("", "-"), ("val_", "--")):
@@ -58,7 +59,7 @@ def weight_distributions(
     """One violin pair per layer: the weights before training next to after."""
     rng = np.random.default_rng(seed)
     layers = list(after)
-    fig = Figure(figsize=(max(6.0, 1.6 * len(layers)), 4))
+    fig = Figure(figsize=(max(6.0, 1.6 * len(layers)), 4), dpi=DPI)
     ax = fig.subplots()
     for offset, snapshot, colour in ((-0.2, before, "tab:grey"), (0.2, after, "tab:blue")):
         data = [_subsample(snapshot[name], rng) for name in layers]
@@ -78,7 +79,7 @@ def weight_distributions(
 
 def best_so_far(trials: list[dict[str, Any]], objective: str) -> Figure:
     """Best objective so far against trial index and against cumulative epochs."""
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4), dpi=DPI)
     axes = fig.subplots(1, 2)
     for ax, x_key, label in zip(
         axes, ("trial_index", "cumulative_epochs"), ("trial", "cumulative epochs"), strict=True
