@@ -1,6 +1,7 @@
 """Plain KerasTuner next to tunelab on the same study, side by side in one process.
 
-For each strategy it runs the same MLP search (same space, data, trials and epochs) twice:
+For each strategy it runs the same MLP search (the default MLP space of conf/model/mlp.yaml,
+batch size included; the same data, trials and epochs) twice:
 once with KerasTuner's own `Tuner.search` and no tracking, once as a tunelab study tracked to a
 local `mlflow server` over HTTP. It prints, per strategy, the wall time, the time spent inside
 epochs, their ratio (the rest is model building, checkpoints, oracle work and, for tunelab,
@@ -24,8 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import load_config, start_mlflow_server  # noqa: E402
 
-TUNED = "[depth,units,activation,dropout,l2,optimizer,lr]"  # batch size fixed: KerasTuner's
-# plain `search` cannot tune it without a custom HyperModel.fit
+from tunelab.seeding import derive  # noqa: E402
 
 
 def study_overrides(strategy: str, trials: int, epochs: int, workdir: Path) -> list[str]:
@@ -36,7 +36,7 @@ def study_overrides(strategy: str, trials: int, epochs: int, workdir: Path) -> l
     }
     return [
         f"strategy={strategy}", *sizes[strategy], f"model.training.epochs={epochs}",
-        f"model.tune={TUNED}", "quiet=true", f"workdir={workdir}", "tracking.log_model=true",
+        "quiet=true", f"workdir={workdir}", "tracking.log_model=true",
         f"tracking.experiment=bench-{strategy}", f"study_name=bench-{strategy}",
     ]  # fmt: skip
 
@@ -60,14 +60,24 @@ def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
         def on_epoch_end(self, epoch, logs=None):
             epoch_seconds.append(time.perf_counter() - self.started)
 
-    def build(hp):
-        cfg.model.space.declare_keras_tuner(hp)
-        values = {name: hp.get(name) for name in cfg.model.space.names}
-        return cfg.model.cls.build(cfg.model.hparams_for(values), data.spec)
+    class MLPHyperModel(kt.HyperModel):
+        """KerasTuner's documented way to tune the batch size: a HyperModel with its own fit."""
+
+        def build(self, hp):
+            cfg.model.space.declare_keras_tuner(hp)
+            values = {name: hp.get(name) for name in cfg.model.space.names}
+            return cfg.model.cls.build(cfg.model.hparams_for(values), data.spec)
+
+        def fit(self, hp, model, *args, **kwargs):
+            return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
+
+    build = MLPHyperModel()
 
     s = cfg.strategy.settings
     common = {"objective": "val_accuracy", "directory": str(workdir), "overwrite": True,
-              "project_name": cfg.strategy.name, "seed": cfg.seed + 1}  # fmt: skip
+              "project_name": cfg.strategy.name,
+              "seed": derive(cfg.seed, "oracle")}  # the oracle seed tunelab uses: same trials
+              # fmt: skip
     tuner = {
         "random": lambda: kt.RandomSearch(build, max_trials=s.max_trials, **common),
         "bayesian": lambda: kt.BayesianOptimization(
@@ -78,8 +88,7 @@ def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
     }[cfg.strategy.name]()
     tuner.search(
         data.x_train, data.y_train, epochs=cfg.model.training.epochs, verbose=0,
-        batch_size=cfg.model.hparams.batch_size, validation_data=(data.x_val, data.y_val),
-        callbacks=[EpochClock()],
+        validation_data=(data.x_val, data.y_val), callbacks=[EpochClock()],
     )  # fmt: skip
     wall = time.perf_counter() - started
     return {"trials": len(tuner.oracle.trials), "epochs": len(epoch_seconds), "wall": wall,

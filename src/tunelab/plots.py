@@ -58,11 +58,12 @@ def weight_distributions(
 ) -> Figure:
     """One violin pair per layer: the weights before training next to after."""
     rng = np.random.default_rng(seed)
+    before, after = subsample_weights(before, seed), subsample_weights(after, seed)
     layers = list(after)
     fig = Figure(figsize=(max(6.0, 1.6 * len(layers)), 4), dpi=DPI)
     ax = fig.subplots()
     for offset, snapshot, colour in ((-0.2, before, "tab:grey"), (0.2, after, "tab:blue")):
-        data = [_subsample(snapshot[name], rng) for name in layers]
+        data = [_drawable(snapshot[name], rng) for name in layers]
         parts = ax.violinplot(
             data, positions=np.arange(len(layers)) + offset, widths=0.35, showmedians=True
         )
@@ -95,9 +96,16 @@ def best_so_far(trials: list[dict[str, Any]], objective: str) -> Figure:
     return fig
 
 
-def _subsample(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    if len(values) > MAX_POINTS:
-        values = rng.choice(values, MAX_POINTS, replace=False)
+def subsample_weights(snapshot: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+    """At most MAX_POINTS weights per layer: all a violin needs, and cheap to send around."""
+    rng = np.random.default_rng(seed)
+    return {
+        name: values if len(values) <= MAX_POINTS else rng.choice(values, MAX_POINTS, replace=False)
+        for name, values in snapshot.items()
+    }
+
+
+def _drawable(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if np.ptp(values) == 0:  # a constant layer (e.g. zero biases) has no density to draw
         values = values + rng.normal(0, 1e-6, len(values))
     return values

@@ -285,10 +285,12 @@ class Study:
                 for stat, value in train.weight_stats(values).items():
                     metrics[f"weights.{layer}.{stat}.{when}"] = value
         tracker.log_metrics(run_id, metrics)
-        tracker.in_background(
-            lambda: self._log_trial_artifacts(run_id, fit.history, evaluation, fit.weights_before,
-                                              after)  # fmt: skip
-        )
+        tracker.log_trial_artifacts(
+            run_id, history=fit.history, confusion=evaluation.confusion,
+            class_names=self.data.class_names, report=evaluation.report,
+            weights_before=plots.subsample_weights(fit.weights_before),
+            weights_after=plots.subsample_weights(after),
+        )  # fmt: skip
         status = "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
         tracker.set_tags(run_id, {"tunelab.trial_status": status,
                                   "tunelab.stop_reason": fit.stop_reason})  # fmt: skip
@@ -302,23 +304,6 @@ class Study:
                                         "macro_f1": evaluation.macro_f1})  # fmt: skip
         outcome_status = "PRUNED" if status == "PRUNED" else "FINISHED"
         return Outcome(outcome_status, score, len(fit.history))
-
-    def _log_trial_artifacts(
-        self, run_id: str, history: list[dict[str, float]], evaluation: Any,
-        before: dict[str, Any], after: dict[str, Any],
-    ) -> None:  # fmt: skip
-        """Figures, tables and the report of one trial (runs on the tracker's worker thread)."""
-        tracker, names = self.tracker, self.data.class_names
-        tracker.log_figure(run_id, plots.learning_curves(history), "plots/learning_curves.png")
-        confusion = evaluation.confusion
-        tracker.log_figure(
-            run_id, plots.confusion_matrix(confusion, names), "plots/confusion_matrix.png"
-        )
-        tracker.log_figure(run_id, plots.weight_distributions(before, after), "plots/weights.png")
-        header = ",".join(["true\\predicted", *names])
-        rows = [",".join([n, *map(str, r)]) for n, r in zip(names, confusion, strict=True)]
-        tracker.log_text(run_id, "\n".join([header, *rows]) + "\n", "tables/confusion_matrix.csv")
-        tracker.log_dict(run_id, evaluation.report, "reports/classification_report.json")
 
     def _best_record(self) -> TrialRecord | None:
         scored = [r for r in self.folder.records if r.score is not None]

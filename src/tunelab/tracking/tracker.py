@@ -10,9 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
 from typing import Any
 
 import mlflow
@@ -21,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from tunelab.config import TrackingSettings
+from tunelab.tracking.artifacts import ArtifactWorker
 
 PARAM_LIMIT = 100  # MLflow accepts at most 100 params per batch
 MAX_PARAM_CHARS = 6000
@@ -46,20 +45,15 @@ class Tracker:
         )
         self.study_run_id: str | None = None
         self.open_runs: list[str] = []
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunelab-artifacts")
-        self._pending: list[Future] = []
+        self.artifacts = ArtifactWorker(self.tracking_uri)
 
-    def in_background(self, job: Callable[[], None]) -> None:
-        """Run `job` (drawing and uploading artifacts) while the next trial trains."""
-        self._pending.append(self._worker.submit(job))
+    def log_trial_artifacts(self, run_id: str, **artifacts: Any) -> None:
+        """Figures and tables of a finished trial, drawn while the next trial trains."""
+        self.artifacts.submit(run_id, **artifacts)
 
     def drain(self) -> None:
-        """Wait for every background job; report, but survive, one that failed."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            error = future.exception()
-            if error is not None:
-                warnings.warn(f"tunelab: logging an artifact failed: {error!r}", stacklevel=2)
+        """Wait until every trial's artifacts are uploaded."""
+        self.artifacts.drain()
 
     @property
     def tracking_uri(self) -> str:
@@ -149,6 +143,8 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
         if run_id in self.open_runs:
             self.open_runs.remove(run_id)
+        if run_id == self.study_run_id:
+            self.artifacts.close()
 
     def end_all(self, status: str) -> None:
         """End every run still open, innermost first (on Ctrl-C, SIGTERM or a crash)."""
