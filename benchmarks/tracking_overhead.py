@@ -74,10 +74,10 @@ def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
     build = MLPHyperModel()
 
     s = cfg.strategy.settings
-    common = {"objective": "val_accuracy", "directory": str(workdir), "overwrite": True,
-              "project_name": cfg.strategy.name,
-              "seed": derive(cfg.seed, "oracle")}  # the oracle seed tunelab uses: same trials
-              # fmt: skip
+    common = {  # the oracle seed tunelab uses, so both run the same trials
+        "objective": "val_accuracy", "directory": str(workdir), "overwrite": True,
+        "project_name": cfg.strategy.name, "seed": derive(cfg.seed, "oracle"),
+    }  # fmt: skip
     tuner = {
         "random": lambda: kt.RandomSearch(build, max_trials=s.max_trials, **common),
         "bayesian": lambda: kt.BayesianOptimization(

@@ -171,6 +171,10 @@ class Study:
             self.tracker.discard_unfinished_trials({r.run_id for r in folder.records})
         else:
             self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
+            design = self.strategy.describe()
+            self.tracker.log_params(run_id, design.params)
+            for path, text in design.texts.items():
+                self.tracker.log_text(run_id, text, path)
         try:
             with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as progress:
                 while (proposal := self.strategy.ask()) is not None:
@@ -220,6 +224,7 @@ class Study:
             tracker.log_params(run_id, {
                 **vars(hp), "epochs": epochs, "initial_epoch": proposal.initial_epoch,
                 "early_stopping_patience": cfg.model.training.early_stopping_patience,
+                **proposal.params,
             })  # fmt: skip
             warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
 

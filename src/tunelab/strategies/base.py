@@ -8,12 +8,16 @@ to resume under `context.workdir`.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+
 from tunelab.config import Objective
+from tunelab.seeding import derive
 from tunelab.space import SearchSpace
 
 
@@ -39,6 +43,7 @@ class Proposal:
     initial_epoch: int = 0
     warm_start_from: str | None = None  # trial id whose final weights this trial continues
     tags: dict[str, str] = field(default_factory=dict)  # strategy internals (bracket, round)
+    params: dict[str, Any] = field(default_factory=dict)  # extra params (coded levels, order)
     handle: Any = field(default=None, repr=False)  # the strategy's own trial object
 
 
@@ -78,3 +83,59 @@ class Strategy(ABC):
     def expected_trials(self) -> int | None:
         """Total trials of the whole study when known in advance (for the progress bar)."""
         return None
+
+    def describe(self) -> StudyDesign:
+        """What the study run should record about the plan itself (a design matrix, aliases)."""
+        return StudyDesign()
+
+
+@dataclass
+class StudyDesign:
+    params: dict[str, Any] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)  # artifact path -> content
+
+
+@dataclass
+class PlannedTrial:
+    values: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class FixedPlan(Strategy):
+    """A strategy whose trials are all known up front: a grid or a designed experiment.
+
+    Subclasses implement `plan()`. Points run in plan order, or in a seeded random order when
+    `settings.randomize` is true; finished points are remembered in the work folder so a resumed
+    study runs only the rest.
+    """
+
+    def __init__(self, settings: Any, context: StrategyContext) -> None:
+        super().__init__(settings, context)
+        self.points = self.plan()
+        self.order = list(range(len(self.points)))
+        if getattr(settings, "randomize", False):
+            np.random.default_rng(derive(context.seed, "run order")).shuffle(self.order)
+        self.state_file = context.workdir / "plan_done.json"
+        resumed = context.resume and self.state_file.exists()
+        self.done: set[int] = set(json.loads(self.state_file.read_text())) if resumed else set()
+
+    @abstractmethod
+    def plan(self) -> list[PlannedTrial]:
+        """Every trial of the study, in standard order."""
+
+    def ask(self) -> Proposal | None:
+        width = len(str(len(self.points)))
+        for run, index in enumerate(self.order):
+            if index not in self.done:
+                point = self.points[index]
+                params = {**point.params, "standard_order": index, "run_order": run}
+                return Proposal(f"{index:0{width}d}", point.values, params=params)
+        return None
+
+    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
+        self.done.add(int(proposal.trial_id))
+        self.state_file.write_text(json.dumps(sorted(self.done)))
+
+    @property
+    def expected_trials(self) -> int:
+        return len(self.points)
