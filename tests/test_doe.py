@@ -126,3 +126,12 @@ def test_fractional_study_logs_coded_levels_and_the_alias_structure(tracking_uri
         assert params["coded.units"] in ("-1", "1")
         assert params["units"] == ("16" if params["coded.units"] == "-1" else "32")
         assert {"standard_order", "run_order", "coded.lr", "coded.dropout"} <= set(params)
+
+    from tunelab.compare.__main__ import main
+
+    assert main(["factorial", "--tracking-uri", tracking_uri, "--study", summary.study_id,
+                 "--factors", "coded.lr,coded.dropout,coded.units", "--order", "1"]) == 0
+    comparison = client.search_runs(
+        [client.get_run(summary.run_id).info.experiment_id], "tags.`tunelab.kind` = 'comparison'"
+    )[0]
+    assert comparison.data.params["runs"] == "4" and "lenth.pse" in comparison.data.params

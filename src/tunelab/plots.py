@@ -109,3 +109,41 @@ def _drawable(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if np.ptp(values) == 0:  # a constant layer (e.g. zero biases) has no density to draw
         values = values + rng.normal(0, 1e-6, len(values))
     return values
+
+
+def half_normal(effects: Any, margin_of_error: float | None = None) -> Figure:
+    """|effect| against half-normal quantiles, labelled; Lenth's margin of error if given."""
+    from scipy import stats
+
+    ordered = effects.abs().sort_values()
+    m = len(ordered)
+    quantiles = stats.halfnorm.ppf((np.arange(1, m + 1) - 0.5) / m)
+    fig = Figure(figsize=(6, 5), dpi=DPI)
+    ax = fig.subplots()
+    ax.plot(ordered.to_numpy(), quantiles, "o")
+    for value, q, name in zip(ordered.to_numpy(), quantiles, ordered.index, strict=True):
+        ax.annotate(name, (value, q), textcoords="offset points", xytext=(4, 2), fontsize=8)
+    if margin_of_error is not None:
+        ax.axvline(margin_of_error, ls="--", color="tab:red", label="Lenth margin of error")
+        ax.legend()
+    ax.set_xlabel("|effect|")
+    ax.set_ylabel("half-normal quantile")
+    ax.set_title("Half-normal plot of effects")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main_effects(data: Any, factors: list[str], response: str) -> Figure:
+    """Mean response at each level of each factor."""
+    fig = Figure(figsize=(3 * len(factors), 3.5), dpi=DPI)
+    axes = np.atleast_1d(fig.subplots(1, len(factors), sharey=True))
+    for ax, factor in zip(axes, factors, strict=True):
+        means = data.groupby(factor)[response].mean()
+        ax.plot([str(v) for v in means.index], means.to_numpy(), "o-")
+        ax.set_xlabel(factor)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"mean {response}")
+    fig.suptitle("Main effects")
+    fig.tight_layout()
+    return fig

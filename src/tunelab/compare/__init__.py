@@ -1,0 +1,5 @@
+"""The comparison module: runs read back from MLflow -> one tidy frame -> statistics.
+
+`python -m tunelab.compare factorial ...` (see `--help`) prints the tables and logs them, with
+plots, to a new MLflow run tagged `tunelab.kind=comparison`.
+"""

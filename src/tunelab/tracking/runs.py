@@ -1,0 +1,78 @@
+"""Runs read back from any tracking URI as one tidy frame, and comparison runs logged."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from tunelab.schema import ConfigError
+
+
+def runs_frame(
+    tracking_uri: str | None, experiment: str, filter_string: str = "", page_size: int = 1000
+) -> pd.DataFrame:
+    """One row per run: run_id, run_name, status, `params.*` (numbers where numeric),
+    `metrics.*` (final values) and `tags.*`. Pages through `search_runs`."""
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = ", ".join(sorted(e.name for e in client.search_experiments()))
+        raise ConfigError(f"--experiment: no experiment named {experiment!r}; there are: {names}")
+    rows, token = [], None
+    while True:
+        page = client.search_runs(
+            [found.experiment_id], filter_string, max_results=page_size, page_token=token
+        )
+        for run in page:
+            row: dict[str, Any] = {
+                "run_id": run.info.run_id, "run_name": run.info.run_name,
+                "status": run.info.status,
+            }  # fmt: skip
+            row.update({f"params.{k}": _typed(v) for k, v in run.data.params.items()})
+            row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+            row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+            rows.append(row)
+        token = page.token
+        if not token:
+            break
+    if not rows:
+        where = f" with filter {filter_string!r}" if filter_string else ""
+        raise ConfigError(f"--filter: no runs in experiment {experiment!r}{where}")
+    return pd.DataFrame(rows)
+
+
+def _typed(value: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    return value
+
+
+def log_comparison(
+    tracking_uri: str | None,
+    experiment: str,
+    name: str,
+    params: Mapping[str, Any],
+    tables: Mapping[str, pd.DataFrame],
+    figures: Mapping[str, Any],
+) -> str:
+    """A run tagged `tunelab.kind=comparison` holding the analysis: CSV and Markdown tables,
+    PNG figures, and what was analysed as params. Returns its run id."""
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    run = client.create_run(experiment_id, run_name=name, tags={"tunelab.kind": "comparison"})
+    run_id = run.info.run_id
+    for key, value in params.items():
+        client.log_param(run_id, key, str(value)[:6000])
+    for path, table in tables.items():
+        client.log_text(run_id, table.to_csv(), f"{path}.csv")
+        client.log_text(run_id, table.to_markdown(), f"{path}.md")
+    for path, figure in figures.items():
+        client.log_figure(run_id, figure, path)
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
