@@ -107,3 +107,37 @@ def test_clear_errors(mlflow_server):
     frame.loc[0, "metrics.acc"] = np.nan
     with pytest.raises(ConfigError, match="acc is missing or not numeric in run"):
         factorial.tidy(frame, ["units"], "acc")
+
+
+@pytest.mark.slow
+def test_two_strategy_three_seed_shootout_end_to_end(tracking_uri, tmp_path):
+    from conftest import run_study
+
+    experiment = "shootout"
+    for strategy, seed in itertools.product(("random", "tpe"), (1, 2, 3)):
+        overrides = ["dataset=digits", "budget=smoke", f"strategy={strategy}", f"seed={seed}",
+                     f"tracking.experiment={experiment}"]  # fmt: skip
+        run_study(overrides, tmp_path / f"{strategy}{seed}")
+    assert main(["optimisers", "--tracking-uri", tracking_uri, "--experiment", experiment]) == 0
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    studies = runs_frame(tracking_uri, experiment, "tags.`tunelab.kind` = 'study'")
+    best = {s: g["metrics.best_val_accuracy"].to_numpy()
+            for s, g in studies.groupby("tags.tunelab.strategy")}  # fmt: skip
+    comparison = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")[0]
+    assert float(comparison.data.params["kruskal.p"]) == pytest.approx(
+        stats.kruskal(best["random"], best["tpe"]).pvalue
+    )
+    folder = client.download_artifacts(comparison.info.run_id, "optimisers", str(tmp_path))
+    summary = pd.read_csv(f"{folder}/summary.csv", index_col=0)
+    assert summary["studies"].to_dict() == {"random": 3, "tpe": 3}
+    assert summary.loc["tpe", "median"] == pytest.approx(np.median(best["tpe"]))
+    pairs = pd.read_csv(f"{folder}/pairwise.csv", index_col=0)
+    u = stats.mannwhitneyu(best["random"], best["tpe"], alternative="two-sided")
+    assert pairs.loc[0, "U"] == u.statistic and pairs.loc[0, "p"] == pytest.approx(u.pvalue)
+    anytime = pd.read_csv(f"{folder}/anytime.csv", index_col=0)
+    for strategy, values in best.items():  # rebuilt from the trials, it ends at the study's best
+        assert anytime.loc[strategy, "100%"] == pytest.approx(np.median(values))
+    assert {"best_per_study.png", "best_so_far.png", "summary.md"} <= {
+        f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "optimisers")
+    }

@@ -147,3 +147,37 @@ def main_effects(data: Any, factors: list[str], response: str) -> Figure:
     fig.suptitle("Main effects")
     fig.tight_layout()
     return fig
+
+
+def strategy_boxes(table: Any, response: str) -> Figure:
+    """Best objective of each study, one box per strategy, the studies as points."""
+    names = sorted(table["strategy"].unique())
+    data = [table.loc[table["strategy"] == n, "best"].to_numpy() for n in names]
+    fig = Figure(figsize=(max(5.0, 1.5 * len(names)), 4), dpi=DPI)
+    ax = fig.subplots()
+    ax.boxplot(data, tick_labels=names)
+    for i, values in enumerate(data, start=1):
+        ax.plot(np.full(len(values), i), values, "o", alpha=0.5, color="tab:blue")
+    ax.set_ylabel(response)
+    ax.set_title("Best objective per study")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def best_so_far_bands(curves: dict[str, Any], response: str) -> Figure:
+    """Median best-so-far against cumulative epochs per strategy, with the IQR as a band."""
+    fig = Figure(figsize=(7, 4.5), dpi=DPI)
+    ax = fig.subplots()
+    for strategy, curve in sorted(curves.items()):
+        median = curve.median(axis=1)
+        line = ax.plot(curve.index, median, label=strategy)[0]
+        ax.fill_between(curve.index, curve.quantile(0.25, axis=1), curve.quantile(0.75, axis=1),
+                        color=line.get_color(), alpha=0.2)  # fmt: skip
+    ax.set_xlabel("cumulative epochs")
+    ax.set_ylabel(f"best {response} so far")
+    ax.set_title("Anytime performance (median and IQR over repetitions)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -1,4 +1,4 @@
-"""`python -m tunelab.compare factorial --experiment E --factors a,b,c --response METRIC`
+"""`python -m tunelab.compare factorial|optimisers --experiment E [--study ID] ...`
 
 Reads the runs of an experiment (any tracking URI: local SQLite, an `mlflow server`, a
 PostgreSQL-backed server), analyses them, prints Markdown tables and logs them with plots to a
@@ -19,63 +19,105 @@ def parser() -> argparse.ArgumentParser:
     factorial = commands.add_parser(
         "factorial", help="ANOVA, effects and Lenth's PSE of a factorial design"
     )
-    factorial.add_argument("--experiment", default="tunelab", help="MLflow experiment name")
-    factorial.add_argument("--tracking-uri", default=None,
-                           help="default: $MLFLOW_TRACKING_URI, else ./mlflow.db")  # fmt: skip
-    factorial.add_argument("--filter", default="tags.`tunelab.kind` = 'trial'",
-                           help="MLflow search filter (default: every trial run)")
-    factorial.add_argument("--study", default=None,
-                           help="only the runs of this study id")  # fmt: skip
+    _common(factorial, default_filter="tags.`tunelab.kind` = 'trial'")
     factorial.add_argument("--factors", required=True, help="comma-separated params, e.g. lr,l2")
-    factorial.add_argument("--response", default="best_val_accuracy", help="a metric")
     factorial.add_argument("--order", type=int, default=2, help="highest interaction order")
     factorial.add_argument("--typ", type=int, choices=(1, 2, 3), default=2, help="ANOVA type")
+    optimisers = commands.add_parser(
+        "optimisers", help="strategies compared over repeated studies (seeds)"
+    )
+    _common(optimisers, default_filter="tags.`tunelab.kind` = 'study'")
+    optimisers.add_argument("--direction", choices=("max", "min"), default="max")
     return top
 
 
-def run_factorial(args: argparse.Namespace) -> str:
+def _common(command: argparse.ArgumentParser, default_filter: str) -> None:
+    command.add_argument("--experiment", default="tunelab", help="MLflow experiment name")
+    command.add_argument("--tracking-uri", default=None,
+                         help="default: $MLFLOW_TRACKING_URI, else ./mlflow.db")
+    command.add_argument("--filter", default=default_filter,
+                         help=f"MLflow search filter (default: {default_filter})")
+    command.add_argument("--study", default=None, help="only the runs of this study id")
+    command.add_argument("--response", default="best_val_accuracy", help="a metric")
+
+
+def _filter(args: argparse.Namespace) -> str:
+    if not args.study:
+        return args.filter
+    study = f"tags.`tunelab.study_id` = '{args.study}'"
+    return f"{args.filter} AND {study}" if args.filter else study
+
+
+def _report(args: argparse.Namespace, title: str, tables: dict, figures: dict,
+            params: dict) -> str:  # fmt: skip
+    """Print the tables as Markdown and log everything as a comparison run."""
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from tunelab import plots
-    from tunelab.compare import factorial
-    from tunelab.tracking.runs import log_comparison, runs_frame
+    from tunelab.tracking.runs import log_comparison
 
-    factors = [f.strip() for f in args.factors.split(",") if f.strip()]
-    if args.study:
-        study = f"tags.`tunelab.study_id` = '{args.study}'"
-        args.filter = f"{args.filter} AND {study}" if args.filter else study
-    frame = runs_frame(args.tracking_uri, args.experiment, args.filter)
-    data = factorial.tidy(frame, factors, args.response)
-    result = factorial.analyse(data, factors, args.response, args.order, args.typ)
-    tables = {"factorial/anova": result.anova, "factorial/one_way": result.one_way}
-    figures = {"factorial/main_effects.png": plots.main_effects(data, factors, args.response)}
-    if result.effects is not None:
-        tables["factorial/effects"] = result.effects
-        margin = result.lenth["margin_of_error"] if result.lenth else None
-        figures["factorial/half_normal.png"] = plots.half_normal(result.effects["effect"], margin)
     console = Console()
-    console.print(Markdown(f"**{len(data)} runs**, model `{result.formula}`"))
     for name, table in tables.items():
         console.print(Markdown(f"### {name}\n\n{table.to_markdown(floatfmt='.4g')}"))
-    if result.lenth:
-        console.print(Markdown("Lenth: " + ", ".join(f"{k} = {v:.4g}"
-                                                    for k, v in result.lenth.items())))  # fmt: skip
-    params = {"analysis": "factorial", "experiment": args.experiment, "filter": args.filter,
-              "factors": ",".join(factors), "response": args.response, "order": args.order,
-              "typ": args.typ, "runs": len(data)}  # fmt: skip
-    if result.lenth:
-        params.update({f"lenth.{k}": v for k, v in result.lenth.items()})
-    run_id = log_comparison(args.tracking_uri, args.experiment, "factorial-analysis", params,
+    params = {"analysis": title, "experiment": args.experiment, "filter": _filter(args),
+              "response": args.response, **params}  # fmt: skip
+    run_id = log_comparison(args.tracking_uri, args.experiment, f"{title}-analysis", params,
                             tables, figures)  # fmt: skip
     console.print(f"logged as MLflow run {run_id} (tag tunelab.kind=comparison)")
     return run_id
 
 
+def run_optimisers(args: argparse.Namespace) -> str:
+    from tunelab import plots
+    from tunelab.compare import optimisers
+    from tunelab.tracking.runs import runs_frame
+
+    studies = runs_frame(args.tracking_uri, args.experiment, _filter(args))
+    table = optimisers.study_table(studies, args.response)
+    trials = runs_frame(args.tracking_uri, args.experiment, "tags.`tunelab.kind` = 'trial'")
+    trials = trials[trials["tags.tunelab.study_id"].isin(table["study_id"])]
+    result = optimisers.compare(table, trials, args.response, args.direction)
+    tables = {"optimisers/summary": result.summary, "optimisers/pairwise": result.pairwise,
+              "optimisers/anytime": result.anytime, "optimisers/studies": table}  # fmt: skip
+    figures = {"optimisers/best_per_study.png": plots.strategy_boxes(table, args.response)}
+    if result.curves:
+        figures["optimisers/best_so_far.png"] = plots.best_so_far_bands(result.curves,
+                                                                         args.response)
+    params = {"studies": len(table), "strategies": ",".join(result.summary.index)}
+    if result.kruskal:
+        params.update({f"kruskal.{k}": v for k, v in result.kruskal.items()})
+    return _report(args, "optimisers", tables, figures, params)
+
+
+def run_factorial(args: argparse.Namespace) -> str:
+    from tunelab import plots
+    from tunelab.compare import factorial
+    from tunelab.tracking.runs import runs_frame
+
+    factors = [f.strip() for f in args.factors.split(",") if f.strip()]
+    frame = runs_frame(args.tracking_uri, args.experiment, _filter(args))
+    data = factorial.tidy(frame, factors, args.response)
+    result = factorial.analyse(data, factors, args.response, args.order, args.typ)
+    tables = {"factorial/anova": result.anova, "factorial/one_way": result.one_way}
+    figures = {"factorial/main_effects.png": plots.main_effects(data, factors, args.response)}
+    params = {"factors": ",".join(factors), "order": args.order, "typ": args.typ,
+              "runs": len(data), "formula": result.formula}  # fmt: skip
+    if result.effects is not None:
+        tables["factorial/effects"] = result.effects
+        margin = result.lenth["margin_of_error"] if result.lenth else None
+        figures["factorial/half_normal.png"] = plots.half_normal(result.effects["effect"], margin)
+    if result.lenth:
+        params.update({f"lenth.{k}": v for k, v in result.lenth.items()})
+    return _report(args, "factorial", tables, figures, params)
+
+
+COMMANDS = {"factorial": run_factorial, "optimisers": run_optimisers}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        run_factorial(args)
+        COMMANDS[args.command](args)
     except ConfigError as error:
         print(f"tunelab.compare: error: {error}", file=sys.stderr)
         return 2
