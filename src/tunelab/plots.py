@@ -181,3 +181,25 @@ def best_so_far_bands(curves: dict[str, Any], response: str) -> Figure:
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def gp_posterior(history: list[dict[str, float]]) -> Figure:
+    """The GP's prediction (mean ± 2 sd) at each point it chose, the value then observed, and the
+    expected improvement, over the GP-driven trials."""
+    trials = [h["trial"] for h in history]
+    mean = np.array([h["mean"] for h in history])
+    std = np.array([h["std"] for h in history])
+    fig = Figure(figsize=(8, 6), dpi=DPI)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.errorbar(trials, mean, yerr=2 * std, fmt="o", capsize=3, label="GP mean ± 2 sd")
+    top.plot(trials, [h["observed"] for h in history], "x", color="tab:red", label="observed")
+    top.set_ylabel("objective (maximised)")
+    top.legend()
+    top.grid(alpha=0.3)
+    bottom.bar(trials, [h["ei"] for h in history], color="tab:green")
+    bottom.set_ylabel("expected improvement")
+    bottom.set_xlabel("trial")
+    bottom.grid(alpha=0.3)
+    fig.suptitle("GP posterior at each chosen point")
+    fig.tight_layout()
+    return fig

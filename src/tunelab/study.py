@@ -171,10 +171,7 @@ class Study:
             self.tracker.discard_unfinished_trials({r.run_id for r in folder.records})
         else:
             self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
-            design = self.strategy.describe()
-            self.tracker.log_params(run_id, design.params)
-            for path, text in design.texts.items():
-                self.tracker.log_text(run_id, text, path)
+            self._log_design(self.strategy.describe())
         try:
             with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as progress:
                 while (proposal := self.strategy.ask()) is not None:
@@ -342,6 +339,7 @@ class Study:
             registered = self._log_best_model(best)
         tracker.log_metrics(run_id, metrics)
         self._log_best_so_far(run_id, records)
+        self._log_design(self.strategy.summary())
         tracker.end_run(run_id, "FINISHED")
         folder.save(finished=True, elapsed=elapsed)
         return StudySummary(
@@ -350,6 +348,14 @@ class Study:
             trials=records, registered=registered, ui_link=tracker.ui_link(),
             tracking_uri=tracker.tracking_uri,
         )  # fmt: skip
+
+    def _log_design(self, design: Any) -> None:
+        run_id = self.folder.meta["run_id"]
+        self.tracker.log_params(run_id, design.params)
+        for path, text in design.texts.items():
+            self.tracker.log_text(run_id, text, path)
+        for path, figure in design.figures.items():
+            self.tracker.log_figure(run_id, figure, path)
 
     def _log_best_model(self, best: TrialRecord) -> dict[str, Any] | None:
         cfg = self.cfg

@@ -88,11 +88,16 @@ class Strategy(ABC):
         """What the study run should record about the plan itself (a design matrix, aliases)."""
         return StudyDesign()
 
+    def summary(self) -> StudyDesign:
+        """What the study run should record once every trial is told (e.g. a GP's posterior)."""
+        return StudyDesign()
+
 
 @dataclass
 class StudyDesign:
     params: dict[str, Any] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)  # artifact path -> content
+    figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> matplotlib Figure
 
 
 @dataclass
