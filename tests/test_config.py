@@ -100,7 +100,7 @@ def test_cli_help_is_fast_and_explains_usage(tmp_path):
     strategies = next(line for line in out.stdout.splitlines() if line.startswith("strategy: "))
     assert set(strategies.removeprefix("strategy: ").split(", ")) == {
         "bayesian", "fractional_factorial", "full_factorial", "gp_ei", "grid", "hyperband",
-        "random", "tpe",
+        "random", "rsm", "tpe",
     }  # fmt: skip
 
 

@@ -203,3 +203,28 @@ def gp_posterior(history: list[dict[str, float]]) -> Figure:
     fig.suptitle("GP posterior at each chosen point")
     fig.tight_layout()
     return fig
+
+
+def response_surface(model: Any, names: list[str], a: str, b: str) -> Figure:
+    """Contour and surface of a fitted quadratic over factors a and b (coded units), the
+    other factors at their centre."""
+    import pandas as pd
+
+    axis = np.linspace(-1.5, 1.5, 41)
+    ga, gb = np.meshgrid(axis, axis)
+    grid = pd.DataFrame({n: np.zeros(ga.size) for n in names})
+    grid[a], grid[b] = ga.ravel(), gb.ravel()
+    z = np.asarray(model.predict(grid)).reshape(ga.shape)
+    fig = Figure(figsize=(11, 4.5), dpi=DPI)
+    left = fig.add_subplot(1, 2, 1)
+    contour = left.contourf(ga, gb, z, levels=15, cmap="viridis")
+    fig.colorbar(contour, ax=left)
+    left.set_xlabel(f"{a} (coded)")
+    left.set_ylabel(f"{b} (coded)")
+    right = fig.add_subplot(1, 2, 2, projection="3d")
+    right.plot_surface(ga, gb, z, cmap="viridis")
+    right.set_xlabel(a)
+    right.set_ylabel(b)
+    fig.suptitle(f"Fitted response surface: {a} x {b}")
+    fig.tight_layout()
+    return fig
