@@ -20,6 +20,7 @@ import yaml
 
 from tunelab import __version__, plots
 from tunelab.config import StudyConfig
+from tunelab.files import write_atomically
 from tunelab.progress import TrialProgress
 from tunelab.schema import ConfigError
 from tunelab.seeding import derive
@@ -83,7 +84,7 @@ class StudyFolder:
 
     def save(self, **updates: Any) -> None:
         self.meta.update(updates)
-        self.meta_file.write_text(json.dumps(self.meta, indent=1, default=str))
+        write_atomically(self.meta_file, json.dumps(self.meta, indent=1, default=str))
 
     def append(self, record: TrialRecord) -> None:
         self.records.append(record)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from tunelab.config import Objective
+from tunelab.files import write_atomically
 from tunelab.seeding import derive
 from tunelab.space import SearchSpace
 
@@ -139,7 +140,7 @@ class FixedPlan(Strategy):
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         self.done.add(int(proposal.trial_id))
-        self.state_file.write_text(json.dumps(sorted(self.done)))
+        write_atomically(self.state_file, json.dumps(sorted(self.done)))
 
     @property
     def expected_trials(self) -> int:

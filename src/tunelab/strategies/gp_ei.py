@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from tunelab.files import write_atomically
 from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.space import Param
@@ -128,9 +129,8 @@ class GPEI(Strategy):
                 self.history.append({"trial": self.told - 1, "observed": sign * outcome.score,
                                      **{k[3:]: v for k, v in proposal.params.items()
                                         if k in ("gp.mean", "gp.std", "gp.ei")}})  # fmt: skip
-        self.state_file.write_text(json.dumps(
-            {"x": self.x, "y": self.y, "told": self.told, "history": self.history}
-        ))  # fmt: skip
+        state = {"x": self.x, "y": self.y, "told": self.told, "history": self.history}
+        write_atomically(self.state_file, json.dumps(state))
 
     def summary(self) -> StudyDesign:
         if not self.history:

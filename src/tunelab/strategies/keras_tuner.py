@@ -6,16 +6,35 @@ folder, so `resume=true` reloads it (`Oracle.reload`) and re-runs only unfinishe
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from tunelab.files import write_atomically
 from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
 
 TUNER_ID = "tuner0"
 PROJECT = "keras_tuner"
+
+
+def atomic(oracle_cls: type) -> type:
+    """`oracle_cls` writing its state files atomically. KerasTuner writes them in place, so a
+    `kill -9` mid-write leaves truncated JSON that `Oracle.reload` cannot read (seen here)."""
+
+    class AtomicOracle(oracle_cls):
+        def save(self) -> None:
+            write_atomically(self._get_oracle_fname(), json.dumps(self.get_state()))
+
+        def _save_trial(self, trial: Any) -> None:
+            path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+            write_atomically(path, json.dumps(trial.get_state()))
+
+    AtomicOracle.__name__ = oracle_cls.__name__
+    return AtomicOracle
 
 
 class KerasTunerStrategy(Strategy):
@@ -90,7 +109,7 @@ class Hyperband(KerasTunerStrategy):
 
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
         s = self.settings
-        return kt.oracles.HyperbandOracle(
+        return atomic(kt.oracles.HyperbandOracle)(
             objective=objective, max_epochs=s.max_epochs, factor=s.factor,
             hyperband_iterations=s.hyperband_iterations, seed=seed, hyperparameters=hp,
         )  # fmt: skip
@@ -119,7 +138,7 @@ class RandomSearch(KerasTunerStrategy):
     Settings = RandomSettings
 
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
-        return kt.oracles.RandomSearchOracle(
+        return atomic(kt.oracles.RandomSearchOracle)(
             objective=objective, max_trials=self.settings.max_trials, seed=seed, hyperparameters=hp
         )
 
@@ -142,7 +161,7 @@ class Bayesian(KerasTunerStrategy):
 
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
         s = self.settings
-        return kt.oracles.BayesianOptimizationOracle(
+        return atomic(kt.oracles.BayesianOptimizationOracle)(
             objective=objective, max_trials=s.max_trials, num_initial_points=s.num_initial_points,
             alpha=s.alpha, beta=s.beta, seed=seed, hyperparameters=hp,
         )  # fmt: skip
