@@ -271,11 +271,11 @@ def test_tpe_prunes_a_trial_that_trails_the_median():
     assert [t.state.name for t in tpe.study.trials] == ["COMPLETE", "PRUNED"]
 
 
-def test_multirun_gives_each_job_its_own_study_run(mlflow_server, tmp_path):
+def test_shootout_preset_sweeps_then_compares_each_job_its_own_study(mlflow_server, tmp_path):
     out = tunelab_cli(
-        ["-m", "strategy=random,grid", "dataset=digits", "budget=smoke", "quiet=true",
-         "model.tune=[units]", "model.space.units.values=[16]", f"workdir={tmp_path}",
-         "tracking.experiment=multirun"],
+        ["-m", "experiment=optimiser_shootout", "strategy=random,grid", "seed=1",
+         "dataset=digits", "budget=smoke", "quiet=true", "model.tune=[units]",
+         "model.space.units.values=[16]", f"workdir={tmp_path}", "tracking.experiment=multirun"],
         tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
@@ -284,3 +284,6 @@ def test_multirun_gives_each_job_its_own_study_run(mlflow_server, tmp_path):
     studies = client.search_runs([experiment.experiment_id], "tags.`tunelab.kind` = 'study'")
     assert sorted(s.data.tags["tunelab.strategy"] for s in studies) == ["grid", "random"]
     assert all(s.info.status == "FINISHED" for s in studies)
+    comparison = client.search_runs([experiment.experiment_id],
+                                    "tags.`tunelab.kind` = 'comparison'")  # fmt: skip
+    assert len(comparison) == 1 and comparison[0].data.params["strategies"] == "grid,random"
