@@ -27,7 +27,7 @@ CHAMPION = "champion"
 
 
 class Tracker:
-    """Records one study: `start_study`, then per trial `start_trial` … `end_trial`."""
+    """Records one study: `start_study`, per trial `start_trial` … `end_run`, then the study."""
 
     def __init__(self, settings: TrackingSettings) -> None:
         # MLflow would print two links (and fetch the run again) each time a run ends over HTTP;
@@ -134,9 +134,6 @@ class Tracker:
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         self.client.log_text(run_id, text, path)
-
-    def log_dict(self, run_id: str, data: dict[str, Any], path: str) -> None:
-        self.client.log_dict(run_id, data, path)
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """End a run: FINISHED, FAILED or KILLED."""
