@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,13 +98,16 @@ class GPEI(Strategy):
         return Proposal(str(self.told), values, params=info)
 
     def _most_promising(self) -> tuple[np.ndarray, dict[str, Any]]:
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         kernel = ConstantKernel() * Matern(nu=2.5) + WhiteKernel(noise_level=1e-3)
         gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2,
                                       random_state=derive(self.context.seed, "gp", self.told))
-        gp.fit(np.array(self.x), np.array(self.y))
+        with warnings.catch_warnings():  # a noise level at its bound is normal for clean data
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(np.array(self.x), np.array(self.y))
         candidates = self._candidates()
         mean, std = gp.predict(candidates, return_std=True)
         ei = expected_improvement(mean, std, max(self.y), self.settings.xi)
