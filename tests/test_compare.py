@@ -141,3 +141,18 @@ def test_two_strategy_three_seed_shootout_end_to_end(tracking_uri, tmp_path):
     assert {"best_per_study.png", "best_so_far.png", "summary.md"} <= {
         f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "optimisers")
     }
+
+
+def test_runs_are_cached_as_parquet_until_refreshed(mlflow_server, tmp_path):
+    client = MlflowClient(mlflow_server)
+    rows = [{"units": 64, "units_2": "None", "acc": 0.5}, {"units": 128, "units_2": 7, "acc": 0.6}]
+    log_runs(client, "cached", rows, "acc")
+    first = runs_frame(mlflow_server, "cached", cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("runs-*.parquet"))) == 1
+    experiment_id = client.get_experiment_by_name("cached").experiment_id
+    client.create_run(experiment_id)  # a new run: the cache does not know it yet
+    again = runs_frame(mlflow_server, "cached", cache_dir=tmp_path)
+    assert len(again) == len(first) == 2
+    assert sorted(again["params.units"]) == [64, 128]
+    fresh = runs_frame(mlflow_server, "cached", cache_dir=tmp_path, refresh=True)
+    assert len(fresh) == 3

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 from tunelab.schema import ConfigError
 
@@ -39,6 +41,20 @@ def _common(command: argparse.ArgumentParser, default_filter: str) -> None:
                          help=f"MLflow search filter (default: {default_filter})")
     command.add_argument("--study", default=None, help="only the runs of this study id")
     command.add_argument("--response", default="best_val_accuracy", help="a metric")
+    command.add_argument("--cache-dir", default=".tunelab/compare-cache", type=Path,
+                         help="Parquet cache of the runs read (keyed by the query)")
+    command.add_argument("--refresh", action="store_true", help="query the server again")
+    command.add_argument("--export-csv", type=Path, default=None,
+                         help="also write the tidy frame of runs to this CSV file")
+
+def _runs(args: argparse.Namespace, filter_string: str) -> Any:
+    from tunelab.tracking.runs import runs_frame
+
+    frame = runs_frame(args.tracking_uri, args.experiment, filter_string,
+                       cache_dir=args.cache_dir, refresh=args.refresh)  # fmt: skip
+    if args.export_csv and filter_string == _filter(args):
+        frame.to_csv(args.export_csv, index=False)
+    return frame
 
 
 def _filter(args: argparse.Namespace) -> str:
@@ -70,11 +86,10 @@ def _report(args: argparse.Namespace, title: str, tables: dict, figures: dict,
 def run_optimisers(args: argparse.Namespace) -> str:
     from tunelab import plots
     from tunelab.compare import optimisers
-    from tunelab.tracking.runs import runs_frame
 
-    studies = runs_frame(args.tracking_uri, args.experiment, _filter(args))
+    studies = _runs(args, _filter(args))
     table = optimisers.study_table(studies, args.response)
-    trials = runs_frame(args.tracking_uri, args.experiment, "tags.`tunelab.kind` = 'trial'")
+    trials = _runs(args, "tags.`tunelab.kind` = 'trial'")
     trials = trials[trials["tags.tunelab.study_id"].isin(table["study_id"])]
     result = optimisers.compare(table, trials, args.response, args.direction)
     tables = {"optimisers/summary": result.summary, "optimisers/pairwise": result.pairwise,
@@ -92,10 +107,9 @@ def run_optimisers(args: argparse.Namespace) -> str:
 def run_factorial(args: argparse.Namespace) -> str:
     from tunelab import plots
     from tunelab.compare import factorial
-    from tunelab.tracking.runs import runs_frame
 
     factors = [f.strip() for f in args.factors.split(",") if f.strip()]
-    frame = runs_frame(args.tracking_uri, args.experiment, _filter(args))
+    frame = _runs(args, _filter(args))
     data = factorial.tidy(frame, factors, args.response)
     result = factorial.analyse(data, factors, args.response, args.order, args.typ)
     tables = {"factorial/anova": result.anova, "factorial/one_way": result.one_way}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -12,10 +16,45 @@ from tunelab.schema import ConfigError
 
 
 def runs_frame(
-    tracking_uri: str | None, experiment: str, filter_string: str = "", page_size: int = 1000
+    tracking_uri: str | None,
+    experiment: str,
+    filter_string: str = "",
+    page_size: int = 1000,
+    cache_dir: Path | None = None,
+    refresh: bool = False,
 ) -> pd.DataFrame:
     """One row per run: run_id, run_name, status, `params.*` (numbers where numeric),
-    `metrics.*` (final values) and `tags.*`. Pages through `search_runs`."""
+    `metrics.*` (final values) and `tags.*`. Pages through `search_runs`.
+
+    With `cache_dir`, the frame is kept as Parquet keyed by (tracking URI, experiment, filter)
+    and read from there next time; `refresh=True` queries the server again.
+    """
+    cached = None
+    if cache_dir is not None:
+        uri = tracking_uri or mlflow.get_tracking_uri()
+        key = hashlib.sha256(json.dumps([uri, experiment, filter_string]).encode()).hexdigest()
+        cached = Path(cache_dir) / f"runs-{key[:16]}.parquet"
+        if cached.exists() and not refresh:
+            return pd.read_parquet(cached)
+    frame = _query(tracking_uri, experiment, filter_string, page_size)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        _parquet_safe(frame).to_parquet(cached)
+    return frame
+
+
+def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns mixing numbers and text (a param that is sometimes None) stored as text."""
+    frame = frame.copy()
+    for column in frame.select_dtypes(include="object").columns:
+        if frame[column].map(type).nunique() > 1:
+            frame[column] = frame[column].astype(str)
+    return frame
+
+
+def _query(
+    tracking_uri: str | None, experiment: str, filter_string: str, page_size: int
+) -> pd.DataFrame:
     client = MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
