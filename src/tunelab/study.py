@@ -168,12 +168,12 @@ class Study:
             resume_run_id=folder.meta.get("run_id") if folder.resuming else None,
         )  # fmt: skip
         folder.save(run_id=run_id)
-        if folder.resuming:
-            self.tracker.discard_unfinished_trials({r.run_id for r in folder.records})
-        else:
-            self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
-            self._log_design(self.strategy.describe())
         try:
+            if folder.resuming:
+                self.tracker.discard_unfinished_trials({r.run_id for r in folder.records})
+            else:
+                self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
+                self._log_design(self.strategy.describe())
             with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as progress:
                 while (proposal := self.strategy.ask()) is not None:
                     record = self._run_trial(proposal)
@@ -340,7 +340,10 @@ class Study:
             registered = self._log_best_model(best)
         tracker.log_metrics(run_id, metrics)
         self._log_best_so_far(run_id, records)
-        self._log_design(self.strategy.summary())
+        try:
+            self._log_design(self.strategy.summary())
+        except Exception as error:  # the trials stand even if the closing analysis fails
+            tracker.set_tags(run_id, {"tunelab.summary_error": f"{type(error).__name__}: {error}"})
         tracker.end_run(run_id, "FINISHED")
         folder.save(finished=True, elapsed=elapsed)
         return StudySummary(
