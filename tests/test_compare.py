@@ -156,3 +156,25 @@ def test_runs_are_cached_as_parquet_until_refreshed(mlflow_server, tmp_path):
     assert sorted(again["params.units"]) == [64, 128]
     fresh = runs_frame(mlflow_server, "cached", cache_dir=tmp_path, refresh=True)
     assert len(fresh) == 3
+
+
+def test_seed_paired_tests_match_scipy():
+    from tunelab.compare import optimisers
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for seed in range(1, 7):
+        base = rng.normal(0.9, 0.02)  # a seed effect shared by every strategy
+        for strategy, shift in (("hyperband", 0.02), ("random", 0.0), ("tpe", 0.01)):
+            rows.append({"study_id": f"{strategy}-{seed}", "strategy": strategy, "seed": str(seed),
+                         "best": base + shift + rng.normal(0, 0.002), "wall_time_s": 1.0,
+                         "trials": 3, "cumulative_epochs": 6})  # fmt: skip
+    table = pd.DataFrame(rows)
+    result = optimisers.compare(table, pd.DataFrame(), "best_val_accuracy", "max")
+    wide = table.pivot(index="seed", columns="strategy", values="best")
+    expected = stats.friedmanchisquare(wide["hyperband"], wide["random"], wide["tpe"])
+    assert result.friedman["p"] == pytest.approx(expected.pvalue) and result.friedman["seeds"] == 6
+    first = result.paired.iloc[0]
+    assert (first["a"], first["b"]) == ("hyperband", "random")
+    assert first["p"] == pytest.approx(stats.wilcoxon(wide["hyperband"], wide["random"]).pvalue)
+    assert (result.paired["p_holm"] >= result.paired["p"]).all()

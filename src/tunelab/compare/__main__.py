@@ -93,7 +93,8 @@ def run_optimisers(args: argparse.Namespace) -> str:
     trials = trials[trials["tags.tunelab.study_id"].isin(table["study_id"])]
     result = optimisers.compare(table, trials, args.response, args.direction)
     tables = {"optimisers/summary": result.summary, "optimisers/pairwise": result.pairwise,
-              "optimisers/anytime": result.anytime, "optimisers/studies": table}  # fmt: skip
+              "optimisers/anytime": result.anytime, "optimisers/studies": table,
+              "optimisers/paired_by_seed": result.paired}  # fmt: skip
     figures = {"optimisers/best_per_study.png": plots.strategy_boxes(table, args.response)}
     if result.curves:
         figures["optimisers/best_so_far.png"] = plots.best_so_far_bands(result.curves,
@@ -101,6 +102,8 @@ def run_optimisers(args: argparse.Namespace) -> str:
     params = {"studies": len(table), "strategies": ",".join(result.summary.index)}
     if result.kruskal:
         params.update({f"kruskal.{k}": v for k, v in result.kruskal.items()})
+    if result.friedman:
+        params.update({f"friedman.{k}": v for k, v in result.friedman.items()})
     return _report(args, "optimisers", tables, figures, params)
 
 

@@ -25,6 +25,8 @@ class OptimiserComparison:
     summary: pd.DataFrame  # per strategy: n, median, IQR, mean, sd, wall time, trials, epochs
     kruskal: dict[str, float] | None  # H and p across strategies (two or more)
     pairwise: pd.DataFrame  # Mann–Whitney U, raw and Holm-adjusted p, rank-biserial r
+    friedman: dict[str, float] | None  # three or more strategies sharing seeds
+    paired: pd.DataFrame  # strategies sharing seeds: Wilcoxon signed-rank, Holm-adjusted
     anytime: pd.DataFrame  # median best-so-far per strategy at fractions of the epoch budget
     curves: dict[str, pd.DataFrame]  # per strategy: epochs grid x studies, best so far
 
@@ -63,7 +65,44 @@ def compare(
         result = stats.kruskal(*groups.values())
         kruskal = {"H": float(result.statistic), "p": float(result.pvalue)}
     curves = best_so_far_curves(table, trials, response, direction)
-    return OptimiserComparison(summary, kruskal, pairwise(groups), anytime(curves), curves)
+    by_seed = seed_paired(table)
+    friedman = None
+    if by_seed is not None and by_seed.shape[1] >= 3:
+        result = stats.friedmanchisquare(*(by_seed[c] for c in by_seed.columns))
+        friedman = {"chi2": float(result.statistic), "p": float(result.pvalue),
+                    "seeds": len(by_seed)}  # fmt: skip
+    return OptimiserComparison(
+        summary=summary, kruskal=kruskal, pairwise=pairwise(groups), friedman=friedman,
+        paired=paired_tests(by_seed), anytime=anytime(curves), curves=curves,
+    )
+
+
+def seed_paired(table: pd.DataFrame) -> pd.DataFrame | None:
+    """Best objective as seeds x strategies, over the seeds every strategy ran (None if < 2)."""
+    if table["seed"].isna().any():
+        return None
+    wide = table.pivot_table(index="seed", columns="strategy", values="best", aggfunc="mean")
+    wide = wide.dropna()
+    return wide if len(wide) >= 2 and wide.shape[1] >= 2 else None
+
+
+def paired_tests(by_seed: pd.DataFrame | None) -> pd.DataFrame:
+    """Wilcoxon signed-rank for every pair of strategies on shared seeds, Holm-adjusted."""
+    columns = ["a", "b", "seeds", "W", "p"]
+    if by_seed is None:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for a, b in itertools.combinations(sorted(by_seed.columns), 2):
+        differences = by_seed[a] - by_seed[b]
+        if (differences == 0).all():  # identical results: nothing to rank
+            rows.append({"a": a, "b": b, "seeds": len(by_seed), "W": np.nan, "p": 1.0})
+            continue
+        result = stats.wilcoxon(by_seed[a], by_seed[b])
+        rows.append({"a": a, "b": b, "seeds": len(by_seed), "W": float(result.statistic),
+                     "p": float(result.pvalue)})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["p_holm"] = multipletests(frame["p"], method="holm")[1]
+    return frame
 
 
 def pairwise(groups: dict[str, np.ndarray]) -> pd.DataFrame:
