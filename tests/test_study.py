@@ -287,3 +287,19 @@ def test_shootout_preset_sweeps_then_compares_each_job_its_own_study(mlflow_serv
     comparison = client.search_runs([experiment.experiment_id],
                                     "tags.`tunelab.kind` = 'comparison'")  # fmt: skip
     assert len(comparison) == 1 and comparison[0].data.params["strategies"] == "grid,random"
+
+
+def test_augmented_cnn_study_logs_a_loadable_model(tracking_uri, tmp_path):
+    summary = run_study(
+        [*SMOKE, "model=cnn", "strategy=grid", "model.tune=[]", "model.hparams.augment=true",
+         "dataset.augmentation.shear=0.2", "dataset.augmentation.flip=true"], tmp_path,
+    )  # fmt: skip
+    assert summary.trials[0].status == "COMPLETE"
+    client = MlflowClient(tracking_uri)
+    assert client.get_run(summary.run_id).info.status == "FINISHED"
+    model_id = client.search_logged_models(
+        [client.get_run(summary.run_id).info.experiment_id],
+        filter_string=f"source_run_id = '{summary.run_id}'",
+    )[0].model_id
+    model = mlflow.pyfunc.load_model(f"models:/{model_id}")
+    assert np.asarray(model.predict(np.zeros((2, 8, 8, 1), np.float32))).shape == (2, 10)

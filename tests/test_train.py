@@ -34,15 +34,25 @@ def test_bad_initialiser_starts_far_from_zero(digits):
     assert kernel.mean() == pytest.approx(10.0, abs=0.2)
 
 
-def test_cnn_resizes_and_augments_inside_the_model(digits):
+def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
     from dataclasses import replace
+
+    from tunelab.data.base import Augmentation
+    from tunelab.models.common import augmenter, keras
 
     spec = replace(digits.spec, resize=16)
     model = CNN.build(CNNHParams(blocks=2, filters=4, augment=True, dense_units=8), spec)
     names = [type(layer).__name__ for layer in model.layers]
-    assert "Resizing" in names and "RandomFlip" not in names  # digits' augmentation has no flip
+    assert "Resizing" in names and not any(n.startswith("Random") for n in names)
     assert model.get_layer("conv_1").output.shape[1:3] == (16, 16)
     assert model.output.shape[-1] == 10
+    model.save(tmp_path / "m.keras")  # what MLflow logs must load again
+    assert keras().models.load_model(tmp_path / "m.keras").output.shape[-1] == 10
+    cifar_like = augmenter(Augmentation(rotation=15, shift=0.1, shear=0.2, zoom=0.2, flip=True))
+    assert [type(layer).__name__ for layer in cifar_like.layers] == [
+        "RandomFlip", "RandomRotation", "RandomTranslation", "RandomShear", "RandomZoom",
+    ]  # fmt: skip
+    assert augmenter(digits.spec.augmentation) is None  # nothing to transform
 
 
 def test_fit_records_every_epoch_with_macro_f1_lr_and_time(digits):

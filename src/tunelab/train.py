@@ -18,7 +18,7 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 from tunelab.config import ModelConfig, Objective
 from tunelab.data import Dataset
-from tunelab.models.common import keras
+from tunelab.models.common import augmenter, keras
 
 EpochHook = Callable[[int, dict[str, float]], bool]  # (epoch, metrics) -> stop (prune) now?
 NEAR_ZERO = 1e-3
@@ -91,13 +91,31 @@ def fit(
         )
         callbacks.append(stopper)
     batch_size = hp.batch_size or len(data.y_train)  # 0 = full batch
+    transform = augmenter(data.spec.augmentation) if getattr(hp, "augment", False) else None
+    if transform is None:
+        inputs: dict[str, Any] = {"x": data.x_train, "y": data.y_train, "batch_size": batch_size,
+                                  "shuffle": True}  # fmt: skip
+    else:
+        inputs = {"x": _augmented_batches(data, batch_size, transform, seed)}
     model.fit(
-        data.x_train, data.y_train, batch_size=batch_size, epochs=epochs,
-        initial_epoch=initial_epoch, validation_data=(data.x_val, data.y_val),
-        callbacks=callbacks, verbose=0, shuffle=True,
+        **inputs, epochs=epochs, initial_epoch=initial_epoch,
+        validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=0,
     )  # fmt: skip
     reason = tracker.stop_reason or ("early_stopping" if stopper and stopper.stopped_epoch else "")
     return Fit(model, tracker.history, reason or "completed", before)
+
+
+def _augmented_batches(data: Dataset, batch_size: int, transform: Any, seed: int) -> Any:
+    """Shuffled training batches, each randomly transformed anew every epoch."""
+    import tensorflow as tf
+
+    return (
+        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+        .shuffle(len(data.y_train), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .map(lambda x, y: (transform(x, training=True), y))
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 class _EpochTracker(keras().callbacks.Callback):

@@ -32,7 +32,7 @@ class CNNHParams(TrainHParams):
     dropout: float = 0.25  # after every block and before the output
     dense_units: int = 64
     l2: float = 0.0
-    augment: bool = False  # use the dataset's augmentation block during training
+    augment: bool = False  # train on batches randomly transformed by the dataset's augmentation
 
     def check(self, path: str) -> None:
         super().check(path)
@@ -56,7 +56,7 @@ class CNN(ModelBuilder):
     @staticmethod
     def build(hp: CNNHParams, spec: DataSpec) -> Any:
         layers = keras().layers
-        inp, x = inputs(spec, augment=hp.augment)
+        inp, x = inputs(spec)
         for i, filters in enumerate(hp.block_filters(), start=1):
             x = layers.Conv2D(
                 filters, hp.kernel_size, padding="same", use_bias=not hp.batch_norm,

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from tunelab.data.base import DataSpec
+from tunelab.data.base import Augmentation, DataSpec
 from tunelab.schema import ConfigError
 
 
@@ -74,25 +74,30 @@ def compile_classifier(model: Any, hp: TrainHParams) -> Any:
     return model
 
 
-def inputs(spec: DataSpec, augment: bool) -> tuple[Any, Any]:
-    """The input tensor and the preprocessed tensor (resize, then training-only augmentation)."""
-    layers = keras().layers
+def inputs(spec: DataSpec) -> tuple[Any, Any]:
+    """The input tensor and the preprocessed tensor (resized when the dataset asks for it)."""
     x = inp = keras().Input(shape=spec.input_shape)
     if spec.resize:
-        x = layers.Resizing(spec.resize, spec.resize)(x)
-    a = spec.augmentation
-    if augment:
-        if a.flip:
-            x = layers.RandomFlip("horizontal")(x)
-        if a.rotation:
-            x = layers.RandomRotation(a.rotation / 360.0)(x)
-        if a.shift:
-            x = layers.RandomTranslation(a.shift, a.shift)(x)
-        if a.shear:
-            x = layers.RandomShear(x_factor=a.shear, y_factor=a.shear)(x)
-        if a.zoom:
-            x = layers.RandomZoom(a.zoom)(x)
+        x = keras().layers.Resizing(spec.resize, spec.resize)(x)
     return inp, x
+
+
+def augmenter(a: Augmentation) -> Any | None:
+    """Random transforms applied to training batches only, outside the model: the logged and
+    served model stays free of them (Keras 3.15 cannot even reload its own RandomShear)."""
+    layers = keras().layers
+    steps = []
+    if a.flip:
+        steps.append(layers.RandomFlip("horizontal"))
+    if a.rotation:
+        steps.append(layers.RandomRotation(a.rotation / 360.0))
+    if a.shift:
+        steps.append(layers.RandomTranslation(a.shift, a.shift))
+    if a.shear:
+        steps.append(layers.RandomShear(x_factor=a.shear, y_factor=a.shear))
+    if a.zoom:
+        steps.append(layers.RandomZoom(a.zoom))
+    return keras().Sequential(steps, name="augmentation") if steps else None
 
 
 def regularizer(l1: float, l2: float) -> Any:

@@ -63,7 +63,7 @@ class MLP(ModelBuilder):
     @staticmethod
     def build(hp: MLPHParams, spec: DataSpec) -> Any:
         layers = keras().layers
-        inp, x = inputs(spec, augment=False)
+        inp, x = inputs(spec)
         x = layers.Flatten()(x)
         for i, width in enumerate(hp.layer_widths(), start=1):
             x = layers.Dense(
