@@ -96,7 +96,7 @@ def fit(
         inputs: dict[str, Any] = {"x": data.x_train, "y": data.y_train, "batch_size": batch_size,
                                   "shuffle": True}  # fmt: skip
     else:
-        inputs = {"x": _augmented_batches(data, batch_size, transform, seed)}
+        inputs = {"x": _augmented_batches(data, batch_size, transform, seed), "shuffle": False}
     model.fit(
         **inputs, epochs=epochs, initial_epoch=initial_epoch,
         validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=0,
