@@ -77,8 +77,7 @@ class ModelConfig:
 
     def hparams_for(self, values: dict[str, Any]) -> Any:
         """The builder's HParams with the tuned `values` laid over the fixed ones."""
-        fixed = {k: v for k, v in vars(self.hparams).items()}
-        return build(self.cls.HParams, {**fixed, **values}, "trial hyperparameters")
+        return build(self.cls.HParams, {**vars(self.hparams), **values}, "trial hyperparameters")
 
 
 @dataclass

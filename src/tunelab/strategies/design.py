@@ -40,12 +40,18 @@ def factors(space: SearchSpace) -> list[Factor]:
     return [_factor(name, p) for name, p in space.params.items()]
 
 
+def natural(param: Param, code: float) -> Any:
+    """Coded −1..+1 (beyond for axial points) to a range's scale, log-linear if `log`."""
+    lo, hi = (math.log(v) if param.log else v for v in (param.low, param.high))
+    value = (lo + hi) / 2 + code * (hi - lo) / 2
+    value = math.exp(value) if param.log else value
+    return int(round(value)) if param.type == "int" else value
+
+
 def _factor(name: str, p: Param) -> Factor:
-    if p.type in ("float", "int"):
-        centre = math.sqrt(p.low * p.high) if p.log else (p.low + p.high) / 2
-        if p.type == "int":
-            return Factor(name, int(p.low), int(p.high), int(round(centre)))
-        return Factor(name, p.low, p.high, centre)
+    if p.type in ("float", "int"):  # the bounds exactly; the centre as rsm maps code 0
+        low, high = (int(v) if p.type == "int" else v for v in (p.low, p.high))
+        return Factor(name, low, high, natural(p, 0))
     values = p.choices
     if len(values) != 2:
         raise ConfigError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ import pandas as pd
 from tunelab.schema import ConfigError
 from tunelab.space import Param
 from tunelab.strategies.base import FixedPlan, Outcome, PlannedTrial, Proposal, StudyDesign
+from tunelab.strategies.design import natural
 
 
 @dataclass
@@ -22,14 +23,6 @@ class RSMSettings:
     alpha: Literal["orthogonal", "rotatable"] = "rotatable"  # ccd's axial distance (ccc, cci)
     center_points: int = 3
     randomize: bool = True
-
-
-def natural(param: Param, code: float) -> Any:
-    """Coded −1..+1 (beyond for axial points) to the parameter's scale, log-linear if log."""
-    lo, hi = (math.log(v) if param.log else v for v in (param.low, param.high))
-    value = (lo + hi) / 2 + code * (hi - lo) / 2
-    value = math.exp(value) if param.log else value
-    return int(round(value)) if param.type == "int" else value
 
 
 class RSM(FixedPlan):

@@ -36,15 +36,16 @@ def runs_frame(
         cached = Path(cache_dir) / f"runs-{key[:16]}.parquet"
         if cached.exists() and not refresh:
             return pd.read_parquet(cached)
-    frame = _query(tracking_uri, experiment, filter_string, page_size)
+    frame = _one_type_per_column(_query(tracking_uri, experiment, filter_string, page_size))
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        _parquet_safe(frame).to_parquet(cached)
+        frame.to_parquet(cached)
     return frame
 
 
-def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns mixing numbers and text (a param that is sometimes None) stored as text."""
+def _one_type_per_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns mixing numbers and text (a param that is sometimes None) become text, so a frame
+    read from the server and the same frame read from the cache are alike."""
     frame = frame.copy()
     for column in frame.select_dtypes(include="object").columns:
         if frame[column].map(type).nunique() > 1:
