@@ -50,8 +50,12 @@ def test_textbook_2k_example_gives_the_published_effects_through_a_server(mlflow
     client = MlflowClient(mlflow_server)
     log_runs(client, "montgomery-6.2", montgomery_rows(), "rate")
     code = main(["factorial", "--tracking-uri", mlflow_server, "--experiment", "montgomery-6.2",
-                 "--factors", "A,B,C,D", "--response", "rate", "--order", "4"])  # fmt: skip
+                 "--factors", "A,B,C,D", "--response", "rate", "--order", "4",
+                 "--cache-dir", str(tmp_path / "cache"),
+                 "--export-csv", str(tmp_path / "runs.csv")])  # fmt: skip
     assert code == 0
+    exported = pd.read_csv(tmp_path / "runs.csv")
+    assert len(exported) == 16 and sorted(exported["metrics.rate"]) == sorted(FILTRATION)
     experiment = client.get_experiment_by_name("montgomery-6.2")
     comparison = client.search_runs(
         [experiment.experiment_id], "tags.`tunelab.kind` = 'comparison'"

@@ -47,6 +47,7 @@ def _common(command: argparse.ArgumentParser, default_filter: str) -> None:
     command.add_argument("--export-csv", type=Path, default=None,
                          help="also write the tidy frame of runs to this CSV file")
 
+
 def _runs(args: argparse.Namespace, filter_string: str) -> Any:
     from tunelab.tracking.runs import runs_frame
 
