@@ -93,15 +93,19 @@ class Tracker:
     def discard_unfinished_trials(self, finished_run_ids: set[str]) -> int:
         """Delete the study's child runs that never finished (left RUNNING by kill -9, or KILLED
         by Ctrl-C); their trials run again, so each trial keeps exactly one run."""
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.study_run_id}'",
-            max_results=50000,
-        )
-        stale = [r.info.run_id for r in runs if r.info.run_id not in finished_run_ids]
+        stale = [r.info.run_id for r in self._trial_runs() if r.info.run_id not in finished_run_ids]
         for run_id in stale:
             self.client.delete_run(run_id)
         return len(stale)
+
+    def _trial_runs(self, only_running: bool = False) -> list[Any]:
+        """The study's child runs as the server has them."""
+        running = " AND attributes.status = 'RUNNING'" if only_running else ""
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.study_run_id}'{running}",
+            max_results=50000,
+        )
 
     # --- trials --------------------------------------------------------------------------
     def start_trial(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
@@ -144,10 +148,17 @@ class Tracker:
             self.artifacts.close()
 
     def end_all(self, status: str) -> None:
-        """End every run still open, innermost first (on Ctrl-C, SIGTERM or a crash)."""
-        self.drain()
+        """End every run still open, innermost first (on Ctrl-C, SIGTERM or a crash).
+
+        The server is asked too: a signal landing while a trial run was being created leaves a
+        RUNNING run this process never heard back about (seen in CI)."""
+        with contextlib.suppress(Exception):  # the server may be gone; nothing more to do
+            self.drain()
+            if self.study_run_id:
+                self.open_runs += [r.info.run_id for r in self._trial_runs(only_running=True)
+                                   if r.info.run_id not in self.open_runs]  # fmt: skip
         for run_id in reversed(list(self.open_runs)):
-            with contextlib.suppress(Exception):  # the server may be gone; nothing more to do
+            with contextlib.suppress(Exception):
                 self.end_run(run_id, status)
 
     # --- the best model and the registry -------------------------------------------------
