@@ -122,7 +122,8 @@ def test_two_strategy_three_seed_shootout_end_to_end(tracking_uri, tmp_path):
         overrides = ["dataset=digits", "budget=smoke", f"strategy={strategy}", f"seed={seed}",
                      f"tracking.experiment={experiment}"]  # fmt: skip
         run_study(overrides, tmp_path / f"{strategy}{seed}")
-    assert main(["optimisers", "--tracking-uri", tracking_uri, "--experiment", experiment]) == 0
+    assert main(["optimisers", "--tracking-uri", tracking_uri, "--experiment", experiment,
+                 "--target", "0.5"]) == 0  # fmt: skip
     client = MlflowClient(tracking_uri)
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
     studies = runs_frame(tracking_uri, experiment, "tags.`tunelab.kind` = 'study'")
@@ -133,16 +134,19 @@ def test_two_strategy_three_seed_shootout_end_to_end(tracking_uri, tmp_path):
         stats.kruskal(best["random"], best["tpe"]).pvalue
     )
     folder = client.download_artifacts(comparison.info.run_id, "optimisers", str(tmp_path))
-    summary = pd.read_csv(f"{folder}/summary.csv", index_col=0)
+    summary = pd.read_csv(f"{folder}/summary.csv", index_col=[0, 1]).loc["mlp/digits"]
     assert summary["studies"].to_dict() == {"random": 3, "tpe": 3}
+    assert summary["reached_target"].to_dict() == {s: (v >= 0.5).sum() for s, v in best.items()}
+    assert (summary["median_epochs_to_target"] <= summary["median_epochs"]).all()
+    assert summary.loc["random", "median_normalised"] == pytest.approx(1.0)
     assert summary.loc["tpe", "median"] == pytest.approx(np.median(best["tpe"]))
     pairs = pd.read_csv(f"{folder}/pairwise.csv", index_col=0)
     u = stats.mannwhitneyu(best["random"], best["tpe"], alternative="two-sided")
     assert pairs.loc[0, "U"] == u.statistic and pairs.loc[0, "p"] == pytest.approx(u.pvalue)
-    anytime = pd.read_csv(f"{folder}/anytime.csv", index_col=0)
+    anytime = pd.read_csv(f"{folder}/anytime.csv", index_col=[0, 1]).loc["mlp/digits"]
     for strategy, values in best.items():  # rebuilt from the trials, it ends at the study's best
         assert anytime.loc[strategy, "100%"] == pytest.approx(np.median(values))
-    assert {"best_per_study.png", "best_so_far.png", "summary.md"} <= {
+    assert {"best_per_study_mlp-digits.png", "best_so_far_mlp-digits.png", "summary.md"} <= {
         f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "optimisers")
     }
 
@@ -171,14 +175,124 @@ def test_seed_paired_tests_match_scipy():
         base = rng.normal(0.9, 0.02)  # a seed effect shared by every strategy
         for strategy, shift in (("hyperband", 0.02), ("random", 0.0), ("tpe", 0.01)):
             rows.append({"study_id": f"{strategy}-{seed}", "strategy": strategy, "seed": str(seed),
+                         "task": "mlp/digits", "start_time": 0,
                          "best": base + shift + rng.normal(0, 0.002), "wall_time_s": 1.0,
                          "trials": 3, "cumulative_epochs": 6})  # fmt: skip
     table = pd.DataFrame(rows)
     result = optimisers.compare(table, pd.DataFrame(), "best_val_accuracy", "max")
     wide = table.pivot(index="seed", columns="strategy", values="best")
     expected = stats.friedmanchisquare(wide["hyperband"], wide["random"], wide["tpe"])
-    assert result.friedman["p"] == pytest.approx(expected.pvalue) and result.friedman["seeds"] == 6
+    friedman = result.friedman.iloc[0]
+    assert friedman["p"] == pytest.approx(expected.pvalue) and friedman["seeds"] == 6
     first = result.paired.iloc[0]
     assert (first["a"], first["b"]) == ("hyperband", "random")
     assert first["p"] == pytest.approx(stats.wilcoxon(wide["hyperband"], wide["random"]).pvalue)
     assert (result.paired["p_holm"] >= result.paired["p"]).all()
+
+
+def study_rows(task: str, best: dict[str, list[float]]) -> list[dict]:
+    return [{"study_id": f"{task}-{strategy}-{seed}", "task": task, "strategy": strategy,
+             "seed": str(seed), "best": value, "wall_time_s": 10.0, "trials": 4,
+             "cumulative_epochs": 8, "start_time": 0}
+            for strategy, values in best.items() for seed, value in enumerate(values)]  # fmt: skip
+
+
+def test_normalised_score_and_bootstrap_ci_of_the_median():
+    from tunelab.compare import optimisers
+
+    table = pd.DataFrame(study_rows("mlp/mnist", {"random": [0.80, 0.84, 0.90],
+                                                  "tpe": [0.92, 0.94, 1.00]}))  # fmt: skip
+    result = optimisers.compare(table, pd.DataFrame(), "acc", "max")
+    summary = result.summary.loc["mlp/mnist"]
+    # best known 1.00, random's median 0.84: tpe's median 0.94 scores (1 - 0.94) / 0.16
+    assert summary.loc["random", "median_normalised"] == pytest.approx(1.0)
+    assert summary.loc["tpe", "median_normalised"] == pytest.approx(0.06 / 0.16)
+    low, high = summary.loc["tpe", ["median_ci_low", "median_ci_high"]]
+    expected = stats.bootstrap(([0.92, 0.94, 1.00],), np.median, n_resamples=2000,
+                               method="percentile", random_state=0).confidence_interval
+    assert (low, high) == pytest.approx((expected.low, expected.high))
+    assert 0.92 <= low <= 0.94 <= high <= 1.00
+    maximised = optimisers.normalised_scores(table, "random", "max")
+    minimised = optimisers.normalised_scores(table.assign(best=-table["best"]), "random", "min")
+    assert minimised.to_numpy() == pytest.approx(maximised.to_numpy())
+    assert optimisers.normalised_scores(table, "grid", "max").isna().all()  # no baseline ran
+
+
+def test_epochs_and_time_to_a_target_value():
+    from tunelab.compare import optimisers
+
+    table = pd.DataFrame(study_rows("mlp/mnist", {"random": [0.0], "tpe": [0.0]}))
+    table["start_time"] = 1_000
+    trials = pd.DataFrame([
+        {"tags.tunelab.study_id": study, "tags.tunelab.trial_index": str(i),
+         "metrics.acc": acc, "metrics.epochs_trained": 3, "end_time": 1_000 + 2_000 * (i + 1)}
+        for study, accs in (("mlp/mnist-random-0", [0.5, 0.7, 0.95]),
+                            ("mlp/mnist-tpe-0", [0.91, 0.6, 0.99]))
+        for i, acc in enumerate(accs)
+    ])  # fmt: skip
+    table["best"] = [0.95, 0.99]
+    costs = optimisers.to_target(table, trials.iloc[::-1], "acc", "max", target=0.9)
+    assert costs["epochs_to_target"].tolist() == [9.0, 3.0]  # trial order, not row order
+    assert costs["time_to_target_s"].tolist() == [6.0, 2.0]
+    never = optimisers.to_target(table, trials, "acc", "max", target=0.999)
+    assert never["epochs_to_target"].isna().all()
+    summary = optimisers.compare(table, trials, "acc", "max", target=0.9).summary
+    assert summary["median_epochs_to_target"].tolist() == [9.0, 3.0]
+    assert summary["reached_target"].tolist() == [1, 1]
+
+
+def test_average_ranks_friedman_and_nemenyi_across_tasks():
+    import scikit_posthocs
+
+    from tunelab.compare import optimisers
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for task in range(6):  # tpe best, then random, then grid, on every task but one
+        skill = {"tpe": 0.9, "random": 0.8, "grid": 0.7} if task else {
+            "tpe": 0.8, "random": 0.9, "grid": 0.7}  # fmt: skip
+        rows += study_rows(f"task{task}", {s: list(v + rng.normal(0, 0.001, 3))
+                                           for s, v in skill.items()})  # fmt: skip
+    across = optimisers.across_tasks(pd.DataFrame(rows), "max")
+    assert across.average_ranks.to_dict() == pytest.approx(
+        {"tpe": 7 / 6, "random": 11 / 6, "grid": 3.0})
+    medians = pd.DataFrame(rows).pivot_table(index="task", columns="strategy", values="best",
+                                             aggfunc="median")  # fmt: skip
+    expected = stats.friedmanchisquare(*(medians[c] for c in medians.columns))
+    assert across.friedman["p"] == pytest.approx(expected.pvalue)
+    nemenyi = scikit_posthocs.posthoc_nemenyi_friedman(medians.to_numpy())
+    assert across.nemenyi.to_numpy() == pytest.approx(nemenyi.to_numpy())
+    # Demšar (2006), Table 5(a): q_0.05 = 2.343 for three classifiers
+    assert across.critical_difference == pytest.approx(2.343 * np.sqrt(3 * 4 / (6 * 6)), abs=1e-3)
+    one_task = optimisers.across_tasks(pd.DataFrame(rows[:9]), "max")
+    assert one_task is None
+
+
+def test_optimisers_cli_ranks_strategies_across_tasks(mlflow_server, tmp_path):
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment("tasks")
+    rng = np.random.default_rng(5)
+    for task, strategy, seed in itertools.product(range(4), ("grid", "random", "tpe"), (1, 2)):
+        tags = {"tunelab.kind": "study", "tunelab.study_id": f"{task}{strategy}{seed}",
+                "tunelab.strategy": strategy, "tunelab.model": "mlp",
+                "tunelab.dataset": f"data{task}", "tunelab.seed": str(seed)}  # fmt: skip
+        run_id = client.create_run(experiment_id, tags=tags).info.run_id
+        best = {"grid": 0.7, "random": 0.8, "tpe": 0.9}[strategy] + rng.normal(0, 0.01)
+        for key, value in {"best_val_accuracy": best, "wall_time_s": 9.0, "trials": 4,
+                           "cumulative_epochs": 8}.items():  # fmt: skip
+            client.log_metric(run_id, key, value)
+        client.set_terminated(run_id)
+    assert main(["optimisers", "--tracking-uri", mlflow_server, "--experiment", "tasks",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0  # fmt: skip
+    comparison = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")[0]
+    assert comparison.data.params["tasks"] == "4"
+    assert float(comparison.data.params["tasks.friedman.chi2"]) == pytest.approx(8.0)  # 3 ranks
+    folder = client.download_artifacts(comparison.info.run_id, "optimisers", str(tmp_path))
+    ranks = pd.read_csv(f"{folder}/average_ranks.csv", index_col=0)["average_rank"]
+    assert ranks.to_dict() == {"tpe": 1.0, "random": 2.0, "grid": 3.0}
+    summary = pd.read_csv(f"{folder}/summary.csv", index_col=[0, 1])
+    assert len(summary) == 12 and summary.index.levels[0].tolist() == [
+        f"mlp/data{t}" for t in range(4)]  # fmt: skip
+    assert "critical_difference.png" in {
+        f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "optimisers")
+    }

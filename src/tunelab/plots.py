@@ -149,7 +149,7 @@ def main_effects(data: Any, factors: list[str], response: str) -> Figure:
     return fig
 
 
-def strategy_boxes(table: Any, response: str) -> Figure:
+def strategy_boxes(table: Any, response: str, task: str = "") -> Figure:
     """Best objective of each study, one box per strategy, the studies as points."""
     names = sorted(table["strategy"].unique())
     data = [table.loc[table["strategy"] == n, "best"].to_numpy() for n in names]
@@ -159,13 +159,13 @@ def strategy_boxes(table: Any, response: str) -> Figure:
     for i, values in enumerate(data, start=1):
         ax.plot(np.full(len(values), i), values, "o", alpha=0.5, color="tab:blue")
     ax.set_ylabel(response)
-    ax.set_title("Best objective per study")
+    ax.set_title(f"Best objective per study {task}".strip())
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-def best_so_far_bands(curves: dict[str, Any], response: str) -> Figure:
+def best_so_far_bands(curves: dict[str, Any], response: str, task: str = "") -> Figure:
     """Median best-so-far against cumulative epochs per strategy, with the IQR as a band."""
     fig = Figure(figsize=(7, 4.5), dpi=DPI)
     ax = fig.subplots()
@@ -176,9 +176,22 @@ def best_so_far_bands(curves: dict[str, Any], response: str) -> Figure:
                         color=line.get_color(), alpha=0.2)  # fmt: skip
     ax.set_xlabel("cumulative epochs")
     ax.set_ylabel(f"best {response} so far")
-    ax.set_title("Anytime performance (median and IQR over repetitions)")
+    ax.set_title(f"Anytime performance {task} (median and IQR over repetitions)")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def critical_difference(average_ranks: Any, p_values: Any, cd: float) -> Figure:
+    """Demšar's critical-difference diagram: average ranks over tasks (1 = best); strategies
+    that Nemenyi's test cannot tell apart are joined by a bar."""
+    import scikit_posthocs
+
+    fig = Figure(figsize=(7, 1.2 + 0.35 * len(average_ranks)), dpi=DPI)
+    ax = fig.subplots()
+    scikit_posthocs.critical_difference_diagram(average_ranks, p_values, cd=cd, ax=ax)
+    ax.set_title(f"Average rank over tasks (Nemenyi CD = {cd:.2f})", pad=28)
     fig.tight_layout()
     return fig
 

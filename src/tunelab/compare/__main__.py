@@ -30,6 +30,10 @@ def parser() -> argparse.ArgumentParser:
     )
     _common(optimisers, default_filter="tags.`tunelab.kind` = 'study'")
     optimisers.add_argument("--direction", choices=("max", "min"), default="max")
+    optimisers.add_argument("--baseline", default="random",
+                            help="strategy whose median scores 1 in the normalised score")
+    optimisers.add_argument("--target", type=float, default=None,
+                            help="report epochs and wall time until a trial reaches this value")
     return top
 
 
@@ -85,27 +89,59 @@ def _report(args: argparse.Namespace, title: str, tables: dict, figures: dict,
 
 
 def run_optimisers(args: argparse.Namespace) -> str:
+    import pandas as pd
+
     from tunelab import plots
     from tunelab.compare import optimisers
 
     studies = _runs(args, _filter(args))
     table = optimisers.study_table(studies, args.response)
-    trials = _runs(args, "tags.`tunelab.kind` = 'trial'")
-    trials = trials[trials["tags.tunelab.study_id"].isin(table["study_id"])]
-    result = optimisers.compare(table, trials, args.response, args.direction)
-    tables = {"optimisers/summary": result.summary, "optimisers/pairwise": result.pairwise,
-              "optimisers/anytime": result.anytime, "optimisers/studies": table,
-              "optimisers/paired_by_seed": result.paired}  # fmt: skip
-    figures = {"optimisers/best_per_study.png": plots.strategy_boxes(table, args.response)}
-    if result.curves:
-        figures["optimisers/best_so_far.png"] = plots.best_so_far_bands(result.curves,
-                                                                         args.response)
-    params = {"studies": len(table), "strategies": ",".join(result.summary.index)}
-    if result.kruskal:
-        params.update({f"kruskal.{k}": v for k, v in result.kruskal.items()})
-    if result.friedman:
-        params.update({f"friedman.{k}": v for k, v in result.friedman.items()})
+    trials = pd.concat([_trials(args, study_id) for study_id in table["study_id"]])
+    result = optimisers.compare(table, trials, args.response, args.direction, args.baseline,
+                                args.target)  # fmt: skip
+    tables = {"optimisers/summary": result.summary, "optimisers/kruskal": result.kruskal,
+              "optimisers/pairwise": result.pairwise, "optimisers/anytime": result.anytime,
+              "optimisers/friedman_by_seed": result.friedman,
+              "optimisers/paired_by_seed": result.paired, "optimisers/studies": table}  # fmt: skip
+    figures = {}
+    for task, group in table.groupby("task"):
+        slug = task.replace("/", "-")
+        figures[f"optimisers/best_per_study_{slug}.png"] = plots.strategy_boxes(
+            group, args.response, task)
+        if result.curves[task]:
+            figures[f"optimisers/best_so_far_{slug}.png"] = plots.best_so_far_bands(
+                result.curves[task], args.response, task)
+    params = {"studies": len(table), "tasks": table["task"].nunique(),
+              "strategies": ",".join(sorted(table["strategy"].unique())),
+              "baseline": args.baseline, "target": args.target}  # fmt: skip
+    if len(table["task"].unique()) == 1:
+        params.update({f"kruskal.{k}": v for k, v in result.kruskal.iloc[0].items()}
+                      if len(result.kruskal) else {})
+        params.update({f"friedman.{k}": v for k, v in result.friedman.iloc[0].items()}
+                      if len(result.friedman) else {})
+    across = result.across_tasks
+    if across is not None:
+        tables["optimisers/ranks_by_task"] = across.ranks
+        tables["optimisers/average_ranks"] = across.average_ranks.to_frame("average_rank")
+        if across.friedman is not None:
+            params.update({f"tasks.friedman.{k}": v for k, v in across.friedman.items()})
+            params["tasks.nemenyi_cd"] = across.critical_difference
+            tables["optimisers/nemenyi"] = across.nemenyi
+            figures["optimisers/critical_difference.png"] = plots.critical_difference(
+                across.average_ranks, across.nemenyi, across.critical_difference)
     return _report(args, "optimisers", tables, figures, params)
+
+
+def _trials(args: argparse.Namespace, study_id: str) -> Any:
+    """The trial runs of one study (MLflow filters have no IN for tags: one query per study);
+    an empty frame when the study logged none."""
+    import pandas as pd
+
+    try:
+        return _runs(args, f"tags.`tunelab.kind` = 'trial' AND "
+                           f"tags.`tunelab.study_id` = '{study_id}'")  # fmt: skip
+    except ConfigError:
+        return pd.DataFrame(columns=["tags.tunelab.study_id"])
 
 
 def run_factorial(args: argparse.Namespace) -> str:

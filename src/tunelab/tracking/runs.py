@@ -23,8 +23,8 @@ def runs_frame(
     cache_dir: Path | None = None,
     refresh: bool = False,
 ) -> pd.DataFrame:
-    """One row per run: run_id, run_name, status, `params.*` (numbers where numeric),
-    `metrics.*` (final values) and `tags.*`. Pages through `search_runs`.
+    """One row per run: run_id, run_name, status, start/end time (ms), `params.*` (numbers
+    where numeric), `metrics.*` (final values) and `tags.*`. Pages through `search_runs`.
 
     With `cache_dir`, the frame is kept as Parquet keyed by (tracking URI, experiment, filter)
     and read from there next time; `refresh=True` queries the server again.
@@ -69,7 +69,8 @@ def _query(
         for run in page:
             row: dict[str, Any] = {
                 "run_id": run.info.run_id, "run_name": run.info.run_name,
-                "status": run.info.status,
+                "status": run.info.status, "start_time": run.info.start_time,
+                "end_time": run.info.end_time,
             }  # fmt: skip
             row.update({f"params.{k}": _typed(v) for k, v in run.data.params.items()})
             row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
