@@ -24,14 +24,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_mlflow_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    """`mlflow server` with a SQLite backend in `folder`; returns once /health answers."""
+def start_mlflow_server(
+    folder: Path, backend_store_uri: str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`mlflow server` with a SQLite backend in `folder` (or `backend_store_uri`), artifacts in
+    `folder`; returns once /health answers."""
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
+    backend_store_uri = backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}"
     with open(folder / "server.log", "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+             "--backend-store-uri", backend_store_uri,
              "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
@@ -57,6 +61,22 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield uri
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def postgres_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mlflow server` backed by a private PostgreSQL 16 (pgserver), over psycopg 3."""
+    import pgserver
+
+    folder = tmp_path_factory.mktemp("postgres")
+    postgres = pgserver.get_server(folder / "data", cleanup_mode="stop")
+    postgres.psql("CREATE DATABASE mlflow;")
+    uri = postgres.get_uri("mlflow").replace("postgresql://", "postgresql+psycopg://", 1)
+    process, http = start_mlflow_server(folder / "server", backend_store_uri=uri)
+    yield http
+    process.terminate()
+    process.wait(timeout=30)
+    postgres.cleanup()
 
 
 @pytest.fixture()

@@ -46,7 +46,11 @@ def montgomery_rows() -> list[dict]:
             for (d, c, b, a), y in zip(levels, FILTRATION, strict=True)]  # fmt: skip
 
 
-def test_textbook_2k_example_gives_the_published_effects_through_a_server(mlflow_server, tmp_path):
+@pytest.mark.parametrize("backend", ["mlflow_server", "postgres_mlflow_server"])
+def test_textbook_2k_example_gives_the_published_effects_through_a_server(
+    backend, request, tmp_path
+):
+    mlflow_server = request.getfixturevalue(backend)  # SQLite- or PostgreSQL-backed
     client = MlflowClient(mlflow_server)
     log_runs(client, "montgomery-6.2", montgomery_rows(), "rate")
     code = main(["factorial", "--tracking-uri", mlflow_server, "--experiment", "montgomery-6.2",

@@ -52,6 +52,10 @@ def test_tune_narrows_the_declared_space():
         (["objective.name=f1"], "objective.name: 'f1' is not valid; valid choices: val_accuracy"),
         (["model.hparams.dropout=1.5"], "model.hparams.dropout: must be in [0, 1)"),
         (["strategy.max_epochs=${by_budget:2,9,0}"], "must be >= 1 (with budget=full)"),
+        (["stages=[{name: a, factors_from: b}]"],
+         "stages[0].factors_from: 'b' is not an earlier stage with analyse: true; valid choices: "
+         "none"),
+        (["stages=[{name: a}, {name: a}]"], "stages[1].name: 'a' is used twice"),
     ],
 )
 def test_bad_values_name_the_key_and_the_valid_choices(overrides, message):
@@ -133,7 +137,7 @@ PRESETS = sorted(
 
 def test_there_are_presets_for_each_reference_study():
     assert {p.split("/")[0] for p in PRESETS} == {
-        "mnist_mlp", "cifar_mlp", "cifar_cnn", "optimiser_shootout",
+        "mnist_mlp", "cifar_mlp", "cifar_cnn", "optimiser_shootout", "cifar_doe",
     }  # fmt: skip
 
 
@@ -151,3 +155,36 @@ def test_preset_values_scale_with_the_budget():
     assert full.strategy.settings.hyperband_iterations == 2
     assert full.model.training.early_stopping_patience == 3
     assert full.dataset.settings.n_val == 10000 and full.dataset.settings.n_train is None
+
+
+def test_cifar_doe_chains_four_studies_over_the_seven_factors_of_the_study():
+    from tunelab.stages import stage_config
+
+    overrides = ["experiment=cifar_doe", "budget=full"]
+    cfg = load_config(overrides)
+    assert [(s.name, s.analyse, s.factors_from) for s in cfg.stages] == [
+        ("screening", True, None), ("factorial", True, None), ("rsm", False, "factorial"),
+        ("gp_ei", False, "factorial"),
+    ]  # fmt: skip
+    stages = {s.name: stage_config(cfg, overrides, s) for s in cfg.stages}
+    screening = stages["screening"]
+    assert screening.strategy.settings.generators == "a b c ab ac bc abc"
+    levels = {n: (p.low, p.high) for n, p in screening.model.space.params.items()}
+    assert levels == {"lr": (0.001, 0.01), "batch_size": (32, 128), "blocks": (3, 5),
+                      "filters": (32, 64), "dropout": (0.2, 0.5), "resolution": (32, 128),
+                      "guidance_weight": (0.0, 3.0)}  # fmt: skip
+    assert stages["factorial"].strategy.name == "full_factorial" and not stages["rsm"].stages
+    assert stages["gp_ei"].strategy.settings.iterations == 15
+    assert stages["gp_ei"].strategy.settings.grid_points == 10
+    assert stages["rsm"].study_name == "cifar_doe-seed0-rsm"
+    narrowed = stage_config(cfg, overrides, cfg.stages[2], ["lr", "dropout", "blocks"])
+    assert narrowed.model.space.names == ["lr", "dropout", "blocks"]
+
+
+def test_a_bad_stage_override_names_the_stage():
+    from tunelab.stages import stage_config
+
+    cfg = load_config(["experiment=cifar_doe"])
+    bad = cfg.stages[0].__class__(name="broken", overrides=["strategy.resolution=x"])
+    with pytest.raises(ConfigError, match="stages.broken: strategy.resolution: expected an int"):
+        stage_config(cfg, ["experiment=cifar_doe"], bad)

@@ -303,3 +303,21 @@ def test_augmented_cnn_study_logs_a_loadable_model(tracking_uri, tmp_path):
     )[0].model_id
     model = mlflow.pyfunc.load_model(f"models:/{model_id}")
     assert np.asarray(model.predict(np.zeros((2, 8, 8, 1), np.float32))).shape == (2, 10)
+
+
+def test_study_and_registry_through_a_postgresql_backed_server(
+    postgres_mlflow_server, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", postgres_mlflow_server)
+    mlflow.set_tracking_uri(postgres_mlflow_server)
+    summary = run_study([*SMOKE, "strategy=random", "strategy.max_trials=2",
+                         "tracking.register=true", "tracking.model_name=on-postgres"],
+                        tmp_path)  # fmt: skip
+    client = MlflowClient(postgres_mlflow_server)
+    trials = children(client, summary.run_id)
+    assert len(trials) == 2 and all(t.info.status == "FINISHED" for t in trials)
+    assert all(len(client.get_metric_history(t.info.run_id, "val_loss")) >= 1 for t in trials)
+    champion = client.get_model_version_by_alias("on-postgres", "champion")
+    assert int(champion.version) == summary.registered["version"] == 1
+    model = mlflow.pyfunc.load_model("models:/on-postgres@champion")
+    assert np.asarray(model.predict(np.zeros((2, 8, 8, 1), np.float32))).shape == (2, 10)

@@ -55,6 +55,20 @@ def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
     assert augmenter(digits.spec.augmentation) is None  # nothing to transform
 
 
+def test_cnn_reaches_five_blocks_and_ignores_the_guidance_weight(digits):
+    predictions = []
+    for guidance_weight in (0.0, 3.0):
+        train.seed_everything(7)
+        hp = CNNHParams(blocks=5, filters=2, resolution=16, dense_units=8, dropout=0.0,
+                        guidance_weight=guidance_weight)  # fmt: skip
+        model = CNN.build(hp, digits.spec)
+        assert model.get_layer("resolution").output.shape[1:3] == (16, 16)
+        assert model.get_layer("conv_5").filters == 32
+        model.fit(digits.x_train, digits.y_train, epochs=1, shuffle=False, verbose=0)
+        predictions.append(model.predict(digits.x_val, verbose=0))
+    np.testing.assert_array_equal(predictions[0], predictions[1])
+
+
 def test_fit_records_every_epoch_with_macro_f1_lr_and_time(digits):
     cfg = load_config(["dataset=digits", "model.hparams.lr_step_every=1"])
     hp = cfg.model.hparams_for({"depth": 1, "units": 32})

@@ -41,10 +41,16 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def app(cfg: DictConfig) -> None:
     try:
         study_cfg = config.from_hydra(cfg)
-        from tunelab.study import Study
+        if study_cfg.stages:
+            from hydra.core.hydra_config import HydraConfig
 
-        study = Study(study_cfg)
-        summary = study.run()
+            from tunelab.stages import run_stages
+
+            summaries = run_stages(study_cfg, list(HydraConfig.get().overrides.task))
+        else:
+            from tunelab.study import Study
+
+            summaries = [Study(study_cfg).run()]
     except ConfigError as error:
         print(f"tunelab: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -52,7 +58,8 @@ def app(cfg: DictConfig) -> None:
         print("tunelab: interrupted; the study's open runs are marked KILLED", file=sys.stderr)
         print("         continue it with the same command and resume=true", file=sys.stderr)
         sys.exit(130)
-    _print_summary(study_cfg, summary)
+    for summary in summaries:
+        _print_summary(study_cfg, summary)
 
 
 def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:

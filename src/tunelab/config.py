@@ -59,6 +59,22 @@ class TrainingSettings:
 
 
 @dataclass
+class Stage:
+    """One study of a chain (`stages:` in an experiment preset, run by tunelab.stages)."""
+
+    name: str
+    overrides: list[str] = field(default_factory=list)  # laid over the preset, e.g. strategy=rsm
+    analyse: bool = False  # factorial ANOVA of this stage's trials, logged as a comparison run
+    order: int = 1  # highest interaction order of that ANOVA
+    factors_from: str | None = None  # tune only the most significant factors of that stage
+    top: int = 3  # how many of them
+
+    def check(self, path: str) -> None:
+        if self.order < 1 or self.top < 1:
+            raise ConfigError(f"{path}: order and top must be at least 1")
+
+
+@dataclass
 class Component:
     """A resolved `model`, `dataset` or `strategy` group: its name, class and checked settings."""
 
@@ -94,6 +110,7 @@ class StudyConfig:
     model: ModelConfig
     dataset: Component
     strategy: Component
+    stages: list[Stage] = field(default_factory=list)
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def fingerprint(self) -> dict[str, Any]:
@@ -108,7 +125,7 @@ class StudyConfig:
 
 TOP_LEVEL = {
     "seed", "repetition", "budget", "objective", "study_name", "resume", "quiet", "workdir",
-    "tracking", "model", "dataset", "strategy",
+    "tracking", "model", "dataset", "strategy", "stages",
 }  # fmt: skip
 
 
@@ -131,7 +148,10 @@ def compose(overrides: list[str] | None = None) -> StudyConfig:
     """The checked config `python -m tunelab <overrides>` would run (for notebooks and tests)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
+    if GlobalHydra.instance().is_initialized():  # inside `python -m tunelab` (a chain's stage)
+        return from_hydra(hydra_compose(config_name="config", overrides=overrides or []))
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return from_hydra(hydra_compose(config_name="config", overrides=overrides or []))
 
@@ -178,6 +198,7 @@ def load(raw: dict[str, Any]) -> StudyConfig:
         model=model,
         dataset=dataset,
         strategy=strategy,
+        stages=_stages(raw.get("stages") or []),
         resolved={**raw, "study_name": study_name},
     )
 
@@ -223,6 +244,25 @@ def _model(group: dict[str, Any]) -> ModelConfig:
         for value in _probe_values(param):
             build(cls.HParams, {**vars(hparams), pname: value}, "model.space")
     return ModelConfig(name, cls, training, hparams, space)
+
+
+def _stages(raw: Any) -> list[Stage]:
+    """A chain's stages: unique names; `factors_from` names an earlier stage that analyses."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"stages: expected a list of stages, got {raw!r}")
+    stages: list[Stage] = []
+    for i, item in enumerate(raw):
+        stage = build(Stage, item, f"stages[{i}]")
+        earlier = {s.name: s for s in stages}
+        if stage.name in earlier:
+            raise ConfigError(f"stages[{i}].name: {stage.name!r} is used twice")
+        source = stage.factors_from
+        if source is not None and not (source in earlier and earlier[source].analyse):
+            valid = ", ".join(n for n, s in earlier.items() if s.analyse) or "none"
+            raise ConfigError(f"stages[{i}].factors_from: {source!r} is not an earlier stage "
+                              f"with analyse: true; valid choices: {valid}")  # fmt: skip
+        stages.append(stage)
+    return stages
 
 
 def _tuned(space: SearchSpace, tune: Any) -> SearchSpace:

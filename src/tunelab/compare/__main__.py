@@ -144,7 +144,8 @@ def _trials(args: argparse.Namespace, study_id: str) -> Any:
         return pd.DataFrame(columns=["tags.tunelab.study_id"])
 
 
-def run_factorial(args: argparse.Namespace) -> str:
+def run_factorial(args: argparse.Namespace) -> Any:
+    """Analyse, print and log; returns the FactorialResult."""
     from tunelab import plots
     from tunelab.compare import factorial
 
@@ -162,7 +163,8 @@ def run_factorial(args: argparse.Namespace) -> str:
         figures["factorial/half_normal.png"] = plots.half_normal(result.effects["effect"], margin)
     if result.lenth:
         params.update({f"lenth.{k}": v for k, v in result.lenth.items()})
-    return _report(args, "factorial", tables, figures, params)
+    _report(args, "factorial", tables, figures, params)
+    return result
 
 
 COMMANDS = {"factorial": run_factorial, "optimisers": run_optimisers}

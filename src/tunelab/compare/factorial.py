@@ -86,6 +86,14 @@ def analyse(
     return FactorialResult(readable, anova, effects, lenth, one_way)
 
 
+def ranked_factors(result: FactorialResult, factors: list[str]) -> list[str]:
+    """Factors by the significance of their main effect: ANOVA p-value, or where the design is
+    saturated (no p-values) the sum of squares, largest first."""
+    main = result.anova.loc[factors]
+    keys = main.assign(p=main["PR(>F)"].fillna(np.inf), ss=-main["sum_sq"])
+    return list(keys.sort_values(["p", "ss"]).index)
+
+
 def _safe_names(
     data: pd.DataFrame, factors: list[str], response: str
 ) -> tuple[dict[str, str], pd.DataFrame]:

@@ -16,7 +16,7 @@ from tunelab.models.common import (
 )
 from tunelab.schema import ConfigError
 
-MAX_BLOCKS = 4
+MAX_BLOCKS = 5
 
 
 @dataclass
@@ -27,17 +27,24 @@ class CNNHParams(TrainHParams):
     filters_2: int | None = None
     filters_3: int | None = None
     filters_4: int | None = None
+    filters_5: int | None = None
     kernel_size: int = 3
     batch_norm: bool = True
     dropout: float = 0.25  # after every block and before the output
     dense_units: int = 64
     l2: float = 0.0
     augment: bool = False  # train on batches randomly transformed by the dataset's augmentation
+    resolution: int | None = None  # resize images to resolution x resolution inside the model
+    # A factor of the CIFAR design study, meant for the guided-diffusion generator; declared so
+    # designs can carry it, it has no effect on this classifier (an ANOVA shows as much).
+    guidance_weight: float = 0.0
 
     def check(self, path: str) -> None:
         super().check(path)
         if not 1 <= self.blocks <= MAX_BLOCKS:
             raise ConfigError(f"{path}.blocks: must be 1..{MAX_BLOCKS}, got {self.blocks}")
+        if self.resolution is not None and self.resolution < 8:
+            raise ConfigError(f"{path}.resolution: must be >= 8 pixels, got {self.resolution}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"{path}.dropout: must be in [0, 1), got {self.dropout}")
 
@@ -57,6 +64,8 @@ class CNN(ModelBuilder):
     def build(hp: CNNHParams, spec: DataSpec) -> Any:
         layers = keras().layers
         inp, x = inputs(spec)
+        if hp.resolution:
+            x = layers.Resizing(hp.resolution, hp.resolution, name="resolution")(x)
         for i, filters in enumerate(hp.block_filters(), start=1):
             x = layers.Conv2D(
                 filters, hp.kernel_size, padding="same", use_bias=not hp.batch_norm,

@@ -14,12 +14,14 @@ from mlflow.tracking import MlflowClient
 
 from tunelab.schema import ConfigError
 
+PAGE_SIZE = 50_000  # the most an MLflow server returns per page; fewer round trips than 1,000
+
 
 def runs_frame(
     tracking_uri: str | None,
     experiment: str,
     filter_string: str = "",
-    page_size: int = 1000,
+    page_size: int = PAGE_SIZE,
     cache_dir: Path | None = None,
     refresh: bool = False,
 ) -> pd.DataFrame:
@@ -108,8 +110,9 @@ def log_comparison(
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
     run = client.create_run(experiment_id, run_name=name, tags={"tunelab.kind": "comparison"})
     run_id = run.info.run_id
-    for key, value in params.items():
-        client.log_param(run_id, key, str(value)[:6000])
+    from mlflow.entities import Param
+
+    client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
     for path, table in tables.items():
         client.log_text(run_id, table.to_csv(), f"{path}.csv")
         client.log_text(run_id, table.to_markdown(), f"{path}.md")

@@ -1,0 +1,88 @@
+"""Chains of studies: an experiment preset's `stages` run one after another.
+
+Each stage is the preset with its own overrides (`strategy=full_factorial`, ...) and study name
+`<study_name>-<stage>`. A stage with `analyse: true` is followed by the factorial ANOVA of its
+trials (logged as a comparison run); a later stage with `factors_from: <stage>` tunes only the
+`top` factors that ANOVA found most significant, the others held at that stage's best trial's
+values, as the CIFAR design study does: screening fraction → full factorial → response surface
+and GP-EI over the three strongest factors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunelab import config
+from tunelab.config import Stage, StudyConfig
+from tunelab.schema import ConfigError
+
+
+def stage_config(
+    cfg: StudyConfig,
+    overrides: list[str],
+    stage: Stage,
+    tune: list[str] | None = None,
+    held: dict[str, Any] | None = None,
+) -> StudyConfig:
+    """The study config of `stage`: the command line, the stage's overrides, its own name;
+    optionally only `tune` tuned, and `held` hyperparameters fixed at the given values."""
+    extra = ["stages=[]", f"study_name={cfg.study_name}-{stage.name}"]
+    if tune is not None:
+        extra.append(f"model.tune=[{','.join(tune)}]")
+    extra += [f"model.hparams.{name}={_override_value(v)}" for name, v in (held or {}).items()]
+    try:
+        return config.compose([*overrides, *stage.overrides, *extra])
+    except ConfigError as error:
+        raise ConfigError(f"stages.{stage.name}: {error}") from None
+    except Exception as error:  # Hydra's own errors: a bad override in the stage
+        raise ConfigError(f"stages.{stage.name}.overrides: {error}") from None
+
+
+def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> list[Any]:
+    """Check every stage's config, then run them in order; returns their study summaries."""
+    from tunelab.study import Study
+
+    planned = [stage_config(cfg, overrides, stage) for stage in cfg.stages]
+    ranked: dict[str, list[str]] = {}
+    best: dict[str, dict[str, Any]] = {}
+    summaries = []
+    for stage, stage_cfg in zip(cfg.stages, planned, strict=True):
+        if stage.factors_from:
+            tune = ranked[stage.factors_from][: stage.top]
+            held = {k: v for k, v in best[stage.factors_from].items() if k not in tune}
+            report(f"stage {stage.name}: tuning {', '.join(tune)}, the most significant factors "
+                   f"of stage {stage.factors_from}; holding its best trial's "
+                   f"{', '.join(f'{k}={v}' for k, v in held.items()) or 'nothing'}")  # fmt: skip
+            stage_cfg = stage_config(cfg, overrides, stage, tune, held)
+        summary = Study(stage_cfg).run()
+        summaries.append(summary)
+        if stage.analyse:
+            ranked[stage.name] = analyse(stage_cfg, summary, stage.order)
+            best[stage.name] = dict(summary.best_values)
+    return summaries
+
+
+def _override_value(value: Any) -> str:
+    """A Python value as Hydra override text."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    return repr(value) if isinstance(value, (int, float)) else f"'{value}'"
+
+
+def analyse(cfg: StudyConfig, summary: Any, order: int) -> list[str]:
+    """Factorial ANOVA of a finished stage (a comparison run); its factors, strongest first."""
+    from tunelab.compare.__main__ import parser, run_factorial
+    from tunelab.compare.factorial import ranked_factors
+
+    factors = [f"coded.{name}" for name in cfg.model.space.names]
+    args = parser().parse_args([
+        "factorial", "--tracking-uri", summary.tracking_uri,
+        "--experiment", cfg.tracking.experiment, "--study", summary.study_id,
+        "--filter", "tags.`tunelab.kind` = 'trial' AND attributes.status = 'FINISHED'",
+        "--factors", ",".join(factors), "--response", f"best_{cfg.objective.name}",
+        "--order", str(order), "--cache-dir", f"{cfg.workdir}/compare-cache", "--refresh",
+    ])  # fmt: skip
+    result = run_factorial(args)
+    return [name.removeprefix("coded.") for name in ranked_factors(result, factors)]

@@ -1,0 +1,54 @@
+"""Chains of studies: stages run in order, a later stage tunes the factors an ANOVA ranked."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import load_config
+from mlflow.tracking import MlflowClient
+
+from tunelab.stages import run_stages
+
+CHAIN = ("stages=[{name: screening, overrides: ['strategy=fractional_factorial'], analyse: true},"
+         " {name: factorial, overrides: ['strategy=full_factorial'], analyse: true, order: 2},"
+         " {name: rsm, overrides: ['strategy=rsm'], factors_from: factorial, top: 2},"
+         " {name: gp, overrides: ['strategy=gp_ei', 'strategy.iterations=2',"
+         " 'strategy.n_initial=2'], factors_from: factorial, top: 2}]")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_chain_tunes_the_factors_its_anova_ranked_first(tracking_uri, tmp_path):
+    overrides = [
+        f"workdir={tmp_path}", "quiet=true", "dataset=digits", "budget=smoke", "study_name=chain",
+        "tracking.experiment=chain", "tracking.log_model=false", "model.tune=[lr,depth,dropout]",
+        "model.space.lr.low=1e-5", "model.space.lr.high=1e-1", CHAIN,
+    ]  # fmt: skip
+    said: list[str] = []
+    summaries = run_stages(load_config(overrides), overrides, report=said.append)
+    assert [len(s.trials) for s in summaries] == [4, 8, 4 + 4 + 3, 2 + 2]
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_experiment_by_name("chain").experiment_id
+    analyses = {
+        run.data.params["filter"].split("'")[-2]: run
+        for run in client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")
+    }
+    assert set(analyses) == {summaries[0].study_id, summaries[1].study_id}
+    factorial = analyses[summaries[1].study_id]
+    assert factorial.data.params["runs"] == "8" and factorial.data.params["order"] == "2"
+    path = client.download_artifacts(factorial.info.run_id, "factorial/anova.csv", str(tmp_path))
+    anova = pd.read_csv(path, index_col=0)
+    main_effects = anova.loc[["coded.lr", "coded.depth", "coded.dropout"], "PR(>F)"]
+    top_two = [name.removeprefix("coded.") for name in main_effects.sort_values().index[:2]]
+    rsm_trial = client.get_run(summaries[2].trials[0].run_id)
+    assert {k for k in rsm_trial.data.params if k.startswith("coded.")} == {
+        f"coded.{name}" for name in top_two}  # fmt: skip
+    for summary in summaries[2:]:
+        assert set(summary.best_values) == set(top_two)
+    (held,) = {"lr", "depth", "dropout"} - set(top_two)  # at the factorial's best trial's value
+    best_held = summaries[1].best_values[held]
+    for summary in summaries[2:]:
+        trial = client.get_run(summary.trials[0].run_id)
+        assert float(trial.data.params[held]) == pytest.approx(best_held)
+    assert said == [f"stage {s}: tuning {', '.join(top_two)}, the most significant factors of "
+                    f"stage factorial; holding its best trial's {held}={best_held}"
+                    for s in ("rsm", "gp")]  # fmt: skip
