@@ -71,6 +71,19 @@ def test_minimising_and_grid_candidates(tmp_path):
     assert strategy.y == [-loss for loss in losses]  # minimising = maximising the negative
 
 
+def test_refining_random_candidates_climbs_expected_improvement(tmp_path):
+    chosen = {}
+    for refine in (0, 3):  # the same seed: the same initial points and random candidates
+        (tmp_path / str(refine)).mkdir()
+        strategy = gp(tmp_path / str(refine), GPEISettings(n_initial=4, iterations=1,
+                                                           candidates=20, refine=refine))
+        for _ in range(4):
+            proposal = strategy.ask()
+            strategy.tell(proposal, Outcome("FINISHED", objective(proposal.values), 1))
+        chosen[refine] = strategy.ask().params["gp.ei"]
+    assert chosen[3] > chosen[0] > 0
+
+
 @pytest.mark.slow
 def test_gp_ei_study_logs_the_posterior(tracking_uri, tmp_path):
     summary = run_study(["dataset=digits", "budget=smoke", "strategy=gp_ei",

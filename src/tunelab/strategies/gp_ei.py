@@ -3,7 +3,8 @@ next trial by expected improvement (EI) over the best objective seen so far.
 
 The space is mapped to the unit cube (log-scaled where `log: true`; a choice by its index).
 Candidates come from a grid (`grid_points` per parameter, e.g. the 10 x 10 x 10 grid over
-lr x batch x dropout of the CIFAR study) or from `candidates` random points of the cube.
+lr x batch x dropout of the CIFAR study) or are optimised continuously: `candidates` random
+points of the cube, the `refine` best of which L-BFGS-B then climbs on EI within the cube.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ class GPEISettings:
     iterations: int = 15  # GP-chosen trials after those
     xi: float = 0.01  # exploration margin of EI
     grid_points: int | None = None  # candidates on a grid with this many values per parameter
-    candidates: int = 2000  # otherwise: this many random points of the unit cube
+    candidates: int = 2000  # otherwise: this many random points of the unit cube,
+    refine: int = 5  # the best of which L-BFGS-B refines on EI (0 = none)
 
     def check(self, path: str) -> None:
         if self.n_initial < 1 or self.iterations < 0:
             raise ConfigError(f"{path}: n_initial must be >= 1 and iterations >= 0")
+        if self.candidates < 1 or self.refine < 0:
+            raise ConfigError(f"{path}: candidates must be >= 1 and refine >= 0")
 
 
 def to_unit(param: Param, value: Any) -> float:
@@ -102,7 +106,12 @@ class GPEI(Strategy):
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-        kernel = ConstantKernel() * Matern(nu=2.5) + WhiteKernel(noise_level=1e-3)
+        # One length scale per parameter, kept between 1/100 and 100 of the unit cube (as
+        # scikit-optimize does): unbounded, a few points fit a length scale of 1e-5, a GP that
+        # predicts its mean everywhere and an EI too flat to choose by.
+        d = len(self.params)
+        matern = Matern(length_scale=np.ones(d), length_scale_bounds=(1e-2, 1e2), nu=2.5)
+        kernel = ConstantKernel() * matern + WhiteKernel(noise_level=1e-3)
         gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2,
                                       random_state=derive(self.context.seed, "gp", self.told))
         with warnings.catch_warnings():  # a noise level at its bound is normal for clean data
@@ -111,10 +120,27 @@ class GPEI(Strategy):
         candidates = self._candidates()
         mean, std = gp.predict(candidates, return_std=True)
         ei = expected_improvement(mean, std, max(self.y), self.settings.xi)
+        if not self.settings.grid_points and self.settings.refine:
+            starts = candidates[np.argsort(ei)[::-1][: self.settings.refine]]
+            candidates = np.vstack([candidates, self._climbed(gp, starts)])
+            mean, std = gp.predict(candidates, return_std=True)
+            ei = expected_improvement(mean, std, max(self.y), self.settings.xi)
         best = int(np.argmax(ei))
         info = {"gp.phase": "ei", "gp.ei": float(ei[best]), "gp.mean": float(mean[best]),
                 "gp.std": float(std[best])}  # fmt: skip
         return candidates[best], info
+
+    def _climbed(self, gp: Any, starts: np.ndarray) -> np.ndarray:
+        """The end points of L-BFGS-B runs maximising EI from `starts`, bounded to the cube."""
+        from scipy.optimize import minimize
+
+        def negative_ei(u: np.ndarray) -> float:
+            mean, std = gp.predict(u[None, :], return_std=True)
+            return -float(expected_improvement(mean, std, max(self.y), self.settings.xi)[0])
+
+        bounds = [(0.0, 1.0)] * starts.shape[1]
+        return np.array([minimize(negative_ei, x0, method="L-BFGS-B", bounds=bounds).x
+                         for x0 in starts])  # fmt: skip
 
     def _candidates(self) -> np.ndarray:
         d = len(self.params)
