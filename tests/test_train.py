@@ -69,6 +69,24 @@ def test_cnn_reaches_five_blocks_and_ignores_the_guidance_weight(digits):
     np.testing.assert_array_equal(predictions[0], predictions[1])
 
 
+def test_macro_f1_metric_matches_scikit_learn():
+    from sklearn.metrics import f1_score
+
+    from tunelab.models.macro_f1 import MacroF1
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, 200)  # classes 6..9 never occur: left out, as scikit-learn does
+    scores = rng.random((200, 10))
+    scores[np.arange(150), labels[:150]] += 1.0  # mostly right
+    metric = MacroF1(10)
+    for start in range(0, 200, 64):  # streamed over batches
+        metric.update_state(labels[start : start + 64], scores[start : start + 64])
+    expected = f1_score(labels, scores.argmax(axis=1), average="macro")
+    assert float(metric.result()) == pytest.approx(expected, abs=1e-6)
+    metric.reset_state()
+    assert float(metric.result()) == 0.0
+
+
 def test_fit_records_every_epoch_with_macro_f1_lr_and_time(digits):
     cfg = load_config(["dataset=digits", "model.hparams.lr_step_every=1"])
     hp = cfg.model.hparams_for({"depth": 1, "units": 32})
@@ -83,6 +101,11 @@ def test_fit_records_every_epoch_with_macro_f1_lr_and_time(digits):
     best, epoch = fit.best(Objective("val_macro_f1", "max"))
     assert best == max(h["val_macro_f1"] for h in fit.history)
     assert fit.history[epoch]["val_macro_f1"] == best
+    from sklearn.metrics import f1_score  # the last epoch's value: the final model on val
+
+    predicted = train.predict_classes(fit.model, digits.x_val)
+    expected = f1_score(digits.y_val, predicted, average="macro")
+    assert fit.history[-1]["val_macro_f1"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_a_true_hook_answer_prunes_the_trial(digits):

@@ -178,7 +178,6 @@ class Study:
                 while (proposal := self.strategy.ask()) is not None:
                     record = self._run_trial(proposal)
                     progress.advance(record)
-            self.tracker.drain()
             summary = self._finish(started)
         except KeyboardInterrupt:
             self.tracker.end_all("KILLED")
@@ -227,7 +226,7 @@ class Study:
             warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
 
             def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-                tracker.log_metrics(run_id, metrics, step=epoch)
+                tracker.log_epoch(run_id, metrics, epoch)
                 value = metrics.get(cfg.objective.name)
                 return value is not None and self.strategy.report(proposal, epoch, value)
 
@@ -344,6 +343,7 @@ class Study:
             self._log_design(self.strategy.summary())
         except Exception as error:  # the trials stand even if the closing analysis fails
             tracker.set_tags(run_id, {"tunelab.summary_error": f"{type(error).__name__}: {error}"})
+        tracker.drain()  # the last trials' figures, drawn meanwhile by the artifact worker
         tracker.end_run(run_id, "FINISHED")
         folder.save(finished=True, elapsed=elapsed)
         return StudySummary(

@@ -79,7 +79,7 @@ def fit(
             warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
             model.load_weights(warm_start)
     before = weight_snapshot(model)
-    tracker = _EpochTracker(data, on_epoch)
+    tracker = _EpochTracker(on_epoch)
     callbacks: list[Any] = [tracker]
     if getattr(hp, "lr_step_every", 0):
         callbacks.append(keras().callbacks.LearningRateScheduler(_step_schedule(hp)))
@@ -119,11 +119,11 @@ def _augmented_batches(data: Dataset, batch_size: int, transform: Any, seed: int
 
 
 class _EpochTracker(keras().callbacks.Callback):
-    """Adds val_macro_f1, lr and epoch_time to Keras' logs, then asks the hook whether to stop."""
+    """Adds lr and epoch_time to Keras' logs (val_macro_f1 is a compiled metric), then asks the
+    hook whether to stop."""
 
-    def __init__(self, data: Dataset, on_epoch: EpochHook) -> None:
+    def __init__(self, on_epoch: EpochHook) -> None:
         super().__init__()
-        self.data = data
         self.on_epoch = on_epoch
         self.history: list[dict[str, float]] = []
         self.stop_reason = ""
@@ -135,8 +135,6 @@ class _EpochTracker(keras().callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
         logs["epoch_time"] = time.perf_counter() - self._started  # Keras' own epoch, validation in
-        predicted = predict_classes(self.model, self.data.x_val)
-        logs["val_macro_f1"] = float(f1_score(self.data.y_val, predicted, average="macro"))
         logs["lr"] = float(keras().ops.convert_to_numpy(self.model.optimizer.learning_rate))
         metrics = {k: float(v) for k, v in logs.items()}
         self.history.append({"epoch": epoch, **metrics})

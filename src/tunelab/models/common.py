@@ -68,9 +68,11 @@ def optimizer(hp: TrainHParams) -> Any:
 
 
 def compile_classifier(model: Any, hp: TrainHParams) -> Any:
-    model.compile(
-        optimizer=optimizer(hp), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
+    """Cross-entropy on integer labels; accuracy and macro-F1 (`val_macro_f1` when validating)."""
+    from tunelab.models.macro_f1 import MacroF1
+
+    metrics = ["accuracy", MacroF1(model.output.shape[-1])]
+    model.compile(optimizer=optimizer(hp), loss="sparse_categorical_crossentropy", metrics=metrics)
     return model
 
 
