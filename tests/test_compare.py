@@ -68,7 +68,8 @@ def test_textbook_2k_example_gives_the_published_effects_through_a_server(
     effects = pd.read_csv(f"{path}/effects.csv", index_col=0)["effect"]
     assert effects.to_dict() == pytest.approx(PUBLISHED_EFFECTS)
     assert float(comparison.data.params["lenth.pse"]) == pytest.approx(2.625)  # 1.5 x 1.75
-    assert {"anova.md", "effects.md", "one_way.csv", "half_normal.png", "main_effects.png"} <= {
+    assert {"anova.md", "effects.md", "one_way.csv", "half_normal.png", "main_effects.png",
+            "interactions.png"} <= {
         f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "factorial")
     }
 
@@ -150,7 +151,8 @@ def test_two_strategy_three_seed_shootout_end_to_end(tracking_uri, tmp_path):
     anytime = pd.read_csv(f"{folder}/anytime.csv", index_col=[0, 1]).loc["mlp/digits"]
     for strategy, values in best.items():  # rebuilt from the trials, it ends at the study's best
         assert anytime.loc[strategy, "100%"] == pytest.approx(np.median(values))
-    assert {"best_per_study_mlp-digits.png", "best_so_far_mlp-digits.png", "summary.md"} <= {
+    assert {"best_per_study_mlp-digits.png", "best_so_far_mlp-digits.png",
+            "best_so_far_time_mlp-digits.png", "summary.md"} <= {
         f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "optimisers")
     }
 
@@ -242,6 +244,11 @@ def test_epochs_and_time_to_a_target_value():
     assert never["epochs_to_target"].isna().all()
     summary = optimisers.compare(table, trials, "acc", "max", target=0.9).summary
     assert summary["median_epochs_to_target"].tolist() == [9.0, 3.0]
+    by_time = optimisers.best_so_far_curves(table, trials, "acc", "max", budget="seconds")
+    tpe = by_time["tpe"]["mlp/mnist-tpe-0"]  # trials end 2, 4 and 6 s after the start
+    assert tpe.index.max() == pytest.approx(6.0)
+    assert tpe.loc[:1.9].isna().all() and (tpe.loc[2.0:5.9] == 0.91).all()
+    assert tpe.iloc[-1] == 0.99
     assert summary["reached_target"].tolist() == [1, 1]
 
 

@@ -5,6 +5,7 @@ They use matplotlib's object API, not pyplot, so they can be drawn off the main 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -149,6 +150,28 @@ def main_effects(data: Any, factors: list[str], response: str) -> Figure:
     return fig
 
 
+def interactions(data: Any, factors: list[str], response: str) -> Figure:
+    """Two-factor interaction plots: mean response against one factor's levels, a line per level
+    of the other (non-parallel lines = an interaction), for every pair of factors."""
+    pairs = list(itertools.combinations(factors, 2))
+    columns = min(4, len(pairs))
+    rows = -(-len(pairs) // columns)
+    fig = Figure(figsize=(3.2 * columns, 2.8 * rows), dpi=DPI)
+    axes = np.atleast_1d(fig.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
+    for ax, (a, b) in zip(axes, pairs, strict=False):
+        means = data.groupby([b, a])[response].mean().unstack(a)
+        for level, row in means.iterrows():
+            ax.plot([str(v) for v in row.index], row.to_numpy(), "o-", label=f"{b}={level}")
+        ax.set_xlabel(a)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(pairs):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Interactions: mean {response}")
+    fig.tight_layout()
+    return fig
+
+
 def strategy_boxes(table: Any, response: str, task: str = "") -> Figure:
     """Best objective of each study, one box per strategy, the studies as points."""
     names = sorted(table["strategy"].unique())
@@ -165,8 +188,10 @@ def strategy_boxes(table: Any, response: str, task: str = "") -> Figure:
     return fig
 
 
-def best_so_far_bands(curves: dict[str, Any], response: str, task: str = "") -> Figure:
-    """Median best-so-far against cumulative epochs per strategy, with the IQR as a band."""
+def best_so_far_bands(
+    curves: dict[str, Any], response: str, task: str = "", axis: str = "cumulative epochs"
+) -> Figure:
+    """Median best-so-far against a budget axis per strategy, with the IQR as a band."""
     fig = Figure(figsize=(7, 4.5), dpi=DPI)
     ax = fig.subplots()
     for strategy, curve in sorted(curves.items()):
@@ -174,7 +199,7 @@ def best_so_far_bands(curves: dict[str, Any], response: str, task: str = "") -> 
         line = ax.plot(curve.index, median, label=strategy)[0]
         ax.fill_between(curve.index, curve.quantile(0.25, axis=1), curve.quantile(0.75, axis=1),
                         color=line.get_color(), alpha=0.2)  # fmt: skip
-    ax.set_xlabel("cumulative epochs")
+    ax.set_xlabel(axis)
     ax.set_ylabel(f"best {response} so far")
     ax.set_title(f"Anytime performance {task} (median and IQR over repetitions)")
     ax.grid(alpha=0.3)

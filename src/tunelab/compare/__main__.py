@@ -111,6 +111,8 @@ def run_optimisers(args: argparse.Namespace) -> str:
         if result.curves[task]:
             figures[f"optimisers/best_so_far_{slug}.png"] = plots.best_so_far_bands(
                 result.curves[task], args.response, task)
+            figures[f"optimisers/best_so_far_time_{slug}.png"] = plots.best_so_far_bands(
+                result.time_curves[task], args.response, task, axis="wall time since start (s)")
     params = {"studies": len(table), "tasks": table["task"].nunique(),
               "strategies": ",".join(sorted(table["strategy"].unique())),
               "baseline": args.baseline, "target": args.target}  # fmt: skip
@@ -155,6 +157,8 @@ def run_factorial(args: argparse.Namespace) -> Any:
     result = factorial.analyse(data, factors, args.response, args.order, args.typ)
     tables = {"factorial/anova": result.anova, "factorial/one_way": result.one_way}
     figures = {"factorial/main_effects.png": plots.main_effects(data, factors, args.response)}
+    if len(factors) >= 2 and args.order >= 2:
+        figures["factorial/interactions.png"] = plots.interactions(data, factors, args.response)
     params = {"factors": ",".join(factors), "order": args.order, "typ": args.typ,
               "runs": len(data), "formula": result.formula}  # fmt: skip
     if result.effects is not None:

@@ -43,6 +43,7 @@ class OptimiserComparison:
     paired: pd.DataFrame  # per task, shared seeds: Wilcoxon signed-rank, Holm-adjusted
     anytime: pd.DataFrame  # per task: median best-so-far per strategy at budget fractions
     curves: dict[str, dict[str, pd.DataFrame]]  # task -> strategy -> epochs x studies
+    time_curves: dict[str, dict[str, pd.DataFrame]]  # task -> strategy -> seconds x studies
     across_tasks: AcrossTasks | None  # two or more tasks
 
 
@@ -82,10 +83,13 @@ def compare(
                                             ("summary", "kruskal", "pairwise", "friedman",
                                              "paired", "anytime")}  # fmt: skip
     curves: dict[str, dict[str, pd.DataFrame]] = {}
+    time_curves: dict[str, dict[str, pd.DataFrame]] = {}
     for task, studies in table.groupby("task"):
         task_trials = trials[trials["tags.tunelab.study_id"].isin(studies["study_id"])] if len(
             trials) else trials  # fmt: skip
         curves[task] = best_so_far_curves(studies, task_trials, response, direction)
+        time_curves[task] = best_so_far_curves(studies, task_trials, response, direction,
+                                               budget="seconds")  # fmt: skip
         costs = to_target(studies, task_trials, response, direction, target)
         by_seed = seed_paired(studies)
         for name, frame in (("summary", summary(studies, costs)),
@@ -97,7 +101,7 @@ def compare(
     frames = {name: _concat(found) for name, found in parts.items()}
     for name in ("summary", "anytime"):
         frames[name] = frames[name].reorder_levels(["task", "strategy"])
-    return OptimiserComparison(**frames, curves=curves,
+    return OptimiserComparison(**frames, curves=curves, time_curves=time_curves,
                                across_tasks=across_tasks(table, direction))  # fmt: skip
 
 
@@ -245,22 +249,32 @@ def pairwise(studies: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_so_far_curves(
-    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: str
-) -> dict[str, pd.DataFrame]:
-    """Best objective so far against cumulative epochs (Hyperband's partial trainings and
-    pruned trials count), one column per study, on a shared grid of epochs."""
+    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: str,
+    budget: str = "epochs",
+) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """Best objective so far against the budget spent, one column per study, on a grid shared
+    by every strategy: cumulative epochs (Hyperband's partial trainings and pruned trials
+    count), or with `budget="seconds"` wall time since the study started (at each trial's end).
+    """
     if trials.empty:
         return {}
-    grid = np.arange(1, int(studies["cumulative_epochs"].max()) + 1)
+    if budget == "epochs":
+        grid = np.arange(1, int(studies["cumulative_epochs"].max()) + 1)
+    else:
+        longest = (trials["end_time"].max() - studies["start_time"].min()) / 1000
+        grid = np.linspace(0, longest, 201)[1:]
     accumulate = np.fmax.accumulate if direction == "max" else np.fmin.accumulate
     curves: dict[str, pd.DataFrame] = {}
     for strategy, group in studies.groupby("strategy"):
         columns = {}
-        for study_id in group["study_id"]:
+        for study_id, started in zip(group["study_id"], group["start_time"], strict=True):
             runs = _in_order(trials[trials["tags.tunelab.study_id"] == study_id])
-            epochs = runs["metrics.epochs_trained"].fillna(0).cumsum().to_numpy()
+            if budget == "epochs":
+                spent = runs["metrics.epochs_trained"].fillna(0).cumsum().to_numpy()
+            else:
+                spent = ((runs["end_time"] - started) / 1000).cummax().to_numpy()
             best = accumulate(runs[f"metrics.{response}"].to_numpy(dtype=float))
-            position = np.searchsorted(epochs, grid, side="right") - 1
+            position = np.searchsorted(spent, grid, side="right") - 1
             columns[study_id] = np.where(position >= 0, best[np.maximum(position, 0)], np.nan)
         curves[strategy] = pd.DataFrame(columns, index=grid)
     return curves
