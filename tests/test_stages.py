@@ -52,3 +52,13 @@ def test_a_chain_tunes_the_factors_its_anova_ranked_first(tracking_uri, tmp_path
     assert said == [f"stage {s}: tuning {', '.join(top_two)}, the most significant factors of "
                     f"stage factorial; holding its best trial's {held}={best_held}"
                     for s in ("rsm", "gp")]  # fmt: skip
+    runs_before = len(client.search_runs([experiment_id], max_results=1000))
+    said.clear()
+    again = run_stages(load_config([*overrides, "resume=true"]), [*overrides, "resume=true"],
+                       report=said.append)  # fmt: skip
+    assert [s.run_id for s in again] == [s.run_id for s in summaries]  # nothing ran again
+    assert len(client.search_runs([experiment_id], max_results=1000)) == runs_before
+    assert said[0].startswith("stage screening: finished before")
+    assert [line for line in said if "tuning" in line] == [
+        f"stage {s}: tuning {', '.join(top_two)}, the most significant factors of stage "
+        f"factorial; holding its best trial's {held}={best_held}" for s in ("rsm", "gp")]

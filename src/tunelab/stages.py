@@ -5,15 +5,19 @@ Each stage is the preset with its own overrides (`strategy=full_factorial`, ...)
 trials (logged as a comparison run); a later stage with `factors_from: <stage>` tunes only the
 `top` factors that ANOVA found most significant, the others held at that stage's best trial's
 values, as the CIFAR design study does: screening fraction → full factorial → response surface
-and GP-EI over the three strongest factors.
+and GP-EI over the three strongest factors. With `resume=true` a chain keeps the stages that
+had finished and resumes the one that was interrupted.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from tunelab import config
 from tunelab.config import Stage, StudyConfig
+from tunelab.files import write_atomically
 from tunelab.schema import ConfigError
 
 
@@ -54,10 +58,15 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
                    f"of stage {stage.factors_from}; holding its best trial's "
                    f"{', '.join(f'{k}={v}' for k, v in held.items()) or 'nothing'}")  # fmt: skip
             stage_cfg = stage_config(cfg, overrides, stage, tune, held)
-        summary = Study(stage_cfg).run()
+        study = Study(stage_cfg)
+        summary = study.finished_summary()
+        if summary is None:
+            summary = study.run()
+        else:
+            report(f"stage {stage.name}: finished before (study {summary.study_id}); kept")
         summaries.append(summary)
         if stage.analyse:
-            ranked[stage.name] = analyse(stage_cfg, summary, stage.order)
+            ranked[stage.name] = _ranking(stage_cfg, summary, stage.order)
             best[stage.name] = dict(summary.best_values)
     return summaries
 
@@ -69,6 +78,17 @@ def _override_value(value: Any) -> str:
     if value is None:
         return "null"
     return repr(value) if isinstance(value, (int, float)) else f"'{value}'"
+
+
+def _ranking(cfg: StudyConfig, summary: Any, order: int) -> list[str]:
+    """The stage's factors by significance, analysed once and kept in its study folder (a
+    resumed chain reads them back instead of logging the analysis again)."""
+    kept = Path(cfg.workdir).resolve() / cfg.study_name / "ranked_factors.json"
+    if kept.exists():
+        return json.loads(kept.read_text())
+    ranking = analyse(cfg, summary, order)
+    write_atomically(kept, json.dumps(ranking))
+    return ranking
 
 
 def analyse(cfg: StudyConfig, summary: Any, order: int) -> list[str]:

@@ -187,6 +187,20 @@ class Study:
             raise
         return summary
 
+    def finished_summary(self) -> StudySummary | None:
+        """With `resume=true`, the summary of this study if it had already finished (a chain's
+        earlier stage); None if it still has to run."""
+        meta = self.folder.meta
+        if not (self.folder.resuming and meta.get("finished")):
+            return None
+        best = self._best_record()
+        return StudySummary(
+            study_id=meta["study_id"], run_id=meta["run_id"],
+            best_score=best.score if best else None, best_values=best.values if best else None,
+            trials=self.folder.records, registered=meta.get("registered"),
+            ui_link=meta.get("ui_link", ""), tracking_uri=meta.get("tracking_uri", ""),
+        )  # fmt: skip
+
     def _tags(self) -> dict[str, str]:
         cfg = self.cfg
         return {
@@ -345,7 +359,8 @@ class Study:
             tracker.set_tags(run_id, {"tunelab.summary_error": f"{type(error).__name__}: {error}"})
         tracker.drain()  # the last trials' figures, drawn meanwhile by the artifact worker
         tracker.end_run(run_id, "FINISHED")
-        folder.save(finished=True, elapsed=elapsed)
+        folder.save(finished=True, elapsed=elapsed, registered=registered,
+                    ui_link=tracker.ui_link(), tracking_uri=tracker.tracking_uri)  # fmt: skip
         return StudySummary(
             study_id=folder.meta["study_id"], run_id=run_id,
             best_score=best.score if best else None, best_values=best.values if best else None,
