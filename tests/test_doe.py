@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +111,19 @@ def test_two_level_factor_errors_name_the_key(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_design_it_cannot_make_stops_before_tensorflow_and_mlflow(tmp_path):
+    code = ("import runpy, sys; sys.argv = ['tunelab', 'strategy=full_factorial', "
+            "'model.tune=[units,lr]']\n"
+            "try:\n    runpy.run_module('tunelab', run_name='__main__')\n"
+            "except SystemExit as e:\n"
+            "    print('tensorflow' in sys.modules, e.code)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.stdout.split() == ["False", "2"]
+    assert "model.space.units: a two-level factor needs exactly two values" in done.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # nothing logged
+
+
 def test_fractional_study_logs_coded_levels_and_the_alias_structure(tracking_uri, tmp_path):
     summary = run_study(
         ["dataset=digits", "budget=smoke", "strategy=fractional_factorial",

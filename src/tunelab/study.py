@@ -148,18 +148,18 @@ class Study:
         from tunelab.models.common import quiet_tensorflow
 
         quiet_tensorflow()
-        from tunelab import train
-        from tunelab.data import load_dataset
-
-        self.train = train
-        self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
-        self.strategy: Strategy = cfg.strategy.cls(
+        self.strategy: Strategy = cfg.strategy.cls(  # a design it cannot make fails here, fast
             cfg.strategy.settings,
             StrategyContext(
                 space=cfg.model.space, objective=cfg.objective, seed=cfg.seed,
                 workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
             ),
         )  # fmt: skip
+        from tunelab import train
+        from tunelab.data import load_dataset
+
+        self.train = train
+        self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
         self.tracker = Tracker(cfg.tracking)
         self.tags = self._tags()
         started = time.perf_counter()
