@@ -170,22 +170,24 @@ def to_target(
     reached = (lambda v: v >= target) if direction == "max" else (lambda v: v <= target)
     rows = {}
     for index, study in studies.iterrows():
-        runs = _in_order(trials[trials["tags.tunelab.study_id"] == study["study_id"]])
-        epochs = runs["metrics.epochs_trained"].fillna(0).cumsum()
-        hits = runs.index[reached(runs[f"metrics.{response}"])]
-        if len(hits):
-            first = hits[0]
-            rows[index] = {"epochs_to_target": float(epochs[first]),
-                           "time_to_target_s": (runs.loc[first, "end_time"]
-                                                - study["start_time"]) / 1000}  # fmt: skip
-        else:
-            rows[index] = {"epochs_to_target": np.nan, "time_to_target_s": np.nan}
+        runs = _trial_sequence(trials, study["study_id"], study["start_time"])
+        hits = runs[reached(runs[f"metrics.{response}"])]
+        first = hits.iloc[0] if len(hits) else None
+        rows[index] = {
+            "epochs_to_target": np.nan if first is None else float(first["epochs_spent"]),
+            "time_to_target_s": np.nan if first is None else float(first["seconds_spent"]),
+        }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _in_order(runs: pd.DataFrame) -> pd.DataFrame:
-    """A study's trial runs in trial order."""
-    return runs.assign(index=runs["tags.tunelab.trial_index"].astype(int)).sort_values("index")
+def _trial_sequence(trials: pd.DataFrame, study_id: str, started: float) -> pd.DataFrame:
+    """A study's trial runs in trial order, with the budget spent when each ended: cumulative
+    epochs (Hyperband's partial trainings and pruned trials count) and seconds since the study
+    started."""
+    runs = trials[trials["tags.tunelab.study_id"] == study_id]
+    runs = runs.assign(index=runs["tags.tunelab.trial_index"].astype(int)).sort_values("index")
+    return runs.assign(epochs_spent=runs["metrics.epochs_trained"].fillna(0).cumsum(),
+                       seconds_spent=((runs["end_time"] - started) / 1000).cummax())  # fmt: skip
 
 
 def kruskal(studies: pd.DataFrame) -> pd.DataFrame:
@@ -253,9 +255,8 @@ def best_so_far_curves(
     budget: str = "epochs",
 ) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Best objective so far against the budget spent, one column per study, on a grid shared
-    by every strategy: cumulative epochs (Hyperband's partial trainings and pruned trials
-    count), or with `budget="seconds"` wall time since the study started (at each trial's end).
-    """
+    by every strategy: cumulative epochs, or with `budget="seconds"` wall time since the study
+    started (at each trial's end)."""
     if trials.empty:
         return {}
     if budget == "epochs":
@@ -268,11 +269,8 @@ def best_so_far_curves(
     for strategy, group in studies.groupby("strategy"):
         columns = {}
         for study_id, started in zip(group["study_id"], group["start_time"], strict=True):
-            runs = _in_order(trials[trials["tags.tunelab.study_id"] == study_id])
-            if budget == "epochs":
-                spent = runs["metrics.epochs_trained"].fillna(0).cumsum().to_numpy()
-            else:
-                spent = ((runs["end_time"] - started) / 1000).cummax().to_numpy()
+            runs = _trial_sequence(trials, study_id, started)
+            spent = runs[f"{budget}_spent"].to_numpy()
             best = accumulate(runs[f"metrics.{response}"].to_numpy(dtype=float))
             position = np.searchsorted(spent, grid, side="right") - 1
             columns[study_id] = np.where(position >= 0, best[np.maximum(position, 0)], np.nan)
