@@ -12,7 +12,6 @@ had finished and resumes the one that was interrupted.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from tunelab import config
@@ -66,7 +65,7 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
             report(f"stage {stage.name}: finished before (study {summary.study_id}); kept")
         summaries.append(summary)
         if stage.analyse:
-            ranked[stage.name] = _ranking(stage_cfg, summary, stage.order)
+            ranked[stage.name] = _ranking(study, summary, stage.order)
             best[stage.name] = dict(summary.best_values)
     return summaries
 
@@ -80,13 +79,13 @@ def _override_value(value: Any) -> str:
     return repr(value) if isinstance(value, (int, float)) else f"'{value}'"
 
 
-def _ranking(cfg: StudyConfig, summary: Any, order: int) -> list[str]:
+def _ranking(study: Any, summary: Any, order: int) -> list[str]:
     """The stage's factors by significance, analysed once and kept in its study folder (a
     resumed chain reads them back instead of logging the analysis again)."""
-    kept = Path(cfg.workdir).resolve() / cfg.study_name / "ranked_factors.json"
+    kept = study.folder.path / "ranked_factors.json"
     if kept.exists():
         return json.loads(kept.read_text())
-    ranking = analyse(cfg, summary, order)
+    ranking = analyse(study.cfg, summary, order)
     write_atomically(kept, json.dumps(ranking))
     return ranking
 
