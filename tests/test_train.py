@@ -45,6 +45,9 @@ def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
     names = [type(layer).__name__ for layer in model.layers]
     assert "Resizing" in names and not any(n.startswith("Random") for n in names)
     assert model.get_layer("conv_1").output.shape[1:3] == (16, 16)
+    factor = CNN.build(CNNHParams(blocks=1, filters=4, dense_units=8, resolution=24), spec)
+    assert [type(layer).__name__ for layer in factor.layers].count("Resizing") == 1
+    assert factor.get_layer("conv_1").output.shape[1:3] == (24, 24)  # the model's resolution wins
     assert model.output.shape[-1] == 10
     model.save(tmp_path / "m.keras")  # what MLflow logs must load again
     assert keras().models.load_model(tmp_path / "m.keras").output.shape[-1] == 10

@@ -34,7 +34,7 @@ class CNNHParams(TrainHParams):
     dense_units: int = 64
     l2: float = 0.0
     augment: bool = False  # train on batches randomly transformed by the dataset's augmentation
-    resolution: int | None = None  # resize images to resolution x resolution inside the model
+    resolution: int | None = None  # square side to resize to in the model; wins over dataset.resize
     # A factor of the CIFAR design study, meant for the guided-diffusion generator; declared so
     # designs can carry it, it has no effect on this classifier (an ANOVA shows as much).
     guidance_weight: float = 0.0
@@ -63,9 +63,7 @@ class CNN(ModelBuilder):
     @staticmethod
     def build(hp: CNNHParams, spec: DataSpec) -> Any:
         layers = keras().layers
-        inp, x = inputs(spec)
-        if hp.resolution:
-            x = layers.Resizing(hp.resolution, hp.resolution, name="resolution")(x)
+        inp, x = inputs(spec, hp.resolution)
         for i, filters in enumerate(hp.block_filters(), start=1):
             x = layers.Conv2D(
                 filters, hp.kernel_size, padding="same", use_bias=not hp.batch_norm,

@@ -76,11 +76,13 @@ def compile_classifier(model: Any, hp: TrainHParams) -> Any:
     return model
 
 
-def inputs(spec: DataSpec) -> tuple[Any, Any]:
-    """The input tensor and the preprocessed tensor (resized when the dataset asks for it)."""
+def inputs(spec: DataSpec, resolution: int | None = None) -> tuple[Any, Any]:
+    """The input tensor and the preprocessed tensor, resized to `resolution` pixels square if
+    given (a model's hyperparameter), else to the dataset's `resize` if it asks for one."""
     x = inp = keras().Input(shape=spec.input_shape)
-    if spec.resize:
-        x = keras().layers.Resizing(spec.resize, spec.resize)(x)
+    side = resolution or spec.resize
+    if side:
+        x = keras().layers.Resizing(side, side, name="resolution")(x)
     return inp, x
 
 
