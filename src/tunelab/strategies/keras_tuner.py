@@ -155,13 +155,17 @@ class BayesianSettings(RandomSettings):
 
 
 class Bayesian(KerasTunerStrategy):
-    """Gaussian-process Bayesian optimisation (KerasTuner's upper-confidence-bound oracle)."""
+    """Gaussian-process Bayesian optimisation (KerasTuner's upper-confidence-bound oracle, its
+    Gaussian process predicting single points without sklearn's input checks: `quick_gp`)."""
 
     Settings = BayesianSettings
 
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
+        from tunelab.strategies.quick_gp import quick_bayesian_oracle
+
         s = self.settings
-        return atomic(kt.oracles.BayesianOptimizationOracle)(
+        oracle_cls = quick_bayesian_oracle(kt.oracles.BayesianOptimizationOracle)
+        return atomic(oracle_cls)(
             objective=objective, max_trials=s.max_trials, num_initial_points=s.num_initial_points,
             alpha=s.alpha, beta=s.beta, seed=seed, hyperparameters=hp,
         )  # fmt: skip
