@@ -148,3 +148,20 @@ def test_weight_stats_are_what_they_say():
     assert stats["min"] == -2.0 and stats["max"] == 3.0
     assert stats["p50"] == pytest.approx(0.0005)
     assert stats["frac_near_zero"] == pytest.approx(2 / 5)
+
+
+def test_saved_weights_rebuild_the_trained_model_uncompiled(digits, tmp_path):
+    cfg = load_config(["dataset=digits"])
+    hp = cfg.model.hparams_for({"units": 32, "depth": 2})
+    objective = Objective("val_accuracy", "max")
+    fit = train.fit(cfg.model, hp, digits, epochs=1, initial_epoch=0, seed=0,
+                    objective=objective, on_epoch=lambda e, m: False)  # fmt: skip
+    train.save_weights(fit.model, tmp_path / "w.npz")
+    rebuilt = train.trained_model(cfg.model, hp, digits.spec, tmp_path / "w.npz")
+    assert not rebuilt.compiled  # serving needs no optimizer, loss or tunelab metric
+    assert np.array_equal(rebuilt.predict(digits.x_test, verbose=0),
+                          fit.model.predict(digits.x_test, verbose=0))  # fmt: skip
+    warm = cfg.model.cls.build(hp, digits.spec)
+    train.load_weights(warm, tmp_path / "w.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(warm.get_weights(), fit.model.get_weights(),
+                                                     strict=True))  # fmt: skip

@@ -25,7 +25,7 @@ from tunelab.progress import TrialProgress
 from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
-from tunelab.tracking import Tracker
+from tunelab.tracking import Run, Tracker, run_id
 
 
 @dataclass
@@ -94,11 +94,11 @@ class StudyFolder:
     def checkpoint(self, trial_id: str) -> Path:
         folder = self.path / "checkpoints"
         folder.mkdir(exist_ok=True)
-        return folder / f"{trial_id}.weights.h5"
+        return folder / f"{trial_id}.weights.npz"
 
     @property
-    def best_model_file(self) -> Path:
-        return self.path / "best_model.keras"
+    def best_weights_file(self) -> Path:
+        return self.path / "best_weights.npz"
 
 
 def _refuse_changed_config(before: dict[str, Any], now: dict[str, Any]) -> None:
@@ -228,11 +228,11 @@ class Study:
             "tunelab.tuned": ",".join(proposal.values),
         }  # fmt: skip
         started = time.perf_counter()
-        run_id = tracker.start_trial(f"trial-{proposal.trial_id}", tags, {})
+        run = tracker.start_trial(f"trial-{proposal.trial_id}", tags)
         history: list[dict[str, float]] = []
         try:
             hp = cfg.model.hparams_for(proposal.values)
-            tracker.log_params(run_id, {
+            tracker.log_params(run, {
                 **vars(hp), "epochs": epochs, "initial_epoch": proposal.initial_epoch,
                 "early_stopping_patience": cfg.model.training.early_stopping_patience,
                 **proposal.params,
@@ -240,7 +240,7 @@ class Study:
             warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
 
             def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-                tracker.log_epoch(run_id, metrics, epoch)
+                tracker.log_metrics(run, metrics, epoch)
                 value = metrics.get(cfg.objective.name)
                 return value is not None and self.strategy.report(proposal, epoch, value)
 
@@ -254,14 +254,14 @@ class Study:
                 last = history[-1]
                 raise FloatingPointError(f"loss became {last['loss']} (not finite) at epoch "
                                          f"{last['epoch']}")
-            outcome = self._record_fit(run_id, fit, proposal)
+            outcome = self._record_fit(run, fit, proposal)
         except KeyboardInterrupt:
             raise
         except Exception as error:  # the trial fails; the study goes on
             reason = f"{type(error).__name__}: {error}"[:4000]
-            tracker.set_tags(run_id, {"tunelab.trial_status": "FAILED",
+            tracker.set_tags(run, {"tunelab.trial_status": "FAILED",
                                       "tunelab.failure_reason": reason})  # fmt: skip
-            tracker.end_run(run_id, "FAILED")
+            tracker.end_run(run, "FAILED")
             outcome = Outcome("FAILED", None, len(history), reason)
         self.strategy.tell(proposal, outcome)
         previous = folder.records[-1] if folder.records else None
@@ -269,17 +269,18 @@ class Study:
         if outcome.score is not None and cfg.objective.better(outcome.score, best):
             best = outcome.score
         record = TrialRecord(
-            trial_index=index, trial_id=proposal.trial_id, run_id=run_id,
+            trial_index=index, trial_id=proposal.trial_id, run_id=run_id(run),
             status="COMPLETE" if outcome.status == "FINISHED" else outcome.status,
             score=outcome.score, epochs_trained=outcome.epochs_trained,
             cumulative_epochs=(previous.cumulative_epochs if previous else 0)
             + outcome.epochs_trained,
             best_so_far=best, wall_time=time.perf_counter() - started, values=proposal.values,
         )  # fmt: skip
+        tracker.settle()  # the journal never lists a trial whose run is not yet ended in MLflow
         folder.append(record)
         return record
 
-    def _record_fit(self, run_id: str, fit: Any, proposal: Proposal) -> Outcome:
+    def _record_fit(self, run: Run, fit: Any, proposal: Proposal) -> Outcome:
         """Evaluate on the test split and log everything a trial leaves in MLflow."""
         cfg, tracker, train = self.cfg, self.tracker, self.train
         evaluation = train.evaluate(fit.model, self.data)
@@ -300,22 +301,22 @@ class Study:
             for layer, values in snapshot.items():
                 for stat, value in train.weight_stats(values).items():
                     metrics[f"weights.{layer}.{stat}.{when}"] = value
-        tracker.log_metrics(run_id, metrics)
+        tracker.log_metrics(run, metrics)
         tracker.log_trial_artifacts(
-            run_id, history=fit.history, confusion=evaluation.confusion,
+            run, history=fit.history, confusion=evaluation.confusion,
             class_names=self.data.class_names, report=evaluation.report,
             weights_before=plots.subsample_weights(fit.weights_before),
             weights_after=plots.subsample_weights(after),
         )  # fmt: skip
         status = "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
-        tracker.set_tags(run_id, {"tunelab.trial_status": status,
+        tracker.set_tags(run, {"tunelab.trial_status": status,
                                   "tunelab.stop_reason": fit.stop_reason})  # fmt: skip
-        tracker.end_run(run_id, "FINISHED")
+        tracker.end_run(run, "FINISHED")
         if self.strategy.keeps_checkpoints:
-            fit.model.save_weights(self.folder.checkpoint(proposal.trial_id))
+            train.save_weights(fit.model, self.folder.checkpoint(proposal.trial_id))
         best = self._best_record()
         if score is not None and cfg.objective.better(score, best.score if best else None):
-            fit.model.save(self.folder.best_model_file)
+            train.save_weights(fit.model, self.folder.best_weights_file)
             self.folder.save(best_test={"accuracy": evaluation.accuracy,
                                         "macro_f1": evaluation.macro_f1})  # fmt: skip
         outcome_status = "PRUNED" if status == "PRUNED" else "FINISHED"
@@ -350,14 +351,14 @@ class Study:
             tracker.log_params(run_id, {f"best.{k}": v for k, v in best.values.items()})
             tracker.set_tags(run_id, {"tunelab.best_trial_run_id": best.run_id,
                                       "tunelab.best_trial_id": best.trial_id})  # fmt: skip
+        self._log_best_so_far(run_id, records)  # drawn by the artifact worker meanwhile
+        if best is not None:
             registered = self._log_best_model(best)
         tracker.log_metrics(run_id, metrics)
-        self._log_best_so_far(run_id, records)
         try:
             self._log_design(self.strategy.summary())
         except Exception as error:  # the trials stand even if the closing analysis fails
             tracker.set_tags(run_id, {"tunelab.summary_error": f"{type(error).__name__}: {error}"})
-        tracker.drain()  # the last trials' figures, drawn meanwhile by the artifact worker
         tracker.end_run(run_id, "FINISHED")
         folder.save(finished=True, elapsed=elapsed, registered=registered,
                     ui_link=tracker.ui_link(), tracking_uri=tracker.tracking_uri)  # fmt: skip
@@ -380,9 +381,8 @@ class Study:
         cfg = self.cfg
         if not (cfg.tracking.log_model or cfg.tracking.register):
             return None
-        from tunelab.models.common import keras
-
-        model = keras().models.load_model(self.folder.best_model_file, compile=False)
+        hp, weights = cfg.model.hparams_for(best.values), self.folder.best_weights_file
+        model = self.train.trained_model(cfg.model, hp, self.data.spec, weights)
         uri = self.tracker.log_model(model, self.data.x_test[:5])
         if not cfg.tracking.register:
             return None
@@ -398,5 +398,5 @@ class Study:
         self.tracker.log_text(run_id, "\n".join(lines) + "\n", "best_so_far.csv")
         scored = [asdict(r) for r in records if r.score is not None]
         if scored:
-            figure = plots.best_so_far(scored, self.cfg.objective.name)
-            self.tracker.log_figure(run_id, figure, "plots/best_so_far.png")
+            self.tracker.log_plot(run_id, "plots/best_so_far.png", "best_so_far",
+                                  trials=scored, objective=self.cfg.objective.name)  # fmt: skip

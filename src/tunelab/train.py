@@ -6,18 +6,18 @@ Importing this module imports TensorFlow; the runner does so only after the conf
 from __future__ import annotations
 
 import math
+import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix, f1_score
+from sklearn.metrics import classification_report, confusion_matrix
 
 from tunelab.config import ModelConfig, Objective
-from tunelab.data import Dataset
+from tunelab.data import Dataset, DataSpec
 from tunelab.models.common import augmenter, keras
 
 EpochHook = Callable[[int, dict[str, float]], bool]  # (epoch, metrics) -> stop (prune) now?
@@ -74,10 +74,8 @@ def fit(
     """Train a fresh model built from `hp` from `initial_epoch` up to `epochs`."""
     seed_everything(seed)
     model = model_cfg.cls.build(hp, data.spec)
-    if warm_start is not None:
-        with warnings.catch_warnings():  # the optimizer restarts; only the weights carry over
-            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
-            model.load_weights(warm_start)
+    if warm_start is not None:  # the weights carry over; the optimizer starts afresh
+        load_weights(model, warm_start)
     before = weight_snapshot(model)
     tracker = _EpochTracker(on_epoch)
     callbacks: list[Any] = [tracker]
@@ -172,10 +170,34 @@ def evaluate(model: Any, data: Dataset) -> Evaluation:
     )  # fmt: skip
     return Evaluation(
         accuracy=float(np.mean(predicted == data.y_test)),
-        macro_f1=float(f1_score(data.y_test, predicted, average="macro", labels=labels)),
+        macro_f1=float(report["macro avg"]["f1-score"]),
         report=report,
         confusion=confusion_matrix(data.y_test, predicted, labels=labels),
     )
+
+
+def save_weights(model: Any, path: Path) -> None:
+    """The model's weights, not its optimizer's, as an .npz written atomically. Keras'
+    `.weights.h5` also stores the optimizer state: 25.5 ms against 4.5 ms here for a
+    784-512-512-10 MLP, paid by every Hyperband trial."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as f:
+        np.savez(f, *model.get_weights())
+    os.replace(partial, path)
+
+
+def load_weights(model: Any, path: Path) -> None:
+    """Weights saved by `save_weights` into a model of the same architecture."""
+    with np.load(path) as saved:
+        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+
+
+def trained_model(model_cfg: ModelConfig, hp: Any, spec: DataSpec, weights: Path) -> Any:
+    """A model rebuilt from `save_weights`, uncompiled: serving it needs no loss, optimizer or
+    metrics (nor tunelab's MacroF1 class to load it)."""
+    compiled = model_cfg.cls.build(hp, spec)
+    load_weights(compiled, weights)
+    return keras().Model(compiled.input, compiled.output, name=compiled.name)
 
 
 def weight_snapshot(model: Any) -> dict[str, np.ndarray]:

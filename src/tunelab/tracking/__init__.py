@@ -1,5 +1,5 @@
 """Tracking: the only package that calls MLflow."""
 
-from tunelab.tracking.tracker import Tracker
+from tunelab.tracking.tracker import Run, Tracker, run_id
 
-__all__ = ["Tracker"]
+__all__ = ["Run", "Tracker", "run_id"]

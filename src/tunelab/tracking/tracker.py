@@ -1,9 +1,11 @@
 """The only place tunelab talks to MLflow: a study is a parent run, each trial a child run.
 
 Runs are created with `MlflowClient` and an explicit parent run id, so nesting survives worker
-processes. Per-epoch metrics go out as one batch request per epoch, sent in order by one
-background thread while training goes on; a trial's run ends only once they are all in (MLflow's
-own asynchronous logging was measured slower here: shutting its queue down costs ~0.8 s per run).
+processes. Everything about a trial's run (creating it, params, metrics, tags, texts, ending it)
+is queued on one background thread that sends the requests in order while training goes on;
+timestamps are taken when a request is queued, and a failed request is raised by the next one
+queued or by `drain`. (MLflow's own asynchronous logging was measured slower here: shutting its
+queue down costs ~0.8 s per run.) Trial figures are drawn and uploaded by a separate process.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -21,11 +23,17 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from tunelab.config import TrackingSettings
-from tunelab.tracking.artifacts import ArtifactWorker
+from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
 
+Run = str | Future  # a run id, or the future id of a trial run the sender thread is creating
 PARAM_LIMIT = 100  # MLflow accepts at most 100 params per batch
 MAX_PARAM_CHARS = 6000
 CHAMPION = "champion"
+
+
+def run_id(run: Run) -> str:
+    """The id of a run, waiting for the server if it is still being created."""
+    return run if isinstance(run, str) else run.result()
 
 
 class Tracker:
@@ -46,25 +54,42 @@ class Tracker:
             else self.client.create_experiment(settings.experiment)
         )
         self.study_run_id: str | None = None
-        self.open_runs: list[str] = []
+        self.open_runs: list[Run] = []
         self.artifacts = ArtifactWorker(self.tracking_uri)
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunelab-epochs")
-        self._in_flight: dict[str, list[Future]] = {}
+        self._in_flight: list[Future] = []
 
-    def log_trial_artifacts(self, run_id: str, **artifacts: Any) -> None:
+    def _send(self, request: Callable[..., Any], run: Run, *args: Any, **kwargs: Any) -> Future:
+        """Queue `request(run_id, ...)` on the sender thread, after raising any earlier request
+        that failed."""
+        done = [f for f in self._in_flight if f.done()]
+        self._in_flight = [f for f in self._in_flight if not f.done()]
+        for future in done:
+            future.result()
+        future = self._sender.submit(lambda: request(run_id(run), *args, **kwargs))
+        self._in_flight.append(future)
+        return future
+
+    def log_trial_artifacts(self, run: Run, **artifacts: Any) -> None:
         """Figures and tables of a finished trial, drawn while the next trial trains."""
-        self.artifacts.submit(run_id, **artifacts)
+        self.artifacts.submit(log_trial_artifacts, run_id(run), **artifacts)
+
+    def log_plot(self, run_id: str, path: str, plot: str, **data: Any) -> None:
+        """The figure `tunelab.plots.<plot>(**data)`, drawn and uploaded by the artifact worker."""
+        self.artifacts.submit(log_plot, run_id, path=path, plot=plot, **data)
+
+    def settle(self) -> None:
+        """Wait until every request queued so far is sent; raise the first that failed."""
+        pending, self._in_flight = self._in_flight, []
+        for future in pending:
+            future.result()
 
     def drain(self) -> None:
-        """Wait until every trial's epoch metrics and artifacts are uploaded."""
-        for run_id in list(self._in_flight):
-            self._settle(run_id)
-        self.artifacts.drain()
-
-    def _settle(self, run_id: str) -> None:
-        """Wait for the epoch metrics of `run_id` still being sent; raise the first failure."""
-        for future in self._in_flight.pop(run_id, []):
-            future.result()
+        """`settle`, and wait until every trial's artifacts are uploaded."""
+        try:
+            self.settle()
+        finally:
+            self.artifacts.drain()
 
     @property
     def tracking_uri(self) -> str:
@@ -119,52 +144,48 @@ class Tracker:
         )
 
     # --- trials --------------------------------------------------------------------------
-    def start_trial(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=name,
-            tags={MLFLOW_PARENT_RUN_ID: self.study_run_id, **tags},
-        )
-        self.open_runs.append(run.info.run_id)
-        self.log_params(run.info.run_id, params)
-        return run.info.run_id
+    def start_trial(self, name: str, tags: Mapping[str, str]) -> Future:
+        """Queue the creation of a trial run under the study; its id comes as a Future, which
+        every method here accepts in place of a run id."""
+        run = self._send(self._create_child_run, self.study_run_id, name, tags)
+        self.open_runs.append(run)
+        return run
 
-    def log_epoch(self, run_id: str, metrics: Mapping[str, float], epoch: int) -> None:
-        """One epoch's metrics, sent by the background thread (in order, timestamped now)."""
-        now = int(time.time() * 1000)
-        future = self._sender.submit(self.log_metrics, run_id, dict(metrics), epoch, now)
-        self._in_flight.setdefault(run_id, []).append(future)
+    def _create_child_run(self, parent_run_id: str, name: str, tags: Mapping[str, str]) -> str:
+        tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, **tags}
+        return self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
 
-    def log_metrics(
-        self, run_id: str, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None
-    ) -> None:
+    def log_metrics(self, run: Run, metrics: Mapping[str, float], step: int = 0) -> None:
         """Metrics at one step (an epoch, or 0 for summaries), in as few requests as possible."""
-        now = timestamp or int(time.time() * 1000)
+        now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         for start in range(0, len(batch), 1000):
-            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
+            self._send(self.client.log_batch, run, metrics=batch[start : start + 1000])
 
-    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+    def log_params(self, run: Run, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in params.items()]
         for start in range(0, len(items), PARAM_LIMIT):
-            self.client.log_batch(run_id, params=items[start : start + PARAM_LIMIT])
+            self._send(self.client.log_batch, run, params=items[start : start + PARAM_LIMIT])
 
-    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    def set_tags(self, run: Run, tags: Mapping[str, Any]) -> None:
+        self._send(self.client.log_batch, run, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_figure(self, run_id: str, figure: Any, path: str) -> None:
         self.client.log_figure(run_id, figure, path)
 
-    def log_text(self, run_id: str, text: str, path: str) -> None:
-        self.client.log_text(run_id, text, path)
+    def log_text(self, run: Run, text: str, path: str) -> None:
+        self._send(self.client.log_text, run, text, path)
 
-    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
-        """End a run: FINISHED, FAILED or KILLED, once its epoch metrics are in."""
-        self._settle(run_id)
-        self.client.set_terminated(run_id, status=status)
-        if run_id in self.open_runs:
-            self.open_runs.remove(run_id)
-        if run_id == self.study_run_id:
+    def end_run(self, run: Run, status: str = "FINISHED") -> None:
+        """End a run: FINISHED, FAILED or KILLED, after everything queued for it. The study run
+        ends last, once every request and artifact is in."""
+        if run == self.study_run_id:
+            self.drain()
+        self._send(self.client.set_terminated, run, status, end_time=int(time.time() * 1000))
+        if run in self.open_runs:
+            self.open_runs.remove(run)
+        if run == self.study_run_id:
+            self.drain()
             self.artifacts.close()
 
     def end_all(self, status: str) -> None:
@@ -175,11 +196,15 @@ class Tracker:
         with contextlib.suppress(Exception):  # the server may be gone; nothing more to do
             self.drain()
             if self.study_run_id:
+                known = {r if isinstance(r, str) else r.result() for r in self.open_runs
+                         if isinstance(r, str) or (r.done() and not r.exception())}  # fmt: skip
                 self.open_runs += [r.info.run_id for r in self._trial_runs(only_running=True)
-                                   if r.info.run_id not in self.open_runs]  # fmt: skip
-        for run_id in reversed(list(self.open_runs)):
+                                   if r.info.run_id not in known]  # fmt: skip
+        for run in reversed(list(self.open_runs)):
             with contextlib.suppress(Exception):
-                self.end_run(run_id, status)
+                self.end_run(run, status)
+        with contextlib.suppress(Exception):
+            self.drain()
 
     # --- the best model and the registry -------------------------------------------------
     def log_model(self, model: Any, input_example: Any) -> str:
@@ -189,14 +214,15 @@ class Tracker:
         import tensorflow
         from mlflow.models import infer_signature
 
-        keras.config.disable_interactive_logging()  # MLflow predicts on the example
-
-        signature = infer_signature(input_example, model.predict(input_example, verbose=0))
+        output = keras.ops.convert_to_numpy(model(input_example, training=False))
         requirements = [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}",
                         f"tensorflow=={tensorflow.__version__}"]  # fmt: skip
+        keras.config.disable_interactive_logging()  # MLflow predicts on the example
+        # the logged model belongs to the active run's experiment (MLflow takes no experiment id)
         with mlflow.start_run(run_id=self.study_run_id, nested=mlflow.active_run() is not None):
             info = mlflow.tensorflow.log_model(
-                model, name="model", signature=signature, input_example=input_example,
+                model, name="model", input_example=input_example,
+                signature=infer_signature(input_example, output),
                 pip_requirements=requirements,  # inferring them costs seconds per study
             )  # fmt: skip
         self.client.update_run(self.study_run_id, status="RUNNING")
