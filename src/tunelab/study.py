@@ -301,16 +301,15 @@ class Study:
             for layer, values in snapshot.items():
                 for stat, value in train.weight_stats(values).items():
                     metrics[f"weights.{layer}.{stat}.{when}"] = value
-        tracker.log_metrics(run, metrics)
+        status = "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
+        tags = {"tunelab.trial_status": status, "tunelab.stop_reason": fit.stop_reason}
+        tracker.log_metrics(run, metrics, tags=tags)
         tracker.log_trial_artifacts(
             run, history=fit.history, confusion=evaluation.confusion,
             class_names=self.data.class_names, report=evaluation.report,
             weights_before=plots.subsample_weights(fit.weights_before),
             weights_after=plots.subsample_weights(after),
         )  # fmt: skip
-        status = "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
-        tracker.set_tags(run, {"tunelab.trial_status": status,
-                                  "tunelab.stop_reason": fit.stop_reason})  # fmt: skip
         tracker.end_run(run, "FINISHED")
         if self.strategy.keeps_checkpoints:
             train.save_weights(fit.model, self.folder.checkpoint(proposal.trial_id))

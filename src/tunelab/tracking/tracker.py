@@ -155,12 +155,17 @@ class Tracker:
         tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, **tags}
         return self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
 
-    def log_metrics(self, run: Run, metrics: Mapping[str, float], step: int = 0) -> None:
-        """Metrics at one step (an epoch, or 0 for summaries), in as few requests as possible."""
+    def log_metrics(
+        self, run: Run, metrics: Mapping[str, float], step: int = 0, tags: Mapping | None = None
+    ) -> None:
+        """Metrics at one step (an epoch, or 0 for summaries), and `tags` with the first of them,
+        in as few requests as possible."""
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        for start in range(0, len(batch), 1000):
-            self._send(self.client.log_batch, run, metrics=batch[start : start + 1000])
+        tag_batch = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        for start in range(0, max(len(batch), 1), 1000):
+            self._send(self.client.log_batch, run, metrics=batch[start : start + 1000],
+                       tags=tag_batch if start == 0 else [])  # fmt: skip
 
     def log_params(self, run: Run, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in params.items()]
