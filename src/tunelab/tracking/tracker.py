@@ -56,7 +56,7 @@ class Tracker:
         self.study_run_id: str | None = None
         self.open_runs: list[Run] = []
         self.artifacts = ArtifactWorker(self.tracking_uri)
-        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunelab-epochs")
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunelab-tracking")
         self._in_flight: list[Future] = []
 
     def _send(self, request: Callable[..., Any], run: Run, *args: Any, **kwargs: Any) -> Future:
@@ -163,6 +163,8 @@ class Tracker:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         tag_batch = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        if not (batch or tag_batch):
+            return
         for start in range(0, max(len(batch), 1), 1000):
             self._send(self.client.log_batch, run, metrics=batch[start : start + 1000],
                        tags=tag_batch if start == 0 else [])  # fmt: skip
