@@ -15,7 +15,7 @@ from scipy import stats
 from tunelab.compare import factorial
 from tunelab.compare.__main__ import main
 from tunelab.schema import ConfigError
-from tunelab.tracking.runs import runs_frame
+from tunelab.tracking.runs import log_comparison, runs_frame
 
 # Montgomery, D. C., Design and Analysis of Experiments (Wiley), Example 6.2: filtration rate of
 # a chemical product, an unreplicated 2^4 in standard order (A = temperature, B = pressure,
@@ -307,3 +307,13 @@ def test_optimisers_cli_ranks_strategies_across_tasks(mlflow_server, tmp_path):
     assert "critical_difference.png" in {
         f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "optimisers")
     }
+
+
+def test_a_comparison_run_takes_more_params_than_one_mlflow_request_holds(mlflow_server):
+    client = MlflowClient(mlflow_server)
+    client.create_experiment("many-params")
+    params = {f"lenth.effect_{i}": i for i in range(150)} | {"formula": "y ~ " + "a + " * 2000}
+    run_id = log_comparison(mlflow_server, "many-params", "c", params, {}, {})
+    logged = client.get_run(run_id).data.params
+    assert len(logged) == 151 and logged["lenth.effect_149"] == "149"
+    assert len(logged["formula"]) == 6000  # cut to MLflow's limit, not refused

@@ -10,9 +10,12 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 
 from tunelab.schema import ConfigError
+
+MAX_PARAM_CHARS = 6000  # MLflow refuses longer param values
 
 PAGE_SIZE = 50_000  # the most an MLflow server returns per page; fewer round trips than 1,000
 
@@ -96,6 +99,12 @@ def _typed(value: str) -> Any:
     return value
 
 
+def mlflow_params(params: Mapping[str, Any]) -> list[Param]:
+    """Params as MLflow accepts them, long values cut (`MlflowClient.log_batch` sends them 100
+    to a request)."""
+    return [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in params.items()]
+
+
 def log_comparison(
     tracking_uri: str | None,
     experiment: str,
@@ -110,9 +119,7 @@ def log_comparison(
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
     run = client.create_run(experiment_id, run_name=name, tags={"tunelab.kind": "comparison"})
     run_id = run.info.run_id
-    from mlflow.entities import Param
-
-    client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    client.log_batch(run_id, params=mlflow_params(params))
     for path, table in tables.items():
         client.log_text(run_id, table.to_csv(), f"{path}.csv")
         client.log_text(run_id, table.to_markdown(), f"{path}.md")

@@ -18,16 +18,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from tunelab.config import TrackingSettings
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
+from tunelab.tracking.runs import mlflow_params
 
 Run = str | Future  # a run id, or the future id of a trial run the sender thread is creating
-PARAM_LIMIT = 100  # MLflow accepts at most 100 params per batch
-MAX_PARAM_CHARS = 6000
 CHAMPION = "champion"
 
 
@@ -158,21 +157,15 @@ class Tracker:
     def log_metrics(
         self, run: Run, metrics: Mapping[str, float], step: int = 0, tags: Mapping | None = None
     ) -> None:
-        """Metrics at one step (an epoch, or 0 for summaries), and `tags` with the first of them,
-        in as few requests as possible."""
+        """Metrics at one step (an epoch, or 0 for summaries), with `tags` in the same request
+        (`MlflowClient.log_batch` splits what one request cannot hold)."""
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        tag_batch = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-        if not (batch or tag_batch):
-            return
-        for start in range(0, max(len(batch), 1), 1000):
-            self._send(self.client.log_batch, run, metrics=batch[start : start + 1000],
-                       tags=tag_batch if start == 0 else [])  # fmt: skip
+        self._send(self.client.log_batch, run,
+                   metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
+                   tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])  # fmt: skip
 
     def log_params(self, run: Run, params: Mapping[str, Any]) -> None:
-        items = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in params.items()]
-        for start in range(0, len(items), PARAM_LIMIT):
-            self._send(self.client.log_batch, run, params=items[start : start + PARAM_LIMIT])
+        self._send(self.client.log_batch, run, params=mlflow_params(params))
 
     def set_tags(self, run: Run, tags: Mapping[str, Any]) -> None:
         self._send(self.client.log_batch, run, tags=[RunTag(k, str(v)) for k, v in tags.items()])
