@@ -120,6 +120,24 @@ def test_a_true_hook_answer_prunes_the_trial(digits):
     assert fit.stop_reason == "pruned" and len(fit.history) == 2
 
 
+def test_trained_models_are_freed_with_their_traced_graphs(digits):
+    """TensorFlow's gradient registry would keep every trial's train-step graph alive."""
+    import gc
+
+    cfg = load_config(["dataset=digits"])
+
+    def graphs_alive_after_a_trial(seed: int) -> int:
+        train.fit(
+            cfg.model, cfg.model.hparams, digits, epochs=1, initial_epoch=0, seed=seed,
+            objective=Objective(), on_epoch=lambda epoch, metrics: False,
+        )  # fmt: skip
+        gc.collect()
+        return sum(type(o).__name__ == "FuncGraph" for o in gc.get_objects())
+
+    first = graphs_alive_after_a_trial(1)
+    assert [graphs_alive_after_a_trial(seed) for seed in (2, 3)] == [first, first]
+
+
 def test_evaluation_and_its_figures(digits):
     cfg = load_config(["dataset=digits"])
     fit = train.fit(
