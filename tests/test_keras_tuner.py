@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import load_config
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import Matern
+from sklearn.gaussian_process.kernels import RBF, Matern
 
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, StrategyContext
 from tunelab.strategies.quick_gp import QuickGPR
 
 
-def test_quick_gp_predicts_bit_for_bit_what_sklearn_predicts():
+@pytest.mark.parametrize("kernel", [Matern(nu=2.5), RBF()], ids=["keras-tuner-matern", "other"])
+@pytest.mark.parametrize("target", ["noise", "smooth"])
+def test_quick_gp_predicts_bit_for_bit_what_sklearn_predicts(kernel, target):
     rng = np.random.default_rng(0)
-    x, y = rng.random((8, 5)), rng.random(8)
-    settings = {"kernel": Matern(nu=2.5), "n_restarts_optimizer": 20, "normalize_y": True,
+    x = rng.random((8, 5))
+    y = rng.random(8) if target == "noise" else np.sin(3 * x).sum(axis=1)
+    settings = {"kernel": kernel, "n_restarts_optimizer": 20, "normalize_y": True,
                 "alpha": 1e-4, "random_state": 1}  # fmt: skip  (KerasTuner's settings)
     plain, quick = GaussianProcessRegressor(**settings).fit(x, y), QuickGPR(**settings).fit(x, y)
     points = [rng.random((1, 5)) for _ in range(200)] + [x[:1], rng.random((7, 5))]
