@@ -167,6 +167,28 @@ def _wait_for_trials(journal: Path, n: int, process: subprocess.Popen) -> None:
     raise AssertionError("the study made no progress")
 
 
+def test_after_sent_waits_for_mlflow_and_skips_what_follows_a_refused_request(tracking_uri):
+    """How the journal gets a trial: only once its run has ended in MLflow."""
+    from mlflow.exceptions import MlflowException
+
+    from tunelab.config import TrackingSettings
+    from tunelab.tracking import Tracker, run_id
+
+    client = MlflowClient(tracking_uri)
+    tracker = Tracker(TrackingSettings(uri=tracking_uri, experiment="after-sent"))
+    tracker.start_study("study", {}, {}, resume_run_id=None)
+    trial = tracker.start_trial("trial", {})
+    tracker.end_run(trial, "FINISHED")
+    seen = []
+    tracker.after_sent(lambda: seen.append(client.get_run(run_id(trial)).info.status))
+    tracker.log_metrics("no-such-run", {"x": 1.0})
+    tracker.after_sent(lambda: seen.append("after a refused request"))
+    with pytest.raises(MlflowException):
+        tracker.drain()
+    assert seen == ["FINISHED"]
+    tracker.end_all("KILLED")
+
+
 RESUMABLE = ["dataset=digits", "budget=smoke", "strategy=random", "strategy.max_trials=5",
              "model.training.epochs=3", "quiet=true", "study_name=resumable"]  # fmt: skip
 

@@ -88,6 +88,8 @@ class StudyFolder:
 
     def append(self, record: TrialRecord) -> None:
         self.records.append(record)
+
+    def journal(self, record: TrialRecord) -> None:
         with self.journal_file.open("a") as f:
             f.write(json.dumps(asdict(record), default=str) + "\n")
 
@@ -276,8 +278,9 @@ class Study:
             + outcome.epochs_trained,
             best_so_far=best, wall_time=time.perf_counter() - started, values=proposal.values,
         )  # fmt: skip
-        tracker.settle()  # the journal never lists a trial whose run is not yet ended in MLflow
         folder.append(record)
+        # written once the run has ended in MLflow: resuming never skips a trial without its run
+        tracker.after_sent(lambda: folder.journal(record))
         return record
 
     def _record_fit(self, run: Run, fit: Any, proposal: Proposal) -> Outcome:

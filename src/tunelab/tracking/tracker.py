@@ -59,13 +59,16 @@ class Tracker:
         self._in_flight: list[Future] = []
 
     def _send(self, request: Callable[..., Any], run: Run, *args: Any, **kwargs: Any) -> Future:
-        """Queue `request(run_id, ...)` on the sender thread, after raising any earlier request
-        that failed."""
+        """Queue `request(run_id, ...)` on the sender thread."""
+        return self._queue(lambda: request(run_id(run), *args, **kwargs))
+
+    def _queue(self, work: Callable[[], Any]) -> Future:
+        """Queue `work` on the sender thread, after raising any earlier work that failed."""
         done = [f for f in self._in_flight if f.done()]
         self._in_flight = [f for f in self._in_flight if not f.done()]
         for future in done:
             future.result()
-        future = self._sender.submit(lambda: request(run_id(run), *args, **kwargs))
+        future = self._sender.submit(work)
         self._in_flight.append(future)
         return future
 
@@ -76,6 +79,17 @@ class Tracker:
     def log_plot(self, run_id: str, path: str, plot: str, **data: Any) -> None:
         """The figure `tunelab.plots.<plot>(**data)`, drawn and uploaded by the artifact worker."""
         self.artifacts.submit(log_plot, run_id, path=path, plot=plot, **data)
+
+    def after_sent(self, action: Callable[[], None]) -> None:
+        """Run `action` on the sender thread once every request queued so far has been sent,
+        and only if they all succeeded (a failure is raised by the next request queued)."""
+        earlier = list(self._in_flight)
+
+        def when_all_sent() -> None:
+            if all(f.exception() is None for f in earlier):
+                action()
+
+        self._queue(when_all_sent)
 
     def settle(self) -> None:
         """Wait until every request queued so far is sent; raise the first that failed."""
