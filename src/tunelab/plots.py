@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 MAX_POINTS = 5_000  # weights drawn per layer in a violin (a random subset of larger layers)
 DPI = 80  # enough for a 10-class confusion matrix; every trial draws three figures
 # Trial figures get fixed margins: `tight_layout` draws a figure twice (+56 ms of the 126 ms a
-# learning-curve figure costs here), and the artifact worker shares 2 cores with training.
+# learning-curve figure costs here, +70 of 173 ms a confusion matrix), and the artifact worker
+# shares 2 cores with training.
 
 
 def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> Figure:
@@ -35,7 +36,10 @@ def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> Figure:
         ax.text(j, i, f"{normalised[i, j]:.2f}", ha="center", va="center", fontsize=7, color=colour)
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title("Confusion matrix (row-normalised)")
-    fig.tight_layout()
+    label = 6.5 * max(map(len, class_names), default=1)  # pixels of the longest class name
+    pixels = size * DPI
+    fig.subplots_adjust(left=(36 + label) / pixels, bottom=(40 + 0.71 * label) / pixels,
+                        right=1 - 40 / pixels, top=1 - 28 / pixels)  # fmt: skip
     return fig
 
 
