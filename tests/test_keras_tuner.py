@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from conftest import load_config
@@ -10,7 +12,7 @@ from sklearn.gaussian_process.kernels import RBF, Matern
 
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, StrategyContext
-from tunelab.strategies.quick_gp import QuickGPR
+from tunelab.strategies.quick_gp import STEP, UCB_STARTS, QuickGPR
 
 
 @pytest.mark.parametrize("kernel", [Matern(nu=2.5), RBF()], ids=["keras-tuner-matern", "other"])
@@ -28,18 +30,40 @@ def test_quick_gp_predicts_bit_for_bit_what_sklearn_predicts(kernel, target):
                              plain.predict(point, return_std=True), strict=True):  # fmt: skip
             assert np.array_equal(got, want)
     assert np.array_equal(quick.predict(points[0]), plain.predict(points[0]))  # sklearn's path
+    rows = np.vstack([rng.random((6, 5)), x[:2]])  # a point on a training point too
+    means, stds = quick.predict_rows(rows)
+    for row, mean, std in zip(rows, means, stds, strict=True):
+        want_mean, want_std = plain.predict(row[None], return_std=True)
+        assert mean == want_mean[0] and std == want_std[0]
+
+
+def landscape(values: dict) -> float:
+    """A validation accuracy a Gaussian process can learn: best near lr 3e-3, dropout 0.15."""
+    return (0.95 - 0.05 * (math.log10(values["lr"]) + 2.5) ** 2
+            - 0.3 * (values["dropout"] - 0.15) ** 2 + 0.01 * values["depth"]
+            + 0.02 * (values["activation"] == "relu"))  # fmt: skip
 
 
 def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_path):
     import keras_tuner as kt
 
     cfg = load_config(["strategy=bayesian", "strategy.max_trials=7",
-                       "strategy.num_initial_points=2"])  # fmt: skip
+                       "strategy.num_initial_points=2",
+                       "model.tune=[lr,dropout,depth,activation]"])  # fmt: skip
     s = cfg.strategy.settings
     context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=cfg.seed,
                               workdir=tmp_path / "ours", resume=False, epochs=1)  # fmt: skip
     context.workdir.mkdir()
     ours = cfg.strategy.cls(s, context)
+    climbed = {"steps": 0, "at_upper_bound": 0}
+    ucb_and_gradient = ours.oracle._ucb_and_gradient
+
+    def counted(x: np.ndarray):
+        climbed["steps"] += 1
+        climbed["at_upper_bound"] += bool(np.any(x + STEP > 1.0))
+        return ucb_and_gradient(x)
+
+    ours.oracle._ucb_and_gradient = counted
     hp = kt.HyperParameters()
     cfg.model.space.declare_keras_tuner(hp)
     theirs = kt.oracles.BayesianOptimizationOracle(
@@ -47,14 +71,17 @@ def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_pa
         max_trials=s.max_trials, num_initial_points=s.num_initial_points, alpha=s.alpha,
         beta=s.beta, seed=derive(cfg.seed, "oracle"), hyperparameters=hp,
     )  # fmt: skip
+    theirs.verbose = 0
     theirs._set_project_dir(str(tmp_path / "theirs"), "kt")
-    scores = np.random.default_rng(1).random(s.max_trials)
-    for score in scores:  # five of the seven proposals come from the Gaussian process
+    for _ in range(s.max_trials):  # five of the seven proposals come from the Gaussian process
         proposal = ours.ask()
         trial = theirs.create_trial("tuner0")
-        assert proposal.values == trial.hyperparameters.values
-        ours.tell(proposal, Outcome("FINISHED", float(score), 1))
-        theirs.update_trial(trial.trial_id, {cfg.objective.name: float(score)})
+        assert proposal.values == trial.hyperparameters.values  # floats too, bit for bit
+        score = landscape(proposal.values)
+        ours.tell(proposal, Outcome("FINISHED", score, 1))
+        theirs.update_trial(trial.trial_id, {cfg.objective.name: score})
         trial.status = "COMPLETED"
         theirs.end_trial(trial)
     assert ours.ask() is None
+    # the climbs were real (a flat fit stops each at its start), some at the upper bound
+    assert climbed["steps"] > 2 * 5 * UCB_STARTS and climbed["at_upper_bound"] > 0
