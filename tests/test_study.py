@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from conftest import PROJECT, run_study, tunelab_cli
 from mlflow.tracking import MlflowClient
 
 from tunelab.strategies import Outcome
+from tunelab.study import collector_off_long_lived_objects
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +55,7 @@ STRATEGIES = {
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
 def test_smoke_study_per_strategy_nests_trials_under_the_study(strategy, tracking_uri, tmp_path):
     summary = run_study([*SMOKE, f"strategy={strategy}", *STRATEGIES[strategy]], tmp_path)
+    assert gc.get_freeze_count() == 0  # the collector has every object back
     client = MlflowClient(tracking_uri)
     study = client.get_run(summary.run_id)
     assert study.info.status == "FINISHED"
@@ -125,6 +128,13 @@ def test_same_seed_reproduces_the_study(tracking_uri, tmp_path):
         la = [m.value for m in client.get_metric_history(ta.run_id, "val_loss")]
         lb = [m.value for m in client.get_metric_history(tb.run_id, "val_loss")]
         assert la == lb and len(la) == 2
+
+
+def test_the_collector_gets_long_lived_objects_back_even_when_a_study_fails():
+    with pytest.raises(RuntimeError), collector_off_long_lived_objects():
+        assert gc.get_freeze_count() > 0
+        raise RuntimeError("the study failed")
+    assert gc.get_freeze_count() == 0
 
 
 def test_failing_trials_are_failed_with_reason_and_the_study_goes_on(tracking_uri, tmp_path):

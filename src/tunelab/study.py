@@ -7,11 +7,14 @@ continues an interrupted study exactly where it stopped.
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +126,22 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): data}
 
 
+@contextmanager
+def collector_off_long_lived_objects() -> Iterator[None]:
+    """Keep Python's garbage collector off the objects that exist when the trials start.
+
+    Importing TensorFlow, Keras, KerasTuner and MLflow leaves millions of long-lived objects,
+    and every full collection walks them all: three full collections took 1.45 s of a 50 s
+    Hyperband study here. `gc.freeze` sets them aside for the study (garbage among them waits
+    until it ends); `gc.unfreeze` hands them back to the collector.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(
@@ -176,11 +195,11 @@ class Study:
             else:
                 self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
                 self._log_design(self.strategy.describe())
-            with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as progress:
-                while (proposal := self.strategy.ask()) is not None:
-                    record = self._run_trial(proposal)
-                    progress.advance(record)
-            summary = self._finish(started)
+            with collector_off_long_lived_objects():
+                with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as bar:
+                    while (proposal := self.strategy.ask()) is not None:
+                        bar.advance(self._run_trial(proposal))
+                summary = self._finish(started)
         except KeyboardInterrupt:
             self.tracker.end_all("KILLED")
             raise
