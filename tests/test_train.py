@@ -160,10 +160,12 @@ def test_evaluation_and_its_figures(digits):
 
 
 def test_weight_stats_are_what_they_say():
-    values = np.array([-2.0, 0.0, 0.0005, 1.0, 3.0])
+    values = np.array([3.0, 0.0005, -2.0, 1.0, 0.0], dtype=np.float32)  # unsorted
     stats = train.weight_stats(values)
     assert stats["mean"] == pytest.approx(values.mean())
     assert stats["min"] == -2.0 and stats["max"] == 3.0
+    expected = np.percentile(values, [1, 50, 99])
+    assert [stats["p1"], stats["p50"], stats["p99"]] == expected.tolist()
     assert stats["p50"] == pytest.approx(0.0005)
     assert stats["frac_near_zero"] == pytest.approx(2 / 5)
 
