@@ -89,12 +89,38 @@ def test_cli_bad_value_exits_2_with_one_line_and_logs_nothing(tmp_path):
     assert time.perf_counter() - started < 10  # no TensorFlow import on the way
 
 
-def test_cli_unknown_group_option_lists_the_choices(tmp_path):
-    out = tunelab_cli(["strategy=nonsense"], cwd=tmp_path)
-    assert out.returncode != 0
-    assert "Could not find 'strategy/nonsense'" in out.stderr
-    for option in ("bayesian", "grid", "hyperband", "random", "tpe"):
-        assert option in out.stderr
+STRATEGIES = ("bayesian, fractional_factorial, full_factorial, gp_ei, grid, hyperband, random, "
+              "rsm, tpe")  # fmt: skip
+TOP_LEVEL_KEYS = ("budget, dataset, model, objective, quiet, repetition, resume, seed, stages, "
+                  "strategy, study_name, tracking, workdir")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (["strategy=nonsense"], f"strategy: 'nonsense' is not valid; valid choices: {STRATEGIES}"),
+        (["-m", "strategy=hyperband,nonsense"],
+         f"strategy: 'nonsense' is not valid; valid choices: {STRATEGIES}"),
+        (["experiment=mnist_mlp/nope"], "experiment: 'mnist_mlp/nope' is not valid; valid "
+         "choices: cifar_cnn/baseline, cifar_cnn/hyperband, cifar_doe, cifar_mlp/hyperband, "
+         "cifar_mlp/regularisation, cifar_mlp/softmax, cifar_mlp/widths, mnist_mlp/bad_init, "
+         "mnist_mlp/batch_size, mnist_mlp/hyperband, mnist_mlp/hyperband_f1, "
+         "mnist_mlp/regularisation, mnist_mlp/rho, optimiser_shootout"),
+        (["foo=1"], f"foo: unknown key; valid keys: {TOP_LEVEL_KEYS}"),
+        (["strategy.max_trial=3"],
+         "strategy.max_trial: unknown key; valid keys: factor, hyperband_iterations, max_epochs, "
+         "name"),
+        (["model.space.lrr.low=0.1"], "model.space.lrr: unknown key; valid keys: activation, "
+         "batch_size, depth, dropout, l2, lr, optimizer, units"),
+        (["model.tune=[lr"], "model.tune=[lr: cannot read this override (no viable alternative "
+         "at input '[lr'); see https://hydra.cc/docs/advanced/override_grammar/basic/"),
+    ],
+    ids=["group-option", "in-a-sweep", "nested-preset", "key", "nested-key", "space", "syntax"],
+)  # fmt: skip
+def test_cli_config_hydra_cannot_compose_exits_2_with_one_line(overrides, line, tmp_path):
+    out = tunelab_cli(overrides, cwd=tmp_path)
+    assert (out.returncode, out.stderr.strip()) == (2, f"tunelab: error: {line}")
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_cli_help_is_fast_and_explains_usage(tmp_path):

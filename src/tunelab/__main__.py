@@ -2,11 +2,13 @@
 
 Hydra composes `conf/`; `--overrides "a=1 b=2"` splices a whole override string in (this is how
 `mlflow run -P overrides=...` arrives). Bad config exits 2 with one line before TensorFlow or
-MLflow is touched; Ctrl-C and SIGTERM leave the study's runs KILLED.
+MLflow is touched, whether the schema finds it or Hydra cannot compose it; Ctrl-C and SIGTERM
+leave the study's runs KILLED.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -90,8 +92,19 @@ def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    sys.argv = [sys.argv[0], *expand_overrides(sys.argv[1:])]
-    app()
+    overrides = expand_overrides(sys.argv[1:])
+    sys.argv = [sys.argv[0], *overrides]
+    if os.environ.get("HYDRA_FULL_ERROR"):  # the user asked for Hydra's own reports
+        app()
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises what it cannot compose instead of printing
+    try:
+        app()
+    except hydra.errors.HydraException as error:
+        print(f"tunelab: error: {config.composition_error(error, overrides)}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        del os.environ["HYDRA_FULL_ERROR"]
 
 
 if __name__ == "__main__":

@@ -146,14 +146,58 @@ def register_resolvers() -> None:
 
 def compose(overrides: list[str] | None = None) -> StudyConfig:
     """The checked config `python -m tunelab <overrides>` would run (for notebooks and tests)."""
+    return from_hydra(_hydra_compose(overrides or []))
+
+
+def _hydra_compose(overrides: list[str]) -> Any:
+    """Hydra's composed config, unchecked."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     if GlobalHydra.instance().is_initialized():  # inside `python -m tunelab` (a chain's stage)
-        return from_hydra(hydra_compose(config_name="config", overrides=overrides or []))
+        return hydra_compose(config_name="config", overrides=overrides)
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return from_hydra(hydra_compose(config_name="config", overrides=overrides or []))
+        return hydra_compose(config_name="config", overrides=overrides)
+
+
+def composition_error(error: Exception, overrides: list[str]) -> str:
+    """One line saying why Hydra could not compose the config from `overrides`: an option no
+    group has (with the group's valid choices), a key the config lacks (with the keys it has
+    there), an unreadable override, or else Hydra's own message."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf import OmegaConf
+
+    if isinstance(error, OverrideParseException):
+        reason = str(error).splitlines()[0]
+        return (f"{error.override}: cannot read this override ({reason}); see "
+                "https://hydra.cc/docs/advanced/override_grammar/basic/")  # fmt: skip
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        group, _, option = error.missing_cfg_file.partition("/")
+        folder = Path(CONF_DIR) / group
+        if option and folder.is_dir():  # experiment presets nest: experiment=mnist_mlp/rho
+            choices = sorted(f.relative_to(folder).with_suffix("").as_posix()
+                             for f in folder.rglob("*.yaml"))  # fmt: skip
+            return f"{group}: {option!r} is not valid; valid choices: {', '.join(choices)}"
+    missing = getattr(error.__cause__, "full_key", None)  # the key, or its first missing parent
+    refused = [o for o in overrides if missing and _sets_key_under(o, missing)]
+    if refused:
+        try:  # the config as it is without the refused override
+            composed = _hydra_compose([o for o in overrides if o not in refused])
+        except Exception:  # the others cannot be composed alone (a sweep): say less
+            composed = None
+        parent = missing.rpartition(".")[0]
+        node = OmegaConf.select(composed, parent) if composed is not None and parent else composed
+        if node is not None:
+            valid = ", ".join(sorted(str(k) for k in node if not str(k).startswith("_")))
+            return f"{missing}: unknown key; valid keys: {valid}"
+    lines = [line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines)
+
+
+def _sets_key_under(override: str, key: str) -> bool:
+    """Whether `override` (`a.b=v`) sets `key` or a key below it."""
+    return f"{override.partition('=')[0]}.".startswith(f"{key}.")
 
 
 def from_hydra(cfg: Any) -> StudyConfig:
