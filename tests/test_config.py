@@ -21,6 +21,15 @@ def test_default_study_is_mlp_mnist_hyperband():
     assert "lr" in cfg.model.space.params
 
 
+def test_an_objective_takes_its_natural_direction_unless_one_is_given():
+    loss = load_config(["objective.name=val_loss"])
+    assert (loss.objective.direction, loss.resolved["objective"]) == (
+        "min", {"name": "val_loss", "direction": "min"}
+    )
+    assert load_config(["objective.name=val_loss", "objective.direction=max"]).objective.direction \
+        == "max"
+
+
 def test_budget_scales_each_group_but_explicit_values_win():
     smoke = load_config(["budget=smoke"])
     assert smoke.model.training.epochs == 2
@@ -49,7 +58,8 @@ def test_tune_narrows_the_declared_space():
          "model.space.optimizer: 'nadam' is not valid; valid choices: adam, sgd, rmsprop"),
         (["model.tune=[lr,width]"], "model.tune: 'width' is not declared in model.space"),
         (["budget=huge"], "budget: 'huge' is not valid; valid choices: smoke, default, full"),
-        (["objective.name=f1"], "objective.name: 'f1' is not valid; valid choices: val_accuracy"),
+        (["objective.name=f1"], "objective.name: 'f1' is not an objective of model mlp; valid: "
+                                "val_accuracy, val_macro_f1, val_loss, accuracy, loss"),
         (["model.hparams.dropout=1.5"], "model.hparams.dropout: must be in [0, 1)"),
         (["strategy.max_epochs=${by_budget:2,9,0}"], "must be >= 1 (with budget=full)"),
         (["stages=[{name: a, factors_from: b}]"],

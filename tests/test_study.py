@@ -289,7 +289,8 @@ def test_tpe_prunes_a_trial_that_trails_the_median():
     from tunelab.strategies.tpe import TPE, TPESettings
 
     context = StrategyContext(
-        space=SearchSpace.from_config({"lr": "interval(0.001, 0.1)"}), objective=Objective(),
+        space=SearchSpace.from_config({"lr": "interval(0.001, 0.1)"}),
+        objective=Objective("val_accuracy", "max"),
         seed=0, workdir=Path("unused"), resume=False, epochs=3,
     )  # fmt: skip
     tpe = TPE(TPESettings(n_trials=2, n_startup_trials=1, storage="memory"), context)
@@ -353,3 +354,47 @@ def test_study_and_registry_through_a_postgresql_backed_server(
     assert int(champion.version) == summary.registered["version"] == 1
     model = mlflow.pyfunc.load_model("models:/on-postgres@champion")
     assert np.asarray(model.predict(np.zeros((2, 8, 8, 1), np.float32))).shape == (2, 10)
+
+
+# What a CNN classification trial and its study logged before model families had tasks (read
+# from a smoke study at commit ec8f095); the task seam must not change a single name.
+CLASSIFIER_TRIAL_METRICS = {
+    "accuracy", "best_epoch", "best_val_accuracy", "epoch_time", "epochs_trained", "loss", "lr",
+    "macro_f1", "param_count", "test_accuracy", "test_macro_f1", "val_accuracy", "val_loss",
+    "val_macro_f1", *(f"test_f1.{d}" for d in range(10)),
+}  # fmt: skip
+CLASSIFIER_STUDY_METRICS = {
+    "best_trial_test_accuracy", "best_trial_test_macro_f1", "best_val_accuracy",
+    "cumulative_epochs", "trials", "trials_completed", "trials_failed", "trials_pruned",
+    "wall_time_s",
+}  # fmt: skip
+CLASSIFIER_TRIAL_TAGS = {
+    "mlflow.parentRunId", "mlflow.runName", "tunelab.budget", "tunelab.dataset",
+    "tunelab.git_commit", "tunelab.kind", "tunelab.model", "tunelab.objective",
+    "tunelab.repetition", "tunelab.seed", "tunelab.stop_reason", "tunelab.strategy",
+    "tunelab.study_id", "tunelab.study_name", "tunelab.trial_id", "tunelab.trial_index",
+    "tunelab.trial_status", "tunelab.tuned", "tunelab.version",
+}  # fmt: skip
+
+
+def test_a_classification_study_logs_the_names_it_logged_before_the_task_seam(
+    tracking_uri, tmp_path
+):
+    summary = run_study([*SMOKE, "model=cnn", "strategy=random", "strategy.max_trials=1"],
+                        tmp_path)  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    (trial,) = children(client, summary.run_id)
+    metrics = set(trial.data.metrics)
+    assert {m for m in metrics if not m.startswith("weights.")} == CLASSIFIER_TRIAL_METRICS
+    layers = {m.split(".")[1] for m in metrics if m.startswith("weights.")}
+    named = {"conv_1", "dense", "output"}  # Keras numbers unnamed layers per process
+    assert named < layers and all(n.startswith("batch_normalization") for n in layers - named)
+    assert set(trial.data.tags) == CLASSIFIER_TRIAL_TAGS
+    assert artifact_paths(client, trial.info.run_id) == TRIAL_ARTIFACTS
+    study = client.get_run(summary.run_id)
+    assert set(study.data.metrics) == CLASSIFIER_STUDY_METRICS
+    assert artifact_paths(client, summary.run_id) == {
+        "best_so_far.csv", "config/resolved.yaml", "plots/best_so_far.png",
+    }  # fmt: skip
+    assert study.data.params["objective.name"] == "val_accuracy"
+    assert study.data.params["objective.direction"] == "max"

@@ -12,11 +12,21 @@ from tunelab.data import load_dataset
 from tunelab.data.digits import Digits, DigitsSettings
 from tunelab.models.cnn import CNN, CNNHParams
 from tunelab.models.mlp import MLP, MLPHParams
+from tunelab.tasks.base import NoSettings
+from tunelab.tasks.classification import Classification, predict_classes
 
 
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset(Digits, DigitsSettings(n_train=400, n_val=100, n_test=100), seed=0)
+
+
+@pytest.fixture(scope="module")
+def task(digits, tmp_path_factory):
+    return Classification(NoSettings(), digits, 0, tmp_path_factory.mktemp("work"))
+
+
+ACCURACY = Objective("val_accuracy", "max")
 
 
 def test_mlp_widths_and_no_silent_default_penalty(digits):
@@ -90,37 +100,43 @@ def test_macro_f1_metric_matches_scikit_learn():
     assert float(metric.result()) == 0.0
 
 
-def test_fit_records_every_epoch_with_macro_f1_lr_and_time(digits):
+def test_fit_records_every_epoch_with_macro_f1_lr_and_time(digits, task):
     cfg = load_config(["dataset=digits", "model.hparams.lr_step_every=1"])
     hp = cfg.model.hparams_for({"depth": 1, "units": 32})
     seen = []
+    objective = Objective("val_macro_f1", "max")
     fit = train.fit(
-        cfg.model, hp, digits, epochs=3, initial_epoch=0, seed=1,
-        objective=Objective("val_macro_f1", "max"), on_epoch=lambda e, m: seen.append(e) or False,
+        cfg.model, hp, task, epochs=3, initial_epoch=0, seed=1, objective=objective,
+        on_epoch=lambda e, m, images: seen.append(e) or False,
     )  # fmt: skip
     assert seen == [0, 1, 2] and fit.stop_reason == "completed"
-    assert {"loss", "val_accuracy", "val_macro_f1", "lr", "epoch_time"} <= set(fit.history[0])
+    assert set(fit.history[0]) == {
+        "epoch", "loss", "accuracy", "macro_f1", "val_loss", "val_accuracy", "val_macro_f1", "lr",
+        "epoch_time",
+    }  # fmt: skip
     assert [h["lr"] for h in fit.history] == pytest.approx([1e-3, 5e-4, 2.5e-4])
-    best, epoch = fit.best(Objective("val_macro_f1", "max"))
-    assert best == max(h["val_macro_f1"] for h in fit.history)
-    assert fit.history[epoch]["val_macro_f1"] == best
+    history = [{**h, "val_macro_f1": v} for h, v in zip(fit.history, (0.5, 0.7, 0.6), strict=True)]
+    assert task.score(history, None, objective) == (0.7, 1)  # the best epoch
+    assert task.score(history, None, Objective("val_loss", "min"))[0] == min(
+        h["val_loss"] for h in history
+    )
     from sklearn.metrics import f1_score  # the last epoch's value: the final model on val
 
-    predicted = train.predict_classes(fit.model, digits.x_val)
+    predicted = predict_classes(fit.model, digits.x_val)
     expected = f1_score(digits.y_val, predicted, average="macro")
     assert fit.history[-1]["val_macro_f1"] == pytest.approx(expected, abs=1e-6)
 
 
-def test_a_true_hook_answer_prunes_the_trial(digits):
+def test_a_true_hook_answer_prunes_the_trial(task):
     cfg = load_config(["dataset=digits"])
     fit = train.fit(
-        cfg.model, cfg.model.hparams, digits, epochs=5, initial_epoch=0, seed=1,
-        objective=Objective(), on_epoch=lambda epoch, metrics: epoch == 1,
+        cfg.model, cfg.model.hparams, task, epochs=5, initial_epoch=0, seed=1,
+        objective=ACCURACY, on_epoch=lambda epoch, metrics, images: epoch == 1,
     )  # fmt: skip
     assert fit.stop_reason == "pruned" and len(fit.history) == 2
 
 
-def test_trained_models_are_freed_with_their_traced_graphs(digits):
+def test_trained_models_are_freed_with_their_traced_graphs(task):
     """TensorFlow's gradient registry would keep every trial's train-step graph alive."""
     import gc
 
@@ -128,8 +144,8 @@ def test_trained_models_are_freed_with_their_traced_graphs(digits):
 
     def graphs_alive_after_a_trial(seed: int) -> int:
         train.fit(
-            cfg.model, cfg.model.hparams, digits, epochs=1, initial_epoch=0, seed=seed,
-            objective=Objective(), on_epoch=lambda epoch, metrics: False,
+            cfg.model, cfg.model.hparams, task, epochs=1, initial_epoch=0, seed=seed,
+            objective=ACCURACY, on_epoch=lambda epoch, metrics, images: False,
         )  # fmt: skip
         gc.collect()
         return sum(type(o).__name__ == "FuncGraph" for o in gc.get_objects())
@@ -138,25 +154,35 @@ def test_trained_models_are_freed_with_their_traced_graphs(digits):
     assert [graphs_alive_after_a_trial(seed) for seed in (2, 3)] == [first, first]
 
 
-def test_evaluation_and_its_figures(digits):
+def test_evaluation_and_its_figures(digits, task):
     cfg = load_config(["dataset=digits"])
     fit = train.fit(
-        cfg.model, cfg.model.hparams, digits, epochs=2, initial_epoch=0, seed=1,
-        objective=Objective(), on_epoch=lambda e, m: False,
+        cfg.model, cfg.model.hparams, task, epochs=2, initial_epoch=0, seed=1,
+        objective=ACCURACY, on_epoch=lambda e, m, images: False,
     )  # fmt: skip
-    result = train.evaluate(fit.model, digits)
-    assert result.confusion.shape == (10, 10) and result.confusion.sum() == 100
-    assert result.accuracy == pytest.approx(np.trace(result.confusion) / 100)
-    assert set(result.report) >= {"0", "9", "macro avg"}
+    result = task.evaluate(fit.model, cfg.model.hparams)
+    assert set(result.metrics) == {"test_accuracy", "test_macro_f1"} | {
+        f"test_f1.{d}" for d in range(10)
+    }
+    counts, names = result.artifacts.figures["plots/confusion_matrix.png"][1].values()
+    assert counts.shape == (10, 10) and counts.sum() == 100 and names == digits.class_names
+    assert result.metrics["test_accuracy"] == pytest.approx(np.trace(counts) / 100)
+    assert result.headline == {k: result.metrics[k] for k in ("test_accuracy", "test_macro_f1")}
+    csv = result.artifacts.texts["tables/confusion_matrix.csv"].splitlines()
+    assert csv[0].startswith("true\\predicted,0,1") and len(csv) == 11
+    assert sum(int(v) for line in csv[1:] for v in line.split(",")[1:]) == 100
+    report = result.artifacts.dicts["reports/classification_report.json"]
+    assert set(report) >= {"0", "9", "macro avg"}
     after = train.weight_snapshot(fit.model)
     assert set(after) == {"dense_1", "dense_2", "output"}
     assert not np.array_equal(after["dense_1"], fit.weights_before["dense_1"])
-    for figure in (
-        plots.confusion_matrix(result.confusion, digits.class_names),
-        plots.learning_curves(fit.history),
-        plots.weight_distributions(fit.weights_before, after),
-    ):
-        assert figure.axes
+    curves = plots.learning_curves(fit.history, task.curves)
+    assert [ax.get_title() for ax in curves.axes] == ["loss", "accuracy"]
+    assert [line.get_label() for line in curves.axes[0].get_lines()] == ["loss", "val_loss"]
+    matrix = plots.confusion_matrix(counts, digits.class_names)
+    assert len(matrix.axes[0].texts) == 100  # a row-normalised share in every cell
+    violins = plots.weight_distributions(fit.weights_before, after)
+    assert [t.get_text() for t in violins.axes[0].get_xticklabels()] == list(after)
 
 
 def test_weight_stats_are_what_they_say():
@@ -170,15 +196,15 @@ def test_weight_stats_are_what_they_say():
     assert stats["frac_near_zero"] == pytest.approx(2 / 5)
 
 
-def test_saved_weights_rebuild_the_trained_model_uncompiled(digits, tmp_path):
+def test_saved_weights_rebuild_the_trained_model_uncompiled(task, digits, tmp_path):
     cfg = load_config(["dataset=digits"])
     hp = cfg.model.hparams_for({"units": 32, "depth": 2})
-    objective = Objective("val_accuracy", "max")
-    fit = train.fit(cfg.model, hp, digits, epochs=1, initial_epoch=0, seed=0,
-                    objective=objective, on_epoch=lambda e, m: False)  # fmt: skip
+    fit = train.fit(cfg.model, hp, task, epochs=1, initial_epoch=0, seed=0,
+                    objective=ACCURACY, on_epoch=lambda e, m, images: False)  # fmt: skip
     train.save_weights(fit.model, tmp_path / "w.npz")
-    rebuilt = train.trained_model(cfg.model, hp, digits.spec, tmp_path / "w.npz")
+    rebuilt, example = task.servable(cfg.model.cls, hp, tmp_path / "w.npz")
     assert not rebuilt.compiled  # serving needs no optimizer, loss or tunelab metric
+    assert np.array_equal(example, digits.x_test[:5])
     assert np.array_equal(rebuilt.predict(digits.x_test, verbose=0),
                           fit.model.predict(digits.x_test, verbose=0))  # fmt: skip
     warm = cfg.model.cls.build(hp, digits.spec)

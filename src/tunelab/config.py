@@ -10,31 +10,48 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from tunelab.schema import ConfigError, build
 from tunelab.space import Param, SearchSpace
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")  # an editable install's conf/
+T = TypeVar("T")
 Budget = Literal["smoke", "default", "full"]
 BUDGETS = ("smoke", "default", "full")
-OBJECTIVE_METRICS = Literal["val_accuracy", "val_macro_f1", "val_loss", "accuracy", "loss"]
 
 
 @dataclass
 class Objective:
-    """The metric a study optimises, read per epoch; a trial's score is its best epoch."""
+    """The metric a study optimises; which ones are valid, and how a trial is scored on it, is
+    up to the model's task. Unset, the name is the task's first objective and the direction
+    that objective's natural one (min for a loss or FID)."""
 
-    name: OBJECTIVE_METRICS = "val_accuracy"
-    direction: Literal["max", "min"] = "max"
+    name: str | None = None
+    direction: Literal["max", "min"] | None = None
 
     def better(self, a: float, b: float | None) -> bool:
         """True when `a` beats `b` (any value beats None)."""
         if b is None:
             return True
         return a > b if self.direction == "max" else a < b
+
+    def best_of(self, items: list[T], key: Callable[[T], float]) -> T:
+        """The item whose `key` is best in this direction (the first of equals)."""
+        pick = max if self.direction == "max" else min
+        return pick(items, key=key)
+
+    def resolved_for(self, task: Any, model: str) -> Objective:
+        """This objective with its defaults filled in from `task`; refuses one the task lacks."""
+        name = self.name or next(iter(task.objectives))
+        if name not in task.objectives:
+            valid = ", ".join(task.objectives)
+            raise ConfigError(f"objective.name: {name!r} is not an objective of model {model}; "
+                              f"valid: {valid}")  # fmt: skip
+        return Objective(name, self.direction or task.direction(name))
 
 
 @dataclass
@@ -90,6 +107,7 @@ class ModelConfig:
     training: TrainingSettings
     hparams: Any  # the builder's HParams dataclass: the fixed values
     space: SearchSpace
+    task: Any  # the settings of the model's task (its `Settings` dataclass)
 
     def hparams_for(self, values: dict[str, Any]) -> Any:
         """The builder's HParams with the tuned `values` laid over the fixed ones."""
@@ -229,11 +247,13 @@ def load(raw: dict[str, Any]) -> StudyConfig:
     dataset = _component(_group(raw, "dataset"), "dataset", "Settings")
     strategy = _component(_group(raw, "strategy"), "strategy", "Settings")
     study_name = raw.get("study_name") or f"{model.name}-{dataset.name}-{strategy.name}-seed{seed}"
+    objective = build(Objective, raw.get("objective", {}), "objective")
+    objective = objective.resolved_for(model.cls.task, model.name)
     return StudyConfig(
         seed=seed,
         repetition=_int(raw.get("repetition", 0), "repetition"),
         budget=budget,
-        objective=build(Objective, raw.get("objective", {}), "objective"),
+        objective=objective,
         study_name=_str(study_name, "study_name"),
         resume=_bool(raw.get("resume", False), "resume"),
         quiet=_bool(raw.get("quiet", False), "quiet"),
@@ -243,7 +263,7 @@ def load(raw: dict[str, Any]) -> StudyConfig:
         dataset=dataset,
         strategy=strategy,
         stages=_stages(raw.get("stages") or []),
-        resolved={**raw, "study_name": study_name},
+        resolved={**raw, "study_name": study_name, "objective": vars(objective)},
     )
 
 
@@ -272,7 +292,7 @@ def _component(group: dict[str, Any], path: str, settings_attr: str) -> Componen
 
 def _model(group: dict[str, Any]) -> ModelConfig:
     name, cls, rest = _split(group, "model")
-    allowed = {"training", "hparams", "space", "tune"}
+    allowed = {"training", "hparams", "space", "tune", "task"}
     unknown = sorted(set(rest) - allowed)
     if unknown:
         valid = ", ".join(sorted(allowed))
@@ -287,7 +307,8 @@ def _model(group: dict[str, Any]) -> ModelConfig:
             raise ConfigError(f"model.space.{pname}: unknown hyperparameter; valid: {valid}")
         for value in _probe_values(param):
             build(cls.HParams, {**vars(hparams), pname: value}, "model.space")
-    return ModelConfig(name, cls, training, hparams, space)
+    task = build(cls.task.Settings, rest.get("task") or {}, "model.task")
+    return ModelConfig(name, cls, training, hparams, space, task)
 
 
 def _stages(raw: Any) -> list[Stage]:

@@ -43,20 +43,38 @@ def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> Figure:
     return fig
 
 
-def learning_curves(history: list[dict[str, float]]) -> Figure:
-    """Loss and accuracy per epoch, training next to validation."""
+def learning_curves(history: list[dict[str, float]], panels: dict[str, list[str]]) -> Figure:
+    """One panel per entry of `panels` (title -> metrics), each metric per epoch; validation
+    metrics dashed. Metrics logged only on some epochs show as points."""
     epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(10, 4), dpi=DPI)
-    axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            values = [h.get(prefix + metric, np.nan) for h in history]
-            ax.plot(epochs, values, style, marker="o", label=prefix + metric)
+    fig = Figure(figsize=(5 * len(panels), 4), dpi=DPI)
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (title, metrics) in zip(axes, panels.items(), strict=True):
+        for metric in metrics:
+            values = [h.get(metric, np.nan) for h in history]
+            style = "--" if metric.startswith("val_") else "-"
+            ax.plot(epochs, values, style, marker="o", label=metric)
         ax.set_xlabel("epoch")
-        ax.set_title(metric)
+        ax.set_title(title)
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.13, top=0.92, wspace=0.18)
+    fig.subplots_adjust(left=0.12 / len(panels), right=0.98, bottom=0.13, top=0.92, wspace=0.18)
+    return fig
+
+
+def class_counts(counts: np.ndarray, class_names: list[str]) -> Figure:
+    """How many generated images the classifier assigns to each class; the dashed line is an
+    even spread. A mode-collapsed generator shows as a few tall bars."""
+    fig = Figure(figsize=(6, 3.5), dpi=DPI)
+    ax = fig.subplots()
+    ax.bar(range(len(class_names)), counts, color="tab:blue")
+    ax.axhline(counts.sum() / len(class_names), ls="--", color="tab:grey", label="even")
+    ax.set_xticks(range(len(class_names)), class_names)
+    ax.set_xlabel("class (as the feature extractor sees it)")
+    ax.set_ylabel("generated images")
+    ax.set_title(f"Classes of {int(counts.sum())} generated images")
+    ax.legend()
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.9)
     return fig
 
 

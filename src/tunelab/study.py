@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import shutil
 import subprocess
 import time
@@ -28,6 +29,7 @@ from tunelab.progress import TrialProgress
 from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
+from tunelab.tasks.base import Task
 from tunelab.tracking import Run, Tracker, run_id
 
 
@@ -181,6 +183,9 @@ class Study:
 
         self.train = train
         self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
+        self.task: Task = cfg.model.cls.task(
+            cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
+        )
         self.tracker = Tracker(cfg.tracking)
         self.tags = self._tags()
         started = time.perf_counter()
@@ -195,6 +200,7 @@ class Study:
             else:
                 self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
                 self._log_design(self.strategy.describe())
+            self._prepare_task(run_id)
             with collector_off_long_lived_objects():
                 with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as bar:
                     while (proposal := self.strategy.ask()) is not None:
@@ -238,6 +244,18 @@ class Study:
             "tunelab.version": __version__,
         }
 
+    def _prepare_task(self, run_id: str) -> None:
+        """The task's one-off work; its shared models' runs are tagged on every trial."""
+        extras = self.task.prepare()
+        for shared in extras.shared:
+            shared_run = self.tracker.shared_model_run(shared)
+            self.tags[f"tunelab.{shared.kind}.run_id"] = shared_run
+            self.tags[f"tunelab.{shared.kind}.key"] = shared.key
+        if not self.folder.resuming:
+            self.tracker.log_metrics(run_id, extras.metrics)
+            for path, text in extras.texts.items():
+                self.tracker.log_text(run_id, text, path)
+
     # --- one trial -----------------------------------------------------------------------
     def _run_trial(self, proposal: Proposal) -> TrialRecord:
         cfg, folder, tracker = self.cfg, self.folder, self.tracker
@@ -260,22 +278,25 @@ class Study:
             })  # fmt: skip
             warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
 
-            def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+            def on_epoch(epoch: int, metrics: dict[str, float], images: dict) -> bool:
                 tracker.log_metrics(run, metrics, epoch)
+                for key, image in images.items():
+                    tracker.log_image(run, image, key, epoch)
                 value = metrics.get(cfg.objective.name)
                 return value is not None and self.strategy.report(proposal, epoch, value)
 
             fit = self.train.fit(
-                cfg.model, hp, self.data, epochs=epochs, initial_epoch=proposal.initial_epoch,
+                cfg.model, hp, self.task, epochs=epochs, initial_epoch=proposal.initial_epoch,
                 seed=derive(cfg.seed, "trial", index), objective=cfg.objective,
                 on_epoch=on_epoch, warm_start=warm,
             )  # fmt: skip
             history = fit.history
             if fit.stop_reason == "nan":
                 last = history[-1]
-                raise FloatingPointError(f"loss became {last['loss']} (not finite) at epoch "
+                loss = next(k for k in self.task.loss_metrics if not math.isfinite(last[k]))
+                raise FloatingPointError(f"{loss} became {last[loss]} (not finite) at epoch "
                                          f"{last['epoch']}")
-            outcome = self._record_fit(run, fit, proposal)
+            outcome = self._record_fit(run, fit, proposal, hp)
         except KeyboardInterrupt:
             raise
         except Exception as error:  # the trial fails; the study goes on
@@ -302,33 +323,30 @@ class Study:
         tracker.after_sent(lambda: folder.journal(record))
         return record
 
-    def _record_fit(self, run: Run, fit: Any, proposal: Proposal) -> Outcome:
-        """Evaluate on the test split and log everything a trial leaves in MLflow."""
+    def _record_fit(self, run: Run, fit: Any, proposal: Proposal, hp: Any) -> Outcome:
+        """Evaluate the trained model (the task says how) and log everything a trial leaves."""
         cfg, tracker, train = self.cfg, self.tracker, self.train
-        evaluation = train.evaluate(fit.model, self.data)
-        score, best_epoch = fit.best(cfg.objective)
+        evaluation = self.task.evaluate(fit.model, hp)
+        score, best_epoch = self.task.score(fit.history, evaluation, cfg.objective)
         after = train.weight_snapshot(fit.model)
         metrics = {
-            "test_accuracy": evaluation.accuracy,
-            "test_macro_f1": evaluation.macro_f1,
+            **evaluation.metrics,
             "epochs_trained": len(fit.history),
             "param_count": train.parameter_count(fit.model),
         }
         if score is not None:
             metrics[f"best_{cfg.objective.name}"] = score
             metrics["best_epoch"] = best_epoch
-        for name in self.data.class_names:
-            metrics[f"test_f1.{name}"] = evaluation.report[name]["f1-score"]
         for when, snapshot in (("before", fit.weights_before), ("after", after)):
             for layer, values in snapshot.items():
                 for stat, value in train.weight_stats(values).items():
                     metrics[f"weights.{layer}.{stat}.{when}"] = value
         status = "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
-        tags = {"tunelab.trial_status": status, "tunelab.stop_reason": fit.stop_reason}
+        tags = {"tunelab.trial_status": status, "tunelab.stop_reason": fit.stop_reason,
+                **evaluation.tags}  # fmt: skip
         tracker.log_metrics(run, metrics, tags=tags)
         tracker.log_trial_artifacts(
-            run, history=fit.history, confusion=evaluation.confusion,
-            class_names=self.data.class_names, report=evaluation.report,
+            run, evaluation.artifacts, history=fit.history, curves=self.task.curves,
             weights_before=plots.subsample_weights(fit.weights_before),
             weights_after=plots.subsample_weights(after),
         )  # fmt: skip
@@ -338,17 +356,13 @@ class Study:
         best = self._best_record()
         if score is not None and cfg.objective.better(score, best.score if best else None):
             train.save_weights(fit.model, self.folder.best_weights_file)
-            self.folder.save(best_test={"accuracy": evaluation.accuracy,
-                                        "macro_f1": evaluation.macro_f1})  # fmt: skip
+            self.folder.save(best_headline=evaluation.headline)
         outcome_status = "PRUNED" if status == "PRUNED" else "FINISHED"
         return Outcome(outcome_status, score, len(fit.history))
 
     def _best_record(self) -> TrialRecord | None:
         scored = [r for r in self.folder.records if r.score is not None]
-        if not scored:
-            return None
-        pick = max if self.cfg.objective.direction == "max" else min
-        return pick(scored, key=lambda r: r.score)
+        return self.cfg.objective.best_of(scored, key=lambda r: r.score) if scored else None
 
     # --- the end of the study ------------------------------------------------------------
     def _finish(self, started: float) -> StudySummary:
@@ -367,8 +381,8 @@ class Study:
         registered = None
         if best is not None:
             metrics[f"best_{cfg.objective.name}"] = best.score
-            for key, value in folder.meta.get("best_test", {}).items():
-                metrics[f"best_trial_test_{key}"] = value
+            for key, value in folder.meta.get("best_headline", {}).items():
+                metrics[f"best_trial_{key}"] = value
             tracker.log_params(run_id, {f"best.{k}": v for k, v in best.values.items()})
             tracker.set_tags(run_id, {"tunelab.best_trial_run_id": best.run_id,
                                       "tunelab.best_trial_id": best.trial_id})  # fmt: skip
@@ -403,8 +417,8 @@ class Study:
         if not (cfg.tracking.log_model or cfg.tracking.register):
             return None
         hp, weights = cfg.model.hparams_for(best.values), self.folder.best_weights_file
-        model = self.train.trained_model(cfg.model, hp, self.data.spec, weights)
-        uri = self.tracker.log_model(model, self.data.x_test[:5])
+        model, example = self.task.servable(cfg.model.cls, hp, weights)
+        uri = self.tracker.log_model(model, example)
         if not cfg.tracking.register:
             return None
         return self.tracker.register(uri, cfg.objective.name, cfg.objective.direction, best.score)

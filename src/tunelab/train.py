@@ -1,6 +1,8 @@
-"""How one trial runs: seed, build, (warm-start), fit with per-epoch hooks, evaluate.
+"""How one trial runs: seed, build, (warm-start), fit with per-epoch hooks.
 
-Importing this module imports TensorFlow; the runner does so only after the config is valid.
+What `fit` is fed and what an epoch adds come from the model's task (`tunelab.tasks`), so this
+loop is the same for every model family. Importing this module imports TensorFlow; the runner
+does so only after the config is valid.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
 
 from tunelab.config import ModelConfig, Objective
-from tunelab.data import Dataset, DataSpec
-from tunelab.models.common import augmenter, keras
+from tunelab.models.common import keras
+from tunelab.tasks.base import Task
 
-EpochHook = Callable[[int, dict[str, float]], bool]  # (epoch, metrics) -> stop (prune) now?
+# (epoch, metrics, images) -> stop (prune) now?
+EpochHook = Callable[[int, dict[str, float], dict[str, np.ndarray]], bool]
 NEAR_ZERO = 1e-3
 
 
@@ -33,23 +35,6 @@ class Fit:
     history: list[dict[str, float]]  # one entry per epoch run, with its "epoch" index
     stop_reason: str  # "completed", "early_stopping", "pruned" or "nan"
     weights_before: dict[str, np.ndarray] = field(repr=False)
-
-    def best(self, objective: Objective) -> tuple[float | None, int | None]:
-        """Best objective value over the epochs and the epoch it came from."""
-        scored = [h for h in self.history if math.isfinite(h.get(objective.name, math.nan))]
-        if not scored:
-            return None, None
-        pick = max if objective.direction == "max" else min
-        top = pick(scored, key=lambda h: h[objective.name])
-        return top[objective.name], int(top["epoch"])
-
-
-@dataclass
-class Evaluation:
-    accuracy: float
-    macro_f1: float
-    report: dict[str, Any]  # sklearn classification_report(output_dict=True)
-    confusion: np.ndarray  # (classes, classes) raw counts, rows = true class
 
 
 def seed_everything(seed: int) -> None:
@@ -63,7 +48,7 @@ def seed_everything(seed: int) -> None:
 def fit(
     model_cfg: ModelConfig,
     hp: Any,
-    data: Dataset,
+    task: Task,
     *,
     epochs: int,
     initial_epoch: int,
@@ -74,14 +59,12 @@ def fit(
 ) -> Fit:
     """Train a fresh model built from `hp` from `initial_epoch` up to `epochs`."""
     seed_everything(seed)
-    model = model_cfg.cls.build(hp, data.spec)
+    model = model_cfg.cls.build(hp, task.data.spec)
     if warm_start is not None:  # the weights carry over; the optimizer starts afresh
         load_weights(model, warm_start)
     before = weight_snapshot(model)
-    tracker = _EpochTracker(on_epoch)
-    callbacks: list[Any] = [tracker]
-    if getattr(hp, "lr_step_every", 0):
-        callbacks.append(keras().callbacks.LearningRateScheduler(_step_schedule(hp)))
+    tracker = _EpochTracker(on_epoch, task, epochs)
+    callbacks: list[Any] = [tracker, *task.callbacks(hp)]
     patience = model_cfg.training.early_stopping_patience
     stopper = None
     if patience:
@@ -89,17 +72,10 @@ def fit(
             monitor=objective.name, mode=objective.direction, patience=patience
         )
         callbacks.append(stopper)
-    batch_size = hp.batch_size or len(data.y_train)  # 0 = full batch
-    transform = augmenter(data.spec.augmentation) if getattr(hp, "augment", False) else None
-    if transform is None:
-        inputs: dict[str, Any] = {"x": data.x_train, "y": data.y_train, "batch_size": batch_size,
-                                  "shuffle": True}  # fmt: skip
-    else:
-        inputs = {"x": _augmented_batches(data, batch_size, transform, seed), "shuffle": False}
     with _forgetting_custom_gradients():
         model.fit(
-            **inputs, epochs=epochs, initial_epoch=initial_epoch,
-            validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=0,
+            **task.fit_inputs(hp, seed), epochs=epochs, initial_epoch=initial_epoch,
+            callbacks=callbacks, verbose=0,
         )  # fmt: skip
     reason = tracker.stop_reason or ("early_stopping" if stopper and stopper.stopped_epoch else "")
     return Fit(model, tracker.history, reason or "completed", before)
@@ -131,26 +107,15 @@ def _forgetting_custom_gradients() -> Iterator[None]:
                 registered.pop(name, None)
 
 
-def _augmented_batches(data: Dataset, batch_size: int, transform: Any, seed: int) -> Any:
-    """Shuffled training batches, each randomly transformed anew every epoch."""
-    import tensorflow as tf
-
-    return (
-        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-        .shuffle(len(data.y_train), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .map(lambda x, y: (transform(x, training=True), y))
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
 class _EpochTracker(keras().callbacks.Callback):
-    """Adds lr and epoch_time to Keras' logs (val_macro_f1 is a compiled metric), then asks the
-    hook whether to stop."""
+    """Adds epoch_time and the task's end-of-epoch metrics to Keras' logs, stops a trial whose
+    loss is not finite, then asks the hook whether to stop."""
 
-    def __init__(self, on_epoch: EpochHook) -> None:
+    def __init__(self, on_epoch: EpochHook, task: Task, epochs: int) -> None:
         super().__init__()
         self.on_epoch = on_epoch
+        self.task = task
+        self.last_epoch = epochs - 1
         self.history: list[dict[str, float]] = []
         self.stop_reason = ""
         self._started = 0.0
@@ -161,47 +126,19 @@ class _EpochTracker(keras().callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
         logs["epoch_time"] = time.perf_counter() - self._started  # Keras' own epoch, validation in
-        logs["lr"] = float(keras().ops.convert_to_numpy(self.model.optimizer.learning_rate))
         metrics = {k: float(v) for k, v in logs.items()}
-        self.history.append({"epoch": epoch, **metrics})
-        if not math.isfinite(metrics.get("loss", 0.0)):
+        if not all(math.isfinite(metrics.get(k, 0.0)) for k in self.task.loss_metrics):
+            self.history.append({"epoch": epoch, **metrics})
             self.stop_reason = "nan"
             self.model.stop_training = True
-        elif self.on_epoch(epoch, metrics):
+            return
+        extras = self.task.end_of_epoch(self.model, epoch, last=epoch == self.last_epoch)
+        logs.update(extras.metrics)  # later callbacks (early stopping) see them too
+        metrics.update(extras.metrics)
+        self.history.append({"epoch": epoch, **metrics})
+        if self.on_epoch(epoch, metrics, extras.images):
             self.stop_reason = "pruned"
             self.model.stop_training = True
-
-
-def _step_schedule(hp: Any) -> Callable[[int, float], float]:
-    def schedule(epoch: int, lr: float) -> float:
-        return float(hp.lr * hp.lr_step_gamma ** (epoch // hp.lr_step_every))
-
-    return schedule
-
-
-def predict_classes(model: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class indices from eager forward passes (no per-model `predict` function to trace)."""
-    to_numpy = keras().ops.convert_to_numpy
-    batches = [
-        to_numpy(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)
-    ]
-    return np.argmax(np.concatenate(batches), axis=1)
-
-
-def evaluate(model: Any, data: Dataset) -> Evaluation:
-    """Test-set accuracy, macro-F1, per-class report and confusion matrix."""
-    predicted = predict_classes(model, data.x_test)
-    labels = list(range(len(data.class_names)))
-    report = classification_report(
-        data.y_test, predicted, labels=labels, target_names=data.class_names,
-        output_dict=True, zero_division=0,
-    )  # fmt: skip
-    return Evaluation(
-        accuracy=float(np.mean(predicted == data.y_test)),
-        macro_f1=float(report["macro avg"]["f1-score"]),
-        report=report,
-        confusion=confusion_matrix(data.y_test, predicted, labels=labels),
-    )
 
 
 def save_weights(model: Any, path: Path) -> None:
@@ -218,14 +155,6 @@ def load_weights(model: Any, path: Path) -> None:
     """Weights saved by `save_weights` into a model of the same architecture."""
     with np.load(path) as saved:
         model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
-
-
-def trained_model(model_cfg: ModelConfig, hp: Any, spec: DataSpec, weights: Path) -> Any:
-    """A model rebuilt from `save_weights`, uncompiled: serving it needs no loss, optimizer or
-    metrics (nor tunelab's MacroF1 class to load it)."""
-    compiled = model_cfg.cls.build(hp, spec)
-    load_weights(compiled, weights)
-    return keras().Model(compiled.input, compiled.output, name=compiled.name)
 
 
 def weight_snapshot(model: Any) -> dict[str, np.ndarray]:

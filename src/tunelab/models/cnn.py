@@ -15,6 +15,7 @@ from tunelab.models.common import (
     regularizer,
 )
 from tunelab.schema import ConfigError
+from tunelab.tasks.classification import Classification
 
 MAX_BLOCKS = 5
 
@@ -59,6 +60,7 @@ class CNN(ModelBuilder):
     """`blocks` × (Conv2D, BN, ReLU, MaxPool, Dropout) → Dense → softmax."""
 
     HParams = CNNHParams
+    task = Classification
 
     @staticmethod
     def build(hp: CNNHParams, spec: DataSpec) -> Any:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from tunelab.data.base import Augmentation, DataSpec
 from tunelab.schema import ConfigError
+from tunelab.tasks.base import Task
 
 
 def keras() -> Any:
@@ -49,9 +50,11 @@ class TrainHParams:
 
 
 class ModelBuilder:
-    """A model family: its `HParams` dataclass and `build(hp, spec)` returning a compiled model."""
+    """A model family: its `HParams` dataclass, `build(hp, spec)` returning a compiled model,
+    and the task that trains, evaluates and serves it (`tunelab.tasks`)."""
 
-    HParams: ClassVar[type[TrainHParams]] = TrainHParams
+    HParams: ClassVar[type] = TrainHParams
+    task: ClassVar[type[Task]]
 
     @staticmethod
     def build(hp: Any, spec: DataSpec) -> Any:

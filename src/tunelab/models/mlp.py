@@ -16,6 +16,7 @@ from tunelab.models.common import (
     regularizer,
 )
 from tunelab.schema import ConfigError
+from tunelab.tasks.classification import Classification
 
 MAX_DEPTH = 5
 
@@ -59,6 +60,7 @@ class MLP(ModelBuilder):
     """Flatten → `depth` × (Dense, dropout) → softmax."""
 
     HParams = MLPHParams
+    task = Classification
 
     @staticmethod
     def build(hp: MLPHParams, spec: DataSpec) -> Any:

@@ -1,9 +1,10 @@
 """Trial figures and tables, drawn and uploaded by a low-priority worker process.
 
-Drawing and uploading three figures and two tables costs ≈0.6 s of CPU per trial; in a thread
-it would hold the GIL against the training loop. A separate process at idle priority uses what
-CPU training leaves idle (one Hyperband study here: 41.5 s with SCHED_IDLE, 45.6 s with nice 19;
-without the worker at all, 34.7 s: on 2 cores the figures are the dearest part of tracking).
+Drawing and uploading a classifier trial's three figures and two tables costs ≈0.6 s of CPU;
+in a thread it would hold the GIL against the training loop. A separate process at idle
+priority uses what CPU training leaves idle (one Hyperband study here: 41.5 s with SCHED_IDLE,
+45.6 s with nice 19; without the worker at all, 34.7 s: on 2 cores the figures are the dearest
+part of tracking).
 """
 
 from __future__ import annotations
@@ -19,33 +20,34 @@ from typing import Any
 import numpy as np
 
 from tunelab import plots
+from tunelab.tasks.base import TrialArtifacts
 
 
 def log_trial_artifacts(
     tracking_uri: str,
     run_id: str,
+    artifacts: TrialArtifacts,
     history: list[dict[str, float]],
-    confusion: np.ndarray,
-    class_names: list[str],
-    report: dict[str, Any],
+    curves: dict[str, list[str]],
     weights_before: dict[str, np.ndarray],
     weights_after: dict[str, np.ndarray],
 ) -> None:
-    """Learning curves, confusion matrix (PNG + CSV), weight violins and the class report."""
+    """Learning curves and weight violins (every trial), then what its task evaluated."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    client.log_figure(run_id, plots.learning_curves(history), "plots/learning_curves.png")
-    client.log_figure(
-        run_id, plots.confusion_matrix(confusion, class_names), "plots/confusion_matrix.png"
-    )
+    client.log_figure(run_id, plots.learning_curves(history, curves), "plots/learning_curves.png")
+    for path, (plot, data) in artifacts.figures.items():
+        client.log_figure(run_id, getattr(plots, plot)(**data), path)
     client.log_figure(
         run_id, plots.weight_distributions(weights_before, weights_after), "plots/weights.png"
     )
-    header = ",".join(["true\\predicted", *class_names])
-    rows = [",".join([n, *map(str, r)]) for n, r in zip(class_names, confusion, strict=True)]
-    client.log_text(run_id, "\n".join([header, *rows]) + "\n", "tables/confusion_matrix.csv")
-    client.log_dict(run_id, report, "reports/classification_report.json")
+    for path, text in artifacts.texts.items():
+        client.log_text(run_id, text, path)
+    for path, content in artifacts.dicts.items():
+        client.log_dict(run_id, content, path)
+    for path, image in artifacts.images.items():
+        client.log_image(run_id, image, artifact_file=path)
 
 
 def log_plot(tracking_uri: str, run_id: str, path: str, plot: str, **data: Any) -> None:

@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from tunelab.config import TrackingSettings
+from tunelab.tasks.base import SharedModel, TrialArtifacts
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
 from tunelab.tracking.runs import mlflow_params
 
@@ -72,9 +73,9 @@ class Tracker:
         self._in_flight.append(future)
         return future
 
-    def log_trial_artifacts(self, run: Run, **artifacts: Any) -> None:
+    def log_trial_artifacts(self, run: Run, artifacts: TrialArtifacts, **data: Any) -> None:
         """Figures and tables of a finished trial, drawn while the next trial trains."""
-        self.artifacts.submit(log_trial_artifacts, run_id(run), **artifacts)
+        self.artifacts.submit(log_trial_artifacts, run_id(run), artifacts=artifacts, **data)
 
     def log_plot(self, run_id: str, path: str, plot: str, **data: Any) -> None:
         """The figure `tunelab.plots.<plot>(**data)`, drawn and uploaded by the artifact worker."""
@@ -190,6 +191,32 @@ class Tracker:
     def log_text(self, run: Run, text: str, path: str) -> None:
         self._send(self.client.log_text, run, text, path)
 
+    def log_image(self, run: Run, image: Any, key: str, step: int) -> None:
+        """An image at a step: the UI's image view has a step slider over them."""
+        self._send(lambda rid: self.client.log_image(rid, image, key=key, step=step), run)
+
+    def shared_model_run(self, shared: SharedModel) -> str:
+        """The id of the run that holds `shared` (a model trained once, e.g. a feature
+        extractor), found by its kind and key in this experiment or logged now, once."""
+        tags = {"tunelab.kind": shared.kind, "tunelab.key": shared.key}
+        query = " AND ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        found = self.client.search_runs([self.experiment_id], query + " AND attributes.status = "
+                                        "'FINISHED'", max_results=1)  # fmt: skip
+        if found:
+            return found[0].info.run_id
+        run = self.client.create_run(self.experiment_id, run_name=f"{shared.kind}-{shared.key}",
+                                     tags=tags)  # fmt: skip
+        shared_id = run.info.run_id
+        self.client.log_batch(
+            shared_id, params=mlflow_params(shared.params),
+            metrics=[Metric(k, float(v), int(time.time() * 1000), 0)
+                     for k, v in shared.metrics.items()],
+        )  # fmt: skip
+        if shared.model is not None:
+            self._log_keras_model(shared_id, shared.model)
+        self.client.set_terminated(shared_id, "FINISHED")
+        return shared_id
+
     def end_run(self, run: Run, status: str = "FINISHED") -> None:
         """End a run: FINISHED, FAILED or KILLED, after everything queued for it. The study run
         ends last, once every request and artifact is in."""
@@ -224,23 +251,30 @@ class Tracker:
     def log_model(self, model: Any, input_example: Any) -> str:
         """Log a Keras model to the study run with signature and input example; returns its URI."""
         import keras
-        import mlflow.tensorflow
-        import tensorflow
         from mlflow.models import infer_signature
 
         output = keras.ops.convert_to_numpy(model(input_example, training=False))
-        requirements = [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}",
-                        f"tensorflow=={tensorflow.__version__}"]  # fmt: skip
         keras.config.disable_interactive_logging()  # MLflow predicts on the example
-        # the logged model belongs to the active run's experiment (MLflow takes no experiment id)
-        with mlflow.start_run(run_id=self.study_run_id, nested=mlflow.active_run() is not None):
-            info = mlflow.tensorflow.log_model(
-                model, name="model", input_example=input_example,
-                signature=infer_signature(input_example, output),
-                pip_requirements=requirements,  # inferring them costs seconds per study
-            )  # fmt: skip
+        info = self._log_keras_model(
+            self.study_run_id, model, input_example=input_example,
+            signature=infer_signature(input_example, output),
+        )  # fmt: skip
         self.client.update_run(self.study_run_id, status="RUNNING")
         return info.model_uri
+
+    def _log_keras_model(self, run_id: str, model: Any, **kwargs: Any) -> Any:
+        """`mlflow.tensorflow.log_model` into run `run_id`, which it ends."""
+        import keras
+        import mlflow.tensorflow
+        import tensorflow
+
+        requirements = [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}",
+                        f"tensorflow=={tensorflow.__version__}"]  # fmt: skip
+        # the logged model belongs to the active run's experiment (MLflow takes no experiment id)
+        with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+            return mlflow.tensorflow.log_model(
+                model, name="model", pip_requirements=requirements, **kwargs
+            )  # inferring the requirements would cost seconds per study
 
     def register(self, model_uri: str, objective: str, direction: str, score: float) -> dict:
         """Register a model version; move the `champion` alias to it only if it beats the champion.
