@@ -1,0 +1,210 @@
+"""Generation: a generator trained from unlabelled images, scored by FID, KID and IS.
+
+The features and logits come from a digit classifier trained here once per training set
+(`tasks.feature_extractor`); the reference set is the training split. Per epoch: the 10x10
+image grid of a fixed latent seed (the same for every epoch and trial) and, every `every`
+epochs and at the last one, FID / KID / IS of `samples_during_training` generated images. At
+the end of a trial: the same metrics from `samples` images, the classes the classifier sees
+in them (mode collapse shows there), the final grid and a loss-curves figure. The study run
+records the real-data floor: held-out real images scored against the same reference set at
+the same N. A trial's score is its final value of the objective; a non-finite one (a collapsed
+generator) becomes a finite penalty and the tag `tunelab.collapsed=true`, so the study goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tunelab.schema import ConfigError
+from tunelab.tasks.base import (
+    Direction,
+    EpochExtras,
+    Evaluation,
+    SharedModel,
+    StudyExtras,
+    Task,
+    TrialArtifacts,
+)
+
+GRID_SIDE = 10  # a 10 x 10 grid of generated images
+PENALTY: dict[Direction, float] = {"min": 1e6, "max": 0.0}  # IS >= 1 for any real generator
+
+
+@dataclass
+class GenerationSettings:
+    samples: int = 1000  # generated images scored after a trial (and real ones in the floor)
+    samples_during_training: int = 500  # per metric epoch
+    every: int = 1  # epochs between metric evaluations; the last epoch always has them
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    is_splits: int = 10
+    extractor_epochs: int = 12
+    latent_seed: int = 1234  # the fixed latent vectors of the image grid and the evaluations
+
+    def check(self, path: str) -> None:
+        for key in ("samples", "samples_during_training", "every", "kid_subsets",
+                    "kid_subset_size", "is_splits", "extractor_epochs"):  # fmt: skip
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{path}.{key}: must be at least 1, got {getattr(self, key)}")
+
+
+@dataclass
+class Scores:
+    fid: float
+    kid: float
+    kid_std: float
+    inception_score: float
+    inception_score_std: float
+    n: int
+    reasons: list[str]
+
+
+class Generation(Task):
+    """Images from latent vectors; served as the generator (latent vectors (n, latent_dim) ->
+    images (n, H, W, C) in [0, 1], the dataset's range)."""
+
+    Settings = GenerationSettings
+    objectives: ClassVar[dict[str, Direction]] = {
+        "fid": "min", "kid": "min", "inception_score": "max",
+    }  # fmt: skip
+    loss_metrics: ClassVar[tuple[str, ...]] = ("g_loss", "d_loss")
+    curves: ClassVar[dict[str, list[str]]] = {
+        "losses": ["g_loss", "d_loss"],
+        "discriminator accuracy": ["d_acc_real", "d_acc_fake"],
+        "FID (classifier features)": ["fid"],
+    }
+
+    def __init__(self, settings: GenerationSettings, data: Any, seed: int, workdir: Path) -> None:
+        super().__init__(settings, data, seed, workdir)
+        self.x_train = data.x_train * np.float32(2) - np.float32(1)  # [-1, 1] for the GAN
+        self.extractor: Any = None
+        self.reference: np.ndarray | None = None  # features of the training images
+
+    def prepare(self) -> StudyExtras:
+        """Train (or load) the feature extractor, embed the reference set and score held-out
+        real images against it: the floor no generator can be expected to beat."""
+        from tunelab.tasks.feature_extractor import trained_extractor
+
+        s = self.settings
+        self.extractor = trained_extractor(
+            self.data, self.workdir / "feature_extractors", s.extractor_epochs, self.seed
+        )
+        self.reference, _ = self.extractor.features_and_logits(self.data.x_train)
+        real = self.data.x_test[: s.samples]
+        floor = self._scores(real, subsets=s.kid_subsets)
+        metrics = {f"real_{k}": v for k, v in self._as_metrics(floor).items()}
+        metrics["feature_extractor_test_accuracy"] = self.extractor.test_accuracy
+        shared = SharedModel(
+            kind="feature_extractor", key=self.extractor.key, params=self.extractor.params,
+            metrics={"test_accuracy": self.extractor.test_accuracy},
+            model=self.extractor.classifier(),
+        )  # fmt: skip
+        return StudyExtras(metrics=metrics, shared=[shared])
+
+    def _scores(self, images: np.ndarray, subsets: int) -> Scores:
+        """FID, KID and IS of images in [0, 1] against the reference set."""
+        from tunelab.metrics import fid, inception_score, kid
+
+        s = self.settings
+        features, logits = self.extractor.features_and_logits(images)
+        f = fid(self.reference, features)
+        k = kid(self.reference, features, subsets=subsets, subset_size=s.kid_subset_size,
+                seed=self.seed)  # fmt: skip
+        i = inception_score(logits, splits=min(s.is_splits, len(images)))
+        reasons = [score.reason for score in (f, k, i) if score.reason]
+        return Scores(f.value, k.value, k.std or math.nan, i.value, i.std or math.nan,
+                      len(images), reasons)  # fmt: skip
+
+    def _as_metrics(self, scores: Scores) -> dict[str, float]:
+        return {
+            "fid": scores.fid, "kid": scores.kid, "kid_std": scores.kid_std,
+            "inception_score": scores.inception_score,
+            "inception_score_std": scores.inception_score_std, "metric_samples": scores.n,
+        }  # fmt: skip
+
+    def latents(self, n: int, latent_dim: int, salt: int = 0) -> np.ndarray:
+        """Fixed latent vectors: the same for every epoch and every trial of every study."""
+        rng = np.random.default_rng(self.settings.latent_seed + salt)
+        return rng.standard_normal((n, latent_dim)).astype(np.float32)
+
+    def generate(self, gan: Any, n: int, salt: int = 0) -> np.ndarray:
+        """`n` images in [0, 1] from the fixed latent vectors."""
+        from tunelab.models.common import keras
+
+        z = self.latents(n, gan.latent_dim, salt)
+        to_numpy = keras().ops.convert_to_numpy
+        images = np.concatenate([to_numpy(gan.generator(z[i : i + 500], training=False))
+                                 for i in range(0, n, 500)])  # fmt: skip
+        return (images.astype(np.float64) + 1.0) / 2.0
+
+    def fit_inputs(self, hp: Any, seed: int) -> dict[str, Any]:
+        return {"x": self.x_train, "batch_size": hp.batch_size, "shuffle": True}
+
+    def end_of_epoch(self, model: Any, epoch: int, last: bool) -> EpochExtras:
+        grid = image_grid(self.generate(model, GRID_SIDE**2))
+        extras = EpochExtras(images={"generated": grid})
+        if last or (epoch + 1) % self.settings.every == 0:
+            samples = self.generate(model, self.settings.samples_during_training, salt=1)
+            scores = self._scores(samples, subsets=max(1, self.settings.kid_subsets // 10))
+            extras.metrics = {k: v for k, v in self._as_metrics(scores).items()
+                              if k in self.objectives}  # fmt: skip
+        return extras
+
+    def evaluate(self, model: Any, hp: Any) -> Evaluation:
+        samples = self.generate(model, self.settings.samples, salt=2)
+        scores = self._scores(samples, subsets=self.settings.kid_subsets)
+        metrics = {f"final_{k}": v for k, v in self._as_metrics(scores).items()}
+        metrics["feature_dim"] = float(self.reference.shape[1])
+        _, logits = self.extractor.features_and_logits(samples)
+        counts = np.bincount(np.argmax(logits, axis=1), minlength=len(self.data.class_names))
+        shares = counts / counts.sum()
+        for name, share in zip(self.data.class_names, shares, strict=True):
+            metrics[f"class_share.{name}"] = float(share)
+        metrics["min_class_share"] = float(shares.min())
+        collapsed = not all(math.isfinite(metrics[f"final_{k}"]) for k in self.objectives)
+        tags = {"tunelab.collapsed": str(collapsed).lower()}
+        if scores.reasons:
+            tags["tunelab.metric_notes"] = "; ".join(scores.reasons)
+        return Evaluation(
+            metrics=metrics,
+            artifacts=TrialArtifacts(
+                figures={"plots/class_counts.png": ("class_counts", {
+                    "counts": counts, "class_names": self.data.class_names})},
+                images={"plots/generated.png": image_grid(self.generate(model, GRID_SIDE**2))},
+            ),
+            tags=tags,
+            headline={f"final_{k}": metrics[f"final_{k}"] for k in self.objectives},
+        )  # fmt: skip
+
+    def score(
+        self, history: list[dict[str, float]], evaluation: Evaluation, objective: Any
+    ) -> tuple[float | None, int | None]:
+        """The final value of the objective (the served generator's), penalised if not finite."""
+        value = evaluation.metrics[f"final_{objective.name}"]
+        if not math.isfinite(value):
+            value = PENALTY[objective.direction]
+        return value, int(history[-1]["epoch"]) if history else None
+
+    def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, np.ndarray]:
+        """The generator with its output mapped from [-1, 1] to [0, 1]; 5 latent vectors."""
+        from tunelab.models.common import keras
+        from tunelab.train import load_weights
+
+        gan = model_cls.build(hp, self.data.spec)
+        load_weights(gan, weights)
+        z = keras().Input(shape=(hp.latent_dim,), name="latent")
+        images = keras().layers.Rescaling(0.5, offset=0.5, name="to_unit_range")(gan.generator(z))
+        return keras().Model(z, images, name="generator"), self.latents(5, hp.latent_dim)
+
+
+def image_grid(images: np.ndarray, side: int = GRID_SIDE) -> np.ndarray:
+    """`side`² images (N, H, W, C) in [0, 1] tiled into one (side·H, side·W[, C]) image."""
+    n, h, w, c = images.shape
+    tiles = np.clip(images[: side * side], 0.0, 1.0).reshape(side, side, h, w, c)
+    grid = tiles.transpose(0, 2, 1, 3, 4).reshape(side * h, side * w, c)
+    return grid[..., 0] if c == 1 else grid

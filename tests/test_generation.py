@@ -1,0 +1,171 @@
+"""The generative task: the DCGAN, its scoring by a classifier trained here, and what a
+generative study leaves in MLflow, read back from a real server."""
+
+from __future__ import annotations
+
+import math
+
+import mlflow
+import numpy as np
+import pytest
+from conftest import load_config, run_study
+from mlflow.tracking import MlflowClient
+
+from tunelab import train
+from tunelab.config import Objective
+from tunelab.data import load_dataset
+from tunelab.data.mnist import MNIST, MNISTSettings
+from tunelab.models.dcgan import DCGAN, DCGANHParams
+from tunelab.tasks.generation import PENALTY, Generation, GenerationSettings, image_grid
+
+SMALL = DCGANHParams(width=0.125, latent_dim=16, batch_size=64)
+FID = Objective("fid", "min")
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_dataset(MNIST, MNISTSettings(n_train=300, n_val=100, n_test=100), seed=0)
+
+
+@pytest.fixture(scope="module")
+def task(mnist, tmp_path_factory):
+    settings = GenerationSettings(samples=100, samples_during_training=80, kid_subsets=5,
+                                  extractor_epochs=2)  # fmt: skip
+    task = Generation(settings, mnist, 0, tmp_path_factory.mktemp("work"))
+    task.prepare()
+    return task
+
+
+def test_the_reference_architecture_maps_latents_to_digits_and_digits_to_a_logit(mnist):
+    gan = DCGAN.build(DCGANHParams(), mnist.spec)
+    assert gan.generator.output.shape[1:] == (28, 28, 1)
+    assert gan.generator.get_layer(index=1).units == 7 * 7 * 256  # Dense(7·7·256, no bias)
+    assert not gan.generator.get_layer(index=1).use_bias
+    assert [layer.filters for layer in gan.generator.layers if hasattr(layer, "filters")] == [
+        128, 64, 1
+    ]  # fmt: skip
+    assert [layer.filters for layer in gan.discriminator.layers if hasattr(layer, "filters")] == [
+        64, 128
+    ]  # fmt: skip
+    assert gan.discriminator.output.shape[1:] == (1,)
+    half = DCGAN.build(DCGANHParams(width=0.5, batch_normalization=False), mnist.spec)
+    assert not any("batch_norm" in layer.name for layer in half.generator.layers)
+    assert half.generator.get_layer(index=1).units == 7 * 7 * 128
+
+
+def test_one_gan_epoch_logs_both_losses_and_the_discriminator_accuracies(task):
+    cfg = load_config(["model=dcgan", "budget=smoke"])
+    seen = []
+    fit = train.fit(
+        cfg.model, SMALL, task, epochs=2, initial_epoch=0, seed=3, objective=FID,
+        on_epoch=lambda epoch, metrics, images: seen.append((metrics, images)) or False,
+    )  # fmt: skip
+    metrics, images = seen[-1]
+    assert {"g_loss", "d_loss", "d_acc_real", "d_acc_fake", "epoch_time", "fid", "kid",
+            "inception_score"} <= set(metrics)  # fmt: skip
+    assert 0 <= metrics["d_acc_real"] <= 1 and 0 <= metrics["d_acc_fake"] <= 1
+    assert images["generated"].shape == (280, 280)  # a 10 x 10 grid of 28 x 28 digits
+    assert set(train.weight_snapshot(fit.model)) == {"generator", "discriminator"}
+    after = fit.model.generator.get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(
+        after, DCGAN.build(SMALL, task.data.spec).generator.get_weights(), strict=True))
+
+
+def test_a_warm_start_restores_both_networks(task, tmp_path):
+    cfg = load_config(["model=dcgan", "budget=smoke"])
+    fit = train.fit(cfg.model, SMALL, task, epochs=1, initial_epoch=0, seed=1, objective=FID,
+                    on_epoch=lambda *a: False)  # fmt: skip
+    train.save_weights(fit.model, tmp_path / "w.npz")
+    warm = DCGAN.build(SMALL, task.data.spec)
+    train.load_weights(warm, tmp_path / "w.npz")
+    z = task.latents(8, SMALL.latent_dim)
+    for name in ("generator", "discriminator"):
+        a, b = getattr(warm, name), getattr(fit.model, name)
+        assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(),
+                                                         strict=True))  # fmt: skip
+    assert np.array_equal(task.generate(warm, 8), task.generate(fit.model, 8))
+    generator, example = task.servable(DCGAN, SMALL, tmp_path / "w.npz")
+    served = np.asarray(generator(z))
+    assert example.shape == (5, SMALL.latent_dim)
+    np.testing.assert_allclose(served, task.generate(fit.model, 8), atol=1e-6)  # [0, 1]
+
+
+def test_a_collapsed_generator_gets_a_finite_penalty_and_a_tag(task):
+    gan = DCGAN.build(SMALL, task.data.spec)
+    gan.generator.set_weights([np.full_like(w, np.nan) for w in gan.generator.get_weights()])
+    evaluation = task.evaluate(gan, SMALL)
+    assert math.isnan(evaluation.metrics["final_fid"])
+    assert evaluation.tags["tunelab.collapsed"] == "true"
+    history = [{"epoch": 0}, {"epoch": 1}]
+    assert task.score(history, evaluation, FID) == (PENALTY["min"], 1)
+    assert task.score(history, evaluation, Objective("inception_score", "max"))[0] == 0.0
+
+
+def test_the_real_data_floor_beats_an_untrained_generator(task):
+    extras = task.prepare()  # the extractor comes from the cache now
+    untrained = task.evaluate(DCGAN.build(SMALL, task.data.spec), SMALL)
+    assert extras.metrics["real_fid"] < untrained.metrics["final_fid"]
+    assert extras.metrics["real_metric_samples"] == 100
+    (shared,) = extras.shared
+    assert (shared.kind, shared.key) == ("feature_extractor", task.extractor.key)
+    shares = [untrained.metrics[f"class_share.{d}"] for d in range(10)]
+    assert sum(shares) == pytest.approx(1.0) and untrained.metrics["min_class_share"] == min(shares)
+
+
+def test_image_grid_tiles_row_by_row():
+    images = np.zeros((100, 2, 3, 1))
+    images[12] = 1.0  # row 1, column 2
+    grid = image_grid(images)
+    assert grid.shape == (20, 30)
+    assert grid[2:4, 6:9].min() == 1.0 and grid.sum() == 6
+
+
+GAN_SMOKE = ["model=dcgan", "budget=smoke", "model.task.samples=100"]
+GAN_STRATEGIES = {
+    "hyperband": [],
+    "tpe": ["strategy.n_trials=2"],
+    "full_factorial": ["model.tune=[batch_normalization,dropout_rate]"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", list(GAN_STRATEGIES))
+def test_a_smoke_gan_study_per_strategy_family(strategy, tracking_uri, tmp_path):
+    name = f"gan-{strategy}"
+    summary = run_study(
+        [*GAN_SMOKE, f"strategy={strategy}", *GAN_STRATEGIES[strategy], "tracking.register=true",
+         f"tracking.model_name={name}", f"study_name={name}"], tmp_path,
+    )  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    study = client.get_run(summary.run_id)
+    assert study.data.tags["tunelab.objective"] == "fid (min)"
+    assert {"real_fid", "real_kid", "real_inception_score", "best_fid"} <= set(study.data.metrics)
+    runs = client.search_runs([study.info.experiment_id],
+                              f"tags.`mlflow.parentRunId` = '{summary.run_id}'")  # fmt: skip
+    assert len(runs) == len(summary.trials) > 1
+    extractor_runs = {r.data.tags["tunelab.feature_extractor.run_id"] for r in runs}
+    (extractor_id,) = extractor_runs
+    assert client.get_run(extractor_id).data.tags["tunelab.kind"] == "feature_extractor"
+    for run in runs:
+        assert run.info.status == "FINISHED", run.data.tags.get("tunelab.failure_reason")
+        assert run.data.metrics["best_fid"] == run.data.metrics["final_fid"]
+        rid = run.info.run_id
+        start = int(run.data.params["initial_epoch"])
+        trained = int(run.data.metrics["epochs_trained"])
+        for metric in ("g_loss", "d_loss", "fid"):
+            steps = sorted(m.step for m in client.get_metric_history(rid, metric))
+            assert steps == list(range(start, start + trained)), metric
+        images = {item.path for item in client.list_artifacts(rid, "images")}
+        stepped = {p.split("+step+")[1].split("+")[0] for p in images if p.endswith(".png")}
+        assert stepped == {str(s) for s in range(start, start + trained)}
+        assert {"plots/class_counts.png", "plots/generated.png", "plots/learning_curves.png"} <= {
+            item.path for item in client.list_artifacts(rid, "plots")
+        }
+    if strategy == "hyperband":
+        assert any(int(r.data.params["initial_epoch"]) > 0 for r in runs)  # continued trials
+    best = min(summary.trials, key=lambda t: t.score)
+    assert summary.best_score == best.score
+    generator = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    images = np.asarray(generator.predict(np.random.default_rng(0).normal(size=(6, 100))
+                                          .astype(np.float32)))  # fmt: skip
+    assert images.shape == (6, 28, 28, 1) and images.min() >= 0.0 and images.max() <= 1.0
