@@ -113,7 +113,8 @@ TOP_LEVEL_KEYS = ("budget, dataset, model, objective, quiet, repetition, resume,
          f"strategy: 'nonsense' is not valid; valid choices: {STRATEGIES}"),
         (["experiment=mnist_mlp/nope"], "experiment: 'mnist_mlp/nope' is not valid; valid "
          "choices: cifar_cnn/baseline, cifar_cnn/hyperband, cifar_doe, cifar_mlp/hyperband, "
-         "cifar_mlp/regularisation, cifar_mlp/softmax, cifar_mlp/widths, mnist_mlp/bad_init, "
+         "cifar_mlp/regularisation, cifar_mlp/softmax, cifar_mlp/widths, gan_shootout, "
+         "mnist_mlp/bad_init, "
          "mnist_mlp/batch_size, mnist_mlp/hyperband, mnist_mlp/hyperband_f1, "
          "mnist_mlp/regularisation, mnist_mlp/rho, optimiser_shootout"),
         (["foo=1"], f"foo: unknown key; valid keys: {TOP_LEVEL_KEYS}"),
@@ -173,7 +174,7 @@ PRESETS = sorted(
 
 def test_there_are_presets_for_each_reference_study():
     assert {p.split("/")[0] for p in PRESETS} == {
-        "mnist_mlp", "cifar_mlp", "cifar_cnn", "optimiser_shootout", "cifar_doe",
+        "mnist_mlp", "cifar_mlp", "cifar_cnn", "optimiser_shootout", "cifar_doe", "gan_shootout",
     }  # fmt: skip
 
 

@@ -169,3 +169,29 @@ def test_a_smoke_gan_study_per_strategy_family(strategy, tracking_uri, tmp_path)
     images = np.asarray(generator.predict(np.random.default_rng(0).normal(size=(6, 100))
                                           .astype(np.float32)))  # fmt: skip
     assert images.shape == (6, 28, 28, 1) and images.min() >= 0.0 and images.max() <= 1.0
+
+
+@pytest.mark.slow
+def test_the_gan_shootout_sweeps_then_compares_the_studies_on_fid(mlflow_server, tmp_path):
+    from conftest import tunelab_cli
+
+    out = tunelab_cli(
+        ["-m", "experiment=gan_shootout", "strategy=random", "seed=1,2", "budget=smoke",
+         "model.task.samples=100", "quiet=true", f"workdir={tmp_path}",
+         "tracking.experiment=gan-multirun"],
+        tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("gan-multirun")
+    studies = client.search_runs([experiment.experiment_id], "tags.`tunelab.kind` = 'study'")
+    assert sorted(s.data.tags["tunelab.seed"] for s in studies) == ["1", "2"]
+    assert all(s.data.tags["tunelab.model"] == "dcgan" for s in studies)
+    (comparison,) = client.search_runs([experiment.experiment_id],
+                                       "tags.`tunelab.kind` = 'comparison'")  # fmt: skip
+    assert comparison.data.params["response"] == "best_fid"
+    extractors = client.search_runs([experiment.experiment_id],
+                                    "tags.`tunelab.kind` = 'feature_extractor'")  # fmt: skip
+    keys = {s.data.tags["tunelab.feature_extractor.key"] for s in studies}
+    assert {e.data.tags["tunelab.key"] for e in extractors} == keys  # a split each, logged once
+    assert len(extractors) == len(keys) == 2  # seeds 1 and 2 split the digits differently

@@ -245,12 +245,16 @@ class Study:
         }
 
     def _prepare_task(self, run_id: str) -> None:
-        """The task's one-off work; its shared models' runs are tagged on every trial."""
+        """The task's one-off work; its shared models' runs are tagged on the study and on
+        every trial."""
         extras = self.task.prepare()
+        shared_tags = {}
         for shared in extras.shared:
-            shared_run = self.tracker.shared_model_run(shared)
-            self.tags[f"tunelab.{shared.kind}.run_id"] = shared_run
-            self.tags[f"tunelab.{shared.kind}.key"] = shared.key
+            shared_tags[f"tunelab.{shared.kind}.run_id"] = self.tracker.shared_model_run(shared)
+            shared_tags[f"tunelab.{shared.kind}.key"] = shared.key
+        if shared_tags:
+            self.tags.update(shared_tags)
+            self.tracker.set_tags(run_id, shared_tags)
         if not self.folder.resuming:
             self.tracker.log_metrics(run_id, extras.metrics)
             for path, text in extras.texts.items():
