@@ -97,3 +97,13 @@ def test_inception_score_of_non_finite_logits_is_nan_with_a_reason():
     logits = np.full((20, 10), np.nan)
     score = inception_score(logits)
     assert math.isnan(score.value) and "not finite" in score.reason
+
+
+def test_kid_of_whole_samples_is_one_exact_subset():
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(300, 8)), rng.normal(0.2, 1, (300, 8))
+    from tunelab.metrics.kid import polynomial_mmd2
+
+    whole = kid(x, y, subsets=100, subset_size=1000)  # min(1000, N) = N: each subset is all
+    assert whole.n == 300 and whole.std == 0.0
+    assert whole.value == pytest.approx(polynomial_mmd2(x, y), rel=1e-12)

@@ -23,13 +23,16 @@ def kid(
     real: np.ndarray, generated: np.ndarray, subsets: int = 100, subset_size: int = 1000,
     seed: int = 0,
 ) -> Score:  # fmt: skip
-    """Mean ± std of the MMD² over `subsets` random subsets of min(`subset_size`, N) per side."""
+    """Mean ± std of the MMD² over `subsets` random subsets of min(`subset_size`, N) per side
+    (drawn without replacement within a subset)."""
     x, y = np.asarray(real, np.float64), np.asarray(generated, np.float64)
     m = min(subset_size, len(x), len(y))
     if m < 2:
         return Score(float("nan"), n=m, reason=f"KID needs at least 2 samples per side, got {m}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         return Score(float("nan"), n=m, reason="features are not finite")
+    if m == len(x) == len(y):  # every subset is the whole of both samples: one is enough
+        return Score(polynomial_mmd2(x, y), std=0.0, n=m)
     rng = np.random.default_rng(seed)
     values = [
         polynomial_mmd2(x[rng.choice(len(x), m, replace=False)],

@@ -62,6 +62,7 @@ class Scores:
     inception_score_std: float
     n: int
     reasons: list[str]
+    logits: np.ndarray  # the classifier's, of the images scored
 
 
 class Generation(Task):
@@ -117,8 +118,9 @@ class Generation(Task):
                 seed=self.seed)  # fmt: skip
         i = inception_score(logits, splits=min(s.is_splits, len(images)))
         reasons = [score.reason for score in (f, k, i) if score.reason]
-        return Scores(f.value, k.value, k.std or math.nan, i.value, i.std or math.nan,
-                      len(images), reasons)  # fmt: skip
+        spread = [math.nan if score.std is None else score.std for score in (k, i)]
+        return Scores(f.value, k.value, spread[0], i.value, spread[1], len(images), reasons,
+                      logits)  # fmt: skip
 
     def _as_metrics(self, scores: Scores) -> dict[str, float]:
         return {
@@ -160,8 +162,8 @@ class Generation(Task):
         scores = self._scores(samples, subsets=self.settings.kid_subsets)
         metrics = {f"final_{k}": v for k, v in self._as_metrics(scores).items()}
         metrics["feature_dim"] = float(self.reference.shape[1])
-        _, logits = self.extractor.features_and_logits(samples)
-        counts = np.bincount(np.argmax(logits, axis=1), minlength=len(self.data.class_names))
+        classes = np.argmax(scores.logits, axis=1)
+        counts = np.bincount(classes, minlength=len(self.data.class_names))
         shares = counts / counts.sum()
         for name, share in zip(self.data.class_names, shares, strict=True):
             metrics[f"class_share.{name}"] = float(share)
