@@ -43,7 +43,7 @@ class GenerationSettings:
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     is_splits: int = 10
-    extractor_epochs: int = 12
+    extractor_epochs: int = 15
     latent_seed: int = 1234  # the fixed latent vectors of the image grid and the evaluations
 
     def check(self, path: str) -> None:
