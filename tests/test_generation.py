@@ -187,11 +187,66 @@ def test_the_gan_shootout_sweeps_then_compares_the_studies_on_fid(mlflow_server,
     studies = client.search_runs([experiment.experiment_id], "tags.`tunelab.kind` = 'study'")
     assert sorted(s.data.tags["tunelab.seed"] for s in studies) == ["1", "2"]
     assert all(s.data.tags["tunelab.model"] == "dcgan" for s in studies)
-    (comparison,) = client.search_runs([experiment.experiment_id],
-                                       "tags.`tunelab.kind` = 'comparison'")  # fmt: skip
-    assert comparison.data.params["response"] == "best_fid"
+    comparisons = client.search_runs([experiment.experiment_id],
+                                     "tags.`tunelab.kind` = 'comparison'")  # fmt: skip
+    by_response = {c.data.params["response"]: c for c in comparisons}
+    assert set(by_response) == {"best_fid", "final_inception_score"}
+    table = mlflow.artifacts.load_text(
+        f"runs:/{by_response['final_inception_score'].info.run_id}/optimisers/studies.csv")
+    best_is = {}  # each study's best IS over its trials, read from the trials themselves
+    for study in studies:
+        trials = client.search_runs([experiment.experiment_id],
+                                    f"tags.`mlflow.parentRunId` = '{study.info.run_id}'")
+        best_is[study.data.tags["tunelab.study_id"]] = max(
+            t.data.metrics["final_inception_score"] for t in trials)
+    for line in table.strip().splitlines()[1:]:
+        study_id = next(k for k in best_is if k in line)
+        assert f",{best_is[study_id]}," in line or f",{best_is[study_id]:.6g}," in line
     extractors = client.search_runs([experiment.experiment_id],
                                     "tags.`tunelab.kind` = 'feature_extractor'")  # fmt: skip
     keys = {s.data.tags["tunelab.feature_extractor.key"] for s in studies}
     assert {e.data.tags["tunelab.key"] for e in extractors} == keys  # a split each, logged once
     assert len(extractors) == len(keys) == 2  # seeds 1 and 2 split the digits differently
+
+
+def test_cross_judgement_counts_what_each_discriminator_calls_real():
+    from tunelab.compare.discriminators import judge
+
+    logits = {
+        "sharp": {"a": np.array([-2.0, -1.0, -3.0, 0.5]), "real": np.array([1.0, 2.0, 3.0, -1.0])},
+        "fooled": {"a": np.array([1.0, 2.0, 3.0, 4.0]), "real": np.array([1.0, 2.0, 3.0, 4.0])},
+    }
+    result = judge(logits)
+    assert result.called_real.loc["sharp"].to_dict() == {"a": 0.25, "real": 0.75}
+    assert result.called_real.loc["fooled"].to_dict() == {"a": 1.0, "real": 1.0}
+    assert result.auc.loc["sharp", "a"] == pytest.approx(14.5 / 16)  # real > generated; a tie: ½
+    assert result.auc.loc["fooled", "a"] == pytest.approx(0.5)  # ties all round
+    sharp = result.confusion.set_index("discriminator").loc["sharp"]
+    assert (sharp["real_called_real"], sharp["real_called_generated"],
+            sharp["generated_called_real"], sharp["generated_called_generated"]) == (3, 1, 1, 3)
+
+
+@pytest.mark.slow
+def test_compare_discriminators_judges_each_strategys_best_generator(tracking_uri, tmp_path):
+    from tunelab.compare.__main__ import main
+
+    experiment = "gan-judges"
+    for strategy in ("random", "tpe"):
+        run_study([*GAN_SMOKE, f"strategy={strategy}", "strategy.n_trials=2" if strategy == "tpe"
+                   else "strategy.max_trials=2", f"tracking.experiment={experiment}",
+                   f"study_name=judges-{strategy}"], tmp_path / strategy)  # fmt: skip
+    assert main(["discriminators", "--experiment", experiment, "--images", "200",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    (run,) = client.search_runs([exp.experiment_id], "tags.`tunelab.kind` = 'comparison'")
+    assert run.data.params["strategies"] == "random,tpe"
+    text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/discriminators/called_real.csv")
+    header, *rows = text.strip().splitlines()
+    assert header == "discriminator,random,tpe,real" and len(rows) == 2
+    assert all(0 <= float(v) <= 1 for row in rows for v in row.split(",")[1:])
+    auc = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/discriminators/auc.csv")
+    assert auc.splitlines()[0] == "discriminator,random,tpe"
+    confusion = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/discriminators/confusion.csv")
+    assert len(confusion.strip().splitlines()) == 1 + 4  # a 2x2 table per pair
+    assert sum(int(v) for v in confusion.splitlines()[1].split(",")[3:5]) == 200  # real images

@@ -246,6 +246,23 @@ def critical_difference(average_ranks: Any, p_values: Any, cd: float) -> Figure:
     return fig
 
 
+def cross_judgement(table: Any, what: str = "share called real") -> Figure:
+    """A heatmap: rows are discriminators, columns the images they judged, values in [0, 1]."""
+    fig = Figure(figsize=(1.3 * table.shape[1] + 3, 0.8 * table.shape[0] + 2), dpi=DPI)
+    ax = fig.subplots()
+    image = ax.imshow(table.to_numpy(dtype=float), cmap="RdYlGn", vmin=0, vmax=1)
+    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns])
+    ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
+    ax.set_xlabel("images from")
+    ax.set_ylabel("discriminator of")
+    for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_title(f"Cross-discriminator evaluation: {what}")
+    fig.tight_layout()
+    return fig
+
+
 def gp_posterior(history: list[dict[str, float]]) -> Figure:
     """The GP's prediction (mean ± 2 sd) at each point it chose, the value then observed, and the
     expected improvement, over the GP-driven trials."""

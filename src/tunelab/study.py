@@ -423,6 +423,10 @@ class Study:
         hp, weights = cfg.model.hparams_for(best.values), self.folder.best_weights_file
         model, example = self.task.servable(cfg.model.cls, hp, weights)
         uri = self.tracker.log_model(model, example)
+        for name, (companion, companion_example) in self.task.companions(
+            cfg.model.cls, hp, weights
+        ).items():
+            self.tracker.log_model(companion, companion_example, name=name)
         if not cfg.tracking.register:
             return None
         return self.tracker.register(uri, cfg.objective.name, cfg.objective.direction, best.score)

@@ -1,4 +1,4 @@
-"""`python -m tunelab.compare factorial|optimisers --experiment E [--study ID] ...`
+"""`python -m tunelab.compare factorial|optimisers|discriminators --experiment E [--study ID] ...`
 
 Reads the runs of an experiment (any tracking URI: local SQLite, an `mlflow server`, a
 PostgreSQL-backed server), analyses them, prints Markdown tables and logs them with plots to a
@@ -29,11 +29,23 @@ def parser() -> argparse.ArgumentParser:
         "optimisers", help="strategies compared over repeated studies (seeds)"
     )
     _common(optimisers, default_filter="tags.`tunelab.kind` = 'study'")
-    optimisers.add_argument("--direction", choices=("max", "min"), default="max")
+    optimisers.add_argument("--direction", choices=("max", "min"), default="max",
+                            help="of --response; a trial metric the study runs lack (e.g. "
+                                 "final_inception_score) is each study's best over its trials")
     optimisers.add_argument("--baseline", default="random",
                             help="strategy whose median scores 1 in the normalised score")
     optimisers.add_argument("--target", type=float, default=None,
                             help="report epochs and wall time until a trial reaches this value")
+    discriminators = commands.add_parser(
+        "discriminators", help="each strategy's best discriminator judges every best generator"
+    )
+    _common(discriminators, default_filter="tags.`tunelab.kind` = 'study'")
+    discriminators.add_argument("--direction", choices=("max", "min"), default="min",
+                                help="how --response picks each strategy's best study")
+    discriminators.add_argument("--images", type=int, default=1500,
+                                help="generated images per generator, and real images")
+    discriminators.add_argument("--seed", type=int, default=0, help="of the latent vectors")
+    discriminators.set_defaults(response="best_fid")
     return top
 
 
@@ -95,8 +107,9 @@ def run_optimisers(args: argparse.Namespace) -> str:
     from tunelab.compare import optimisers
 
     studies = _runs(args, _filter(args))
+    trials = pd.concat([_trials(args, study_id) for study_id in studies["tags.tunelab.study_id"]])
+    studies = optimisers.with_best_of_trials(studies, trials, args.response, args.direction)
     table = optimisers.study_table(studies, args.response)
-    trials = pd.concat([_trials(args, study_id) for study_id in table["study_id"]])
     result = optimisers.compare(table, trials, args.response, args.direction, args.baseline,
                                 args.target)  # fmt: skip
     tables = {"optimisers/summary": result.summary, "optimisers/kruskal": result.kruskal,
@@ -171,7 +184,82 @@ def run_factorial(args: argparse.Namespace) -> Any:
     return result
 
 
-COMMANDS = {"factorial": run_factorial, "optimisers": run_optimisers}
+def run_discriminators(args: argparse.Namespace) -> Any:
+    """Load each strategy's best generator and discriminator, generate `--images` images per
+    generator from one latent seed, and let every discriminator judge them and real images."""
+    import numpy as np
+
+    from tunelab import plots
+    from tunelab.compare.discriminators import REAL, judge
+    from tunelab.tracking.runs import load_keras_model
+
+    best = _best_study_per_strategy(args)
+    real = _real_images(args, best.iloc[0]["run_id"], args.images)
+    generated, judges = {}, {}
+    for _, study in best.iterrows():
+        strategy = study["tags.tunelab.strategy"]
+        generator = load_keras_model(args.tracking_uri, study["tags.tunelab.model_uri.model"])
+        latent = np.random.default_rng(args.seed).standard_normal(
+            (args.images, generator.input_shape[-1])).astype(np.float32)
+        generated[strategy] = _predict(generator, latent)
+        judges[strategy] = load_keras_model(
+            args.tracking_uri, study["tags.tunelab.model_uri.discriminator"])
+    logits = {d: {**{g: _predict(model, images) for g, images in generated.items()},
+                  REAL: _predict(model, real)} for d, model in judges.items()}  # fmt: skip
+    result = judge(logits)
+    tables = {"discriminators/called_real": result.called_real,
+              "discriminators/auc": result.auc, "discriminators/confusion": result.confusion,
+              "discriminators/studies": best[["tags.tunelab.strategy", "tags.tunelab.study_id",
+                                              f"metrics.{args.response}"]]}  # fmt: skip
+    figures = {"discriminators/called_real.png": plots.cross_judgement(result.called_real),
+               "discriminators/auc.png": plots.cross_judgement(result.auc, "AUC")}  # fmt: skip
+    params = {"strategies": ",".join(best["tags.tunelab.strategy"]), "images": args.images,
+              "latent_seed": args.seed, "direction": args.direction}  # fmt: skip
+    _report(args, "discriminators", tables, figures, params)
+    return result
+
+
+def _best_study_per_strategy(args: argparse.Namespace) -> Any:
+    studies = _runs(args, _filter(args))
+    column = f"metrics.{args.response}"
+    needed = ["tags.tunelab.model_uri.model", "tags.tunelab.model_uri.discriminator", column]
+    missing = [c for c in needed if c not in studies]
+    if missing:
+        raise ConfigError(f"--experiment: no study run has {missing[0].split('.', 1)[1]!r}; "
+                          "cross-discriminator evaluation needs GAN studies that logged their "
+                          "best generator and discriminator")  # fmt: skip
+    usable = studies.dropna(subset=needed)
+    if usable.empty:
+        raise ConfigError("--experiment: no finished GAN study logged a generator and a "
+                          "discriminator")  # fmt: skip
+    ordered = usable.sort_values(column, ascending=args.direction == "min")
+    return ordered.groupby("tags.tunelab.strategy", sort=True).head(1).sort_values(
+        "tags.tunelab.strategy").reset_index(drop=True)
+
+
+def _real_images(args: argparse.Namespace, run_id: str, n: int) -> Any:
+    """`n` held-out real images (test split, then validation) of the study's own dataset."""
+    import numpy as np
+    import yaml
+
+    from tunelab import config
+    from tunelab.data import load_dataset
+    from tunelab.tracking.runs import read_text
+
+    cfg = config.load(yaml.safe_load(read_text(args.tracking_uri, run_id, "config/resolved.yaml")))
+    data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
+    return np.concatenate([data.x_test, data.x_val])[:n]
+
+
+def _predict(model: Any, x: Any, batch: int = 500) -> Any:
+    import numpy as np
+
+    return np.concatenate([np.asarray(model(x[i : i + batch], training=False))
+                           for i in range(0, len(x), batch)])  # fmt: skip
+
+
+COMMANDS = {"factorial": run_factorial, "optimisers": run_optimisers,
+            "discriminators": run_discriminators}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,20 @@ class OptimiserComparison:
     across_tasks: AcrossTasks | None  # two or more tasks
 
 
+def with_best_of_trials(
+    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: str
+) -> pd.DataFrame:
+    """`studies` with `metrics.<response>` filled in from their trials, each study's best
+    value, when the study runs do not log that metric themselves (e.g. a GAN study chosen on
+    FID, compared on the trials' final_inception_score)."""
+    column = f"metrics.{response}"
+    if column in studies or column not in trials:
+        return studies
+    grouped = trials.groupby("tags.tunelab.study_id")[column]
+    best = grouped.max() if direction == "max" else grouped.min()
+    return studies.assign(**{column: studies["tags.tunelab.study_id"].map(best)})
+
+
 def study_table(studies: pd.DataFrame, response: str) -> pd.DataFrame:
     """One row per study: task, strategy, seed, best objective, wall time, trials, epochs."""
     column = f"metrics.{response}"

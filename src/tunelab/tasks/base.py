@@ -133,3 +133,8 @@ class Task:
     def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, np.ndarray]:
         """The model to log for serving, rebuilt from saved weights, and its input example."""
         raise NotImplementedError
+
+    def companions(self, model_cls: Any, hp: Any, weights: Path) -> dict[str, tuple[Any, Any]]:
+        """Further models of the best trial to log beside the served one (name -> model and
+        input example), e.g. a GAN's discriminator."""
+        return {}

@@ -203,6 +203,19 @@ class Generation(Task):
         images = keras().layers.Rescaling(0.5, offset=0.5, name="to_unit_range")(gan.generator(z))
         return keras().Model(z, images, name="generator"), self.latents(5, hp.latent_dim)
 
+    def companions(self, model_cls: Any, hp: Any, weights: Path) -> dict[str, tuple[Any, Any]]:
+        """The discriminator, taking images in [0, 1] (the generator's and the dataset's range)
+        to a logit that is high for "real"; 5 test images as its example."""
+        from tunelab.models.common import keras
+        from tunelab.train import load_weights
+
+        gan = model_cls.build(hp, self.data.spec)
+        load_weights(gan, weights)
+        image = keras().Input(shape=self.data.spec.input_shape, name="image")
+        scaled = keras().layers.Rescaling(2.0, offset=-1.0, name="to_gan_range")(image)
+        model = keras().Model(image, gan.discriminator(scaled), name="discriminator")
+        return {"discriminator": (model, self.data.x_test[:5])}
+
 
 def image_grid(images: np.ndarray, side: int = GRID_SIDE) -> np.ndarray:
     """`side`² images (N, H, W, C) in [0, 1] tiled into one (side·H, side·W[, C]) image."""

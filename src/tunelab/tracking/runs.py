@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,19 @@ def log_comparison(
         client.log_figure(run_id, figure, path)
     client.set_terminated(run_id, "FINISHED")
     return run_id
+
+
+def load_keras_model(tracking_uri: str | None, model_uri: str) -> Any:
+    """A Keras model logged with `mlflow.tensorflow.log_model`, e.g. `models:/m-…`."""
+    import mlflow.tensorflow
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.tensorflow.load_model(model_uri)
+
+
+def read_text(tracking_uri: str | None, run_id: str, path: str) -> str:
+    """A text artifact of a run."""
+    client = MlflowClient(tracking_uri)
+    with tempfile.TemporaryDirectory() as folder:
+        return Path(client.download_artifacts(run_id, path, folder)).read_text()

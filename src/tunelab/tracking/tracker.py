@@ -248,21 +248,23 @@ class Tracker:
             self.drain()
 
     # --- the best model and the registry -------------------------------------------------
-    def log_model(self, model: Any, input_example: Any) -> str:
-        """Log a Keras model to the study run with signature and input example; returns its URI."""
+    def log_model(self, model: Any, input_example: Any, name: str = "model") -> str:
+        """Log a Keras model to the study run with signature and input example, tag the run
+        with its URI (`tunelab.model_uri.<name>`) and return it."""
         import keras
         from mlflow.models import infer_signature
 
         output = keras.ops.convert_to_numpy(model(input_example, training=False))
         keras.config.disable_interactive_logging()  # MLflow predicts on the example
         info = self._log_keras_model(
-            self.study_run_id, model, input_example=input_example,
+            self.study_run_id, model, name=name, input_example=input_example,
             signature=infer_signature(input_example, output),
         )  # fmt: skip
         self.client.update_run(self.study_run_id, status="RUNNING")
+        self.set_tags(self.study_run_id, {f"tunelab.model_uri.{name}": info.model_uri})
         return info.model_uri
 
-    def _log_keras_model(self, run_id: str, model: Any, **kwargs: Any) -> Any:
+    def _log_keras_model(self, run_id: str, model: Any, name: str = "model", **kwargs: Any) -> Any:
         """`mlflow.tensorflow.log_model` into run `run_id`, which it ends."""
         import keras
         import mlflow.tensorflow
@@ -273,7 +275,7 @@ class Tracker:
         # the logged model belongs to the active run's experiment (MLflow takes no experiment id)
         with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
             return mlflow.tensorflow.log_model(
-                model, name="model", pip_requirements=requirements, **kwargs
+                model, name=name, pip_requirements=requirements, **kwargs
             )  # inferring the requirements would cost seconds per study
 
     def register(self, model_uri: str, objective: str, direction: str, score: float) -> dict:
