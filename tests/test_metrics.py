@@ -107,3 +107,20 @@ def test_kid_of_whole_samples_is_one_exact_subset():
     whole = kid(x, y, subsets=100, subset_size=1000)  # min(1000, N) = N: each subset is all
     assert whole.n == 300 and whole.std == 0.0
     assert whole.value == pytest.approx(polynomial_mmd2(x, y), rel=1e-12)
+
+
+def test_a_prepared_reference_scores_as_the_mmd_of_each_pair_of_subsets():
+    from tunelab.metrics.kid import KIDReference, polynomial_mmd2
+
+    rng = np.random.default_rng(8)
+    real, small, large = (rng.normal(size=(n, 4)) for n in (50, 20, 40))
+    reference = KIDReference(real, subsets=5, subset_size=20, seed=3)
+    picks, _ = reference._subsets(20)
+    whole = reference.score(small)  # each generated subset is all 20 rows
+    expected = [polynomial_mmd2(real[i], small) for i in picks]
+    assert whole.value == pytest.approx(np.mean(expected), rel=1e-10)
+    assert whole.std == pytest.approx(np.std(expected), rel=1e-8)
+    drawn = np.random.default_rng(3 + 1)  # the generated side's subsets
+    expected = [polynomial_mmd2(real[i], large[drawn.choice(40, 20, replace=False)]) for i in picks]
+    assert reference.score(large).value == pytest.approx(np.mean(expected), rel=1e-10)
+    assert reference.score(large).value == kid(real, large, subsets=5, subset_size=20, seed=3).value

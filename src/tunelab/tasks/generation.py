@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tunelab.metrics.kid import KIDReference
 from tunelab.schema import ConfigError
 from tunelab.tasks.base import (
     Direction,
@@ -85,6 +86,8 @@ class Generation(Task):
         self.x_train = data.x_train * np.float32(2) - np.float32(1)  # [-1, 1] for the GAN
         self.extractor: Any = None
         self.reference: np.ndarray | None = None  # features of the training images
+        self.kid_references: dict[bool, Any] = {}
+        self.last_grid: np.ndarray | None = None  # the last epoch's, reused by `evaluate`
 
     def prepare(self) -> StudyExtras:
         """Train (or load) the feature extractor, embed the reference set and score held-out
@@ -96,8 +99,13 @@ class Generation(Task):
             self.data, self.workdir / "feature_extractors", s.extractor_epochs, self.seed
         )
         self.reference, _ = self.extractor.features_and_logits(self.data.x_train)
+        self.kid_references = {  # the final scores' subsets, and the cheaper ones in training
+            final: KIDReference(self.reference, s.kid_subsets if final else
+                                max(1, s.kid_subsets // 10), s.kid_subset_size, self.seed)
+            for final in (True, False)
+        }  # fmt: skip
         real = self.data.x_test[: s.samples]
-        floor = self._scores(real, subsets=s.kid_subsets)
+        floor = self._scores(real, final=True)
         metrics = {f"real_{k}": v for k, v in self._as_metrics(floor).items()}
         metrics["feature_extractor_test_accuracy"] = self.extractor.test_accuracy
         shared = SharedModel(
@@ -107,16 +115,15 @@ class Generation(Task):
         )  # fmt: skip
         return StudyExtras(metrics=metrics, shared=[shared])
 
-    def _scores(self, images: np.ndarray, subsets: int) -> Scores:
-        """FID, KID and IS of images in [0, 1] against the reference set."""
-        from tunelab.metrics import fid, inception_score, kid
+    def _scores(self, images: np.ndarray, final: bool) -> Scores:
+        """FID, KID and IS of images in [0, 1] against the reference set (`final`: with all
+        `kid_subsets`, else a tenth of them, as while training)."""
+        from tunelab.metrics import fid, inception_score
 
-        s = self.settings
         features, logits = self.extractor.features_and_logits(images)
         f = fid(self.reference, features)
-        k = kid(self.reference, features, subsets=subsets, subset_size=s.kid_subset_size,
-                seed=self.seed)  # fmt: skip
-        i = inception_score(logits, splits=min(s.is_splits, len(images)))
+        k = self.kid_references[final].score(features)
+        i = inception_score(logits, splits=min(self.settings.is_splits, len(images)))
         reasons = [score.reason for score in (f, k, i) if score.reason]
         spread = [math.nan if score.std is None else score.std for score in (k, i)]
         return Scores(f.value, k.value, spread[0], i.value, spread[1], len(images), reasons,
@@ -148,18 +155,18 @@ class Generation(Task):
         return {"x": self.x_train, "batch_size": hp.batch_size, "shuffle": True}
 
     def end_of_epoch(self, model: Any, epoch: int, last: bool) -> EpochExtras:
-        grid = image_grid(self.generate(model, GRID_SIDE**2))
+        grid = self.last_grid = image_grid(self.generate(model, GRID_SIDE**2))
         extras = EpochExtras(images={"generated": grid})
         if last or (epoch + 1) % self.settings.every == 0:
             samples = self.generate(model, self.settings.samples_during_training, salt=1)
-            scores = self._scores(samples, subsets=max(1, self.settings.kid_subsets // 10))
+            scores = self._scores(samples, final=False)
             extras.metrics = {k: v for k, v in self._as_metrics(scores).items()
                               if k in self.objectives}  # fmt: skip
         return extras
 
     def evaluate(self, model: Any, hp: Any) -> Evaluation:
         samples = self.generate(model, self.settings.samples, salt=2)
-        scores = self._scores(samples, subsets=self.settings.kid_subsets)
+        scores = self._scores(samples, final=True)
         metrics = {f"final_{k}": v for k, v in self._as_metrics(scores).items()}
         metrics["feature_dim"] = float(self.reference.shape[1])
         classes = np.argmax(scores.logits, axis=1)
@@ -177,11 +184,16 @@ class Generation(Task):
             artifacts=TrialArtifacts(
                 figures={"plots/class_counts.png": ("class_counts", {
                     "counts": counts, "class_names": self.data.class_names})},
-                images={"plots/generated.png": image_grid(self.generate(model, GRID_SIDE**2))},
+                images={"plots/generated.png": self._final_grid(model)},
             ),
             tags=tags,
             headline={f"final_{k}": metrics[f"final_{k}"] for k in self.objectives},
         )  # fmt: skip
+
+    def _final_grid(self, model: Any) -> np.ndarray:
+        """The grid of the trained generator: the last epoch's if it drew this model's."""
+        grid, self.last_grid = self.last_grid, None
+        return grid if grid is not None else image_grid(self.generate(model, GRID_SIDE**2))
 
     def score(
         self, history: list[dict[str, float]], evaluation: Evaluation, objective: Any
