@@ -108,6 +108,9 @@ def test_the_real_data_floor_beats_an_untrained_generator(task):
     assert extras.metrics["real_metric_samples"] == 100
     (shared,) = extras.shared
     assert (shared.kind, shared.key) == ("feature_extractor", task.extractor.key)
+    assert extras.notices == ["fid_inception skipped: no local InceptionV3 weights file "
+                              "(model.task.inception_weights); FID uses the digit classifier"]
+    assert "final_fid_inception" not in untrained.metrics  # skipped, never faked
     shares = [untrained.metrics[f"class_share.{d}"] for d in range(10)]
     assert sum(shares) == pytest.approx(1.0) and untrained.metrics["min_class_share"] == min(shares)
 
@@ -250,3 +253,45 @@ def test_compare_discriminators_judges_each_strategys_best_generator(tracking_ur
     confusion = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/discriminators/confusion.csv")
     assert len(confusion.strip().splitlines()) == 1 + 4  # a 2x2 table per pair
     assert sum(int(v) for v in confusion.splitlines()[1].split(",")[3:5]) == 200  # real images
+
+
+def test_an_inception_weights_path_must_name_a_file():
+    from tunelab.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model.task.inception_weights: no file at '/nope.h5'"):
+        load_config(["model=dcgan", "model.task.inception_weights=/nope.h5"])
+
+
+def test_inception_inputs_are_what_inception_v3_expects():
+    from tunelab.tasks.inception import inception_inputs
+
+    images = np.zeros((2, 28, 28, 1), np.float32)
+    images[1] = 1.0
+    x = np.asarray(inception_inputs(images))
+    assert x.shape == (2, 299, 299, 3)
+    assert x[0].max() == -1.0 and x[1].min() == 1.0  # [0, 1] -> [-1, 1], as x/127.5 - 1
+
+
+@pytest.mark.slow
+def test_fid_inception_runs_from_a_local_weights_file(mnist, tmp_path):
+    """With untrained InceptionV3 weights saved locally (no download): the features have 2,048
+    dimensions, so 40 images give NaN with the reason, for the floor and for a trial."""
+    from dataclasses import replace
+
+    from tunelab.models.common import keras
+
+    weights = tmp_path / "inception_notop.weights.h5"
+    keras().applications.InceptionV3(include_top=False, weights=None, pooling="avg",
+                                     input_shape=(299, 299, 3)).save_weights(weights)  # fmt: skip
+    small = replace(mnist, x_train=mnist.x_train[:40], y_train=mnist.y_train[:40],
+                    x_test=mnist.x_test[:40], y_test=mnist.y_test[:40])  # fmt: skip
+    settings = GenerationSettings(samples=40, samples_during_training=40, kid_subsets=2,
+                                  extractor_epochs=1, inception_weights=str(weights))  # fmt: skip
+    task = Generation(settings, small, 0, tmp_path)
+    extras = task.prepare()
+    assert not extras.notices and math.isnan(extras.metrics["real_fid_inception"])
+    assert task.inception_reference.shape == (40, 2048)
+    evaluation = task.evaluate(DCGAN.build(SMALL, small.spec), SMALL)
+    assert math.isnan(evaluation.metrics["final_fid_inception"])
+    assert "fid_inception: FID needs more samples than feature dimensions (N = 40, d = 2048)" in \
+        evaluation.tags["tunelab.metric_notes"]

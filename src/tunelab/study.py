@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -248,6 +249,8 @@ class Study:
         """The task's one-off work; its shared models' runs are tagged on the study and on
         every trial."""
         extras = self.task.prepare()
+        for notice in extras.notices:
+            print(f"tunelab: {notice}", file=sys.stderr)
         shared_tags = {}
         for shared in extras.shared:
             shared_tags[f"tunelab.{shared.kind}.run_id"] = self.tracker.shared_model_run(shared)

@@ -66,12 +66,13 @@ class SharedModel:
 
 @dataclass
 class StudyExtras:
-    """What a task adds to the study run: metrics (e.g. a real-data floor), texts, and the
-    shared models its trials use (each trial tags their run ids)."""
+    """What a task adds to the study run: metrics (e.g. a real-data floor), texts, the shared
+    models its trials use (each trial tags their run ids), and notices for the user."""
 
     metrics: dict[str, float] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     shared: list[SharedModel] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # one line each, printed for the user
 
 
 @dataclass

@@ -46,8 +46,13 @@ class GenerationSettings:
     is_splits: int = 10
     extractor_epochs: int = 15
     latent_seed: int = 1234  # the fixed latent vectors of the image grid and the evaluations
+    # A local InceptionV3 no-top weights file: adds `fid_inception` (2,048-d pool features) to
+    # the final scores and the floor. None: skipped with a notice (Keras would download them).
+    inception_weights: str | None = None
 
     def check(self, path: str) -> None:
+        if self.inception_weights is not None and not Path(self.inception_weights).is_file():
+            raise ConfigError(f"{path}.inception_weights: no file at {self.inception_weights!r}")
         for key in ("samples", "samples_during_training", "every", "kid_subsets",
                     "kid_subset_size", "is_splits", "extractor_epochs"):  # fmt: skip
             if getattr(self, key) < 1:
@@ -88,6 +93,8 @@ class Generation(Task):
         self.reference: np.ndarray | None = None  # features of the training images
         self.kid_references: dict[bool, Any] = {}
         self.last_grid: np.ndarray | None = None  # the last epoch's, reused by `evaluate`
+        self.inception: Any = None  # InceptionFeatures, with a local weights file
+        self.inception_reference: np.ndarray | None = None
 
     def prepare(self) -> StudyExtras:
         """Train (or load) the feature extractor, embed the reference set and score held-out
@@ -107,13 +114,28 @@ class Generation(Task):
         real = self.data.x_test[: s.samples]
         floor = self._scores(real, final=True)
         metrics = {f"real_{k}": v for k, v in self._as_metrics(floor).items()}
+        notices = []
+        if s.inception_weights is None:
+            notices.append("fid_inception skipped: no local InceptionV3 weights file "
+                           "(model.task.inception_weights); FID uses the digit classifier")
+        else:
+            from tunelab.tasks.inception import InceptionFeatures
+
+            self.inception = InceptionFeatures(s.inception_weights)
+            self.inception_reference = self.inception.features(self.data.x_train)
+            metrics["real_fid_inception"] = self._fid_inception(real).value
         metrics["feature_extractor_test_accuracy"] = self.extractor.test_accuracy
         shared = SharedModel(
             kind="feature_extractor", key=self.extractor.key, params=self.extractor.params,
             metrics={"test_accuracy": self.extractor.test_accuracy},
             model=self.extractor.classifier(),
         )  # fmt: skip
-        return StudyExtras(metrics=metrics, shared=[shared])
+        return StudyExtras(metrics=metrics, shared=[shared], notices=notices)
+
+    def _fid_inception(self, images: np.ndarray) -> Any:
+        from tunelab.metrics import fid
+
+        return fid(self.inception_reference, self.inception.features(images))
 
     def _scores(self, images: np.ndarray, final: bool) -> Scores:
         """FID, KID and IS of images in [0, 1] against the reference set (`final`: with all
@@ -175,6 +197,11 @@ class Generation(Task):
         for name, share in zip(self.data.class_names, shares, strict=True):
             metrics[f"class_share.{name}"] = float(share)
         metrics["min_class_share"] = float(shares.min())
+        if self.inception is not None:
+            inception = self._fid_inception(samples)
+            metrics["final_fid_inception"] = inception.value
+            if inception.reason:
+                scores.reasons.append(f"fid_inception: {inception.reason}")
         collapsed = not all(math.isfinite(metrics[f"final_{k}"]) for k in self.objectives)
         tags = {"tunelab.collapsed": str(collapsed).lower()}
         if scores.reasons:
