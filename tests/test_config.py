@@ -41,6 +41,15 @@ def test_budget_scales_each_group_but_explicit_values_win():
     assert load_config(["budget=smoke", "strategy.max_epochs=4"]).strategy.settings.max_epochs == 4
 
 
+def test_an_inert_factor_is_tuned_and_logged_but_never_reaches_the_model():
+    cfg = load_config(["experiment=cifar_doe"])
+    assert cfg.model.is_inert("guidance_weight") and "guidance_weight" in cfg.model.space.names
+    hp = cfg.model.hparams_for({"guidance_weight": 3.0, "lr": 0.01})
+    assert hp.lr == 0.01 and not hasattr(hp, "guidance_weight")
+    with pytest.raises(ConfigError, match="model.space.dropout: inert, but model mlp takes it"):
+        load_config(["model.space.dropout={type: float, low: 0, high: 0.5, inert: true}"])
+
+
 def test_tune_narrows_the_declared_space():
     cfg = load_config(["model.tune=[lr,units]"])
     assert cfg.model.space.names == ["lr", "units"]
@@ -66,6 +75,7 @@ def test_tune_narrows_the_declared_space():
          "stages[0].factors_from: 'b' is not an earlier stage with analyse: true; valid choices: "
          "none"),
         (["stages=[{name: a}, {name: a}]"], "stages[1].name: 'a' is used twice"),
+        (["stop_after_identical_failures=-1"], "stop_after_identical_failures: must be 0 or more"),
     ],
 )
 def test_bad_values_name_the_key_and_the_valid_choices(overrides, message):
@@ -102,7 +112,8 @@ def test_cli_bad_value_exits_2_with_one_line_and_logs_nothing(tmp_path):
 STRATEGIES = ("bayesian, fractional_factorial, full_factorial, gp_ei, grid, hyperband, random, "
               "rsm, tpe")  # fmt: skip
 TOP_LEVEL_KEYS = ("budget, dataset, model, objective, quiet, repetition, resume, seed, stages, "
-                  "strategy, study_name, tracking, workdir")  # fmt: skip
+                  "stop_after_identical_failures, strategy, study_name, tracking, "
+                  "workdir")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -150,3 +150,19 @@ def test_fractional_study_logs_coded_levels_and_the_alias_structure(tracking_uri
         [client.get_run(summary.run_id).info.experiment_id], "tags.`tunelab.kind` = 'comparison'"
     )[0]
     assert comparison.data.params["runs"] == "4" and "lenth.pse" in comparison.data.params
+
+
+def test_an_inert_factor_is_designed_and_logged_but_the_model_never_takes_it(
+    tracking_uri, tmp_path
+):
+    summary = run_study(
+        ["dataset=digits", "budget=smoke", "strategy=full_factorial",
+         "model.tune=[lr,guidance_weight]",
+         "+model.space.guidance_weight={type: float, low: 0.0, high: 3.0, inert: true}"],
+        tmp_path,
+    )  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    assert [t.status for t in summary.trials] == ["COMPLETE"] * 4
+    levels = sorted((p["guidance_weight"], p["coded.guidance_weight"])
+                    for p in (client.get_run(t.run_id).data.params for t in summary.trials))
+    assert levels == [("0.0", "-1"), ("0.0", "-1"), ("3.0", "1"), ("3.0", "1")]

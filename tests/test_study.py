@@ -398,3 +398,24 @@ def test_a_classification_study_logs_the_names_it_logged_before_the_task_seam(
     }  # fmt: skip
     assert study.data.params["objective.name"] == "val_accuracy"
     assert study.data.params["objective.direction"] == "max"
+
+
+def test_a_study_whose_first_trials_all_fail_alike_stops_with_one_line(mlflow_server, tmp_path):
+    out = tunelab_cli(
+        [*SMOKE, "strategy=random", "strategy.max_trials=6", "model.tune=[lr]",
+         "model.hparams.units=0", "quiet=true", f"workdir={tmp_path}",
+         "tracking.experiment=all-fail"],
+        tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("tunelab: error: the first 3 trials all failed with the same error, "
+                           "so the study stops: ValueError: Received an invalid value for `units`")
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("all-fail")
+    runs = client.search_runs([experiment.experiment_id])
+    trials = [r for r in runs if r.data.tags["tunelab.kind"] == "trial"]
+    assert len(trials) == 3 and all(r.info.status == "FAILED" for r in trials)
+    assert all("units" in r.data.tags["tunelab.failure_reason"] for r in trials)
+    (study,) = [r for r in runs if r.data.tags["tunelab.kind"] == "study"]
+    assert study.info.status == "FAILED"

@@ -68,18 +68,11 @@ def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
     assert augmenter(digits.spec.augmentation) is None  # nothing to transform
 
 
-def test_cnn_reaches_five_blocks_and_ignores_the_guidance_weight(digits):
-    predictions = []
-    for guidance_weight in (0.0, 3.0):
-        train.seed_everything(7)
-        hp = CNNHParams(blocks=5, filters=2, resolution=16, dense_units=8, dropout=0.0,
-                        guidance_weight=guidance_weight)  # fmt: skip
-        model = CNN.build(hp, digits.spec)
-        assert model.get_layer("resolution").output.shape[1:3] == (16, 16)
-        assert model.get_layer("conv_5").filters == 32
-        model.fit(digits.x_train, digits.y_train, epochs=1, shuffle=False, verbose=0)
-        predictions.append(model.predict(digits.x_val, verbose=0))
-    np.testing.assert_array_equal(predictions[0], predictions[1])
+def test_cnn_reaches_five_blocks(digits):
+    hp = CNNHParams(blocks=5, filters=2, resolution=16, dense_units=8, dropout=0.0)
+    model = CNN.build(hp, digits.spec)
+    assert model.get_layer("resolution").output.shape[1:3] == (16, 16)
+    assert model.get_layer("conv_5").filters == 32
 
 
 def test_macro_f1_metric_matches_scikit_learn():

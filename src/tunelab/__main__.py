@@ -18,7 +18,7 @@ import hydra
 from omegaconf import DictConfig
 
 from tunelab import config
-from tunelab.schema import ConfigError
+from tunelab.schema import ConfigError, StudyFailed
 
 
 def expand_overrides(argv: list[str]) -> list[str]:
@@ -56,6 +56,9 @@ def app(cfg: DictConfig) -> None:
     except ConfigError as error:
         print(f"tunelab: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except StudyFailed as error:
+        print(f"tunelab: error: {error}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("tunelab: interrupted; the study's open runs are marked KILLED", file=sys.stderr)
         print("         continue it with the same command and resume=true", file=sys.stderr)

@@ -110,8 +110,14 @@ class ModelConfig:
     task: Any  # the settings of the model's task (its `Settings` dataclass)
 
     def hparams_for(self, values: dict[str, Any]) -> Any:
-        """The builder's HParams with the tuned `values` laid over the fixed ones."""
-        return build(self.cls.HParams, {**vars(self.hparams), **values}, "trial hyperparameters")
+        """The builder's HParams with the tuned `values` laid over the fixed ones (inert
+        factors left out: the model does not take them)."""
+        taken = {k: v for k, v in values.items() if not self.is_inert(k)}
+        return build(self.cls.HParams, {**vars(self.hparams), **taken}, "trial hyperparameters")
+
+    def is_inert(self, name: str) -> bool:
+        param = self.space.params.get(name)
+        return param is not None and param.inert
 
 
 @dataclass
@@ -129,6 +135,7 @@ class StudyConfig:
     dataset: Component
     strategy: Component
     stages: list[Stage] = field(default_factory=list)
+    stop_after_identical_failures: int = 3  # 0 = never stop a study for failing trials
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def fingerprint(self) -> dict[str, Any]:
@@ -143,7 +150,7 @@ class StudyConfig:
 
 TOP_LEVEL = {
     "seed", "repetition", "budget", "objective", "study_name", "resume", "quiet", "workdir",
-    "tracking", "model", "dataset", "strategy", "stages",
+    "tracking", "model", "dataset", "strategy", "stages", "stop_after_identical_failures",
 }  # fmt: skip
 
 
@@ -263,6 +270,8 @@ def load(raw: dict[str, Any]) -> StudyConfig:
         dataset=dataset,
         strategy=strategy,
         stages=_stages(raw.get("stages") or []),
+        stop_after_identical_failures=_non_negative(
+            raw.get("stop_after_identical_failures", 3), "stop_after_identical_failures"),
         resolved={**raw, "study_name": study_name, "objective": vars(objective)},
     )
 
@@ -302,6 +311,11 @@ def _model(group: dict[str, Any]) -> ModelConfig:
     hparams = build(cls.HParams, fixed, "model.hparams")
     space = _tuned(SearchSpace.from_config(rest.get("space") or {}), rest.get("tune"))
     for pname, param in space.params.items():
+        if param.inert:
+            if hasattr(hparams, pname):
+                raise ConfigError(f"model.space.{pname}: inert, but model {name} takes it; "
+                                  "drop inert: true to tune it")  # fmt: skip
+            continue
         if not hasattr(hparams, pname):
             valid = ", ".join(sorted(vars(hparams)))
             raise ConfigError(f"model.space.{pname}: unknown hyperparameter; valid: {valid}")
@@ -366,6 +380,12 @@ def _import(target: str, path: str) -> type:
 def _int(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    return value
+
+
+def _non_negative(value: Any, key: str) -> int:
+    if _int(value, key) < 0:
+        raise ConfigError(f"{key}: must be 0 or more, got {value}")
     return value
 
 

@@ -19,6 +19,10 @@ class ConfigError(ValueError):
     """A config value is wrong; the message names the key and what would be valid."""
 
 
+class StudyFailed(RuntimeError):
+    """A study cannot go on (its first trials all failed the same way); one line says why."""
+
+
 def build(cls: type[T], mapping: Any, path: str) -> T:
     """Build dataclass `cls` from `mapping`, the config at dotted `path`."""
     if not isinstance(mapping, dict):

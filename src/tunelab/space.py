@@ -34,6 +34,10 @@ class Param:
     log: bool = False
     step: float | None = None
     values: list[Any] | None = None
+    # A design factor the model does not take: it is varied and logged, so an analysis can show
+    # it has no effect, but it never reaches the model (e.g. a guidance weight in a classifier
+    # study, kept for the guided-diffusion design it belongs to).
+    inert: bool = False
 
     def check(self, path: str) -> None:
         if self.type in ("float", "int"):

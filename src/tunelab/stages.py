@@ -52,7 +52,8 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
     for stage, stage_cfg in zip(cfg.stages, planned, strict=True):
         if stage.factors_from:
             tune = ranked[stage.factors_from][: stage.top]
-            held = {k: v for k, v in best[stage.factors_from].items() if k not in tune}
+            held = {k: v for k, v in best[stage.factors_from].items()
+                    if k not in tune and not stage_cfg.model.is_inert(k)}  # fmt: skip
             report(f"stage {stage.name}: tuning {', '.join(tune)}, the most significant factors "
                    f"of stage {stage.factors_from}; holding its best trial's "
                    f"{', '.join(f'{k}={v}' for k, v in held.items()) or 'nothing'}")  # fmt: skip

@@ -27,7 +27,7 @@ from tunelab import __version__, plots
 from tunelab.config import StudyConfig
 from tunelab.files import write_atomically
 from tunelab.progress import TrialProgress
-from tunelab.schema import ConfigError
+from tunelab.schema import ConfigError, StudyFailed
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tasks.base import Task
@@ -48,6 +48,7 @@ class TrialRecord:
     best_so_far: float | None
     wall_time: float
     values: dict[str, Any]
+    reason: str = ""  # why a FAILED trial failed
 
 
 @dataclass
@@ -206,6 +207,7 @@ class Study:
                 with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as bar:
                     while (proposal := self.strategy.ask()) is not None:
                         bar.advance(self._run_trial(proposal))
+                        self._stop_if_every_trial_fails_alike()
                 summary = self._finish(started)
         except KeyboardInterrupt:
             self.tracker.end_all("KILLED")
@@ -245,6 +247,18 @@ class Study:
             "tunelab.version": __version__,
         }
 
+    def _stop_if_every_trial_fails_alike(self) -> None:
+        """Raise StudyFailed once the first `stop_after_identical_failures` trials have all
+        failed with the same error: the model cannot train, and more trials would only repeat
+        it. Studies where some trials fail go on."""
+        k = self.cfg.stop_after_identical_failures
+        first = self.folder.records[:k]
+        if k and len(self.folder.records) == k and all(r.status == "FAILED" for r in first) \
+                and len({r.reason for r in first}) == 1:  # fmt: skip
+            raise StudyFailed(f"the first {k} trials all failed with the same error, so the "
+                              f"study stops: {first[0].reason} (their MLflow runs are FAILED "
+                              "with it; stop_after_identical_failures=0 goes on regardless)")
+
     def _prepare_task(self, run_id: str) -> None:
         """The task's one-off work; its shared models' runs are tagged on the study and on
         every trial."""
@@ -279,7 +293,8 @@ class Study:
         try:
             hp = cfg.model.hparams_for(proposal.values)
             tracker.log_params(run, {
-                **vars(hp), "epochs": epochs, "initial_epoch": proposal.initial_epoch,
+                **proposal.values, **vars(hp), "epochs": epochs,  # values: inert factors too
+                "initial_epoch": proposal.initial_epoch,
                 "early_stopping_patience": cfg.model.training.early_stopping_patience,
                 **proposal.params,
             })  # fmt: skip
@@ -324,6 +339,7 @@ class Study:
             cumulative_epochs=(previous.cumulative_epochs if previous else 0)
             + outcome.epochs_trained,
             best_so_far=best, wall_time=time.perf_counter() - started, values=proposal.values,
+            reason=outcome.message,
         )  # fmt: skip
         folder.append(record)
         # written once the run has ended in MLflow: resuming never skips a trial without its run

@@ -36,9 +36,6 @@ class CNNHParams(TrainHParams):
     l2: float = 0.0
     augment: bool = False  # train on batches randomly transformed by the dataset's augmentation
     resolution: int | None = None  # square side to resize to in the model; wins over dataset.resize
-    # A factor of the CIFAR design study, meant for the guided-diffusion generator; declared so
-    # designs can carry it, it has no effect on this classifier (an ANOVA shows as much).
-    guidance_weight: float = 0.0
 
     def check(self, path: str) -> None:
         super().check(path)
