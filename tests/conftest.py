@@ -63,6 +63,16 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(timeout=30)
 
 
+@pytest.fixture()
+def own_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of the test's own, for timing-sensitive tests: the session's server slows as
+    the suite fills it, and a trial's journal line waits for its requests to be sent."""
+    process, uri = start_mlflow_server(tmp_path_factory.mktemp("own_mlflow_server"))
+    yield uri
+    process.terminate()
+    process.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def postgres_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`mlflow server` backed by a private PostgreSQL 16 (pgserver), over psycopg 3."""

@@ -47,7 +47,8 @@ def test_an_inert_factor_is_tuned_and_logged_but_never_reaches_the_model():
     hp = cfg.model.hparams_for({"guidance_weight": 3.0, "lr": 0.01})
     assert hp.lr == 0.01 and not hasattr(hp, "guidance_weight")
     with pytest.raises(ConfigError, match="model.space.dropout: inert, but model mlp takes it"):
-        load_config(["model.space.dropout={type: float, low: 0, high: 0.5, inert: true}"])
+        load_config(["~model.space.dropout",
+                     "+model.space.dropout={type: float, low: 0, high: 0.5, inert: true}"])
 
 
 def test_tune_narrows_the_declared_space():

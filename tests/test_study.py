@@ -204,10 +204,10 @@ RESUMABLE = ["dataset=digits", "budget=smoke", "strategy=random", "strategy.max_
 
 
 @pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
-def test_interrupted_study_resumes_without_duplicate_trials(kill, mlflow_server, tmp_path):
-    client = MlflowClient(mlflow_server)
+def test_interrupted_study_resumes_without_duplicate_trials(kill, own_mlflow_server, tmp_path):
+    client = MlflowClient(own_mlflow_server)
     args = [*RESUMABLE, f"workdir={tmp_path}", f"tracking.experiment=resume-{kill.name}"]
-    process = _start_cli(args, tmp_path, mlflow_server)
+    process = _start_cli(args, tmp_path, own_mlflow_server)
     journal = tmp_path / "resumable" / "trials.jsonl"
     _wait_for_trials(journal, 2, process)
     process.send_signal(kill)
@@ -222,12 +222,12 @@ def test_interrupted_study_resumes_without_duplicate_trials(kill, mlflow_server,
         assert study.info.status == "RUNNING"  # nobody could mark it after kill -9
 
     changed = tunelab_cli([*args, "resume=true", "strategy.max_trials=6"], tmp_path,
-                          env={"MLFLOW_TRACKING_URI": mlflow_server})  # fmt: skip
+                          env={"MLFLOW_TRACKING_URI": own_mlflow_server})  # fmt: skip
     assert changed.returncode == 2
     assert "strategy.max_trials: 5 -> 6" in changed.stderr
 
     resumed = tunelab_cli([*args, "resume=true"], tmp_path,
-                          env={"MLFLOW_TRACKING_URI": mlflow_server})  # fmt: skip
+                          env={"MLFLOW_TRACKING_URI": own_mlflow_server})  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     study = client.get_run(run_id)
     assert study.info.status == "FINISHED"

@@ -140,7 +140,8 @@ class StudyConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """What must not change between an interrupted study and its resumption."""
-        ignored = ("resume", "quiet", "tracking", "workdir", "repetition")
+        ignored = ("resume", "quiet", "tracking", "workdir", "repetition",
+                   "stop_after_identical_failures")  # a resumed study may set it to 0
         return {k: v for k, v in self.resolved.items() if k not in ignored}
 
     def config_hash(self) -> str:
