@@ -191,6 +191,7 @@ def run_discriminators(args: argparse.Namespace) -> Any:
 
     from tunelab import plots
     from tunelab.compare.discriminators import REAL, judge
+    from tunelab.models.common import predict_in_batches
     from tunelab.tracking.runs import load_keras_model
 
     best = _best_study_per_strategy(args)
@@ -201,11 +202,12 @@ def run_discriminators(args: argparse.Namespace) -> Any:
         generator = load_keras_model(args.tracking_uri, study["tags.tunelab.model_uri.model"])
         latent = np.random.default_rng(args.seed).standard_normal(
             (args.images, generator.input_shape[-1])).astype(np.float32)
-        generated[strategy] = _predict(generator, latent)
+        generated[strategy] = predict_in_batches(generator, latent)
         judges[strategy] = load_keras_model(
             args.tracking_uri, study["tags.tunelab.model_uri.discriminator"])
-    logits = {d: {**{g: _predict(model, images) for g, images in generated.items()},
-                  REAL: _predict(model, real)} for d, model in judges.items()}  # fmt: skip
+    logits = {d: {name: predict_in_batches(model, images)
+                  for name, images in {**generated, REAL: real}.items()}
+              for d, model in judges.items()}  # fmt: skip
     result = judge(logits)
     tables = {"discriminators/called_real": result.called_real,
               "discriminators/auc": result.auc, "discriminators/confusion": result.confusion,
@@ -249,13 +251,6 @@ def _real_images(args: argparse.Namespace, run_id: str, n: int) -> Any:
     cfg = config.load(yaml.safe_load(read_text(args.tracking_uri, run_id, "config/resolved.yaml")))
     data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
     return np.concatenate([data.x_test, data.x_val])[:n]
-
-
-def _predict(model: Any, x: Any, batch: int = 500) -> Any:
-    import numpy as np
-
-    return np.concatenate([np.asarray(model(x[i : i + batch], training=False))
-                           for i in range(0, len(x), batch)])  # fmt: skip
 
 
 COMMANDS = {"factorial": run_factorial, "optimisers": run_optimisers,

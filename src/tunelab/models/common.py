@@ -19,6 +19,16 @@ def keras() -> Any:
     return _keras
 
 
+def predict_in_batches(model: Any, x: Any, batch_size: int = 500) -> Any:
+    """`model(x)` as a NumPy array, from eager forward passes over batches of `batch_size`
+    (no per-model `predict` function to trace)."""
+    import numpy as np
+
+    to_numpy = keras().ops.convert_to_numpy
+    return np.concatenate([to_numpy(model(x[i : i + batch_size], training=False))
+                           for i in range(0, len(x), batch_size)])  # fmt: skip
+
+
 def quiet_tensorflow() -> None:
     """Silence TensorFlow's C++ start-up logs and retracing warnings (call before importing it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

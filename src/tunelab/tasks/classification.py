@@ -104,14 +104,10 @@ class Classification(Task):
 
 
 def predict_classes(model: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class indices from eager forward passes (no per-model `predict` function to trace)."""
-    from tunelab.models.common import keras
+    """Class indices of the model's outputs for `x`."""
+    from tunelab.models.common import predict_in_batches
 
-    to_numpy = keras().ops.convert_to_numpy
-    batches = [
-        to_numpy(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)
-    ]
-    return np.argmax(np.concatenate(batches), axis=1)
+    return np.argmax(predict_in_batches(model, x, batch_size), axis=1)
 
 
 def confusion_csv(confusion: np.ndarray, class_names: list[str]) -> str:

@@ -165,12 +165,9 @@ class Generation(Task):
 
     def generate(self, gan: Any, n: int, salt: int = 0) -> np.ndarray:
         """`n` images in [0, 1] from the fixed latent vectors."""
-        from tunelab.models.common import keras
+        from tunelab.models.common import predict_in_batches
 
-        z = self.latents(n, gan.latent_dim, salt)
-        to_numpy = keras().ops.convert_to_numpy
-        images = np.concatenate([to_numpy(gan.generator(z[i : i + 500], training=False))
-                                 for i in range(0, n, 500)])  # fmt: skip
+        images = predict_in_batches(gan.generator, self.latents(n, gan.latent_dim, salt))
         return (images.astype(np.float64) + 1.0) / 2.0
 
     def fit_inputs(self, hp: Any, seed: int) -> dict[str, Any]:
@@ -234,10 +231,8 @@ class Generation(Task):
     def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, np.ndarray]:
         """The generator with its output mapped from [-1, 1] to [0, 1]; 5 latent vectors."""
         from tunelab.models.common import keras
-        from tunelab.train import load_weights
 
-        gan = model_cls.build(hp, self.data.spec)
-        load_weights(gan, weights)
+        gan = self._trained_gan(model_cls, hp, weights)
         z = keras().Input(shape=(hp.latent_dim,), name="latent")
         images = keras().layers.Rescaling(0.5, offset=0.5, name="to_unit_range")(gan.generator(z))
         return keras().Model(z, images, name="generator"), self.latents(5, hp.latent_dim)
@@ -246,14 +241,20 @@ class Generation(Task):
         """The discriminator, taking images in [0, 1] (the generator's and the dataset's range)
         to a logit that is high for "real"; 5 test images as its example."""
         from tunelab.models.common import keras
-        from tunelab.train import load_weights
 
-        gan = model_cls.build(hp, self.data.spec)
-        load_weights(gan, weights)
+        gan = self._trained_gan(model_cls, hp, weights)
         image = keras().Input(shape=self.data.spec.input_shape, name="image")
         scaled = keras().layers.Rescaling(2.0, offset=-1.0, name="to_gan_range")(image)
         model = keras().Model(image, gan.discriminator(scaled), name="discriminator")
         return {"discriminator": (model, self.data.x_test[:5])}
+
+    def _trained_gan(self, model_cls: Any, hp: Any, weights: Path) -> Any:
+        """The GAN built from `hp` with the saved `weights`."""
+        from tunelab.train import load_weights
+
+        gan = model_cls.build(hp, self.data.spec)
+        load_weights(gan, weights)
+        return gan
 
 
 def image_grid(images: np.ndarray, side: int = GRID_SIDE) -> np.ndarray:
