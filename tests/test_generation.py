@@ -107,7 +107,7 @@ def test_the_real_data_floor_beats_an_untrained_generator(task):
     assert extras.metrics["real_fid"] < untrained.metrics["final_fid"]
     assert extras.metrics["real_metric_samples"] == 100
     (shared,) = extras.shared
-    assert (shared.kind, shared.key) == ("feature_extractor", task.extractor.key)
+    assert (shared.kind, shared.key) == ("feature_extractor", task.scorer.extractor.key)
     assert extras.notices == ["fid_inception skipped: no local InceptionV3 weights file "
                               "(model.task.inception_weights); FID uses the digit classifier"]
     assert "final_fid_inception" not in untrained.metrics  # skipped, never faked
@@ -290,7 +290,7 @@ def test_fid_inception_runs_from_a_local_weights_file(mnist, tmp_path):
     task = Generation(settings, small, 0, tmp_path)
     extras = task.prepare()
     assert not extras.notices and math.isnan(extras.metrics["real_fid_inception"])
-    assert task.inception_reference.shape == (40, 2048)
+    assert task.scorer.inception_reference.shape == (40, 2048)
     evaluation = task.evaluate(DCGAN.build(SMALL, small.spec), SMALL)
     assert math.isnan(evaluation.metrics["final_fid_inception"])
     assert "fid_inception: FID needs more samples than feature dimensions (N = 40, d = 2048)" in \

@@ -20,55 +20,25 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tunelab.metrics.kid import KIDReference
 from tunelab.schema import ConfigError
-from tunelab.tasks.base import (
-    Direction,
-    EpochExtras,
-    Evaluation,
-    SharedModel,
-    StudyExtras,
-    Task,
-    TrialArtifacts,
-)
+from tunelab.tasks.base import Direction, EpochExtras, Evaluation, StudyExtras, Task, TrialArtifacts
+from tunelab.tasks.image_scores import ImageScorer, ScoringSettings
 
 GRID_SIDE = 10  # a 10 x 10 grid of generated images
 PENALTY: dict[Direction, float] = {"min": 1e6, "max": 0.0}  # IS >= 1 for any real generator
 
 
 @dataclass
-class GenerationSettings:
-    samples: int = 1000  # generated images scored after a trial (and real ones in the floor)
+class GenerationSettings(ScoringSettings):
     samples_during_training: int = 500  # per metric epoch
     every: int = 1  # epochs between metric evaluations; the last epoch always has them
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    is_splits: int = 10
-    extractor_epochs: int = 15
     latent_seed: int = 1234  # the fixed latent vectors of the image grid and the evaluations
-    # A local InceptionV3 no-top weights file: adds `fid_inception` (2,048-d pool features) to
-    # the final scores and the floor. None: skipped with a notice (Keras would download them).
-    inception_weights: str | None = None
 
     def check(self, path: str) -> None:
-        if self.inception_weights is not None and not Path(self.inception_weights).is_file():
-            raise ConfigError(f"{path}.inception_weights: no file at {self.inception_weights!r}")
-        for key in ("samples", "samples_during_training", "every", "kid_subsets",
-                    "kid_subset_size", "is_splits", "extractor_epochs"):  # fmt: skip
+        super().check(path)
+        for key in ("samples_during_training", "every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{path}.{key}: must be at least 1, got {getattr(self, key)}")
-
-
-@dataclass
-class Scores:
-    fid: float
-    kid: float
-    kid_std: float
-    inception_score: float
-    inception_score_std: float
-    n: int
-    reasons: list[str]
-    logits: np.ndarray  # the classifier's, of the images scored
 
 
 class Generation(Task):
@@ -89,74 +59,11 @@ class Generation(Task):
     def __init__(self, settings: GenerationSettings, data: Any, seed: int, workdir: Path) -> None:
         super().__init__(settings, data, seed, workdir)
         self.x_train = data.x_train * np.float32(2) - np.float32(1)  # [-1, 1] for the GAN
-        self.extractor: Any = None
-        self.reference: np.ndarray | None = None  # features of the training images
-        self.kid_references: dict[bool, Any] = {}
+        self.scorer = ImageScorer(settings, data, seed, workdir)
         self.last_grid: np.ndarray | None = None  # the last epoch's, reused by `evaluate`
-        self.inception: Any = None  # InceptionFeatures, with a local weights file
-        self.inception_reference: np.ndarray | None = None
 
     def prepare(self) -> StudyExtras:
-        """Train (or load) the feature extractor, embed the reference set and score held-out
-        real images against it: the floor no generator can be expected to beat."""
-        from tunelab.tasks.feature_extractor import trained_extractor
-
-        s = self.settings
-        self.extractor = trained_extractor(
-            self.data, self.workdir / "feature_extractors", s.extractor_epochs, self.seed
-        )
-        self.reference, _ = self.extractor.features_and_logits(self.data.x_train)
-        self.kid_references = {  # the final scores' subsets, and the cheaper ones in training
-            final: KIDReference(self.reference, s.kid_subsets if final else
-                                max(1, s.kid_subsets // 10), s.kid_subset_size, self.seed)
-            for final in (True, False)
-        }  # fmt: skip
-        real = self.data.x_test[: s.samples]
-        floor = self._scores(real, final=True)
-        metrics = {f"real_{k}": v for k, v in self._as_metrics(floor).items()}
-        notices = []
-        if s.inception_weights is None:
-            notices.append("fid_inception skipped: no local InceptionV3 weights file "
-                           "(model.task.inception_weights); FID uses the digit classifier")
-        else:
-            from tunelab.tasks.inception import InceptionFeatures
-
-            self.inception = InceptionFeatures(s.inception_weights)
-            self.inception_reference = self.inception.features(self.data.x_train)
-            metrics["real_fid_inception"] = self._fid_inception(real).value
-        metrics["feature_extractor_test_accuracy"] = self.extractor.test_accuracy
-        shared = SharedModel(
-            kind="feature_extractor", key=self.extractor.key, params=self.extractor.params,
-            metrics={"test_accuracy": self.extractor.test_accuracy},
-            model=self.extractor.classifier(),
-        )  # fmt: skip
-        return StudyExtras(metrics=metrics, shared=[shared], notices=notices)
-
-    def _fid_inception(self, images: np.ndarray) -> Any:
-        from tunelab.metrics import fid
-
-        return fid(self.inception_reference, self.inception.features(images))
-
-    def _scores(self, images: np.ndarray, final: bool) -> Scores:
-        """FID, KID and IS of images in [0, 1] against the reference set (`final`: with all
-        `kid_subsets`, else a tenth of them, as while training)."""
-        from tunelab.metrics import fid, inception_score
-
-        features, logits = self.extractor.features_and_logits(images)
-        f = fid(self.reference, features)
-        k = self.kid_references[final].score(features)
-        i = inception_score(logits, splits=min(self.settings.is_splits, len(images)))
-        reasons = [score.reason for score in (f, k, i) if score.reason]
-        spread = [math.nan if score.std is None else score.std for score in (k, i)]
-        return Scores(f.value, k.value, spread[0], i.value, spread[1], len(images), reasons,
-                      logits)  # fmt: skip
-
-    def _as_metrics(self, scores: Scores) -> dict[str, float]:
-        return {
-            "fid": scores.fid, "kid": scores.kid, "kid_std": scores.kid_std,
-            "inception_score": scores.inception_score,
-            "inception_score_std": scores.inception_score_std, "metric_samples": scores.n,
-        }  # fmt: skip
+        return self.scorer.prepare()
 
     def latents(self, n: int, latent_dim: int, salt: int = 0) -> np.ndarray:
         """Fixed latent vectors: the same for every epoch and every trial of every study."""
@@ -178,27 +85,17 @@ class Generation(Task):
         extras = EpochExtras(images={"generated": grid})
         if last or (epoch + 1) % self.settings.every == 0:
             samples = self.generate(model, self.settings.samples_during_training, salt=1)
-            scores = self._scores(samples, final=False)
-            extras.metrics = {k: v for k, v in self._as_metrics(scores).items()
+            scores = self.scorer.scores(samples, final=False)
+            extras.metrics = {k: v for k, v in scores.metrics().items()
                               if k in self.objectives}  # fmt: skip
         return extras
 
     def evaluate(self, model: Any, hp: Any) -> Evaluation:
         samples = self.generate(model, self.settings.samples, salt=2)
-        scores = self._scores(samples, final=True)
-        metrics = {f"final_{k}": v for k, v in self._as_metrics(scores).items()}
-        metrics["feature_dim"] = float(self.reference.shape[1])
-        classes = np.argmax(scores.logits, axis=1)
-        counts = np.bincount(classes, minlength=len(self.data.class_names))
-        shares = counts / counts.sum()
-        for name, share in zip(self.data.class_names, shares, strict=True):
-            metrics[f"class_share.{name}"] = float(share)
-        metrics["min_class_share"] = float(shares.min())
-        if self.inception is not None:
-            inception = self._fid_inception(samples)
-            metrics["final_fid_inception"] = inception.value
-            if inception.reason:
-                scores.reasons.append(f"fid_inception: {inception.reason}")
+        scores = self.scorer.scores(samples, final=True)
+        metrics = {f"final_{k}": v for k, v in scores.metrics().items()}
+        self.scorer.final_extras(samples, scores, metrics)
+        counts = self.scorer.class_counts(scores)
         collapsed = not all(math.isfinite(metrics[f"final_{k}"]) for k in self.objectives)
         tags = {"tunelab.collapsed": str(collapsed).lower()}
         if scores.reasons:
