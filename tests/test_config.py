@@ -126,7 +126,7 @@ TOP_LEVEL_KEYS = ("budget, dataset, model, objective, quiet, repetition, resume,
         (["experiment=mnist_mlp/nope"], "experiment: 'mnist_mlp/nope' is not valid; valid "
          "choices: cifar_cnn/baseline, cifar_cnn/hyperband, cifar_doe, cifar_mlp/hyperband, "
          "cifar_mlp/regularisation, cifar_mlp/softmax, cifar_mlp/widths, gan_shootout, "
-         "mnist_mlp/bad_init, "
+         "guided_doe, mnist_mlp/bad_init, "
          "mnist_mlp/batch_size, mnist_mlp/hyperband, mnist_mlp/hyperband_f1, "
          "mnist_mlp/regularisation, mnist_mlp/rho, optimiser_shootout"),
         (["foo=1"], f"foo: unknown key; valid keys: {TOP_LEVEL_KEYS}"),
@@ -187,6 +187,7 @@ PRESETS = sorted(
 def test_there_are_presets_for_each_reference_study():
     assert {p.split("/")[0] for p in PRESETS} == {
         "mnist_mlp", "cifar_mlp", "cifar_cnn", "optimiser_shootout", "cifar_doe", "gan_shootout",
+        "guided_doe",
     }  # fmt: skip
 
 
@@ -228,6 +229,27 @@ def test_cifar_doe_chains_four_studies_over_the_seven_factors_of_the_study():
     assert stages["rsm"].study_name == "cifar_doe-seed0-rsm"
     narrowed = stage_config(cfg, overrides, cfg.stages[2], ["lr", "dropout", "blocks"])
     assert narrowed.model.space.names == ["lr", "dropout", "blocks"]
+
+
+def test_guided_doe_chains_a_baseline_and_the_four_studies_beside_their_claims():
+    from tunelab.stages import stage_config
+
+    overrides = ["experiment=guided_doe", "budget=full"]
+    cfg = load_config(overrides)
+    assert [(s.name, s.factors_from, s.claimed) for s in cfg.stages] == [
+        ("baseline", None, 158), ("screening", None, 140), ("factorial", None, 130),
+        ("rsm", "factorial", 120), ("gp_ei", "factorial", 98),
+    ]  # fmt: skip
+    assert cfg.model.name == "guided_diffusion" and cfg.objective.name == "fid"
+    stages = {s.name: stage_config(cfg, overrides, s) for s in cfg.stages}
+    baseline = stages["baseline"]
+    assert baseline.strategy.name == "grid" and baseline.model.space.names == []
+    assert baseline.model.hparams_for({}).guidance_weight == 0.0  # unguided samples
+    levels = {n: (p.low, p.high) for n, p in stages["screening"].model.space.params.items()}
+    assert levels["guidance_weight"] == (0.1, 1.0) and levels["lr"] == (0.001, 0.01)
+    assert len(levels) == 7
+    assert cfg.stages[4].tune == ["lr", "batch_size", "dropout"]
+    assert stages["gp_ei"].strategy.settings.iterations == 15
 
 
 def test_a_bad_stage_override_names_the_stage():

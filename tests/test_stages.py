@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from tunelab.stages import run_stages
 
-CHAIN = ("stages=[{name: screening, overrides: ['strategy=fractional_factorial'], analyse: true},"
+CHAIN = ("stages=[{name: screening, overrides: ['strategy=fractional_factorial'], analyse: true,"
+         " claimed: 0.9},"
          " {name: factorial, overrides: ['strategy=full_factorial'], analyse: true, order: 2},"
          " {name: rsm, overrides: ['strategy=rsm'], factors_from: factorial, top: 2},"
          " {name: gp, overrides: ['strategy=gp_ei', 'strategy.iterations=2',"
@@ -31,6 +32,7 @@ def test_a_chain_tunes_the_factors_its_anova_ranked_first(tracking_uri, tmp_path
     analyses = {
         run.data.params["filter"].split("'")[-2]: run
         for run in client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")
+        if run.data.params["analysis"] == "factorial"
     }
     assert set(analyses) == {summaries[0].study_id, summaries[1].study_id}
     factorial = analyses[summaries[1].study_id]
@@ -52,6 +54,14 @@ def test_a_chain_tunes_the_factors_its_anova_ranked_first(tracking_uri, tmp_path
     assert said == [f"stage {s}: tuning {', '.join(top_two)}, the most significant factors of "
                     f"stage factorial; holding its best trial's {held}={best_held}"
                     for s in ("rsm", "gp")]  # fmt: skip
+    comparisons = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")
+    (table_run,) = [run for run in comparisons if run.data.params["analysis"] == "stages"]
+    table = pd.read_csv(client.download_artifacts(table_run.info.run_id, "stages/table.csv",
+                                                  str(tmp_path)), index_col=0)  # fmt: skip
+    assert list(table.index) == ["screening", "factorial", "rsm", "gp"]
+    assert list(table["trials"]) == [4, 8, 11, 4]
+    assert list(table["best_val_accuracy"]) == pytest.approx([s.best_score for s in summaries])
+    assert table.loc["screening", "claimed"] == 0.9 and table["claimed"].isna().sum() == 3
     runs_before = len(client.search_runs([experiment_id], max_results=1000))
     said.clear()
     again = run_stages(load_config([*overrides, "resume=true"]), [*overrides, "resume=true"],

@@ -85,6 +85,8 @@ class Stage:
     order: int = 1  # highest interaction order of that ANOVA
     factors_from: str | None = None  # tune only the most significant factors of that stage
     top: int = 3  # how many of them
+    tune: list[str] | None = None  # with factors_from: these instead of its top factors
+    claimed: float | None = None  # what the reproduced study claims for this stage's objective
 
     def check(self, path: str) -> None:
         if self.order < 1 or self.top < 1:
@@ -137,6 +139,7 @@ class StudyConfig:
     stages: list[Stage] = field(default_factory=list)
     stop_after_identical_failures: int = 3  # 0 = never stop a study for failing trials
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
+    extra_tags: dict[str, str] = field(default_factory=dict)  # a chain's, on its stages' runs
 
     def fingerprint(self) -> dict[str, Any]:
         """What must not change between an interrupted study and its resumption."""

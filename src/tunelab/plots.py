@@ -308,3 +308,34 @@ def response_surface(model: Any, names: list[str], a: str, b: str) -> Figure:
     fig.suptitle(f"Fitted response surface: {a} x {b}")
     fig.tight_layout()
     return fig
+
+
+def guidance_curve(rows: list[dict[str, float]]) -> Figure:
+    """FID, guided-class accuracy and diversity against the guidance weight w."""
+    w = [r["guidance_weight"] for r in rows]
+    panels = (("fid", "FID (lower is better)"), ("guided_class_accuracy", "guided-class accuracy"),
+              ("within_class_spread", "within-class spread (diversity)"))  # fmt: skip
+    fig = Figure(figsize=(4 * len(panels), 3.4), dpi=DPI)
+    for ax, (key, title) in zip(fig.subplots(1, len(panels)), panels, strict=True):
+        ax.plot(w, [r[key] for r in rows], marker="o")
+        ax.set(title=title, xlabel="guidance weight w")
+        ax.set_xscale("symlog", linthresh=0.5)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def stages(table: Any, response: str) -> Figure:
+    """A chain's best `response` per stage (bars), and the reproduced study's claims (dots)."""
+    fig = Figure(figsize=(1.6 * len(table) + 2.5, 3.6), dpi=DPI)
+    ax = fig.subplots()
+    x = np.arange(len(table))
+    ax.bar(x, table[response], color="tab:blue", alpha=0.7, label="measured")
+    if "claimed" in table and table["claimed"].notna().any():
+        ax.plot(x, table["claimed"], "o", color="tab:red", label="claimed by the study")
+    ax.set_xticks(x, table.index)
+    ax.set(ylabel=response, title="best per stage of the chain")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig

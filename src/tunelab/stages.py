@@ -11,6 +11,7 @@ had finished and resumes the one that was interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -49,26 +50,41 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
     ranked: dict[str, list[str]] = {}
     best: dict[str, dict[str, Any]] = {}
     summaries = []
-    for stage, stage_cfg in zip(cfg.stages, planned, strict=True):
+    ran = False  # a resumed chain that had finished logs no second table
+    for index, (stage, stage_cfg) in enumerate(zip(cfg.stages, planned, strict=True)):
         if stage.factors_from:
-            tune = ranked[stage.factors_from][: stage.top]
+            tune = stage.tune or ranked[stage.factors_from][: stage.top]
             held = {k: v for k, v in best[stage.factors_from].items()
                     if k not in tune and not stage_cfg.model.is_inert(k)}  # fmt: skip
-            report(f"stage {stage.name}: tuning {', '.join(tune)}, the most significant factors "
-                   f"of stage {stage.factors_from}; holding its best trial's "
+            why = f"; holding stage {stage.factors_from}'s" if stage.tune else \
+                f", the most significant factors of stage {stage.factors_from}; holding its"
+            report(f"stage {stage.name}: tuning {', '.join(tune)}{why} best trial's "
                    f"{', '.join(f'{k}={v}' for k, v in held.items()) or 'nothing'}")  # fmt: skip
             stage_cfg = stage_config(cfg, overrides, stage, tune, held)
+        stage_cfg = dataclasses.replace(stage_cfg, extra_tags=_chain_tags(cfg, stage, index))
         study = Study(stage_cfg)
         summary = study.finished_summary()
         if summary is None:
             summary = study.run()
+            ran = True
         else:
             report(f"stage {stage.name}: finished before (study {summary.study_id}); kept")
         summaries.append(summary)
         if stage.analyse:
             ranked[stage.name] = _ranking(study, summary, stage.order)
             best[stage.name] = dict(summary.best_values)
+    if ran:
+        tabulate(cfg, summaries[-1].tracking_uri)
     return summaries
+
+
+def _chain_tags(cfg: StudyConfig, stage: Stage, index: int) -> dict[str, str]:
+    """What `compare stages` finds a chain's studies by, in order, with the claimed values."""
+    tags = {"tunelab.chain": cfg.study_name, "tunelab.stage": stage.name,
+            "tunelab.stage_index": str(index)}  # fmt: skip
+    if stage.claimed is not None:
+        tags["tunelab.claimed"] = str(stage.claimed)
+    return tags
 
 
 def _override_value(value: Any) -> str:
@@ -106,3 +122,14 @@ def analyse(cfg: StudyConfig, summary: Any, order: int) -> list[str]:
     ])  # fmt: skip
     result = run_factorial(args)
     return [name.removeprefix("coded.") for name in ranked_factors(result, factors)]
+
+
+def tabulate(cfg: StudyConfig, tracking_uri: str) -> str:
+    """The chain's table, stage by stage (a comparison run); returns its run id."""
+    from tunelab.compare.__main__ import parser, run_stages_table
+
+    args = parser().parse_args([
+        "stages", "--tracking-uri", tracking_uri, "--experiment", cfg.tracking.experiment,
+        "--chain", cfg.study_name, "--cache-dir", f"{cfg.workdir}/compare-cache", "--refresh",
+    ])  # fmt: skip
+    return run_stages_table(args)

@@ -30,7 +30,7 @@ from tunelab.progress import TrialProgress
 from tunelab.schema import ConfigError, StudyFailed
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
-from tunelab.tasks.base import Task
+from tunelab.tasks.base import StudyExtras, Task
 from tunelab.tracking import Run, Tracker, run_id
 
 
@@ -245,6 +245,7 @@ class Study:
             "tunelab.objective": f"{cfg.objective.name} ({cfg.objective.direction})",
             "tunelab.git_commit": git_commit(),
             "tunelab.version": __version__,
+            **cfg.extra_tags,
         }
 
     def _stop_if_every_trial_fails_alike(self) -> None:
@@ -273,9 +274,14 @@ class Study:
             self.tags.update(shared_tags)
             self.tracker.set_tags(run_id, shared_tags)
         if not self.folder.resuming:
-            self.tracker.log_metrics(run_id, extras.metrics)
-            for path, text in extras.texts.items():
-                self.tracker.log_text(run_id, text, path)
+            self._log_extras(run_id, extras)
+
+    def _log_extras(self, run_id: str, extras: StudyExtras) -> None:
+        self.tracker.log_metrics(run_id, extras.metrics)
+        for path, text in extras.texts.items():
+            self.tracker.log_text(run_id, text, path)
+        for path, (plot, data) in extras.figures.items():
+            self.tracker.log_plot(run_id, path, plot, **data)
 
     # --- one trial -----------------------------------------------------------------------
     def _run_trial(self, proposal: Proposal) -> TrialRecord:
@@ -368,6 +374,9 @@ class Study:
         tags = {"tunelab.trial_status": status, "tunelab.stop_reason": fit.stop_reason,
                 **evaluation.tags}  # fmt: skip
         tracker.log_metrics(run, metrics, tags=tags)
+        for key, images in evaluation.step_images.items():
+            for step, image in images:
+                tracker.log_image(run, image, key, step)
         tracker.log_trial_artifacts(
             run, evaluation.artifacts, history=fit.history, curves=self.task.curves,
             weights_before=plots.subsample_weights(fit.weights_before),
@@ -412,6 +421,8 @@ class Study:
         self._log_best_so_far(run_id, records)  # drawn by the artifact worker meanwhile
         if best is not None:
             registered = self._log_best_model(best)
+            hp, weights = cfg.model.hparams_for(best.values), folder.best_weights_file
+            self._log_extras(run_id, self.task.conclude(cfg.model.cls, hp, weights))
         tracker.log_metrics(run_id, metrics)
         try:
             self._log_design(self.strategy.summary())

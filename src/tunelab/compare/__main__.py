@@ -1,4 +1,4 @@
-"""`python -m tunelab.compare factorial|optimisers|discriminators --experiment E [--study ID] ...`
+"""`python -m tunelab.compare factorial|optimisers|discriminators|stages --experiment E ...`
 
 Reads the runs of an experiment (any tracking URI: local SQLite, an `mlflow server`, a
 PostgreSQL-backed server), analyses them, prints Markdown tables and logs them with plots to a
@@ -46,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
                                 help="generated images per generator, and real images")
     discriminators.add_argument("--seed", type=int, default=0, help="of the latent vectors")
     discriminators.set_defaults(response="best_fid")
+    stages = commands.add_parser(
+        "stages", help="a chain of studies stage by stage, beside the reproduced study's claims"
+    )
+    _common(stages, default_filter="tags.`tunelab.kind` = 'study'")
+    stages.add_argument("--chain", required=True,
+                        help="the chain's study name, e.g. guided_doe-seed0")
     return top
 
 
@@ -159,6 +165,20 @@ def _trials(args: argparse.Namespace, study_id: str) -> Any:
         return pd.DataFrame(columns=["tags.tunelab.study_id"])
 
 
+def run_stages_table(args: argparse.Namespace) -> str:
+    from tunelab import plots
+    from tunelab.compare.stages import stage_table
+
+    chain = f"tags.`tunelab.chain` = '{args.chain}'"
+    studies = _runs(args, f"{_filter(args)} AND {chain}" if _filter(args) else chain)
+    table = stage_table(studies)
+    response = args.response if args.response in table else next(
+        c for c in table if c.startswith("best_") and not c.startswith("best_trial_"))
+    figures = {"stages/by_stage.png": plots.stages(table, response)}
+    params = {"chain": args.chain, "stages": len(table), "response": response}
+    return _report(args, "stages", {"stages/table": table}, figures, params)
+
+
 def run_factorial(args: argparse.Namespace) -> Any:
     """Analyse, print and log; returns the FactorialResult."""
     from tunelab import plots
@@ -254,7 +274,7 @@ def _real_images(args: argparse.Namespace, run_id: str, n: int) -> Any:
 
 
 COMMANDS = {"factorial": run_factorial, "optimisers": run_optimisers,
-            "discriminators": run_discriminators}  # fmt: skip
+            "discriminators": run_discriminators, "stages": run_stages_table}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,23 +61,31 @@ class CNN(ModelBuilder):
 
     @staticmethod
     def build(hp: CNNHParams, spec: DataSpec) -> Any:
-        layers = keras().layers
         inp, x = inputs(spec, hp.resolution)
-        for i, filters in enumerate(hp.block_filters(), start=1):
-            x = layers.Conv2D(
-                filters, hp.kernel_size, padding="same", use_bias=not hp.batch_norm,
-                kernel_regularizer=regularizer(0.0, hp.l2), name=f"conv_{i}",
-            )(x)  # fmt: skip
-            if hp.batch_norm:
-                x = layers.BatchNormalization()(x)
-            x = layers.Activation("relu")(x)
-            if x.shape[1] >= 2:
-                x = layers.MaxPooling2D()(x)
-            if hp.dropout:
-                x = layers.Dropout(hp.dropout)(x)
-        x = layers.Flatten()(x)
-        x = layers.Dense(hp.dense_units, activation="relu", name="dense")(x)
+        out = keras().layers.Dense(spec.n_classes, activation="softmax", name="output")(
+            conv_features(x, hp))
+        return compile_classifier(keras().Model(inp, out, name="cnn"), hp)
+
+
+def conv_features(x: Any, hp: CNNHParams, condition: Any = None) -> Any:
+    """The CNN up to its last hidden layer. `condition` (batch, d), if given, is projected and
+    added to every block's feature maps before its activation (a timestep embedding)."""
+    layers = keras().layers
+    for i, filters in enumerate(hp.block_filters(), start=1):
+        x = layers.Conv2D(
+            filters, hp.kernel_size, padding="same", use_bias=not hp.batch_norm,
+            kernel_regularizer=regularizer(0.0, hp.l2), name=f"conv_{i}",
+        )(x)  # fmt: skip
+        if hp.batch_norm:
+            x = layers.BatchNormalization()(x)
+        if condition is not None:
+            shift = layers.Dense(filters, name=f"condition_{i}")(condition)
+            x = x + layers.Reshape((1, 1, filters))(shift)
+        x = layers.Activation("relu")(x)
+        if x.shape[1] >= 2:
+            x = layers.MaxPooling2D()(x)
         if hp.dropout:
             x = layers.Dropout(hp.dropout)(x)
-        out = layers.Dense(spec.n_classes, activation="softmax", name="output")(x)
-        return compile_classifier(keras().Model(inp, out, name="cnn"), hp)
+    x = layers.Flatten()(x)
+    x = layers.Dense(hp.dense_units, activation="relu", name="dense")(x)
+    return layers.Dropout(hp.dropout)(x) if hp.dropout else x

@@ -21,12 +21,18 @@ def keras() -> Any:
 
 def predict_in_batches(model: Any, x: Any, batch_size: int = 500) -> Any:
     """`model(x)` as a NumPy array, from eager forward passes over batches of `batch_size`
-    (no per-model `predict` function to trace)."""
+    (no per-model `predict` function to trace); `x` is an array or a list of arrays."""
     import numpy as np
 
     to_numpy = keras().ops.convert_to_numpy
-    return np.concatenate([to_numpy(model(x[i : i + batch_size], training=False))
-                           for i in range(0, len(x), batch_size)])  # fmt: skip
+    several = isinstance(x, (list, tuple))
+    n = len(x[0]) if several else len(x)
+
+    def batch(i: int) -> Any:
+        return [a[i : i + batch_size] for a in x] if several else x[i : i + batch_size]
+
+    return np.concatenate([to_numpy(model(batch(i), training=False))
+                           for i in range(0, n, batch_size)])  # fmt: skip
 
 
 def quiet_tensorflow() -> None:

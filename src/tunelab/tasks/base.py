@@ -40,6 +40,7 @@ class Evaluation:
     artifacts: TrialArtifacts = field(default_factory=TrialArtifacts)
     tags: dict[str, str] = field(default_factory=dict)
     headline: dict[str, float] = field(default_factory=dict)
+    step_images: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)  # by key
 
 
 @dataclass
@@ -66,11 +67,13 @@ class SharedModel:
 
 @dataclass
 class StudyExtras:
-    """What a task adds to the study run: metrics (e.g. a real-data floor), texts, the shared
-    models its trials use (each trial tags their run ids), and notices for the user."""
+    """What a task adds to the study run: metrics (e.g. a real-data floor), texts, figures (as in
+    `TrialArtifacts`), the shared models its trials use (each trial tags their run ids), and
+    notices for the user."""
 
     metrics: dict[str, float] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     shared: list[SharedModel] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # one line each, printed for the user
 
@@ -139,3 +142,7 @@ class Task:
         """Further models of the best trial to log beside the served one (name -> model and
         input example), e.g. a GAN's discriminator."""
         return {}
+
+    def conclude(self, model_cls: Any, hp: Any, weights: Path) -> StudyExtras:
+        """What the study run adds about its best trial at the end (e.g. a guidance curve)."""
+        return StudyExtras()

@@ -154,9 +154,11 @@ class Generation(Task):
         return gan
 
 
-def image_grid(images: np.ndarray, side: int = GRID_SIDE) -> np.ndarray:
-    """`side`² images (N, H, W, C) in [0, 1] tiled into one (side·H, side·W[, C]) image."""
+def image_grid(images: np.ndarray, side: int = GRID_SIDE, columns: int | None = None) -> np.ndarray:
+    """`side` rows of `columns` (default `side`) images (N, H, W, C) in [0, 1], row by row,
+    tiled into one (side·H, columns·W[, C]) image."""
     n, h, w, c = images.shape
-    tiles = np.clip(images[: side * side], 0.0, 1.0).reshape(side, side, h, w, c)
-    grid = tiles.transpose(0, 2, 1, 3, 4).reshape(side * h, side * w, c)
+    columns = columns or side
+    tiles = np.clip(images[: side * columns], 0.0, 1.0).reshape(side, columns, h, w, c)
+    grid = tiles.transpose(0, 2, 1, 3, 4).reshape(side * h, columns * w, c)
     return grid[..., 0] if c == 1 else grid

@@ -50,6 +50,7 @@ class Scores:
     n: int
     reasons: list[str]
     logits: np.ndarray  # the classifier's, of the images scored
+    features: np.ndarray
 
     def metrics(self) -> dict[str, float]:
         return {
@@ -123,7 +124,7 @@ class ImageScorer:
         reasons = [score.reason for score in (f, k, i) if score.reason]
         spread = [math.nan if score.std is None else score.std for score in (k, i)]
         return Scores(f.value, k.value, spread[0], i.value, spread[1], len(images), reasons,
-                      logits)  # fmt: skip
+                      logits, features)  # fmt: skip
 
     def final_extras(self, images: np.ndarray, scores: Scores, metrics: dict[str, float]) -> None:
         """Add the feature size, each class's share of `images` (as the classifier sees them:
