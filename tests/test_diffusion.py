@@ -179,6 +179,6 @@ def test_a_smoke_guided_study_logs_fid_guided_accuracy_grids_and_the_denoiser(
         assert float(run.data.params["guidance_weight"]) >= 0
     curve = client.download_artifacts(summary.run_id, "tables/guidance_curve.csv", str(tmp_path))
     lines = Path(curve).read_text().splitlines()
-    assert lines[0].startswith("guidance_weight,fid,") and len(lines) == 7
+    assert lines[0].startswith("guidance_weight,fid,") and len(lines) == 1 + 9
     assert "plots/guidance_curve.png" in {a.path for a in client.list_artifacts(summary.run_id,
                                                                                  "plots")}

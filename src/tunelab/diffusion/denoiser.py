@@ -28,9 +28,9 @@ class DenoiserSettings:
     schedule: ScheduleKind = "cosine"
     steps: int = 1000  # T, the training timesteps
     epochs: int = 40
-    batch_size: int = 64
-    lr: float = 2e-4
-    ema: float = 0.999  # momentum of the weight average that is kept; 0 = none
+    batch_size: int = 32
+    lr: float = 1e-3
+    ema: float = 0.995  # momentum of the weight average that is kept; 0 = none
 
     def check(self, path: str) -> None:
         if not self.widths or min(self.widths) < 1:

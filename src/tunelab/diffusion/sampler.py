@@ -1,7 +1,10 @@
 """Deterministic DDIM sampling (Song et al. 2021, η = 0), optionally classifier-guided.
 
 Guidance in DDIM form (Dhariwal & Nichol 2021, eq. 14): ε̂ = ε_θ(x_t, t) − w·√(1 − ᾱ_t)·
-∇ₓ log p_φ(y | x_t, t). The predicted x̂_0 is clipped to [−1, 1]. With w = 0 the classifier
+∇ₓ log p_φ(y | x_t, t). Before and after guidance ε is made consistent with the x̂_0 it
+predicts, clipped to [−1, 1]: at the first steps ᾱ_t is near 0 (2e-9 at t = T − 1 under the
+cosine schedule) and x̂_0 moves by w(1 − ᾱ_t)/√ᾱ_t · ∇, so an unclipped guided x̂_0 throws x_t
+far out of what the denoiser has seen. The last step returns x̂_0. With w = 0 the classifier
 is never called, so sampling is the unguided sampler's, bit for bit. Starting noise comes from
 a NumPy generator seeded by `seed`, drawn for all images at once: the same seed gives the same
 images bit for bit, and the same starting noise whatever the batch size. Importing this module
@@ -65,24 +68,32 @@ class DDIMSampler:
         for k, (t, a_t, a_prev) in enumerate(self.steps, start=1):
             x = self._guided(x, t, a_t, a_prev, y, w) if weight else \
                 self._unguided(x, t, a_t, a_prev)  # fmt: skip
-            yield k, x
+            yield k, tf.clip_by_value(x, -1.0, 1.0) if k == len(self.steps) else x
 
     def _timesteps(self, x: Any, t: Any) -> Any:
         return tf.fill([tf.shape(x)[0], 1], t)
 
-    def _update(self, x: Any, eps: Any, a_t: Any, a_prev: Any) -> Any:
-        x0 = tf.clip_by_value((x - tf.sqrt(1.0 - a_t) * eps) / tf.sqrt(a_t), -1.0, 1.0)
-        return tf.sqrt(a_prev) * x0 + tf.sqrt(1.0 - a_prev) * eps
-
     def _step(self, x: Any, t: Any, a_t: Any, a_prev: Any) -> Any:
         eps = self.denoiser([x, self._timesteps(x, t)], training=False)
-        return self._update(x, eps, a_t, a_prev)
+        return _update(x, _consistent(x, eps, a_t), a_t, a_prev)
 
     def _guided_step(self, x: Any, t: Any, a_t: Any, a_prev: Any, y: Any, weight: Any) -> Any:
         ts = self._timesteps(x, t)
-        eps = self.denoiser([x, ts], training=False)
+        eps = _consistent(x, self.denoiser([x, ts], training=False), a_t)
         eps = eps - weight * tf.sqrt(1.0 - a_t) * class_log_prob_gradient(self.classifier, x, ts, y)
-        return self._update(x, eps, a_t, a_prev)
+        return _update(x, _consistent(x, eps, a_t), a_t, a_prev)
+
+
+def _consistent(x: Any, eps: Any, a_t: Any) -> Any:
+    """ε made consistent with the x̂_0 it predicts clipped to [−1, 1]."""
+    x0 = tf.clip_by_value((x - tf.sqrt(1.0 - a_t) * eps) / tf.sqrt(a_t), -1.0, 1.0)
+    return (x - tf.sqrt(a_t) * x0) / tf.sqrt(1.0 - a_t)
+
+
+def _update(x: Any, eps: Any, a_t: Any, a_prev: Any) -> Any:
+    """The DDIM step (η = 0) from x_t to x at ᾱ_prev."""
+    x0 = (x - tf.sqrt(1.0 - a_t) * eps) / tf.sqrt(a_t)
+    return tf.sqrt(a_prev) * x0 + tf.sqrt(1.0 - a_prev) * eps
 
 
 def class_log_prob_gradient(classifier: Any, x: Any, t: Any, y: Any) -> Any:

@@ -22,7 +22,7 @@ TIME_EMBEDDING = 64
 
 @dataclass
 class GuidedDiffusionHParams(CNNHParams):
-    guidance_weight: float = 1.0  # w: 0 samples unguided
+    guidance_weight: float = 16.0  # w: 0 samples unguided
     timesteps: int = 1000  # T of the denoiser's schedule (the YAML ties the two)
 
     def check(self, path: str) -> None:

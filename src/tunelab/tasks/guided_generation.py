@@ -1,15 +1,17 @@
 """Guided generation: a noise-aware classifier tuned to steer a cached diffusion denoiser.
 
-Once per study (`prepare`): the domain classifier behind FID / KID / IS and the real-data floor
-(`tasks.image_scores`), the denoiser (`diffusion.denoiser`, trained once per dataset and
-settings, then cached), and the unguided baseline: `unguided_*` scores of samples from the
-denoiser alone. A trial trains the classifier p(y | x_t, t) on images noised at random t, then
-samples `samples` images with DDIM guided by it at the trial's `guidance_weight`, requesting
-every class equally often. It logs the classifier's accuracy on clean and noised validation
-images, FID / KID / IS of the guided samples, the guided-class accuracy (the share the domain
-classifier assigns to the requested class), seconds per sampled image, and a grid of samples
-per class (a row each, fixed starting noise) whose step slider walks through the denoising.
-At the end of a study, the best classifier samples at every weight of `guidance_curve`.
+Once per study (`prepare`): the domain classifier behind FID / KID / IS, with the held-out test
+split as the reference set (the denoiser learnt the training split) and the validation split as
+the real-data floor (`tasks.image_scores`); the denoiser (`diffusion.denoiser`, trained once
+per dataset and settings, then cached); and the unguided baseline, `unguided_*` scores of
+samples from the denoiser alone. A trial trains the classifier p(y | x_t, t) on images noised
+at random t, then samples `samples` images with DDIM guided by it at the trial's
+`guidance_weight`, requesting every class equally often. It logs the classifier's accuracy on
+clean and noised validation images, FID / KID / IS of the guided samples, the guided-class
+accuracy (the share the domain classifier assigns to the requested class), seconds per sampled
+image, and a grid of samples per class (a row each, fixed starting noise) whose step slider
+walks through the denoising. At the end of a study, the best classifier samples at every
+weight of `guidance_curve`.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class GuidedGenerationSettings(ScoringSettings):
     grid_per_class: int = 10
     grid_snapshots: int = 5  # denoising steps the grid's step slider shows (the last included)
     accuracy_timesteps: list[int] = field(default_factory=lambda: [250, 500, 750])
-    guidance_curve: list[float] = field(default_factory=lambda: [0, 0.5, 1, 2, 4, 8])
+    guidance_curve: list[float] = field(default_factory=lambda: [0, 1, 4, 16, 64])  # [] skips
     curve_samples: int = 500  # per weight of the curve
 
     def check(self, path: str) -> None:
@@ -87,7 +89,7 @@ class GuidedGeneration(Task):
     def __init__(self, settings: GuidedGenerationSettings, data: Any, seed: int,
                  workdir: Path) -> None:  # fmt: skip
         super().__init__(settings, data, seed, workdir)
-        self.scorer = ImageScorer(settings, data, seed, workdir)
+        self.scorer = ImageScorer(settings, data, seed, workdir, held_out=True)
         self.schedule = settings.denoiser.noise_schedule
         self.x_train = to_model_range(data.x_train)
         self.x_val = to_model_range(data.x_val)

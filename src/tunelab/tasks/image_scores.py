@@ -1,9 +1,10 @@
 """FID, KID and IS of images against a dataset's training split, in the features and logits of
 a digit classifier trained here (`tasks.feature_extractor`): what every generative task scores.
 
-`ImageScorer.prepare()` trains or loads the classifier, embeds the reference set, draws KID's
-reference subsets once, and scores held-out real images at the same N: the floor no generator
-can be expected to beat. A local InceptionV3 weights file adds `fid_inception`.
+`ImageScorer.prepare()` trains or loads the classifier, embeds the reference set (the training
+split, or with `held_out=True` the test split), draws KID's reference subsets once, and scores
+other real images (the test split, or the validation split) at the same N: the floor no
+generator can be expected to beat. A local InceptionV3 weights file adds `fid_inception`.
 """
 
 from __future__ import annotations
@@ -61,13 +62,16 @@ class Scores:
 
 
 class ImageScorer:
-    def __init__(self, settings: ScoringSettings, data: Any, seed: int, workdir: Path) -> None:
+    def __init__(self, settings: ScoringSettings, data: Any, seed: int, workdir: Path,
+                 held_out: bool = False) -> None:  # fmt: skip
         self.settings = settings
+        self.references, self.floor = (data.x_test, data.x_val) if held_out else \
+            (data.x_train, data.x_test)  # fmt: skip
         self.data = data
         self.seed = seed
         self.workdir = workdir
         self.extractor: Any = None
-        self.reference: np.ndarray | None = None  # features of the training images
+        self.reference: np.ndarray | None = None  # features of the reference images
         self.kid_references: dict[bool, Any] = {}
         self.inception: Any = None  # InceptionFeatures, with a local weights file
         self.inception_reference: np.ndarray | None = None
@@ -81,13 +85,13 @@ class ImageScorer:
         self.extractor = trained_extractor(
             self.data, self.workdir / "feature_extractors", s.extractor_epochs, self.seed
         )
-        self.reference, _ = self.extractor.features_and_logits(self.data.x_train)
+        self.reference, _ = self.extractor.features_and_logits(self.references)
         self.kid_references = {  # the final scores' subsets, and the cheaper ones in training
             final: KIDReference(self.reference, s.kid_subsets if final else
                                 max(1, s.kid_subsets // 10), s.kid_subset_size, self.seed)
             for final in (True, False)
         }  # fmt: skip
-        real = self.data.x_test[: s.samples]
+        real = self.floor[: s.samples]
         metrics = {f"real_{k}": v for k, v in self.scores(real, final=True).metrics().items()}
         notices = []
         if s.inception_weights is None:
@@ -97,7 +101,7 @@ class ImageScorer:
             from tunelab.tasks.inception import InceptionFeatures
 
             self.inception = InceptionFeatures(s.inception_weights)
-            self.inception_reference = self.inception.features(self.data.x_train)
+            self.inception_reference = self.inception.features(self.references)
             metrics["real_fid_inception"] = self.fid_inception(real).value
         metrics["feature_extractor_test_accuracy"] = self.extractor.test_accuracy
         shared = SharedModel(
