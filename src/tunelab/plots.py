@@ -319,7 +319,9 @@ def guidance_curve(rows: list[dict[str, float]]) -> Figure:
     for ax, (key, title) in zip(fig.subplots(1, len(panels)), panels, strict=True):
         ax.plot(w, [r[key] for r in rows], marker="o")
         ax.set(title=title, xlabel="guidance weight w")
-        ax.set_xscale("symlog", linthresh=0.5)
+        ax.set_xscale("symlog", linthresh=0.5, linscale=0.5)
+        ax.set_xticks(w, [f"{x:g}" for x in w], minor=False)
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
