@@ -109,7 +109,8 @@ def test_the_real_data_floor_beats_an_untrained_generator(task):
     (shared,) = extras.shared
     assert (shared.kind, shared.key) == ("feature_extractor", task.scorer.extractor.key)
     assert extras.notices == ["fid_inception skipped: no local InceptionV3 weights file "
-                              "(model.task.inception_weights); FID uses the digit classifier"]
+                              "(model.task.inception_weights); FID uses the classifier trained "
+                              "here"]
     assert "final_fid_inception" not in untrained.metrics  # skipped, never faked
     shares = [untrained.metrics[f"class_share.{d}"] for d in range(10)]
     assert sum(shares) == pytest.approx(1.0) and untrained.metrics["min_class_share"] == min(shares)

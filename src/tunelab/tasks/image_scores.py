@@ -96,7 +96,7 @@ class ImageScorer:
         notices = []
         if s.inception_weights is None:
             notices.append("fid_inception skipped: no local InceptionV3 weights file "
-                           "(model.task.inception_weights); FID uses the digit classifier")
+                           "(model.task.inception_weights); FID uses the classifier trained here")
         else:
             from tunelab.tasks.inception import InceptionFeatures
 
