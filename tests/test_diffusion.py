@@ -14,7 +14,7 @@ from tunelab import train
 from tunelab.config import Objective
 from tunelab.data import load_dataset
 from tunelab.data.digits import Digits, DigitsSettings
-from tunelab.diffusion.denoiser import DenoiserSettings, trained_denoiser
+from tunelab.diffusion.denoiser import DenoiserSettings, denoiser_key, trained_denoiser
 from tunelab.diffusion.schedule import NoiseSchedule
 from tunelab.schema import ConfigError
 
@@ -104,7 +104,7 @@ def test_a_trained_denoiser_is_cached_and_reloaded_by_its_key(digits, tmp_path, 
     for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     other = DenoiserSettings(widths=[8, 16], epochs=2, batch_size=128)
-    assert trained_denoiser(digits, other, tmp_path, seed=0, quiet=True).key != first.key
+    assert denoiser_key(digits, other, 0) != first.key != denoiser_key(digits, settings, 1)
 
 
 @pytest.mark.slow
