@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 from conftest import load_config, run_study
@@ -177,6 +178,10 @@ def test_a_smoke_guided_study_logs_fid_guided_accuracy_grids_and_the_denoiser(
         steps = {p.split("+step+")[1].split("+")[0] for p in images if "guided_samples" in p}
         assert steps == {"1", "3", "6", "8", "10"}  # 5 snapshots of 10 DDIM steps
         assert float(run.data.params["guidance_weight"]) >= 0
+    classifier = mlflow.pyfunc.load_model(study.data.tags["tunelab.model_uri.model"])
+    logits = classifier.predict({"x_t": np.zeros((3, 32, 32, 3), np.float32),
+                                 "t": np.full((3, 1), 500, np.int32)})  # fmt: skip
+    assert np.asarray(logits).shape == (3, 10)
     curve = client.download_artifacts(summary.run_id, "tables/guidance_curve.csv", str(tmp_path))
     lines = Path(curve).read_text().splitlines()
     assert lines[0].startswith("guidance_weight,fid,") and len(lines) == 1 + 9
