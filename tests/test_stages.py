@@ -14,7 +14,9 @@ CHAIN = ("stages=[{name: screening, overrides: ['strategy=fractional_factorial']
          " {name: factorial, overrides: ['strategy=full_factorial'], analyse: true, order: 2},"
          " {name: rsm, overrides: ['strategy=rsm'], factors_from: factorial, top: 2},"
          " {name: gp, overrides: ['strategy=gp_ei', 'strategy.iterations=2',"
-         " 'strategy.n_initial=2'], factors_from: factorial, top: 2}]")  # fmt: skip
+         " 'strategy.n_initial=2'], factors_from: factorial, top: 2},"
+         " {name: picked, overrides: ['strategy=random', 'strategy.max_trials=2'],"
+         " factors_from: factorial, tune: [dropout]}]")  # fmt: skip
 
 
 @pytest.mark.slow
@@ -26,7 +28,7 @@ def test_a_chain_tunes_the_factors_its_anova_ranked_first(tracking_uri, tmp_path
     ]  # fmt: skip
     said: list[str] = []
     summaries = run_stages(load_config(overrides), overrides, report=said.append)
-    assert [len(s.trials) for s in summaries] == [4, 8, 4 + 4 + 3, 2 + 2]
+    assert [len(s.trials) for s in summaries] == [4, 8, 4 + 4 + 3, 2 + 2, 2]
     client = MlflowClient(tracking_uri)
     experiment_id = client.get_experiment_by_name("chain").experiment_id
     analyses = {
@@ -44,24 +46,31 @@ def test_a_chain_tunes_the_factors_its_anova_ranked_first(tracking_uri, tmp_path
     rsm_trial = client.get_run(summaries[2].trials[0].run_id)
     assert {k for k in rsm_trial.data.params if k.startswith("coded.")} == {
         f"coded.{name}" for name in top_two}  # fmt: skip
-    for summary in summaries[2:]:
+    for summary in summaries[2:4]:
         assert set(summary.best_values) == set(top_two)
     (held,) = {"lr", "depth", "dropout"} - set(top_two)  # at the factorial's best trial's value
-    best_held = summaries[1].best_values[held]
-    for summary in summaries[2:]:
+    best = summaries[1].best_values
+    for summary in summaries[2:4]:
         trial = client.get_run(summary.trials[0].run_id)
-        assert float(trial.data.params[held]) == pytest.approx(best_held)
-    assert said == [f"stage {s}: tuning {', '.join(top_two)}, the most significant factors of "
-                    f"stage factorial; holding its best trial's {held}={best_held}"
-                    for s in ("rsm", "gp")]  # fmt: skip
+        assert float(trial.data.params[held]) == pytest.approx(best[held])
+    assert set(summaries[4].best_values) == {"dropout"}  # its own `tune`, the rest held
+    picked = client.get_run(summaries[4].trials[0].run_id)
+    assert [float(picked.data.params[k]) for k in ("lr", "depth")] == pytest.approx(
+        [best["lr"], best["depth"]])  # fmt: skip
+    lines = [f"stage {s}: tuning {', '.join(top_two)}, the most significant factors of "
+             f"stage factorial; holding its best trial's {held}={best[held]}"
+             for s in ("rsm", "gp")]  # fmt: skip
+    lines.append("stage picked: tuning dropout; holding stage factorial's best trial's "
+                 f"lr={best['lr']}, depth={best['depth']}")
+    assert said == lines
     comparisons = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")
     (table_run,) = [run for run in comparisons if run.data.params["analysis"] == "stages"]
     table = pd.read_csv(client.download_artifacts(table_run.info.run_id, "stages/table.csv",
                                                   str(tmp_path)), index_col=0)  # fmt: skip
-    assert list(table.index) == ["screening", "factorial", "rsm", "gp"]
-    assert list(table["trials"]) == [4, 8, 11, 4]
+    assert list(table.index) == ["screening", "factorial", "rsm", "gp", "picked"]
+    assert list(table["trials"]) == [4, 8, 11, 4, 2]
     assert list(table["best_val_accuracy"]) == pytest.approx([s.best_score for s in summaries])
-    assert table.loc["screening", "claimed"] == 0.9 and table["claimed"].isna().sum() == 3
+    assert table.loc["screening", "claimed"] == 0.9 and table["claimed"].isna().sum() == 4
     runs_before = len(client.search_runs([experiment_id], max_results=1000))
     said.clear()
     again = run_stages(load_config([*overrides, "resume=true"]), [*overrides, "resume=true"],
@@ -69,6 +78,4 @@ def test_a_chain_tunes_the_factors_its_anova_ranked_first(tracking_uri, tmp_path
     assert [s.run_id for s in again] == [s.run_id for s in summaries]  # nothing ran again
     assert len(client.search_runs([experiment_id], max_results=1000)) == runs_before
     assert said[0].startswith("stage screening: finished before")
-    assert [line for line in said if "tuning" in line] == [
-        f"stage {s}: tuning {', '.join(top_two)}, the most significant factors of stage "
-        f"factorial; holding its best trial's {held}={best_held}" for s in ("rsm", "gp")]
+    assert [line for line in said if "tuning" in line] == lines
