@@ -11,7 +11,8 @@ from tunelab.stages import run_stages
 
 CHAIN = ("stages=[{name: screening, overrides: ['strategy=fractional_factorial'], analyse: true,"
          " claimed: 0.9},"
-         " {name: factorial, overrides: ['strategy=full_factorial'], analyse: true, order: 2},"
+         " {name: factorial, overrides: ['strategy=full_factorial'], analyse: true, order: 2,"
+         " responses: [test_accuracy]},"
          " {name: rsm, overrides: ['strategy=rsm'], factors_from: factorial, top: 2},"
          " {name: gp, overrides: ['strategy=gp_ei', 'strategy.iterations=2',"
          " 'strategy.n_initial=2'], factors_from: factorial, top: 2},"
@@ -31,12 +32,14 @@ def test_a_chain_tunes_the_factors_its_anova_ranked_first(tracking_uri, tmp_path
     assert [len(s.trials) for s in summaries] == [4, 8, 4 + 4 + 3, 2 + 2, 2]
     client = MlflowClient(tracking_uri)
     experiment_id = client.get_experiment_by_name("chain").experiment_id
-    analyses = {
-        run.data.params["filter"].split("'")[-2]: run
-        for run in client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")
-        if run.data.params["analysis"] == "factorial"
-    }
+    factorials = [run for run in client.search_runs([experiment_id],
+                                                    "tags.`tunelab.kind` = 'comparison'")
+                  if run.data.params["analysis"] == "factorial"]  # fmt: skip
+    analyses = {run.data.params["filter"].split("'")[-2]: run for run in factorials
+                if run.data.params["response"] == "best_val_accuracy"}  # fmt: skip
     assert set(analyses) == {summaries[0].study_id, summaries[1].study_id}
+    (accuracy,) = [run for run in factorials if run.data.params["response"] == "test_accuracy"]
+    assert accuracy.data.params["filter"].endswith(f"'{summaries[1].study_id}'")  # the factorial's
     factorial = analyses[summaries[1].study_id]
     assert factorial.data.params["runs"] == "8" and factorial.data.params["order"] == "2"
     path = client.download_artifacts(factorial.info.run_id, "factorial/anova.csv", str(tmp_path))

@@ -82,6 +82,7 @@ class Stage:
     name: str
     overrides: list[str] = field(default_factory=list)  # laid over the preset, e.g. strategy=rsm
     analyse: bool = False  # factorial ANOVA of this stage's trials, logged as a comparison run
+    responses: list[str] = field(default_factory=list)  # ANOVA'd too, besides the objective
     order: int = 1  # highest interaction order of that ANOVA
     factors_from: str | None = None  # tune only the most significant factors of that stage
     top: int = 3  # how many of them

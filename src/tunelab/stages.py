@@ -71,7 +71,7 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
             report(f"stage {stage.name}: finished before (study {summary.study_id}); kept")
         summaries.append(summary)
         if stage.analyse:
-            ranked[stage.name] = _ranking(study, summary, stage.order)
+            ranked[stage.name] = _ranking(study, summary, stage.order, stage.responses)
             best[stage.name] = dict(summary.best_values)
     if ran:
         tabulate(cfg, summaries[-1].tracking_uri)
@@ -96,19 +96,23 @@ def _override_value(value: Any) -> str:
     return repr(value) if isinstance(value, (int, float)) else f"'{value}'"
 
 
-def _ranking(study: Any, summary: Any, order: int) -> list[str]:
-    """The stage's factors by significance, analysed once and kept in its study folder (a
-    resumed chain reads them back instead of logging the analysis again)."""
+def _ranking(study: Any, summary: Any, order: int, responses: list[str]) -> list[str]:
+    """The stage's factors by significance for its objective, analysed once and kept in its
+    study folder (a resumed chain reads them back instead of logging the analysis again);
+    `responses` are analysed too, each a comparison run of its own."""
     kept = study.folder.path / "ranked_factors.json"
     if kept.exists():
         return json.loads(kept.read_text())
     ranking = analyse(study.cfg, summary, order)
+    for response in responses:
+        analyse(study.cfg, summary, order, response)
     write_atomically(kept, json.dumps(ranking))
     return ranking
 
 
-def analyse(cfg: StudyConfig, summary: Any, order: int) -> list[str]:
-    """Factorial ANOVA of a finished stage (a comparison run); its factors, strongest first."""
+def analyse(cfg: StudyConfig, summary: Any, order: int, response: str | None = None) -> list[str]:
+    """Factorial ANOVA of a finished stage (a comparison run) of `response` (default: the best
+    objective); its factors, strongest first."""
     from tunelab.compare.__main__ import parser, run_factorial
     from tunelab.compare.factorial import ranked_factors
 
@@ -117,7 +121,7 @@ def analyse(cfg: StudyConfig, summary: Any, order: int) -> list[str]:
         "factorial", "--tracking-uri", summary.tracking_uri,
         "--experiment", cfg.tracking.experiment, "--study", summary.study_id,
         "--filter", "tags.`tunelab.kind` = 'trial' AND attributes.status = 'FINISHED'",
-        "--factors", ",".join(factors), "--response", f"best_{cfg.objective.name}",
+        "--factors", ",".join(factors), "--response", response or f"best_{cfg.objective.name}",
         "--order", str(order), "--cache-dir", f"{cfg.workdir}/compare-cache", "--refresh",
     ])  # fmt: skip
     result = run_factorial(args)
