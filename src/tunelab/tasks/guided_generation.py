@@ -27,9 +27,8 @@ import numpy as np
 from tunelab.diffusion.denoiser import DenoiserSettings, fixed_noised, to_model_range
 from tunelab.schema import ConfigError
 from tunelab.tasks.base import Direction, Evaluation, SharedModel, StudyExtras, Task, TrialArtifacts
+from tunelab.tasks.generation import PENALTY
 from tunelab.tasks.image_scores import ImageScorer, Scores, ScoringSettings
-
-PENALTY: dict[Direction, float] = {"min": 1e6, "max": 0.0}
 
 
 @dataclass
@@ -96,6 +95,7 @@ class GuidedGeneration(Task):
         x_t, t, _ = fixed_noised(self.schedule, self.x_val, seed)
         self.validation = ((x_t, t), data.y_val)  # the same noised images for every trial
         self.denoiser: Any = None
+        self._sampler: tuple[Any, Any] = (None, None)  # (classifier, its DDIMSampler)
 
     def prepare(self) -> StudyExtras:
         from tunelab.diffusion.denoiser import trained_denoiser
@@ -112,9 +112,15 @@ class GuidedGeneration(Task):
         return extras
 
     def sampler(self, classifier: Any) -> Any:
+        """The DDIM sampler guided by `classifier`, kept while it is the same one (its traced
+        steps serve a trial's samples and its grid alike)."""
         from tunelab.diffusion.sampler import DDIMSampler
 
-        return DDIMSampler(self.denoiser, self.schedule, self.settings.sampling_steps, classifier)
+        if self._sampler[0] is not classifier or self._sampler[1] is None:
+            sampler = DDIMSampler(self.denoiser, self.schedule, self.settings.sampling_steps,
+                                  classifier)  # fmt: skip
+            self._sampler = (classifier, sampler)
+        return self._sampler[1]
 
     def sample(self, classifier: Any, weight: float, n: int) -> Samples:
         """`n` samples requesting classes 0, 1, …, C − 1 in turn, scored."""
