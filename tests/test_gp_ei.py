@@ -52,7 +52,7 @@ def test_gp_ei_homes_in_on_the_optimum_of_a_known_function(tmp_path):
     while (proposal := strategy.ask()) is not None:
         score = objective(proposal.values)
         scores.append(score)
-        strategy.tell(proposal, Outcome("FINISHED", score, 1))
+        strategy.tell(proposal, Outcome("COMPLETE", score, 1))
     assert len(scores) == 16
     assert max(scores[4:]) > max(scores[:4])  # the GP improved on its random start
     assert max(scores) > -0.05  # within ~0.2 decades of lr = 3e-3 and at depth 3
@@ -64,7 +64,7 @@ def test_minimising_and_grid_candidates(tmp_path):
     losses = []
     while (proposal := strategy.ask()) is not None:
         losses.append(-objective(proposal.values))  # a loss: lower is better
-        strategy.tell(proposal, Outcome("FINISHED", losses[-1], 1))
+        strategy.tell(proposal, Outcome("COMPLETE", losses[-1], 1))
         if proposal.params["gp.phase"] == "ei":  # a grid point: lr on a 5-point log grid
             assert any(math.isclose(proposal.values["lr"], 10 ** e) for e in
                        np.linspace(-4, -1, 5))  # fmt: skip
@@ -79,7 +79,7 @@ def test_refining_random_candidates_climbs_expected_improvement(tmp_path):
                                                            candidates=20, refine=refine))
         for _ in range(4):
             proposal = strategy.ask()
-            strategy.tell(proposal, Outcome("FINISHED", objective(proposal.values), 1))
+            strategy.tell(proposal, Outcome("COMPLETE", objective(proposal.values), 1))
         chosen[refine] = strategy.ask().params["gp.ei"]
     assert chosen[3] > chosen[0] > 0
 

@@ -78,7 +78,7 @@ def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_pa
         trial = theirs.create_trial("tuner0")
         assert proposal.values == trial.hyperparameters.values  # floats too, bit for bit
         score = landscape(proposal.values)
-        ours.tell(proposal, Outcome("FINISHED", score, 1))
+        ours.tell(proposal, Outcome("COMPLETE", score, 1))
         theirs.update_trial(trial.trial_id, {cfg.objective.name: score})
         trial.status = "COMPLETED"
         theirs.end_trial(trial)

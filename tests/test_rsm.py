@@ -70,7 +70,7 @@ def test_rsm_strategy_fits_after_its_runs(tmp_path):
         if proposal is None:
             break
         x = [proposal.params["coded.lr"], proposal.params["coded.dropout"]]
-        strategy.tell(proposal, Outcome("FINISHED", 1 - (x[0] - 0.3) ** 2 - x[1] ** 2, 1))
+        strategy.tell(proposal, Outcome("COMPLETE", 1 - (x[0] - 0.3) ** 2 - x[1] ** 2, 1))
     summary = strategy.summary()
     assert summary.params["rsm.nature"] == "maximum"
     assert summary.params["rsm.stationary.coded.lr"] == pytest.approx(0.3, abs=1e-6)

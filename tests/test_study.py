@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -159,84 +156,6 @@ def test_failing_trials_are_failed_with_reason_and_the_study_goes_on(tracking_ur
     assert study.data.metrics["trials_completed"] == 1
 
 
-def _start_cli(args: list[str], cwd: Path, uri: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tunelab", *args], cwd=cwd, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri},
-    )  # fmt: skip
-
-
-def _wait_for_trials(journal: Path, n: int, process: subprocess.Popen) -> None:
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if journal.exists() and len(journal.read_text().splitlines()) >= n:
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"study ended early:\n{process.stdout.read()}")
-        time.sleep(0.2)
-    raise AssertionError("the study made no progress")
-
-
-def test_after_sent_waits_for_mlflow_and_skips_what_follows_a_refused_request(tracking_uri):
-    """How the journal gets a trial: only once its run has ended in MLflow."""
-    from mlflow.exceptions import MlflowException
-
-    from tunelab.config import TrackingSettings
-    from tunelab.tracking import Tracker, run_id
-
-    client = MlflowClient(tracking_uri)
-    tracker = Tracker(TrackingSettings(uri=tracking_uri, experiment="after-sent"))
-    tracker.start_study("study", {}, {}, resume_run_id=None)
-    trial = tracker.start_trial("trial", {})
-    tracker.end_run(trial, "FINISHED")
-    seen = []
-    tracker.after_sent(lambda: seen.append(client.get_run(run_id(trial)).info.status))
-    tracker.log_metrics("no-such-run", {"x": 1.0})
-    tracker.after_sent(lambda: seen.append("after a refused request"))
-    with pytest.raises(MlflowException):
-        tracker.drain()
-    assert seen == ["FINISHED"]
-    tracker.end_all("KILLED")
-
-
-RESUMABLE = ["dataset=digits", "budget=smoke", "strategy=random", "strategy.max_trials=5",
-             "model.training.epochs=3", "quiet=true", "study_name=resumable"]  # fmt: skip
-
-
-@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
-def test_interrupted_study_resumes_without_duplicate_trials(kill, own_mlflow_server, tmp_path):
-    client = MlflowClient(own_mlflow_server)
-    args = [*RESUMABLE, f"workdir={tmp_path}", f"tracking.experiment=resume-{kill.name}"]
-    process = _start_cli(args, tmp_path, own_mlflow_server)
-    journal = tmp_path / "resumable" / "trials.jsonl"
-    _wait_for_trials(journal, 2, process)
-    process.send_signal(kill)
-    output = process.communicate(timeout=60)[0]
-    run_id = json.loads((tmp_path / "resumable" / "study.json").read_text())["run_id"]
-    study = client.get_run(run_id)
-    if kill == signal.SIGTERM:
-        assert process.returncode == 130, output
-        assert study.info.status == "KILLED"
-        assert all(r.info.status != "RUNNING" for r in children(client, run_id))
-    else:
-        assert study.info.status == "RUNNING"  # nobody could mark it after kill -9
-
-    changed = tunelab_cli([*args, "resume=true", "strategy.max_trials=6"], tmp_path,
-                          env={"MLFLOW_TRACKING_URI": own_mlflow_server})  # fmt: skip
-    assert changed.returncode == 2
-    assert "strategy.max_trials: 5 -> 6" in changed.stderr
-
-    resumed = tunelab_cli([*args, "resume=true"], tmp_path,
-                          env={"MLFLOW_TRACKING_URI": own_mlflow_server})  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
-    study = client.get_run(run_id)
-    assert study.info.status == "FINISHED"
-    assert study.data.metrics["trials"] == 5
-    runs = children(client, run_id)  # deleted (interrupted) runs are not listed
-    assert sorted(r.data.tags["tunelab.trial_id"] for r in runs) == ["0", "1", "2", "3", "4"]
-    assert all(r.info.status == "FINISHED" for r in runs)
-
-
 def test_mlflow_run_entry_point(mlflow_server, tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "mlflow", "run", str(PROJECT), "--env-manager", "local",
@@ -296,7 +215,7 @@ def test_tpe_prunes_a_trial_that_trails_the_median():
     tpe = TPE(TPESettings(n_trials=2, n_startup_trials=1, storage="memory"), context)
     first = tpe.ask()
     assert not any(tpe.report(first, epoch, 0.9) for epoch in range(3))
-    tpe.tell(first, Outcome("FINISHED", 0.9, 3))
+    tpe.tell(first, Outcome("COMPLETE", 0.9, 3))
     second = tpe.ask()
     assert tpe.report(second, 0, 0.1)  # far below the first trial at the same epoch
     tpe.tell(second, Outcome("PRUNED", 0.1, 1))

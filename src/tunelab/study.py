@@ -3,6 +3,13 @@
 A study keeps a private work folder (`<workdir>/<study_name>/`) with its resolved config, a
 journal of finished trials, the strategy's own state and checkpoints, so that `resume=true`
 continues an interrupted study exactly where it stopped.
+
+A trial is written in this order: its MLflow run ends (and every request of it has reached the
+server), then its journal line, then the strategy is told. Interrupted before the journal line
+(kill -9, SIGTERM, the tracking server gone), the strategy has not heard of the trial either and
+proposes it again on resume; its unfinished run is deleted and it runs afresh. Interrupted
+between the journal line and the strategy's record, the strategy proposes a trial the journal
+already has: it is told the journaled outcome and the trial is not run again.
 """
 
 from __future__ import annotations
@@ -10,16 +17,18 @@ from __future__ import annotations
 import gc
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -41,7 +50,7 @@ class TrialRecord:
     trial_index: int
     trial_id: str
     run_id: str
-    status: str  # COMPLETE, PRUNED or FAILED
+    status: Literal["COMPLETE", "PRUNED", "FAILED"]
     score: float | None
     epochs_trained: int
     cumulative_epochs: int
@@ -49,6 +58,10 @@ class TrialRecord:
     wall_time: float
     values: dict[str, Any]
     reason: str = ""  # why a FAILED trial failed
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.status, self.score, self.epochs_trained, self.reason)
 
 
 @dataclass
@@ -93,12 +106,13 @@ class StudyFolder:
         self.meta.update(updates)
         write_atomically(self.meta_file, json.dumps(self.meta, indent=1, default=str))
 
-    def append(self, record: TrialRecord) -> None:
-        self.records.append(record)
-
     def journal(self, record: TrialRecord) -> None:
+        self.records.append(record)
         with self.journal_file.open("a") as f:
             f.write(json.dumps(asdict(record), default=str) + "\n")
+
+    def recorded(self, trial_id: str) -> TrialRecord | None:
+        return next((r for r in self.records if r.trial_id == trial_id), None)
 
     def checkpoint(self, trial_id: str) -> Path:
         folder = self.path / "checkpoints"
@@ -144,6 +158,16 @@ def collector_off_long_lived_objects() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+KILL_BEFORE_TELL = "TUNELAB_TEST_KILL_BEFORE_TELL"
+
+
+def _stop_here_if_testing(journaled: int) -> None:
+    """A test hook: with $TUNELAB_TEST_KILL_BEFORE_TELL=N, the process kills itself (SIGKILL)
+    once the N-th trial is in the journal and before the strategy is told of it."""
+    if os.environ.get(KILL_BEFORE_TELL) == str(journaled):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def git_commit() -> str:
@@ -206,6 +230,9 @@ class Study:
             with collector_off_long_lived_objects():
                 with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as bar:
                     while (proposal := self.strategy.ask()) is not None:
+                        if recorded := folder.recorded(proposal.trial_id):
+                            self._tell_recorded(proposal, recorded)
+                            continue
                         bar.advance(self._run_trial(proposal))
                         self._stop_if_every_trial_fails_alike()
                 summary = self._finish(started)
@@ -259,6 +286,11 @@ class Study:
             raise StudyFailed(f"the first {k} trials all failed with the same error, so the "
                               f"study stops: {first[0].reason} (their MLflow runs are FAILED "
                               "with it; stop_after_identical_failures=0 goes on regardless)")
+
+    def _tell_recorded(self, proposal: Proposal, record: TrialRecord) -> None:
+        """The strategy proposes a trial the journal has: the study stopped after the journal
+        line and before the strategy's record. Tell it the journaled outcome; do not re-run."""
+        self.strategy.tell(replace(proposal, values=record.values), record.outcome)
 
     def _prepare_task(self, run_id: str) -> None:
         """The task's one-off work; its shared models' runs are tagged on the study and on
@@ -333,23 +365,23 @@ class Study:
                                       "tunelab.failure_reason": reason})  # fmt: skip
             tracker.end_run(run, "FAILED")
             outcome = Outcome("FAILED", None, len(history), reason)
-        self.strategy.tell(proposal, outcome)
         previous = folder.records[-1] if folder.records else None
         best = previous.best_so_far if previous else None
         if outcome.score is not None and cfg.objective.better(outcome.score, best):
             best = outcome.score
         record = TrialRecord(
             trial_index=index, trial_id=proposal.trial_id, run_id=run_id(run),
-            status="COMPLETE" if outcome.status == "FINISHED" else outcome.status,
+            status=outcome.status,
             score=outcome.score, epochs_trained=outcome.epochs_trained,
             cumulative_epochs=(previous.cumulative_epochs if previous else 0)
             + outcome.epochs_trained,
             best_so_far=best, wall_time=time.perf_counter() - started, values=proposal.values,
             reason=outcome.message,
         )  # fmt: skip
-        folder.append(record)
-        # written once the run has ended in MLflow: resuming never skips a trial without its run
-        tracker.after_sent(lambda: folder.journal(record))
+        tracker.settle()  # the run has ended in MLflow before the journal says so
+        folder.journal(record)
+        _stop_here_if_testing(len(folder.records))
+        self.strategy.tell(proposal, outcome)
         return record
 
     def _record_fit(self, run: Run, fit: Any, proposal: Proposal, hp: Any) -> Outcome:
@@ -389,8 +421,7 @@ class Study:
         if score is not None and cfg.objective.better(score, best.score if best else None):
             train.save_weights(fit.model, self.folder.best_weights_file)
             self.folder.save(best_headline=evaluation.headline)
-        outcome_status = "PRUNED" if status == "PRUNED" else "FINISHED"
-        return Outcome(outcome_status, score, len(fit.history))
+        return Outcome(status, score, len(fit.history))
 
     def _best_record(self) -> TrialRecord | None:
         scored = [r for r in self.folder.records if r.score is not None]

@@ -52,7 +52,7 @@ class Proposal:
 class Outcome:
     """How a trial ended. `score` is the best objective over its epochs (None if none ran)."""
 
-    status: Literal["FINISHED", "FAILED", "PRUNED"]
+    status: Literal["COMPLETE", "FAILED", "PRUNED"]
     score: float | None
     epochs_trained: int = 0
     message: str = ""

@@ -84,6 +84,8 @@ class GPEI(Strategy):
         self.y: list[float] = state["y"]  # objectives, sign-flipped when minimising
         self.told: int = state["told"]  # every finished trial, failed ones included
         self.history: list[dict[str, float]] = state.get("history", [])
+        if "rng" in state:  # a resumed study draws what the uninterrupted one would have
+            self.rng.bit_generator.state = state["rng"]
 
     @property
     def expected_trials(self) -> int:
@@ -159,7 +161,8 @@ class GPEI(Strategy):
                 self.history.append({"trial": self.told - 1, "observed": sign * outcome.score,
                                      **{k[3:]: v for k, v in proposal.params.items()
                                         if k in ("gp.mean", "gp.std", "gp.ei")}})  # fmt: skip
-        state = {"x": self.x, "y": self.y, "told": self.told, "history": self.history}
+        state = {"x": self.x, "y": self.y, "told": self.told, "history": self.history,
+                 "rng": self.rng.bit_generator.state}  # fmt: skip
         write_atomically(self.state_file, json.dumps(state))
 
     def summary(self) -> StudyDesign:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -55,7 +56,9 @@ class TPE(Strategy):
             direction="maximize" if context.objective.direction == "max" else "minimize",
             load_if_exists=True,
         )
-        self._requeue_interrupted()
+        # trials a killed study left RUNNING: proposed again first, under the same numbers
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        self.interrupted = [optuna.trial.Trial(self.study, t._trial_id) for t in running]
 
     def _pruner(self) -> Any:
         pruners = self.optuna.pruners
@@ -65,29 +68,25 @@ class TPE(Strategy):
             return pruners.HyperbandPruner(min_resource=1, max_resource=self.context.epochs)
         return pruners.NopPruner()
 
-    def _requeue_interrupted(self) -> None:
-        """Trials left RUNNING by a killed study are failed and queued again with their values."""
-        running = self.optuna.trial.TrialState.RUNNING
-        for trial in self.study.get_trials(deepcopy=False, states=(running,)):
-            self.study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-            self.study.tell(trial.number, state=self.optuna.trial.TrialState.FAIL)
-            self.study.enqueue_trial(trial.params, skip_if_exists=False)
-
     def _finished(self) -> int:
         states = self.optuna.trial.TrialState
         done = (states.COMPLETE, states.PRUNED, states.FAIL)
-        trials = self.study.get_trials(deepcopy=False, states=done)
-        return sum(not t.user_attrs.get("interrupted") for t in trials)
+        return len(self.study.get_trials(deepcopy=False, states=done))
 
     def ask(self) -> Proposal | None:
-        if self._finished() >= self.settings.n_trials:
+        if self.interrupted:
+            trial = self.interrupted.pop(0)  # suggesting again returns its stored values
+        elif self._finished() < self.settings.n_trials:
+            trial = self.study.ask()
+        else:
             return None
-        trial = self.study.ask()
         values = self.context.space.suggest_optuna(trial)
         return Proposal(trial_id=str(trial.number), values=values, handle=trial)
 
     def report(self, proposal: Proposal, epoch: int, value: float) -> bool:
-        proposal.handle.report(value, epoch)
+        with warnings.catch_warnings():  # an interrupted trial run again reports its epochs again
+            warnings.filterwarnings("ignore", message="The reported value is ignored")
+            proposal.handle.report(value, epoch)
         return proposal.handle.should_prune()
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:

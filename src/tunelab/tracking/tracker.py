@@ -81,17 +81,6 @@ class Tracker:
         """The figure `tunelab.plots.<plot>(**data)`, drawn and uploaded by the artifact worker."""
         self.artifacts.submit(log_plot, run_id, path=path, plot=plot, **data)
 
-    def after_sent(self, action: Callable[[], None]) -> None:
-        """Run `action` on the sender thread once every request queued so far has been sent,
-        and only if they all succeeded (a failure is raised by the next request queued)."""
-        earlier = list(self._in_flight)
-
-        def when_all_sent() -> None:
-            if all(f.exception() is None for f in earlier):
-                action()
-
-        self._queue(when_all_sent)
-
     def settle(self) -> None:
         """Wait until every request queued so far is sent; raise the first that failed."""
         pending, self._in_flight = self._in_flight, []

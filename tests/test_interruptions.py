@@ -1,0 +1,143 @@
+"""Interrupted studies (signals, kill -9 in the journal window, the tracking server going away)
+resume with exactly the configured trials: the strategy, the journal and MLflow agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import tunelab_cli
+from mlflow.tracking import MlflowClient
+
+from tunelab.study import KILL_BEFORE_TELL
+
+pytestmark = pytest.mark.slow
+
+SMOKE = ["dataset=digits", "budget=smoke", "quiet=true"]
+
+
+def children(client: MlflowClient, parent: str) -> list:
+    run = client.get_run(parent)
+    return client.search_runs(
+        [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'", max_results=1000
+    )
+
+
+def journal(folder: Path) -> list[dict]:
+    lines = (folder / "trials.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line]
+
+
+def study_run_id(folder: Path) -> str:
+    return json.loads((folder / "study.json").read_text())["run_id"]
+
+
+def _start_cli(args: list[str], cwd: Path, uri: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunelab", *args], cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+    )  # fmt: skip
+
+
+def _wait_for_trials(journal_file: Path, n: int, process: subprocess.Popen) -> None:
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if journal_file.exists() and len(journal_file.read_text().splitlines()) >= n:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"study ended early:\n{process.stdout.read()}")
+        time.sleep(0.2)
+    raise AssertionError("the study made no progress")
+
+
+def strategy_finished_trials(folder: Path, strategy: str) -> list[str]:
+    """The trial ids the strategy's own records hold as finished."""
+    if strategy == "tpe":
+        import optuna
+
+        study = optuna.load_study(study_name=folder.name, storage=f"sqlite:///{folder}/optuna.db")
+        return [str(t.number) for t in study.trials if t.state.is_finished()]
+    trials = [json.loads(f.read_text()) for f in folder.glob("keras_tuner/trial_*/trial.json")]
+    return [t["trial_id"] for t in trials if t["status"] in ("COMPLETED", "FAILED")]
+def assert_agree(client: MlflowClient, folder: Path, strategy: str, trials: int) -> list[dict]:
+    """Exactly `trials` trials, each with one FINISHED run, and the strategy, the journal and
+    MLflow holding the same trial ids."""
+    records = journal(folder)
+    ids = [r["trial_id"] for r in records]
+    assert len(ids) == len(set(ids)) == trials
+    study = client.get_run(study_run_id(folder))
+    assert study.info.status == "FINISHED"
+    assert study.data.metrics["trials"] == trials
+    runs = children(client, study.info.run_id)  # deleted (interrupted) runs are not listed
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert {r.info.run_id for r in runs} == {r["run_id"] for r in records}
+    assert sorted(r.data.tags["tunelab.trial_id"] for r in runs) == sorted(ids)
+    assert sorted(strategy_finished_trials(folder, strategy)) == sorted(ids)
+    return records
+
+
+RESUMABLE = ["dataset=digits", "budget=smoke", "strategy=random", "strategy.max_trials=5",
+             "model.training.epochs=3", "quiet=true", "study_name=resumable"]  # fmt: skip
+
+
+@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_interrupted_study_resumes_without_duplicate_trials(kill, own_mlflow_server, tmp_path):
+    client = MlflowClient(own_mlflow_server)
+    args = [*RESUMABLE, f"workdir={tmp_path}", f"tracking.experiment=resume-{kill.name}"]
+    folder = tmp_path / "resumable"
+    process = _start_cli(args, tmp_path, own_mlflow_server)
+    _wait_for_trials(folder / "trials.jsonl", 2, process)
+    process.send_signal(kill)
+    output = process.communicate(timeout=60)[0]
+    study = client.get_run(study_run_id(folder))
+    if kill == signal.SIGTERM:
+        assert process.returncode == 130, output
+        assert study.info.status == "KILLED"
+        assert all(r.info.status != "RUNNING" for r in children(client, study.info.run_id))
+    else:
+        assert study.info.status == "RUNNING"  # nobody could mark it after kill -9
+
+    changed = tunelab_cli([*args, "resume=true", "strategy.max_trials=6"], tmp_path,
+                          env={"MLFLOW_TRACKING_URI": own_mlflow_server})  # fmt: skip
+    assert changed.returncode == 2
+    assert "strategy.max_trials: 5 -> 6" in changed.stderr
+
+    resumed = tunelab_cli([*args, "resume=true"], tmp_path,
+                          env={"MLFLOW_TRACKING_URI": own_mlflow_server})  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert_agree(client, folder, "random", 5)
+
+
+WINDOW = {
+    "random": ["strategy=random", "strategy.max_trials=4"],
+    "tpe": ["strategy=tpe", "strategy.n_trials=4", "strategy.pruner=none"],
+}
+
+
+@pytest.mark.parametrize("strategy", list(WINDOW))
+def test_a_kill_between_the_journal_and_the_strategy_loses_no_trial(
+    strategy, own_mlflow_server, tmp_path
+):
+    """kill -9 right after the second trial's journal line, before the strategy records it:
+    on resume the strategy proposes that trial again and is told its journaled outcome."""
+    client = MlflowClient(own_mlflow_server)
+    env = {"MLFLOW_TRACKING_URI": own_mlflow_server}
+    args = [*SMOKE, *WINDOW[strategy], "model.training.epochs=2", "study_name=window",
+            f"workdir={tmp_path}", f"tracking.experiment=window-{strategy}"]  # fmt: skip
+    folder = tmp_path / "window"
+    killed = tunelab_cli(args, tmp_path, env={**env, KILL_BEFORE_TELL: "2"}, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    second = journal(folder)[1]
+    assert client.get_run(second["run_id"]).info.status == "FINISHED"
+    assert second["trial_id"] not in strategy_finished_trials(folder, strategy)
+
+    resumed = tunelab_cli([*args, "resume=true"], tmp_path, env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    records = assert_agree(client, folder, strategy, 4)
+    assert records[1] == second  # told from the journal, not trained again
