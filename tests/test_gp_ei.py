@@ -35,10 +35,28 @@ def test_unit_cube_round_trip(name, value):
     assert to_unit(SPACE.params["lr"], 1e-4) == 0 and to_unit(SPACE.params["lr"], 1e-1) == 1
 
 
-def gp(tmp_path: Path, settings: GPEISettings, direction: str = "max") -> GPEI:
+def gp(tmp_path: Path, settings: GPEISettings, direction: str = "max", resume: bool = False
+       ) -> GPEI:  # fmt: skip
     context = StrategyContext(space=SPACE, objective=Objective("val_loss", direction), seed=3,
-                              workdir=tmp_path, resume=False, epochs=1)  # fmt: skip
+                              workdir=tmp_path, resume=resume, epochs=1)  # fmt: skip
     return GPEI(settings, context)
+
+
+def test_a_resumed_gp_ei_proposes_what_the_uninterrupted_one_would(tmp_path):
+    settings = GPEISettings(n_initial=3, iterations=2)
+    (tmp_path / "whole").mkdir(), (tmp_path / "cut").mkdir()
+    whole, interrupted = gp(tmp_path / "whole", settings), gp(tmp_path / "cut", settings)
+    for strategy in (whole, interrupted):
+        for _ in range(2):
+            proposal = strategy.ask()
+            strategy.tell(proposal, Outcome("COMPLETE", objective(proposal.values), 1))
+    resumed = gp(tmp_path / "cut", settings, resume=True)
+    for _ in range(3):  # the last initial draw, then two EI proposals
+        expected, got = whole.ask(), resumed.ask()
+        assert got.trial_id == expected.trial_id
+        assert got.values == expected.values
+        for strategy, proposal in ((whole, expected), (resumed, got)):
+            strategy.tell(proposal, Outcome("COMPLETE", objective(proposal.values), 1))
 
 
 def objective(values: dict) -> float:
