@@ -25,14 +25,15 @@ def free_port() -> int:
 
 
 def start_mlflow_server(
-    folder: Path, backend_store_uri: str | None = None
+    folder: Path, backend_store_uri: str | None = None, port: int | None = None
 ) -> tuple[subprocess.Popen, str]:
     """`mlflow server` with a SQLite backend in `folder` (or `backend_store_uri`), artifacts in
-    `folder`; returns once /health answers."""
-    port = free_port()
+    `folder`, on `port` (default: a free one); returns once /health answers. Started again on
+    the same folder and port, it is the same server after a restart."""
+    port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     backend_store_uri = backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}"
-    with open(folder / "server.log", "w") as log:
+    with open(folder / "server.log", "a") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
              "--backend-store-uri", backend_store_uri,
@@ -58,16 +59,6 @@ def start_mlflow_server(
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process, uri = start_mlflow_server(tmp_path_factory.mktemp("mlflow_server"))
-    yield uri
-    process.terminate()
-    process.wait(timeout=30)
-
-
-@pytest.fixture()
-def own_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server of the test's own, for timing-sensitive tests: the session's server slows as
-    the suite fills it, and a trial's journal line waits for its requests to be sent."""
-    process, uri = start_mlflow_server(tmp_path_factory.mktemp("own_mlflow_server"))
     yield uri
     process.terminate()
     process.wait(timeout=30)

@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import tunelab_cli
+from conftest import start_mlflow_server, tunelab_cli
 from mlflow.tracking import MlflowClient
 
 from tunelab.study import KILL_BEFORE_TELL
@@ -20,6 +21,15 @@ from tunelab.study import KILL_BEFORE_TELL
 pytestmark = pytest.mark.slow
 
 SMOKE = ["dataset=digits", "budget=smoke", "quiet=true"]
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for this module's kill tests, apart from the session's (which slows as the
+    suite fills it, while these time their signals by the journal)."""
+    process, uri = start_mlflow_server(tmp_path_factory.mktemp("interruptions_server"))
+    yield uri
+    stop(process)
 
 
 def children(client: MlflowClient, parent: str) -> list:
@@ -78,6 +88,7 @@ def assert_agree(client: MlflowClient, folder: Path, strategy: str, trials: int)
     assert all(r.info.status == "FINISHED" for r in runs)
     assert {r.info.run_id for r in runs} == {r["run_id"] for r in records}
     assert sorted(r.data.tags["tunelab.trial_id"] for r in runs) == sorted(ids)
+    assert len({r.data.tags["tunelab.trial_key"] for r in runs}) == trials
     assert sorted(strategy_finished_trials(folder, strategy)) == sorted(ids)
     return records
 
@@ -87,11 +98,11 @@ RESUMABLE = ["dataset=digits", "budget=smoke", "strategy=random", "strategy.max_
 
 
 @pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
-def test_interrupted_study_resumes_without_duplicate_trials(kill, own_mlflow_server, tmp_path):
-    client = MlflowClient(own_mlflow_server)
+def test_interrupted_study_resumes_without_duplicate_trials(kill, module_server, tmp_path):
+    client = MlflowClient(module_server)
     args = [*RESUMABLE, f"workdir={tmp_path}", f"tracking.experiment=resume-{kill.name}"]
     folder = tmp_path / "resumable"
-    process = _start_cli(args, tmp_path, own_mlflow_server)
+    process = _start_cli(args, tmp_path, module_server)
     _wait_for_trials(folder / "trials.jsonl", 2, process)
     process.send_signal(kill)
     output = process.communicate(timeout=60)[0]
@@ -104,12 +115,12 @@ def test_interrupted_study_resumes_without_duplicate_trials(kill, own_mlflow_ser
         assert study.info.status == "RUNNING"  # nobody could mark it after kill -9
 
     changed = tunelab_cli([*args, "resume=true", "strategy.max_trials=6"], tmp_path,
-                          env={"MLFLOW_TRACKING_URI": own_mlflow_server})  # fmt: skip
+                          env={"MLFLOW_TRACKING_URI": module_server})  # fmt: skip
     assert changed.returncode == 2
     assert "strategy.max_trials: 5 -> 6" in changed.stderr
 
     resumed = tunelab_cli([*args, "resume=true"], tmp_path,
-                          env={"MLFLOW_TRACKING_URI": own_mlflow_server})  # fmt: skip
+                          env={"MLFLOW_TRACKING_URI": module_server})  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert_agree(client, folder, "random", 5)
 
@@ -122,12 +133,12 @@ WINDOW = {
 
 @pytest.mark.parametrize("strategy", list(WINDOW))
 def test_a_kill_between_the_journal_and_the_strategy_loses_no_trial(
-    strategy, own_mlflow_server, tmp_path
+    strategy, module_server, tmp_path
 ):
     """kill -9 right after the second trial's journal line, before the strategy records it:
     on resume the strategy proposes that trial again and is told its journaled outcome."""
-    client = MlflowClient(own_mlflow_server)
-    env = {"MLFLOW_TRACKING_URI": own_mlflow_server}
+    client = MlflowClient(module_server)
+    env = {"MLFLOW_TRACKING_URI": module_server}
     args = [*SMOKE, *WINDOW[strategy], "model.training.epochs=2", "study_name=window",
             f"workdir={tmp_path}", f"tracking.experiment=window-{strategy}"]  # fmt: skip
     folder = tmp_path / "window"
@@ -141,3 +152,71 @@ def test_a_kill_between_the_journal_and_the_strategy_loses_no_trial(
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     records = assert_agree(client, folder, strategy, 4)
     assert records[1] == second  # told from the journal, not trained again
+
+
+OUTAGE = [*SMOKE, "strategy=random", "strategy.max_trials=8", "model.training.epochs=4",
+          "study_name=outage"]  # fmt: skip
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_a_server_gone_longer_than_the_retries_stops_the_study_with_one_line(tmp_path):
+    """The issue's scenario: the server stops after two trials and stays away for longer than
+    `tracking.retry_seconds`; the study stops with one line, and resuming completes it."""
+    server_folder, folder = tmp_path / "server", tmp_path / "outage"
+    server, uri = start_mlflow_server(server_folder)
+    args = [*OUTAGE, f"workdir={tmp_path}", "tracking.retry_seconds=2"]
+    study = _start_cli(args, tmp_path, uri)
+    try:
+        _wait_for_trials(folder / "trials.jsonl", 2, study)
+        stop(server)
+        output = study.communicate(timeout=120)[0]
+    finally:
+        study.kill()
+    assert study.returncode == 1, output
+    errors = [line for line in output.splitlines() if line.startswith("tunelab: error:")]
+    assert len(errors) == 1, output
+    saved = len(journal(folder))
+    assert saved >= 2
+    assert f"the tracking server {uri} stopped answering (" in errors[0]
+    assert f"{saved} trials are saved" in errors[0] and "resume=true" in errors[0]
+    for noise in ("Traceback", "Retrying", "logging trial artifacts failed", "Error executing"):
+        assert noise not in output
+
+    server, _ = start_mlflow_server(server_folder, port=int(uri.rsplit(":", 1)[1]))
+    try:
+        resumed = tunelab_cli([*args, "resume=true"], tmp_path,
+                              env={"MLFLOW_TRACKING_URI": uri}, timeout=300)  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        client = MlflowClient(uri)
+        assert_agree(client, folder, "random", 8)
+        experiment = client.get_experiment_by_name("tunelab")
+        assert not client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
+    finally:
+        stop(server)
+
+
+def test_an_outage_shorter_than_the_retries_is_waited_out(tmp_path):
+    server_folder, folder = tmp_path / "server", tmp_path / "outage"
+    server, uri = start_mlflow_server(server_folder)
+    args = [*OUTAGE, "strategy.max_trials=5", f"workdir={tmp_path}", "tracking.retry_seconds=30"]
+    study = _start_cli(args, tmp_path, uri)
+    try:
+        _wait_for_trials(folder / "trials.jsonl", 2, study)
+        stop(server)
+        time.sleep(5)
+        server, _ = start_mlflow_server(server_folder, port=int(uri.rsplit(":", 1)[1]))
+        output = study.communicate(timeout=300)[0]
+        assert study.returncode == 0, output
+        client = MlflowClient(uri)
+        for record in assert_agree(client, folder, "random", 5):
+            run = client.get_run(record["run_id"])
+            assert {"test_accuracy", "best_val_accuracy", "param_count"} <= set(run.data.metrics)
+            history = client.get_metric_history(record["run_id"], "val_accuracy")
+            assert sorted({m.step for m in history}) == [0, 1, 2, 3]
+    finally:
+        study.kill()
+        stop(server)

@@ -292,7 +292,7 @@ CLASSIFIER_TRIAL_TAGS = {
     "tunelab.git_commit", "tunelab.kind", "tunelab.model", "tunelab.objective",
     "tunelab.repetition", "tunelab.seed", "tunelab.stop_reason", "tunelab.strategy",
     "tunelab.study_id", "tunelab.study_name", "tunelab.trial_id", "tunelab.trial_index",
-    "tunelab.trial_status", "tunelab.tuned", "tunelab.version",
+    "tunelab.trial_key", "tunelab.trial_status", "tunelab.tuned", "tunelab.version",
 }  # fmt: skip
 
 

@@ -1,9 +1,10 @@
 """`python -m tunelab [overrides]`: validate the composed config, then run the study.
 
 Hydra composes `conf/`; `--overrides "a=1 b=2"` splices a whole override string in (this is how
-`mlflow run -P overrides=...` arrives). Bad config exits 2 with one line before TensorFlow or
-MLflow is touched, whether the schema finds it or Hydra cannot compose it; Ctrl-C and SIGTERM
-leave the study's runs KILLED.
+`mlflow run -P overrides=...` arrives). Bad config, or a tracking URI where nothing usable
+answers, exits 2 with one line before TensorFlow or MLflow is touched, whether the schema finds
+it or Hydra cannot compose it; Ctrl-C and SIGTERM leave the study's runs KILLED; a tracking
+server that stops answering mid-study exits 1 with one line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from omegaconf import DictConfig
 
 from tunelab import config
 from tunelab.schema import ConfigError, StudyFailed
+from tunelab.tracking import reachability
 
 
 def expand_overrides(argv: list[str]) -> list[str]:
@@ -43,6 +45,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def app(cfg: DictConfig) -> None:
     try:
         study_cfg = config.from_hydra(cfg)
+        reachability.check(study_cfg.tracking.uri)  # seconds, before TensorFlow is imported
         if study_cfg.stages:
             from hydra.core.hydra_config import HydraConfig
 

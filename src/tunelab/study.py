@@ -41,6 +41,7 @@ from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tasks.base import StudyExtras, Task
 from tunelab.tracking import Run, Tracker, run_id
+from tunelab.tracking.reachability import TrackingOutage
 
 
 @dataclass
@@ -222,7 +223,7 @@ class Study:
         folder.save(run_id=run_id)
         try:
             if folder.resuming:
-                self.tracker.discard_unfinished_trials({r.run_id for r in folder.records})
+                self.tracker.keep_only_trial_runs({r.run_id for r in folder.records})
             else:
                 self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
                 self._log_design(self.strategy.describe())
@@ -239,7 +240,13 @@ class Study:
         except KeyboardInterrupt:
             self.tracker.end_all("KILLED")
             raise
-        except BaseException:
+        except BaseException as error:
+            if outage := self.tracker.outage_in(error):
+                self.tracker.abandon()
+                raise TrackingOutage(
+                    f"{outage}; {len(folder.records)} trials are saved. Start the server again "
+                    "and continue with resume=true"
+                ) from None
             self.tracker.end_all("FAILED")
             raise
         return summary
@@ -326,7 +333,8 @@ class Study:
             "tunelab.tuned": ",".join(proposal.values),
         }  # fmt: skip
         started = time.perf_counter()
-        run = tracker.start_trial(f"trial-{proposal.trial_id}", tags)
+        key = f"{folder.meta['study_id']}/{proposal.trial_id}"
+        run = tracker.start_trial(f"trial-{proposal.trial_id}", key, tags)
         history: list[dict[str, float]] = []
         try:
             hp = cfg.model.hparams_for(proposal.values)
@@ -359,7 +367,9 @@ class Study:
             outcome = self._record_fit(run, fit, proposal, hp)
         except KeyboardInterrupt:
             raise
-        except Exception as error:  # the trial fails; the study goes on
+        except Exception as error:  # the trial fails; the study goes on, unless MLflow is gone
+            if tracker.outage_in(error):
+                raise
             reason = f"{type(error).__name__}: {error}"[:4000]
             tracker.set_tags(run, {"tunelab.trial_status": "FAILED",
                                       "tunelab.failure_reason": reason})  # fmt: skip
@@ -449,6 +459,7 @@ class Study:
             tracker.log_params(run_id, {f"best.{k}": v for k, v in best.values.items()})
             tracker.set_tags(run_id, {"tunelab.best_trial_run_id": best.run_id,
                                       "tunelab.best_trial_id": best.trial_id})  # fmt: skip
+        tracker.keep_only_trial_runs({r.run_id for r in records})  # no twin outlives the study
         self._log_best_so_far(run_id, records)  # drawn by the artifact worker meanwhile
         if best is not None:
             registered = self._log_best_model(best)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.schema import ConfigError
+from tunelab.tracking import reachability
 
 
 def parser() -> argparse.ArgumentParser:
@@ -280,6 +281,7 @@ COMMANDS = {"factorial": run_factorial, "optimisers": run_optimisers,
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        reachability.check(args.tracking_uri, "--tracking-uri")
         COMMANDS[args.command](args)
     except ConfigError as error:
         print(f"tunelab.compare: error: {error}", file=sys.stderr)

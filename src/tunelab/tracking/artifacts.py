@@ -21,6 +21,7 @@ import numpy as np
 
 from tunelab import plots
 from tunelab.tasks.base import TrialArtifacts
+from tunelab.tracking.reachability import RetryCounter
 
 
 def log_trial_artifacts(
@@ -63,6 +64,7 @@ def _worker_setup() -> None:
     else:
         os.nice(19)  # training comes first
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    RetryCounter.installed()  # urllib3's retry warnings stay off the terminal
 
 
 class ArtifactWorker:
@@ -93,6 +95,10 @@ class ArtifactWorker:
         """Stop the worker once every job is done. It is terminated, not joined: with nothing
         left to do, its interpreter's exit (≈0.35 s for MLflow's atexit hooks) is pure waiting."""
         self.drain()
+        self.terminate()
+
+    def terminate(self) -> None:
+        """Stop the worker now, whatever it is doing."""
         if self._pool is not None:
             self._pool.terminate()
             self._pool = None

@@ -25,10 +25,17 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from tunelab.config import TrackingSettings
 from tunelab.tasks.base import SharedModel, TrialArtifacts
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
+from tunelab.tracking.reachability import (
+    RetryCounter,
+    TrackingOutage,
+    describe_outage,
+    retry_environment,
+)
 from tunelab.tracking.runs import mlflow_params
 
 Run = str | Future  # a run id, or the future id of a trial run the sender thread is creating
 CHAMPION = "champion"
+TRIAL_KEY = "tunelab.trial_key"  # <study id>/<trial id>: one run per trial
 
 
 def run_id(run: Run) -> str:
@@ -43,6 +50,10 @@ class Tracker:
         # MLflow would print two links (and fetch the run again) each time a run ends over HTTP;
         # the progress bar and the closing summary already say where to look.
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        if settings.retry_seconds is not None:  # before the artifact worker inherits the env
+            os.environ.update(retry_environment(settings.retry_seconds))
+        RetryCounter.installed()
+        self.outage: TrackingOutage | None = None  # set once the server stopped answering
         if settings.uri:
             mlflow.set_tracking_uri(settings.uri)
         self.settings = settings
@@ -64,14 +75,38 @@ class Tracker:
         return self._queue(lambda: request(run_id(run), *args, **kwargs))
 
     def _queue(self, work: Callable[[], Any]) -> Future:
-        """Queue `work` on the sender thread, after raising any earlier work that failed."""
+        """Queue `work` on the sender thread, after raising any earlier work that failed. Once
+        the server has stopped answering, what is queued fails at once instead of retrying."""
         done = [f for f in self._in_flight if f.done()]
         self._in_flight = [f for f in self._in_flight if not f.done()]
         for future in done:
             future.result()
-        future = self._sender.submit(work)
+
+        def unless_the_server_is_gone() -> Any:
+            if self.outage is not None:
+                raise self.outage
+            try:
+                return work()
+            except Exception as error:
+                self.outage = self.outage_in(error)
+                raise
+
+        future = self._sender.submit(unless_the_server_is_gone)
         self._in_flight.append(future)
         return future
+
+    def outage_in(self, error: BaseException) -> TrackingOutage | None:
+        """The outage `error` means (or the one already seen), None if it is another error."""
+        if self.outage is not None:
+            return self.outage
+        description = describe_outage(error, self.tracking_uri)
+        return TrackingOutage(description) if description else None
+
+    def abandon(self) -> None:
+        """Give up on a server that stopped answering: drop what is queued and stop the
+        artifact worker, without waiting for either."""
+        self._sender.shutdown(wait=False, cancel_futures=True)
+        self.artifacts.terminate()
 
     def log_trial_artifacts(self, run: Run, artifacts: TrialArtifacts, **data: Any) -> None:
         """Figures and tables of a finished trial, drawn while the next trial trains."""
@@ -129,10 +164,12 @@ class Tracker:
         self.open_runs.append(self.study_run_id)
         return self.study_run_id
 
-    def discard_unfinished_trials(self, finished_run_ids: set[str]) -> int:
-        """Delete the study's child runs that never finished (left RUNNING by kill -9, or KILLED
-        by Ctrl-C); their trials run again, so each trial keeps exactly one run."""
-        stale = [r.info.run_id for r in self._trial_runs() if r.info.run_id not in finished_run_ids]
+    def keep_only_trial_runs(self, journaled_run_ids: set[str]) -> int:
+        """Delete the study's child runs that are not in its journal: runs that never finished
+        (left RUNNING by kill -9 or an outage, KILLED by Ctrl-C), whose trials run again, and
+        twins made by a retried CreateRun. Each trial keeps exactly one run."""
+        runs = [r.info.run_id for r in self._trial_runs()]
+        stale = [run_id for run_id in runs if run_id not in journaled_run_ids]
         for run_id in stale:
             self.client.delete_run(run_id)
         return len(stale)
@@ -147,16 +184,28 @@ class Tracker:
         )
 
     # --- trials --------------------------------------------------------------------------
-    def start_trial(self, name: str, tags: Mapping[str, str]) -> Future:
-        """Queue the creation of a trial run under the study; its id comes as a Future, which
-        every method here accepts in place of a run id."""
-        run = self._send(self._create_child_run, self.study_run_id, name, tags)
+    def start_trial(self, name: str, key: str, tags: Mapping[str, str]) -> Future:
+        """Queue the creation of a trial run under the study, tagged `tunelab.trial_key=key`
+        (unique to the trial); its id comes as a Future, which every method here accepts in
+        place of a run id."""
+        run = self._send(self._create_child_run, self.study_run_id, name, key, tags)
         self.open_runs.append(run)
         return run
 
-    def _create_child_run(self, parent_run_id: str, name: str, tags: Mapping[str, str]) -> str:
-        tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, **tags}
-        return self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+    def _create_child_run(
+        self, parent_run_id: str, name: str, key: str, tags: Mapping[str, str]
+    ) -> str:
+        """Create the run; if the request was retried, delete any twin the server made of it
+        (MLflow's client retries POSTs, so one CreateRun can make two runs: mlflow#8238)."""
+        retries = RetryCounter.installed().retries
+        tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, TRIAL_KEY: key, **tags}
+        created = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        if RetryCounter.installed().retries != retries:
+            twins = self.client.search_runs([self.experiment_id], f"tags.`{TRIAL_KEY}` = '{key}'")
+            for twin in twins:
+                if twin.info.run_id != created.info.run_id:
+                    self.client.delete_run(twin.info.run_id)
+        return created.info.run_id
 
     def log_metrics(
         self, run: Run, metrics: Mapping[str, float], step: int = 0, tags: Mapping | None = None
@@ -222,7 +271,11 @@ class Tracker:
         """End every run still open, innermost first (on Ctrl-C, SIGTERM or a crash).
 
         The server is asked too: a signal landing while a trial run was being created leaves a
-        RUNNING run this process never heard back about (seen in CI)."""
+        RUNNING run this process never heard back about (seen in CI). After an outage nothing is
+        asked: resuming tidies up."""
+        if self.outage is not None:
+            self.abandon()
+            return
         with contextlib.suppress(Exception):  # the server may be gone; nothing more to do
             self.drain()
             if self.study_run_id:
