@@ -69,7 +69,7 @@ def raw_search(uri: str, page_size: int) -> int:
 
 
 def analysis(uri: str, cache: Path, refresh: bool) -> None:
-    from tunelab.compare.__main__ import main
+    from tunelab.compare.cli import main
 
     arguments = ["factorial", "--tracking-uri", uri, "--experiment", EXPERIMENT,
                  "--factors", ",".join(FACTORS), "--order", "2", "--cache-dir", str(cache)]

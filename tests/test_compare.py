@@ -12,8 +12,8 @@ import statsmodels.formula.api as smf
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
-from tunelab.compare import factorial
-from tunelab.compare.__main__ import main
+from tunelab.analysis import factorial
+from tunelab.compare.cli import main
 from tunelab.schema import ConfigError
 from tunelab.tracking.runs import log_comparison, runs_frame
 
@@ -173,7 +173,7 @@ def test_runs_are_cached_as_parquet_until_refreshed(mlflow_server, tmp_path):
 
 
 def test_seed_paired_tests_match_scipy():
-    from tunelab.compare import optimisers
+    from tunelab.analysis import optimisers
 
     rng = np.random.default_rng(1)
     rows = []
@@ -204,7 +204,7 @@ def study_rows(task: str, best: dict[str, list[float]]) -> list[dict]:
 
 
 def test_normalised_score_and_bootstrap_ci_of_the_median():
-    from tunelab.compare import optimisers
+    from tunelab.analysis import optimisers
 
     table = pd.DataFrame(study_rows("mlp/mnist", {"random": [0.80, 0.84, 0.90],
                                                   "tpe": [0.92, 0.94, 1.00]}))  # fmt: skip
@@ -225,7 +225,7 @@ def test_normalised_score_and_bootstrap_ci_of_the_median():
 
 
 def test_epochs_and_time_to_a_target_value():
-    from tunelab.compare import optimisers
+    from tunelab.analysis import optimisers
 
     table = pd.DataFrame(study_rows("mlp/mnist", {"random": [0.0], "tpe": [0.0]}))
     table["start_time"] = 1_000
@@ -255,7 +255,7 @@ def test_epochs_and_time_to_a_target_value():
 def test_average_ranks_friedman_and_nemenyi_across_tasks():
     import scikit_posthocs
 
-    from tunelab.compare import optimisers
+    from tunelab.analysis import optimisers
 
     rng = np.random.default_rng(3)
     rows = []

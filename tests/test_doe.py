@@ -142,7 +142,7 @@ def test_fractional_study_logs_coded_levels_and_the_alias_structure(tracking_uri
         assert params["units"] == ("16" if params["coded.units"] == "-1" else "32")
         assert {"standard_order", "run_order", "coded.lr", "coded.dropout"} <= set(params)
 
-    from tunelab.compare.__main__ import main
+    from tunelab.compare.cli import main
 
     assert main(["factorial", "--tracking-uri", tracking_uri, "--study", summary.study_id,
                  "--factors", "coded.lr,coded.dropout,coded.units", "--order", "1"]) == 0

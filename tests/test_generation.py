@@ -214,7 +214,7 @@ def test_the_gan_shootout_sweeps_then_compares_the_studies_on_fid(mlflow_server,
 
 
 def test_cross_judgement_counts_what_each_discriminator_calls_real():
-    from tunelab.compare.discriminators import judge
+    from tunelab.analysis.discriminators import judge
 
     logits = {
         "sharp": {"a": np.array([-2.0, -1.0, -3.0, 0.5]), "real": np.array([1.0, 2.0, 3.0, -1.0])},
@@ -232,7 +232,7 @@ def test_cross_judgement_counts_what_each_discriminator_calls_real():
 
 @pytest.mark.slow
 def test_compare_discriminators_judges_each_strategys_best_generator(tracking_uri, tmp_path):
-    from tunelab.compare.__main__ import main
+    from tunelab.compare.cli import main
 
     experiment = "gan-judges"
     for strategy in ("random", "tpe"):

@@ -11,7 +11,7 @@ import pytest
 from conftest import load_config, run_study
 from mlflow.tracking import MlflowClient
 
-from tunelab.compare.rsm import fit_quadratic
+from tunelab.analysis.rsm import fit_quadratic
 from tunelab.schema import ConfigError
 from tunelab.strategies import Outcome, StrategyContext
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 from tunelab import config
@@ -113,27 +114,31 @@ def _ranking(study: Any, summary: Any, order: int, responses: list[str]) -> list
 def analyse(cfg: StudyConfig, summary: Any, order: int, response: str | None = None) -> list[str]:
     """Factorial ANOVA of a finished stage (a comparison run) of `response` (default: the best
     objective); its factors, strongest first."""
-    from tunelab.compare.__main__ import parser, run_factorial
-    from tunelab.compare.factorial import ranked_factors
+    from tunelab.analysis.factorial import ranked_factors
+    from tunelab.compare import reports
 
     factors = [f"coded.{name}" for name in cfg.model.space.names]
-    args = parser().parse_args([
-        "factorial", "--tracking-uri", summary.tracking_uri,
-        "--experiment", cfg.tracking.experiment, "--study", summary.study_id,
-        "--filter", "tags.`tunelab.kind` = 'trial' AND attributes.status = 'FINISHED'",
-        "--factors", ",".join(factors), "--response", response or f"best_{cfg.objective.name}",
-        "--order", str(order), "--cache-dir", f"{cfg.workdir}/compare-cache", "--refresh",
-    ])  # fmt: skip
-    result = run_factorial(args)
+    query = _query(cfg, summary.tracking_uri, FINISHED_TRIALS, study=summary.study_id,
+                   response=response or f"best_{cfg.objective.name}")  # fmt: skip
+    result = reports.factorial(query, factors, order)
     return [name.removeprefix("coded.") for name in ranked_factors(result, factors)]
 
 
 def tabulate(cfg: StudyConfig, tracking_uri: str) -> str:
     """The chain's table, stage by stage (a comparison run); returns its run id."""
-    from tunelab.compare.__main__ import parser, run_stages_table
+    from tunelab.compare import reports
 
-    args = parser().parse_args([
-        "stages", "--tracking-uri", tracking_uri, "--experiment", cfg.tracking.experiment,
-        "--chain", cfg.study_name, "--cache-dir", f"{cfg.workdir}/compare-cache", "--refresh",
-    ])  # fmt: skip
-    return run_stages_table(args)
+    return reports.stages(_query(cfg, tracking_uri, "tags.`tunelab.kind` = 'study'"),
+                          cfg.study_name)  # fmt: skip
+
+
+FINISHED_TRIALS = "tags.`tunelab.kind` = 'trial' AND attributes.status = 'FINISHED'"
+
+
+def _query(cfg: StudyConfig, tracking_uri: str, filter_string: str, **selection: Any) -> Any:
+    """The runs of this chain's experiment, read afresh."""
+    from tunelab.compare.reports import Query
+
+    return Query(experiment=cfg.tracking.experiment, tracking_uri=tracking_uri,
+                 filter=filter_string, cache_dir=Path(cfg.workdir) / "compare-cache",
+                 refresh=True, **selection)  # fmt: skip

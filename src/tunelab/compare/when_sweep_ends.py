@@ -15,7 +15,7 @@ class CompareWhenSweepEnds(Callback):
         self.arguments = list(arguments or [])
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from tunelab.compare.__main__ import main
+        from tunelab.compare.cli import main
 
         tracking = ["--tracking-uri", config.tracking.uri] if config.tracking.uri else []
         main([self.command, "--experiment", config.tracking.experiment, *tracking,

@@ -1,5 +1,5 @@
 """Response-surface designs (pyDOE3): central composite or Box–Behnken over continuous factors,
-then a full quadratic model fitted to the results (see `tunelab.compare.rsm`)."""
+then a full quadratic model fitted to the results (see `tunelab.analysis.rsm`)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class RSM(FixedPlan):
 
     def summary(self) -> StudyDesign:
         from tunelab import plots
-        from tunelab.compare.rsm import fit_quadratic
+        from tunelab.analysis.rsm import fit_quadratic
 
         names = self.context.space.names
         done = sorted(self.scores)
