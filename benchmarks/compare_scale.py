@@ -83,8 +83,8 @@ def warm_imports() -> None:
     import pyarrow.parquet  # noqa: F401
     import rich.console  # noqa: F401
     import statsmodels.formula.api  # noqa: F401
-
     import tunelab.compare.factorial  # noqa: F401
+
     import tunelab.plots  # noqa: F401
 
 

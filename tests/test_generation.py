@@ -279,7 +279,7 @@ def test_fid_inception_runs_from_a_local_weights_file(mnist, tmp_path):
     dimensions, so 40 images give NaN with the reason, for the floor and for a trial."""
     from dataclasses import replace
 
-    from tunelab.models.common import keras
+    from tunelab.backend import keras
 
     weights = tmp_path / "inception_notop.weights.h5"
     keras().applications.InceptionV3(include_top=False, weights=None, pooling="avg",

@@ -47,8 +47,9 @@ def test_bad_initialiser_starts_far_from_zero(digits):
 def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
     from dataclasses import replace
 
+    from tunelab.backend import keras
     from tunelab.data.base import Augmentation
-    from tunelab.models.common import augmenter, keras
+    from tunelab.models.common import augmenter
 
     spec = replace(digits.spec, resize=16)
     model = CNN.build(CNNHParams(blocks=2, filters=4, augment=True, dense_units=8), spec)

@@ -195,7 +195,7 @@ class Study:
                 f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
                 "start a new one with resume=false or another study_name"
             )
-        from tunelab.models.common import quiet_tensorflow
+        from tunelab.backend import quiet_tensorflow
 
         quiet_tensorflow()
         self.strategy: Strategy = cfg.strategy.cls(  # a design it cannot make fails here, fast

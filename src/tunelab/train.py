@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from tunelab.backend import keras
 from tunelab.config import ModelConfig, Objective
-from tunelab.models.common import keras
 from tunelab.tasks.base import Task
 
 # (epoch, metrics, images) -> stop (prune) now?

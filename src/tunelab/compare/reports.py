@@ -170,7 +170,7 @@ def discriminators(query: Query, direction: str = "min", images: int = 1500, see
 
     from tunelab import plots
     from tunelab.analysis.discriminators import REAL, judge
-    from tunelab.models.common import predict_in_batches
+    from tunelab.backend import predict_in_batches
     from tunelab.tracking.runs import load_keras_model
 
     best = _best_study_per_strategy(query, direction)

@@ -45,7 +45,7 @@ class CIFAR10(DatasetSource):
         if settings.path:
             path = Path(settings.path)
             return _pickle_batches(path) if path.is_dir() else load_keras_npz(str(path))
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         try:
             (x, y), (x_test, y_test) = keras().datasets.cifar10.load_data()

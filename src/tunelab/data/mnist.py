@@ -39,7 +39,7 @@ class MNIST(DatasetSource):
             return Arrays(x.reshape(-1, 28, 28, 1), y)
         if settings.path:
             return load_keras_npz(settings.path)
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         try:
             (x, y), (x_test, y_test) = keras().datasets.mnist.load_data()

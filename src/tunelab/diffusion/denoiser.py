@@ -104,8 +104,8 @@ def denoiser_key(data: Any, settings: DenoiserSettings, seed: int) -> str:
 def trained_denoiser(data: Any, settings: DenoiserSettings, cache: Path, seed: int,
                      quiet: bool = False) -> Denoiser:  # fmt: skip
     """The denoiser for `data`'s training split: from the cache, else trained now and cached."""
+    from tunelab.backend import keras
     from tunelab.diffusion.unet import unet
-    from tunelab.models.common import keras
     from tunelab.train import load_weights, save_weights, seed_everything
 
     key = denoiser_key(data, settings, seed)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.models.common import keras
+from tunelab.backend import keras
 
 
 def sinusoidal_table(steps: int, dim: int) -> np.ndarray:

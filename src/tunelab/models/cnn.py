@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tunelab.backend import keras
 from tunelab.data.base import DataSpec
 from tunelab.models.common import (
     ModelBuilder,
     TrainHParams,
     compile_classifier,
     inputs,
-    keras,
     regularizer,
 )
 from tunelab.schema import ConfigError

@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tunelab.backend import keras
 from tunelab.data.base import DataSpec
-from tunelab.models.common import ModelBuilder, keras
+from tunelab.models.common import ModelBuilder
 from tunelab.schema import ConfigError
 from tunelab.tasks.generation import Generation
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunelab.models.common import keras
+from tunelab.backend import keras
 
 
 class GAN(keras().Model):

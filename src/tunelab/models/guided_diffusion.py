@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tunelab.backend import keras
 from tunelab.data.base import DataSpec
 from tunelab.models.cnn import CNNHParams, conv_features
-from tunelab.models.common import ModelBuilder, keras, optimizer
+from tunelab.models.common import ModelBuilder, optimizer
 from tunelab.schema import ConfigError
 from tunelab.tasks.guided_generation import GuidedGeneration
 

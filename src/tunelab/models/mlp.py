@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tunelab.backend import keras
 from tunelab.data.base import DataSpec
 from tunelab.models.common import (
     ModelBuilder,
@@ -12,7 +13,6 @@ from tunelab.models.common import (
     compile_classifier,
     initializer,
     inputs,
-    keras,
     regularizer,
 )
 from tunelab.schema import ConfigError

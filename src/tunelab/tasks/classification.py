@@ -51,14 +51,14 @@ class Classification(Task):
         )
 
     def callbacks(self, hp: Any) -> list[Any]:
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         if not getattr(hp, "lr_step_every", 0):
             return []
         return [keras().callbacks.LearningRateScheduler(_step_schedule(hp))]
 
     def end_of_epoch(self, model: Any, epoch: int, last: bool) -> EpochExtras:
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         lr = float(keras().ops.convert_to_numpy(model.optimizer.learning_rate))
         return EpochExtras(metrics={"lr": lr})
@@ -94,7 +94,7 @@ class Classification(Task):
     def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, np.ndarray]:
         """The network rebuilt from saved weights, uncompiled: serving it needs no loss,
         optimizer or metrics (nor tunelab's MacroF1 class to load it); 5 test images."""
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
         from tunelab.train import load_weights
 
         compiled = model_cls.build(hp, self.data.spec)
@@ -105,7 +105,7 @@ class Classification(Task):
 
 def predict_classes(model: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class indices of the model's outputs for `x`."""
-    from tunelab.models.common import predict_in_batches
+    from tunelab.backend import predict_in_batches
 
     return np.argmax(predict_in_batches(model, x, batch_size), axis=1)
 

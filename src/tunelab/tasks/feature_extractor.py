@@ -31,7 +31,7 @@ class FeatureExtractor:
     params: dict[str, Any]
 
     def features_and_logits(self, images: np.ndarray, batch: int = 500) -> tuple[Any, Any]:
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         to_numpy = keras().ops.convert_to_numpy
         outputs = [self.model(images[i : i + batch], training=False)
@@ -42,7 +42,7 @@ class FeatureExtractor:
 
     def classifier(self) -> Any:
         """The classifier alone (images -> logits), for logging."""
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         return keras().Model(self.model.input, self.model.output[1], name="feature_extractor")
 
@@ -58,7 +58,7 @@ def extractor_key(data: Any, epochs: int, seed: int) -> str:
 
 
 def _build(spec: Any) -> Any:
-    from tunelab.models.common import keras
+    from tunelab.backend import keras
 
     layers = keras().layers
     inp = keras().Input(shape=spec.input_shape)
@@ -77,7 +77,7 @@ def _build(spec: Any) -> Any:
 def trained_extractor(data: Any, cache: Path, epochs: int, seed: int) -> FeatureExtractor:
     """The extractor for `data`'s training split: from the cache if it was trained before,
     else trained now (Adam, cross-entropy on the logits, `epochs` epochs) and cached."""
-    from tunelab.models.common import keras
+    from tunelab.backend import keras
     from tunelab.train import load_weights, save_weights, seed_everything
 
     key = extractor_key(data, epochs, seed)

@@ -72,7 +72,7 @@ class Generation(Task):
 
     def generate(self, gan: Any, n: int, salt: int = 0) -> np.ndarray:
         """`n` images in [0, 1] from the fixed latent vectors."""
-        from tunelab.models.common import predict_in_batches
+        from tunelab.backend import predict_in_batches
 
         images = predict_in_batches(gan.generator, self.latents(n, gan.latent_dim, salt))
         return (images.astype(np.float64) + 1.0) / 2.0
@@ -127,7 +127,7 @@ class Generation(Task):
 
     def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, np.ndarray]:
         """The generator with its output mapped from [-1, 1] to [0, 1]; 5 latent vectors."""
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         gan = self._trained_gan(model_cls, hp, weights)
         z = keras().Input(shape=(hp.latent_dim,), name="latent")
@@ -137,7 +137,7 @@ class Generation(Task):
     def companions(self, model_cls: Any, hp: Any, weights: Path) -> dict[str, tuple[Any, Any]]:
         """The discriminator, taking images in [0, 1] (the generator's and the dataset's range)
         to a logit that is high for "real"; 5 test images as its example."""
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         gan = self._trained_gan(model_cls, hp, weights)
         image = keras().Input(shape=self.data.spec.input_shape, name="image")

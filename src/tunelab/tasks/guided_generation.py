@@ -201,7 +201,7 @@ class GuidedGeneration(Task):
 
     def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, Any]:
         """The classifier rebuilt from saved weights, uncompiled; 5 noised validation images."""
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
         from tunelab.train import load_weights
 
         compiled = model_cls.build(hp, self.data.spec)

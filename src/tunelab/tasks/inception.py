@@ -32,14 +32,14 @@ class InceptionFeatures:
     """Average-pooled InceptionV3 features of images in [0, 1]."""
 
     def __init__(self, weights: str) -> None:
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         self.model = keras().applications.InceptionV3(
             include_top=False, weights=weights, pooling="avg", input_shape=(SIDE, SIDE, 3)
         )
 
     def features(self, images: np.ndarray, batch: int = 50) -> np.ndarray:
-        from tunelab.models.common import keras
+        from tunelab.backend import keras
 
         to_numpy = keras().ops.convert_to_numpy
         parts = [to_numpy(self.model(inception_inputs(images[i : i + batch]), training=False))
