@@ -44,6 +44,25 @@ class Objective:
         pick = max if self.direction == "max" else min
         return pick(items, key=key)
 
+    @property
+    def sign(self) -> float:
+        """+1 where larger is better, -1 where smaller is: `sign * value` is to be maximised."""
+        return 1.0 if self.direction == "max" else -1.0
+
+    def best_value(self, values: Any) -> Any:
+        """The best of `values`: a pandas Series or GroupBy (per group), or a NumPy array."""
+        return values.max() if self.direction == "max" else values.min()
+
+    def running_best(self, values: Any) -> Any:
+        """The best so far at each position of an array (NaN skipped)."""
+        import numpy as np
+
+        return (np.fmax if self.direction == "max" else np.fmin).accumulate(values)
+
+    def reached(self, value: Any, target: float) -> Any:
+        """Whether `value` (a number or an array) is at least as good as `target`."""
+        return self.sign * value >= self.sign * target
+
     def resolved_for(self, task: Any, model: str) -> Objective:
         """This objective with its defaults filled in from `task`; refuses one the task lacks."""
         name = self.name or next(iter(task.objectives))

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from tunelab.config import Objective
 from tunelab.schema import ConfigError
 
 FRACTIONS = (0.10, 0.25, 0.50, 1.00)
@@ -56,8 +57,8 @@ def with_best_of_trials(
     column = f"metrics.{response}"
     if column in studies or column not in trials:
         return studies
-    grouped = trials.groupby("tags.tunelab.study_id")[column]
-    best = grouped.max() if direction == "max" else grouped.min()
+    per_study = trials.groupby("tags.tunelab.study_id")[column]
+    best = Objective(response, direction).best_value(per_study)
     return studies.assign(**{column: studies["tags.tunelab.study_id"].map(best)})
 
 
@@ -165,7 +166,7 @@ def normalised_scores(table: pd.DataFrame, baseline: str, direction: str) -> pd.
     studies (NaN where the task has no baseline studies or they found the best value)."""
     scores = pd.Series(np.nan, index=table.index)
     for _, studies in table.groupby("task"):
-        best_known = studies["best"].max() if direction == "max" else studies["best"].min()
+        best_known = Objective("best", direction).best_value(studies["best"])
         reference = studies.loc[studies["strategy"] == baseline, "best"].median()
         span = best_known - reference
         if pd.notna(reference) and span != 0:
@@ -181,11 +182,11 @@ def to_target(
     reached `target` (NaN if none did). No columns without a target or trials."""
     if target is None or trials.empty:
         return pd.DataFrame(index=studies.index)
-    reached = (lambda v: v >= target) if direction == "max" else (lambda v: v <= target)
+    objective = Objective(response, direction)
     rows = {}
     for index, study in studies.iterrows():
         runs = _trial_sequence(trials, study["study_id"], study["start_time"])
-        hits = runs[reached(runs[f"metrics.{response}"])]
+        hits = runs[objective.reached(runs[f"metrics.{response}"], target)]
         first = hits.iloc[0] if len(hits) else None
         rows[index] = {
             "epochs_to_target": np.nan if first is None else float(first["epochs_spent"]),
@@ -278,7 +279,7 @@ def best_so_far_curves(
     else:
         longest = (trials["end_time"].max() - studies["start_time"].min()) / 1000
         grid = np.linspace(0, longest, 201)[1:]
-    accumulate = np.fmax.accumulate if direction == "max" else np.fmin.accumulate
+    accumulate = Objective(response, direction).running_best
     curves: dict[str, pd.DataFrame] = {}
     for strategy, group in studies.groupby("strategy"):
         columns = {}
@@ -315,7 +316,7 @@ def across_tasks(table: pd.DataFrame, direction: str, alpha: float = 0.05) -> Ac
                                 aggfunc="median").dropna(axis=1)  # fmt: skip
     if len(medians) < 2 or medians.shape[1] < 2:
         return None
-    ranks = medians.rank(axis=1, ascending=direction != "max")
+    ranks = medians.rank(axis=1, ascending=Objective("best", direction).sign < 0)
     k, n = medians.shape[1], len(medians)
     result = None
     if k >= 3:

@@ -154,7 +154,7 @@ class GPEI(Strategy):
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         self.told += 1
         if outcome.score is not None and outcome.status != "FAILED":
-            sign = 1.0 if self.context.objective.direction == "max" else -1.0
+            sign = self.context.objective.sign
             self.x.append([to_unit(self.params[n], proposal.values[n]) for n in self.params])
             self.y.append(sign * outcome.score)
             if proposal.params.get("gp.phase") == "ei":

@@ -22,7 +22,7 @@ from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from tunelab.config import TrackingSettings
+from tunelab.config import Objective, TrackingSettings
 from tunelab.tasks.base import SharedModel, TrialArtifacts
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
 from tunelab.tracking.reachability import (
@@ -337,7 +337,7 @@ class Tracker:
             promote, reason = False, f"champion was chosen on {champion.tags.get('objective')}"
         else:
             best = float(champion.tags["score"])
-            promote = score > best if direction == "max" else score < best
+            promote = Objective(objective, direction).better(score, best)
             reason = f"{objective} {score:.4f} vs champion v{champion.version} {best:.4f}"
         if promote:
             self.client.set_registered_model_alias(name, CHAMPION, version)
