@@ -152,15 +152,17 @@ def test_cli_help_is_fast_and_explains_usage(tmp_path):
     assert "python -m tunelab" in out.stdout
     strategies = next(line for line in out.stdout.splitlines() if line.startswith("strategy: "))
     assert set(strategies.removeprefix("strategy: ").split(", ")) == {
-        "bayesian", "fractional_factorial", "full_factorial", "gp_ei", "grid", "hyperband",
-        "random", "rsm", "tpe",
-    }  # fmt: skip
+        path.stem for path in (PROJECT / "conf" / "strategy").glob("*.yaml")
+    }
 
 
-def test_grid_over_a_continuous_parameter_is_refused():
-    cfg = load_config(["strategy=grid"])
-    with pytest.raises(ConfigError, match="model.space.dropout is continuous"):
-        cfg.model.space.grid()
+def test_grid_over_the_default_space_names_its_size_and_a_narrower_one_runs():
+    cfg = load_config(["strategy=grid", "dataset=digits", "budget=smoke"])
+    with pytest.raises(ConfigError, match=r"the grid has 7,776 points \(depth 3 x units 4 x "):
+        cfg.model.space.grid(cfg.strategy.settings.points, cfg.strategy.settings.max_points)
+    cfg = load_config(["strategy=grid", "model.tune=[lr,dropout]"])
+    lrs = sorted({p["lr"] for p in cfg.model.space.grid()})
+    assert lrs == pytest.approx([1e-4, 1e-3, 1e-2])
 
 
 def test_overrides_string_from_mlflow_run_is_split():

@@ -58,6 +58,27 @@ def test_grid_enumerates_every_combination_first_parameter_slowest():
     assert len({tuple(p.values()) for p in points}) == len(points)
 
 
+def test_grid_spreads_points_over_ranges_log_spaced_where_log():
+    space = SearchSpace.from_config({
+        "lr": "tag(log, interval(1e-4, 1e-2))", "dropout": "interval(0.0, 0.5)",
+        "width": {"type": "int", "low": 8, "high": 512, "log": True},
+        "depth": {"type": "int", "low": 1, "high": 5, "step": 2}, "act": "choice(relu, tanh)",
+    })  # fmt: skip
+    axes = {name: p.grid_values(3) for name, p in space.params.items()}
+    assert axes["lr"] == pytest.approx([1e-4, 1e-3, 1e-2])
+    assert axes["dropout"] == pytest.approx([0.0, 0.25, 0.5])
+    assert axes["width"] == [8, 64, 512]
+    assert axes["depth"] == [1, 3, 5]  # a linear int takes every value at its step
+    assert axes["act"] == ["relu", "tanh"]
+    assert len(space.grid(points=3)) == 3 * 3 * 3 * 3 * 2
+
+
+def test_a_grid_above_max_points_is_refused_naming_its_size():
+    space = SearchSpace.from_config({"a": "interval(0, 1)", "b": "choice(1, 2, 3, 4)"})
+    with pytest.raises(ConfigError, match=r"the grid has 40 points \(a 10 x b 4\), more than 39"):
+        space.grid(points=10, max_points=39)
+
+
 def test_continuous_space_has_infinite_size():
     assert math.isinf(SearchSpace.from_config(SPACE).size())
 

@@ -205,14 +205,15 @@ def test_tpe_prunes_a_trial_that_trails_the_median():
     from tunelab.config import Objective
     from tunelab.space import SearchSpace
     from tunelab.strategies.base import StrategyContext
-    from tunelab.strategies.tpe import TPE, TPESettings
+    from tunelab.strategies.optuna_base import OptunaSettings
+    from tunelab.strategies.tpe import TPE
 
     context = StrategyContext(
         space=SearchSpace.from_config({"lr": "interval(0.001, 0.1)"}),
         objective=Objective("val_accuracy", "max"),
         seed=0, workdir=Path("unused"), resume=False, epochs=3,
     )  # fmt: skip
-    tpe = TPE(TPESettings(n_trials=2, n_startup_trials=1, storage="memory"), context)
+    tpe = TPE(OptunaSettings(n_trials=2, n_startup_trials=1, storage="memory"), context)
     first = tpe.ask()
     assert not any(tpe.report(first, epoch, 0.9) for epoch in range(3))
     tpe.tell(first, Outcome("COMPLETE", 0.9, 3))

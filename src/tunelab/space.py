@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from tunelab.schema import ConfigError, build
 
 ParamType = Literal["float", "int", "choice", "bool"]
@@ -76,6 +78,18 @@ class Param:
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         raise ValueError(f"a {self.type} parameter with log={self.log} has no finite list")
 
+    def grid_values(self, points: int) -> list[Any]:
+        """The values a grid takes: every value of a choice, a bool or a linear int range (at
+        its step, default 1); `points` values spread over a float or log-scaled int range
+        (log-spaced)."""
+        if self.type in ("choice", "bool") or (self.type == "int" and not self.log):
+            return self.choices
+        spread = np.geomspace if self.log else np.linspace
+        values = spread(self.low, self.high, points)
+        if self.type == "int":
+            return sorted({int(round(v)) for v in values})
+        return [float(v) for v in values]
+
 
 @dataclass(frozen=True)
 class SearchSpace:
@@ -131,17 +145,19 @@ class SearchSpace:
                     "use strategy=grid for them"
                 )
 
-    def grid(self) -> list[dict[str, Any]]:
-        """Every combination of a fully discrete space, first parameter varying slowest."""
-        continuous = [
-            n for n, p in self.params.items() if p.type == "float" or (p.type == "int" and p.log)
-        ]
-        if continuous:
+    def grid(self, points: int = 3, max_points: int = 1000) -> list[dict[str, Any]]:
+        """Every combination of the parameters' grid values (`Param.grid_values`), first
+        parameter varying slowest; refused when there are more than `max_points`."""
+        axes = {name: p.grid_values(points) for name, p in self.params.items()}
+        size = math.prod(len(values) for values in axes.values())
+        if size > max_points:
+            shape = " x ".join(f"{name} {len(values)}" for name, values in axes.items())
             raise ConfigError(
-                f"strategy grid: model.space.{continuous[0]} is continuous; declare it as "
-                "{type: choice, values: [...]} (or a linear int range) to grid over it"
+                f"strategy.max_points: the grid has {size:,} points ({shape}), more than "
+                f"{max_points:,}; tune fewer parameters (model.tune), lower strategy.points or "
+                "raise strategy.max_points"
             )
-        combos = itertools.product(*(p.choices for p in self.params.values()))
+        combos = itertools.product(*axes.values())
         return [dict(zip(self.names, combo, strict=True)) for combo in combos]
 
     def size(self) -> float:

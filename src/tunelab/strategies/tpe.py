@@ -1,103 +1,18 @@
-"""Optuna's TPE sampler with an optional pruner fed by per-epoch validation metrics."""
+"""Optuna's tree-structured Parzen estimator."""
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from tunelab.schema import ConfigError
-from tunelab.seeding import derive
-from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
+from tunelab.strategies.optuna_base import OptunaStrategy
 
 
-@dataclass
-class TPESettings:
-    n_trials: int = 20
-    n_startup_trials: int = 5  # random trials before TPE, and before pruning starts
-    pruner: Literal["none", "median", "hyperband"] = "median"
-    # null: a SQLite file in the study's work folder (resumable); "memory": in RAM only;
-    # otherwise any SQLAlchemy URL (postgresql://…) shared by workers.
-    storage: str | None = None
-
-    def check(self, path: str) -> None:
-        if self.n_trials < 1:
-            raise ConfigError(f"{path}.n_trials: must be at least 1, got {self.n_trials}")
-
-
-class TPE(Strategy):
-    """Tree-structured Parzen estimator (Optuna), e.g.::
+class TPE(OptunaStrategy):
+    """Random trials first (`n_startup_trials`), then TPE, e.g.::
 
         python -m tunelab strategy=tpe strategy.n_trials=30 strategy.pruner=hyperband
     """
 
-    Settings = TPESettings
-
-    def __init__(self, settings: TPESettings, context: StrategyContext) -> None:
-        super().__init__(settings, context)
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.optuna = optuna
-        storage = settings.storage or f"sqlite:///{context.workdir / 'optuna.db'}"
-        storage = None if storage == "memory" else storage
-        name = context.workdir.name
-        if storage and not context.resume:
-            with contextlib.suppress(KeyError):  # no earlier study of that name
-                optuna.delete_study(study_name=name, storage=storage)
-        self.study = optuna.create_study(
-            study_name=name,
-            storage=storage,
-            sampler=optuna.samplers.TPESampler(
-                seed=derive(context.seed, "tpe"), n_startup_trials=settings.n_startup_trials
-            ),
-            pruner=self._pruner(),
-            direction="maximize" if context.objective.direction == "max" else "minimize",
-            load_if_exists=True,
-        )
-        # trials a killed study left RUNNING: proposed again first, under the same numbers
-        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        self.interrupted = [optuna.trial.Trial(self.study, t._trial_id) for t in running]
-
-    def _pruner(self) -> Any:
-        pruners = self.optuna.pruners
-        if self.settings.pruner == "median":
-            return pruners.MedianPruner(n_startup_trials=self.settings.n_startup_trials)
-        if self.settings.pruner == "hyperband":
-            return pruners.HyperbandPruner(min_resource=1, max_resource=self.context.epochs)
-        return pruners.NopPruner()
-
-    def _finished(self) -> int:
-        states = self.optuna.trial.TrialState
-        done = (states.COMPLETE, states.PRUNED, states.FAIL)
-        return len(self.study.get_trials(deepcopy=False, states=done))
-
-    def ask(self) -> Proposal | None:
-        if self.interrupted:
-            trial = self.interrupted.pop(0)  # suggesting again returns its stored values
-        elif self._finished() < self.settings.n_trials:
-            trial = self.study.ask()
-        else:
-            return None
-        values = self.context.space.suggest_optuna(trial)
-        return Proposal(trial_id=str(trial.number), values=values, handle=trial)
-
-    def report(self, proposal: Proposal, epoch: int, value: float) -> bool:
-        with warnings.catch_warnings():  # an interrupted trial run again reports its epochs again
-            warnings.filterwarnings("ignore", message="The reported value is ignored")
-            proposal.handle.report(value, epoch)
-        return proposal.handle.should_prune()
-
-    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
-        states = self.optuna.trial.TrialState
-        if outcome.status == "PRUNED":
-            self.study.tell(proposal.handle, state=states.PRUNED)
-        elif outcome.status == "FAILED" or outcome.score is None:
-            self.study.tell(proposal.handle, state=states.FAIL)
-        else:
-            self.study.tell(proposal.handle, outcome.score)
-
-    @property
-    def expected_trials(self) -> int:
-        return self.settings.n_trials
+    def make_sampler(self, optuna: Any, seed: int) -> Any:
+        startup = self.settings.n_startup_trials
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)

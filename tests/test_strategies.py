@@ -1,0 +1,79 @@
+"""Every strategy in conf/strategy/ proposes trials of the declared space through ask / tell,
+as many as it announces, without training anything."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT, load_config
+
+from tunelab.schema import ConfigError
+from tunelab.strategies import Outcome, StrategyContext
+
+STRATEGIES = sorted(path.stem for path in (PROJECT / "conf" / "strategy").glob("*.yaml"))
+CONTINUOUS = ["model.tune=[lr,dropout]"]
+NARROWER = {  # what a strategy needs of the default MLP space (or to keep the test quick)
+    "cmaes": CONTINUOUS, "rsm": CONTINUOUS, "grid": CONTINUOUS,
+    "full_factorial": ["model.tune=[lr,dropout,depth]"],
+    "fractional_factorial": ["model.tune=[lr,dropout,depth]"],
+}  # fmt: skip
+
+
+def strategy_for(name: str, workdir: Path, overrides: list[str] = ()):
+    cfg = load_config([f"strategy={name}", "budget=smoke", f"workdir={workdir}",
+                       *NARROWER.get(name, []), *overrides])  # fmt: skip
+    context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
+                              workdir=workdir, resume=False, epochs=2)  # fmt: skip
+    return cfg, cfg.strategy.cls(cfg.strategy.settings, context)
+
+
+def within(param, value) -> bool:
+    if param.type in ("choice", "bool"):
+        return value in param.choices
+    inside = param.low <= value <= param.high
+    return inside and (param.type == "float" or float(value).is_integer())
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_every_strategy_proposes_trials_of_the_declared_space(name, tmp_path):
+    if name == "gp" and importlib.util.find_spec("torch") is None:
+        with pytest.raises(ConfigError, match="strategy=gp: Optuna's GPSampler needs PyTorch"):
+            strategy_for(name, tmp_path)
+        return
+    cfg, strategy = strategy_for(name, tmp_path)
+    ids = []
+    while (proposal := strategy.ask()) is not None and len(ids) < 500:
+        assert set(proposal.values) == set(cfg.model.space.names)
+        for key, value in proposal.values.items():
+            assert within(cfg.model.space.params[key], value), (key, value)
+        ids.append(proposal.trial_id)
+        score = 0.5 + 0.1 * (len(ids) % 3)
+        strategy.tell(proposal, Outcome("COMPLETE", score, proposal.epochs or 2))
+    assert len(ids) == len(set(ids)) > 0
+    if strategy.expected_trials is not None:
+        assert len(ids) == strategy.expected_trials
+
+
+@pytest.mark.parametrize("name", ["cmaes", "rsm"])
+def test_a_strategy_of_ranges_refuses_a_choice_with_one_line(name, tmp_path):
+    with pytest.raises(ConfigError, match=r"model.space.units: .*(float|continuous)"):
+        strategy_for(name, tmp_path, ["model.tune=[lr,units]"])
+
+
+def test_cmaes_needs_two_ranges(tmp_path):
+    with pytest.raises(ConfigError, match="model.tune: CmaEs needs at least 2 ranges"):
+        strategy_for("cmaes", tmp_path, ["model.tune=[lr]"])
+
+
+def test_qmc_spreads_its_points_over_the_range(tmp_path):
+    """Scrambled Sobol: after Optuna's first (random) trial, which finds the space, 4 points put
+    one value in each quarter of the range."""
+    cfg, strategy = strategy_for("qmc", tmp_path, ["model.tune=[dropout]", "strategy.n_trials=5",
+                                                   "strategy.pruner=none"])  # fmt: skip
+    quarters = []
+    while (proposal := strategy.ask()) is not None:
+        quarters.append(int(proposal.values["dropout"] / 0.5 * 4))
+        strategy.tell(proposal, Outcome("COMPLETE", 0.5, 2))
+    assert sorted(quarters[1:]) == [0, 1, 2, 3]
