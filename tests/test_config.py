@@ -146,9 +146,13 @@ def test_cli_config_hydra_cannot_compose_exits_2_with_one_line(overrides, line, 
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_cli_help_is_fast_and_explains_usage(tmp_path):
-    out = tunelab_cli(["--help"], cwd=tmp_path)
+def test_cli_help_imports_neither_tensorflow_nor_mlflow_and_explains_usage(tmp_path):
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "tunelab", "--help"],
+                         cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
+    assert "tunelab.config" in imported
+    assert not {"tensorflow", "keras", "keras_tuner", "mlflow"} & imported
     assert "python -m tunelab" in out.stdout
     strategies = next(line for line in out.stdout.splitlines() if line.startswith("strategy: "))
     assert set(strategies.removeprefix("strategy: ").split(", ")) == {

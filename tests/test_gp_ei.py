@@ -111,7 +111,11 @@ def test_gp_ei_study_logs_the_posterior(tracking_uri, tmp_path):
     phases = [client.get_run(t.run_id).data.params["gp.phase"] for t in summary.trials]
     assert phases == ["initial", "initial", "ei", "ei"]
     last = client.get_run(summary.trials[-1].run_id).data.params
-    assert float(last["gp.std"]) >= 0 and float(last["gp.ei"]) >= 0
+    best_before = max(t.score for t in summary.trials[:-1])
+    mean, std = float(last["gp.mean"]), float(last["gp.std"])
+    assert std > 0
+    assert float(last["gp.ei"]) == pytest.approx(
+        expected_improvement(np.array([mean]), np.array([std]), best_before, xi=0.01)[0])
     assert "gp_ei/posterior.png" in {
         f.path for f in client.list_artifacts(summary.run_id, "gp_ei")
     }

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyDOE3
 import pytest
+import statsmodels.formula.api as smf
 from conftest import load_config, run_study
 from mlflow.tracking import MlflowClient
 
@@ -87,7 +88,12 @@ def test_rsm_study_logs_the_surface(tracking_uri, tmp_path):
     assert len(summary.trials) == 10  # 4 factorial + 4 axial + 2 centre points
     study = client.get_run(summary.run_id)
     assert study.data.params["rsm.nature"] in ("maximum", "minimum", "saddle point")
-    assert float(study.data.params["rsm.r2"]) <= 1
+    runs = [client.get_run(t.run_id).data for t in summary.trials]
+    coded = pd.DataFrame({"a": [float(r.params["coded.lr"]) for r in runs],
+                          "b": [float(r.params["coded.dropout"]) for r in runs],
+                          "y": [r.metrics["best_val_accuracy"] for r in runs]})  # fmt: skip
+    full_quadratic = smf.ols("y ~ a + b + I(a**2) + I(b**2) + a:b", coded).fit()
+    assert float(study.data.params["rsm.r2"]) == pytest.approx(full_quadratic.rsquared)
     assert {"rsm/lr_dropout.png", "rsm/coefficients_coded.csv"} <= {
         f.path for f in client.list_artifacts(summary.run_id, "rsm")
     }

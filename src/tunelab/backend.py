@@ -1,4 +1,4 @@
-"""TensorFlow and Keras, imported on first use (≈ 4 s) and quietly: config validation, `--help`
+"""TensorFlow and Keras, imported on first use (seconds) and quietly: config validation, `--help`
 and the comparison CLI never pay for them. Everything that needs Keras gets it from here."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 
 def keras() -> Any:
-    """Import Keras on first use (≈ 4 s), with TensorFlow's start-up chatter silenced."""
+    """Import Keras on first use, with TensorFlow's start-up chatter silenced."""
     quiet_tensorflow()
     import keras as _keras
 

@@ -149,10 +149,9 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 def collector_off_long_lived_objects() -> Iterator[None]:
     """Keep Python's garbage collector off the objects that exist when the trials start.
 
-    Importing TensorFlow, Keras, KerasTuner and MLflow leaves some 515,000 long-lived objects
-    here, and every full collection walks them all: three full collections took 1.45 s of a
-    50 s Hyperband study. `gc.freeze` sets them aside for the study (garbage among them waits
-    until it ends); `gc.unfreeze` hands them back to the collector.
+    Importing TensorFlow, Keras, KerasTuner and MLflow leaves hundreds of thousands of
+    long-lived objects, and every full collection walks them all. `gc.freeze` sets them aside
+    for the study (garbage among them waits until it ends); `gc.unfreeze` hands them back.
     """
     gc.freeze()
     try:

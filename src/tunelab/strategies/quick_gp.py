@@ -13,11 +13,7 @@ generic finite-difference machinery. Here the same steps are taken with less aro
   differences, absolute step 1e-8, stepping back at the upper bound), so L-BFGS-B takes the
   same path and the proposals are KerasTuner's, bit for bit (tested).
 
-Measured here: 5 proposals over 4 parameters in 0.7 s (KerasTuner's own oracle: 4.1 s); in a
-10-trial study of the 8-parameter MLP space, 2.5 s of oracle work (6.4 s when scipy estimated
-the gradient around `QuickGPR.predict`). A step now costs 160-200 µs, of which the value and
-gradient here take ≈ 40 µs; the rest is scipy's L-BFGS-B driver (≈ 56 µs per step) and its
-setup for each of the 50 starts.
+What it saves is in the README ("Measured while building").
 """
 
 from __future__ import annotations

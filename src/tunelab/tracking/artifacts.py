@@ -1,10 +1,9 @@
 """Trial figures and tables, drawn and uploaded by a low-priority worker process.
 
-Drawing and uploading a classifier trial's three figures and two tables costs ≈0.6 s of CPU;
-in a thread it would hold the GIL against the training loop. A separate process at idle
-priority uses what CPU training leaves idle (one Hyperband study here: 41.5 s with SCHED_IDLE,
-45.6 s with nice 19; without the worker at all, 34.7 s: on 2 cores the figures are the dearest
-part of tracking).
+Drawing and uploading a classifier trial's three figures and two tables costs a good part of a
+second of CPU; in a thread it would hold the GIL against the training loop. A separate process
+at idle priority uses what CPU training leaves idle (SCHED_IDLE beat nice 19; the README's
+"Measured while building" has the figures).
 """
 
 from __future__ import annotations
@@ -93,7 +92,7 @@ class ArtifactWorker:
 
     def close(self) -> None:
         """Stop the worker once every job is done. It is terminated, not joined: with nothing
-        left to do, its interpreter's exit (≈0.35 s for MLflow's atexit hooks) is pure waiting."""
+        left to do, its interpreter's exit (MLflow's atexit hooks) is pure waiting."""
         self.drain()
         self.terminate()
 

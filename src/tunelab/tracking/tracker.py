@@ -5,7 +5,8 @@ processes. Everything about a trial's run (creating it, params, metrics, tags, t
 is queued on one background thread that sends the requests in order while training goes on;
 timestamps are taken when a request is queued, and a failed request is raised by the next one
 queued or by `drain`. (MLflow's own asynchronous logging was measured slower here: shutting its
-queue down costs ~0.8 s per run.) Trial figures are drawn and uploaded by a separate process.
+queue down costs most of a second per run.) Trial figures are drawn and uploaded by a separate
+process.
 """
 
 from __future__ import annotations
