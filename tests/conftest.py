@@ -18,6 +18,10 @@ from tunelab import config
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+MOVE_THE_BOUND = ("check what changed, adapt the module named, then move the package's upper "
+                  "bound in pyproject.toml and the pin in conda.yaml")  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

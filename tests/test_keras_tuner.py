@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import load_config
+from conftest import MOVE_THE_BOUND, load_config
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, Matern
 
@@ -28,7 +28,7 @@ def test_quick_gp_predicts_bit_for_bit_what_sklearn_predicts(kernel, target):
     for point in points:
         for got, want in zip(quick.predict(point, return_std=True),
                              plain.predict(point, return_std=True), strict=True):  # fmt: skip
-            assert np.array_equal(got, want)
+            assert np.array_equal(got, want), f"QuickGPR differs from sklearn's; {MOVE_THE_BOUND}"
     assert np.array_equal(quick.predict(points[0]), plain.predict(points[0]))  # sklearn's path
     rows = np.vstack([rng.random((6, 5)), x[:2]])  # a point on a training point too
     means, stds = quick.predict_rows(rows)
@@ -76,7 +76,8 @@ def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_pa
     for _ in range(s.max_trials):  # five of the seven proposals come from the Gaussian process
         proposal = ours.ask()
         trial = theirs.create_trial("tuner0")
-        assert proposal.values == trial.hyperparameters.values  # floats too, bit for bit
+        assert proposal.values == trial.hyperparameters.values, (  # floats too, bit for bit
+            f"the quick Bayesian oracle proposes otherwise than KerasTuner's; {MOVE_THE_BOUND}")
         score = landscape(proposal.values)
         ours.tell(proposal, Outcome("COMPLETE", score, 1))
         theirs.update_trial(trial.trial_id, {cfg.objective.name: score})
