@@ -43,8 +43,9 @@ def log_synthetic_runs(store_uri: str, runs: int, seed: int = 0) -> None:
     for i, row in enumerate(levels):
         a, b, c = row[:3]
         accuracy = 0.9 + 0.02 * a - 0.01 * b + 0.005 * a * c + rng.normal(0, 0.005)
-        run_id = client.create_run(experiment_id, tags={"tunelab.kind": "trial",
-                                                        "tunelab.study_id": "scale"}).info.run_id
+        run_id = client.create_run(
+            experiment_id, tags={"tunelab.kind": "trial", "tunelab.study_id": "scale"}
+        ).info.run_id
         params = [Param(f, str(v)) for f, v in zip(FACTORS, row, strict=True)]
         metrics = [Metric("best_val_accuracy", accuracy, now, 0),
                    Metric("test_accuracy", accuracy - 0.01, now, 0),
@@ -71,8 +72,19 @@ def raw_search(uri: str, page_size: int) -> int:
 def analysis(uri: str, cache: Path, refresh: bool) -> None:
     from tunelab.compare.cli import main
 
-    arguments = ["factorial", "--tracking-uri", uri, "--experiment", EXPERIMENT,
-                 "--factors", ",".join(FACTORS), "--order", "2", "--cache-dir", str(cache)]
+    arguments = [
+        "factorial",
+        "--tracking-uri",
+        uri,
+        "--experiment",
+        EXPERIMENT,
+        "--factors",
+        ",".join(FACTORS),
+        "--order",
+        "2",
+        "--cache-dir",
+        str(cache),
+    ]
     if main([*arguments, *(["--refresh"] if refresh else [])]) != 0:
         raise SystemExit("the analysis failed")
 

@@ -64,14 +64,23 @@ def main() -> None:
     scoring_seconds = timed(lambda: task.scorer.scores(guided.images, final=True))[1]
     grid_seconds = timed(lambda: task._grid_steps(model, 1.0))[1]
     sampling_seconds = guided.seconds_per_image * n
-    phases = {"classifier training": fit_seconds, "accuracies": accuracy_seconds,
-              "sampling": sampling_seconds, "scoring": scoring_seconds, "grid": grid_seconds}
+    phases = {
+        "classifier training": fit_seconds,
+        "accuracies": accuracy_seconds,
+        "sampling": sampling_seconds,
+        "scoring": scoring_seconds,
+        "grid": grid_seconds,
+    }
     total = sum(phases.values())
-    print(f"\n3. a trial's phases ({total:.0f} s): "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
-          + f"; sampling and scoring: {(sampling_seconds + scoring_seconds) / total:.0%}")
-    print(f"   classifier accuracy: clean {accuracies['clean_val_accuracy']:.3f}, " + ", ".join(
-        f"t={k.split('_t')[1]} {v:.3f}" for k, v in accuracies.items() if "_t" in k))
+    print(
+        f"\n3. a trial's phases ({total:.0f} s): "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
+        + f"; sampling and scoring: {(sampling_seconds + scoring_seconds) / total:.0%}"
+    )
+    print(
+        f"   classifier accuracy: clean {accuracies['clean_val_accuracy']:.3f}, "
+        + ", ".join(f"t={k.split('_t')[1]} {v:.3f}" for k, v in accuracies.items() if "_t" in k)
+    )
 
     print(f"\n4. guidance curve ({s.curve_samples} samples each; unguided FID "
           f"{m['unguided_fid']:.2f}, real-data floor {m['real_fid']:.2f})")  # fmt: skip

@@ -174,12 +174,16 @@ def main() -> None:
     print(f"tunelab, scored and tracked: {ours['wall']:.1f} s for the study, "
           f"{ours['trial_wall'] / ours['trials']:.2f} s per trial "
           f"({per_trial:.2f} x plain per trial)")  # fmt: skip
-    print(f"tunelab trials: {ours['in_epochs']:.1f} s in GAN epochs of {ours['trial_wall']:.1f} s; "
-          f"{outside:.1%} outside them (building, metrics, images, logging)")
+    print(
+        f"tunelab trials: {ours['in_epochs']:.1f} s in GAN epochs of {ours['trial_wall']:.1f} s; "
+        f"{outside:.1%} outside them (building, metrics, images, logging)"
+    )
     share = (ours["scoring"] + ours["logging"]) / ours["trial_wall"]
-    print(f"of which metrics and images {ours['scoring']:.1f} s and tracking calls "
-          f"{ours['logging']:.1f} s on the training thread: {share:.1%} of the trials' wall time "
-          "(target <= 10 %)")
+    print(
+        f"of which metrics and images {ours['scoring']:.1f} s and tracking calls "
+        f"{ours['logging']:.1f} s on the training thread: {share:.1%} of the trials' wall time "
+        "(target <= 10 %)"
+    )
 
 
 if __name__ == "__main__":

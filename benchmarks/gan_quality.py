@@ -33,8 +33,11 @@ def main() -> None:
     from tunelab.study import Study
     from tunelab.tracking.runs import runs_frame
 
-    studies = runs_frame(args.tracking_uri, args.experiment,
-                         "tags.`tunelab.kind` = 'study' AND tags.`tunelab.model` = 'dcgan'")
+    studies = runs_frame(
+        args.tracking_uri,
+        args.experiment,
+        "tags.`tunelab.kind` = 'study' AND tags.`tunelab.model` = 'dcgan'",
+    )
     best = studies.dropna(subset=["metrics.best_fid"]).sort_values("metrics.best_fid").iloc[0]
     values = {c.split(".", 2)[2]: v for c, v in best.items()
               if c.startswith("params.best.") and v == v}  # fmt: skip
@@ -47,8 +50,10 @@ def main() -> None:
         *(f"model.hparams.{k}={str(v).lower() if str(v) in ('True', 'False') else v}"
           for k, v in values.items()),
     ]  # fmt: skip
-    print(f"best study {best['tags.tunelab.study_id']} ({best['tags.tunelab.strategy']}, "
-          f"best_fid {best['metrics.best_fid']:.1f}): {values}, seed {seed}")
+    print(
+        f"best study {best['tags.tunelab.study_id']} ({best['tags.tunelab.strategy']}, "
+        f"best_fid {best['metrics.best_fid']:.1f}): {values}, seed {seed}"
+    )
     summary = Study(load_config(overrides)).run()
     client = MlflowClient(args.tracking_uri)
     trial = client.get_run(summary.trials[0].run_id).data.metrics
@@ -62,8 +67,10 @@ def main() -> None:
         ("rarest class share", trial["min_class_share"], ">= 0.05",
          trial["min_class_share"] >= 0.05),
     ]  # fmt: skip
-    print(f"\n{args.epochs} epochs, {int(trial['final_metric_samples'])} generated images "
-          f"(trial run {summary.trials[0].run_id})")
+    print(
+        f"\n{args.epochs} epochs, {int(trial['final_metric_samples'])} generated images "
+        f"(trial run {summary.trials[0].run_id})"
+    )
     for name, value, target, met in checks:
         print(f"{name:<20} {value:>9.3f}   target {target:<22} {'met' if met else 'NOT met'}")
 

@@ -83,8 +83,9 @@ def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
         "bayesian": lambda: kt.BayesianOptimization(
             build, max_trials=s.max_trials, num_initial_points=s.num_initial_points, **common
         ),
-        "hyperband": lambda: kt.Hyperband(build, max_epochs=s.max_epochs, factor=s.factor,
-                                          **common),  # fmt: skip
+        "hyperband": lambda: kt.Hyperband(
+            build, max_epochs=s.max_epochs, factor=s.factor, **common
+        ),  # fmt: skip
     }[cfg.strategy.name]()
     tuner.search(
         data.x_train, data.y_train, epochs=cfg.model.training.epochs, verbose=0,

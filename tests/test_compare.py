@@ -68,10 +68,14 @@ def test_textbook_2k_example_gives_the_published_effects_through_a_server(
     effects = pd.read_csv(f"{path}/effects.csv", index_col=0)["effect"]
     assert effects.to_dict() == pytest.approx(PUBLISHED_EFFECTS)
     assert float(comparison.data.params["lenth.pse"]) == pytest.approx(2.625)  # 1.5 x 1.75
-    assert {"anova.md", "effects.md", "one_way.csv", "half_normal.png", "main_effects.png",
-            "interactions.png"} <= {
-        f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "factorial")
-    }
+    assert {
+        "anova.md",
+        "effects.md",
+        "one_way.csv",
+        "half_normal.png",
+        "main_effects.png",
+        "interactions.png",
+    } <= {f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "factorial")}
 
 
 def test_anova_matches_statsmodels_and_scipy_called_directly():
@@ -151,8 +155,12 @@ def test_two_strategy_three_seed_shootout_end_to_end(tracking_uri, tmp_path):
     anytime = pd.read_csv(f"{folder}/anytime.csv", index_col=[0, 1]).loc["mlp/digits"]
     for strategy, values in best.items():  # rebuilt from the trials, it ends at the study's best
         assert anytime.loc[strategy, "100%"] == pytest.approx(np.median(values))
-    assert {"best_per_study_mlp-digits.png", "best_so_far_mlp-digits.png",
-            "best_so_far_time_mlp-digits.png", "summary.md"} <= {
+    assert {
+        "best_per_study_mlp-digits.png",
+        "best_so_far_mlp-digits.png",
+        "best_so_far_time_mlp-digits.png",
+        "summary.md",
+    } <= {
         f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "optimisers")
     }
 
@@ -214,8 +222,9 @@ def test_normalised_score_and_bootstrap_ci_of_the_median():
     assert summary.loc["random", "median_normalised"] == pytest.approx(1.0)
     assert summary.loc["tpe", "median_normalised"] == pytest.approx(0.06 / 0.16)
     low, high = summary.loc["tpe", ["median_ci_low", "median_ci_high"]]
-    expected = stats.bootstrap(([0.92, 0.94, 1.00],), np.median, n_resamples=2000,
-                               method="percentile", random_state=0).confidence_interval
+    expected = stats.bootstrap(
+        ([0.92, 0.94, 1.00],), np.median, n_resamples=2000, method="percentile", random_state=0
+    ).confidence_interval
     assert (low, high) == pytest.approx((expected.low, expected.high))
     assert 0.92 <= low <= 0.94 <= high <= 1.00
     maximised = optimisers.normalised_scores(table, "random", "max")
@@ -266,7 +275,8 @@ def test_average_ranks_friedman_and_nemenyi_across_tasks():
                                            for s, v in skill.items()})  # fmt: skip
     across = optimisers.across_tasks(pd.DataFrame(rows), "max")
     assert across.average_ranks.to_dict() == pytest.approx(
-        {"tpe": 7 / 6, "random": 11 / 6, "grid": 3.0})
+        {"tpe": 7 / 6, "random": 11 / 6, "grid": 3.0}
+    )
     medians = pd.DataFrame(rows).pivot_table(index="task", columns="strategy", values="best",
                                              aggfunc="median")  # fmt: skip
     expected = stats.friedmanchisquare(*(medians[c] for c in medians.columns))

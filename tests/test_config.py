@@ -24,10 +24,13 @@ def test_default_study_is_mlp_mnist_hyperband():
 def test_an_objective_takes_its_natural_direction_unless_one_is_given():
     loss = load_config(["objective.name=val_loss"])
     assert (loss.objective.direction, loss.resolved["objective"]) == (
-        "min", {"name": "val_loss", "direction": "min"}
+        "min",
+        {"name": "val_loss", "direction": "min"},
     )
-    assert load_config(["objective.name=val_loss", "objective.direction=max"]).objective.direction \
+    assert (
+        load_config(["objective.name=val_loss", "objective.direction=max"]).objective.direction
         == "max"
+    )
 
 
 def test_budget_scales_each_group_but_explicit_values_win():
@@ -47,8 +50,12 @@ def test_an_inert_factor_is_tuned_and_logged_but_never_reaches_the_model():
     hp = cfg.model.hparams_for({"guidance_weight": 3.0, "lr": 0.01})
     assert hp.lr == 0.01 and not hasattr(hp, "guidance_weight")
     with pytest.raises(ConfigError, match="model.space.dropout: inert, but model mlp takes it"):
-        load_config(["~model.space.dropout",
-                     "+model.space.dropout={type: float, low: 0, high: 0.5, inert: true}"])
+        load_config(
+            [
+                "~model.space.dropout",
+                "+model.space.dropout={type: float, low: 0, high: 0.5, inert: true}",
+            ]
+        )
 
 
 def test_tune_narrows_the_declared_space():
@@ -64,17 +71,24 @@ def test_tune_narrows_the_declared_space():
         (["model.space.lr.low=0"], "model.space.lr: log scale needs low > 0"),
         (["+strategy.max_trialz=3"], "strategy.max_trialz: unknown key; valid keys: factor,"),
         (["+model.space.lrr={type: float, low: 1, high: 2}"], "model.space.lrr: unknown hyper"),
-        (["model.space.optimizer.values=[adam,nadam]"],
-         "model.space.optimizer: 'nadam' is not valid; valid choices: adam, sgd, rmsprop"),
+        (
+            ["model.space.optimizer.values=[adam,nadam]"],
+            "model.space.optimizer: 'nadam' is not valid; valid choices: adam, sgd, rmsprop",
+        ),
         (["model.tune=[lr,width]"], "model.tune: 'width' is not declared in model.space"),
         (["budget=huge"], "budget: 'huge' is not valid; valid choices: smoke, default, full"),
-        (["objective.name=f1"], "objective.name: 'f1' is not an objective of model mlp; valid: "
-                                "val_accuracy, val_macro_f1, val_loss, accuracy, loss"),
+        (
+            ["objective.name=f1"],
+            "objective.name: 'f1' is not an objective of model mlp; valid: "
+            "val_accuracy, val_macro_f1, val_loss, accuracy, loss",
+        ),
         (["model.hparams.dropout=1.5"], "model.hparams.dropout: must be in [0, 1)"),
         (["strategy.max_epochs=${by_budget:2,9,0}"], "must be >= 1 (with budget=full)"),
-        (["stages=[{name: a, factors_from: b}]"],
-         "stages[0].factors_from: 'b' is not an earlier stage with analyse: true; valid choices: "
-         "none"),
+        (
+            ["stages=[{name: a, factors_from: b}]"],
+            "stages[0].factors_from: 'b' is not an earlier stage with analyse: true; "
+            "valid choices: none",
+        ),
         (["stages=[{name: a}, {name: a}]"], "stages[1].name: 'a' is used twice"),
         (["stop_after_identical_failures=-1"], "stop_after_identical_failures: must be 0 or more"),
     ],

@@ -62,7 +62,8 @@ def untrained(digits):
     train.seed_everything(0)
     denoiser = unet(digits.spec.input_shape, [8, 16], 1000)
     classifier = GuidedDiffusion.build(
-        GuidedDiffusionHParams(blocks=1, filters=8, batch_norm=False), digits.spec)
+        GuidedDiffusionHParams(blocks=1, filters=8, batch_norm=False), digits.spec
+    )
     return denoiser, classifier
 
 
@@ -138,13 +139,18 @@ def test_the_model_family_checks_its_settings_before_tensorflow():
     assert cfg.model.hparams_for({}).timesteps == cfg.model.task.denoiser.steps == 1000
     assert load_config(["model=guided_diffusion", "objective.name=guided_class_accuracy"]
                        ).objective.direction == "max"  # fmt: skip
-    with pytest.raises(ConfigError, match="objective.name: 'val_loss' is not an objective of "
-                       "model guided_diffusion; valid: fid, guided_class_accuracy"):
+    with pytest.raises(
+        ConfigError,
+        match="objective.name: 'val_loss' is not an objective of "
+        "model guided_diffusion; valid: fid, guided_class_accuracy",
+    ):
         load_config(["model=guided_diffusion", "objective.name=val_loss"])
     with pytest.raises(ConfigError, match=r"model.task.sampling_steps: must be 1..1000, got 0"):
         load_config(["model=guided_diffusion", "model.task.sampling_steps=0"])
-    with pytest.raises(ConfigError, match="model.task.denoiser.schedule: 'cubic' is not valid; "
-                       "valid choices: linear, cosine"):
+    with pytest.raises(
+        ConfigError,
+        match="model.task.denoiser.schedule: 'cubic' is not valid; valid choices: linear, cosine",
+    ):
         load_config(["model=guided_diffusion", "model.task.denoiser.schedule=cubic"])
     with pytest.raises(ConfigError, match="guidance_weight: must be >= 0, got -1.0"):
         load_config(["model=guided_diffusion", "model.hparams.guidance_weight=-1"])
@@ -185,5 +191,6 @@ def test_a_smoke_guided_study_logs_fid_guided_accuracy_grids_and_the_denoiser(
     curve = client.download_artifacts(summary.run_id, "tables/guidance_curve.csv", str(tmp_path))
     lines = Path(curve).read_text().splitlines()
     assert lines[0].startswith("guidance_weight,fid,") and len(lines) == 1 + 9
-    assert "plots/guidance_curve.png" in {a.path for a in client.list_artifacts(summary.run_id,
-                                                                                 "plots")}
+    assert "plots/guidance_curve.png" in {
+        a.path for a in client.list_artifacts(summary.run_id, "plots")
+    }

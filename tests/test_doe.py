@@ -144,8 +144,22 @@ def test_fractional_study_logs_coded_levels_and_the_alias_structure(tracking_uri
 
     from tunelab.compare.cli import main
 
-    assert main(["factorial", "--tracking-uri", tracking_uri, "--study", summary.study_id,
-                 "--factors", "coded.lr,coded.dropout,coded.units", "--order", "1"]) == 0
+    assert (
+        main(
+            [
+                "factorial",
+                "--tracking-uri",
+                tracking_uri,
+                "--study",
+                summary.study_id,
+                "--factors",
+                "coded.lr,coded.dropout,coded.units",
+                "--order",
+                "1",
+            ]
+        )
+        == 0
+    )
     comparison = client.search_runs(
         [client.get_run(summary.run_id).info.experiment_id], "tags.`tunelab.kind` = 'comparison'"
     )[0]
@@ -163,6 +177,8 @@ def test_an_inert_factor_is_designed_and_logged_but_the_model_never_takes_it(
     )  # fmt: skip
     client = MlflowClient(tracking_uri)
     assert [t.status for t in summary.trials] == ["COMPLETE"] * 4
-    levels = sorted((p["guidance_weight"], p["coded.guidance_weight"])
-                    for p in (client.get_run(t.run_id).data.params for t in summary.trials))
+    levels = sorted(
+        (p["guidance_weight"], p["coded.guidance_weight"])
+        for p in (client.get_run(t.run_id).data.params for t in summary.trials)
+    )
     assert levels == [("0.0", "-1"), ("0.0", "-1"), ("3.0", "1"), ("3.0", "1")]

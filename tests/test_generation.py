@@ -67,8 +67,12 @@ def test_one_gan_epoch_logs_both_losses_and_the_discriminator_accuracies(task):
     assert images["generated"].shape == (280, 280)  # a 10 x 10 grid of 28 x 28 digits
     assert set(train.weight_snapshot(fit.model)) == {"generator", "discriminator"}
     after = fit.model.generator.get_weights()
-    assert not all(np.array_equal(a, b) for a, b in zip(
-        after, DCGAN.build(SMALL, task.data.spec).generator.get_weights(), strict=True))
+    assert not all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            after, DCGAN.build(SMALL, task.data.spec).generator.get_weights(), strict=True
+        )
+    )
 
 
 def test_a_warm_start_restores_both_networks(task, tmp_path):
@@ -108,9 +112,11 @@ def test_the_real_data_floor_beats_an_untrained_generator(task):
     assert extras.metrics["real_metric_samples"] == 100
     (shared,) = extras.shared
     assert (shared.kind, shared.key) == ("feature_extractor", task.scorer.extractor.key)
-    assert extras.notices == ["fid_inception skipped: no local InceptionV3 weights file "
-                              "(model.task.inception_weights); FID uses the classifier trained "
-                              "here"]
+    assert extras.notices == [
+        "fid_inception skipped: no local InceptionV3 weights file "
+        "(model.task.inception_weights); FID uses the classifier trained "
+        "here"
+    ]
     assert "final_fid_inception" not in untrained.metrics  # skipped, never faked
     shares = [untrained.metrics[f"class_share.{d}"] for d in range(10)]
     assert sum(shares) == pytest.approx(1.0) and untrained.metrics["min_class_share"] == min(shares)
@@ -196,13 +202,16 @@ def test_the_gan_shootout_sweeps_then_compares_the_studies_on_fid(mlflow_server,
     by_response = {c.data.params["response"]: c for c in comparisons}
     assert set(by_response) == {"best_fid", "final_inception_score"}
     table = mlflow.artifacts.load_text(
-        f"runs:/{by_response['final_inception_score'].info.run_id}/optimisers/studies.csv")
+        f"runs:/{by_response['final_inception_score'].info.run_id}/optimisers/studies.csv"
+    )
     best_is = {}  # each study's best IS over its trials, read from the trials themselves
     for study in studies:
-        trials = client.search_runs([experiment.experiment_id],
-                                    f"tags.`mlflow.parentRunId` = '{study.info.run_id}'")
+        trials = client.search_runs(
+            [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{study.info.run_id}'"
+        )
         best_is[study.data.tags["tunelab.study_id"]] = max(
-            t.data.metrics["final_inception_score"] for t in trials)
+            t.data.metrics["final_inception_score"] for t in trials
+        )
     for line in table.strip().splitlines()[1:]:
         study_id = next(k for k in best_is if k in line)
         assert f",{best_is[study_id]}," in line or f",{best_is[study_id]:.6g}," in line
@@ -226,8 +235,12 @@ def test_cross_judgement_counts_what_each_discriminator_calls_real():
     assert result.auc.loc["sharp", "a"] == pytest.approx(14.5 / 16)  # real > generated; a tie: ½
     assert result.auc.loc["fooled", "a"] == pytest.approx(0.5)  # ties all round
     sharp = result.confusion.set_index("discriminator").loc["sharp"]
-    assert (sharp["real_called_real"], sharp["real_called_generated"],
-            sharp["generated_called_real"], sharp["generated_called_generated"]) == (3, 1, 1, 3)
+    assert (
+        sharp["real_called_real"],
+        sharp["real_called_generated"],
+        sharp["generated_called_real"],
+        sharp["generated_called_generated"],
+    ) == (3, 1, 1, 3)
 
 
 @pytest.mark.slow
@@ -294,5 +307,7 @@ def test_fid_inception_runs_from_a_local_weights_file(mnist, tmp_path):
     assert task.scorer.inception_reference.shape == (40, 2048)
     evaluation = task.evaluate(DCGAN.build(SMALL, small.spec), SMALL)
     assert math.isnan(evaluation.metrics["final_fid_inception"])
-    assert "fid_inception: FID needs more samples than feature dimensions (N = 40, d = 2048)" in \
-        evaluation.tags["tunelab.metric_notes"]
+    assert (
+        "fid_inception: FID needs more samples than feature dimensions (N = 40, d = 2048)"
+        in evaluation.tags["tunelab.metric_notes"]
+    )

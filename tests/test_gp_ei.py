@@ -93,8 +93,10 @@ def test_refining_random_candidates_climbs_expected_improvement(tmp_path):
     chosen = {}
     for refine in (0, 3):  # the same seed: the same initial points and random candidates
         (tmp_path / str(refine)).mkdir()
-        strategy = gp(tmp_path / str(refine), GPEISettings(n_initial=4, iterations=1,
-                                                           candidates=20, refine=refine))
+        strategy = gp(
+            tmp_path / str(refine),
+            GPEISettings(n_initial=4, iterations=1, candidates=20, refine=refine),
+        )
         for _ in range(4):
             proposal = strategy.ask()
             strategy.tell(proposal, Outcome("COMPLETE", objective(proposal.values), 1))
@@ -115,7 +117,6 @@ def test_gp_ei_study_logs_the_posterior(tracking_uri, tmp_path):
     mean, std = float(last["gp.mean"]), float(last["gp.std"])
     assert std > 0
     assert float(last["gp.ei"]) == pytest.approx(
-        expected_improvement(np.array([mean]), np.array([std]), best_before, xi=0.01)[0])
-    assert "gp_ei/posterior.png" in {
-        f.path for f in client.list_artifacts(summary.run_id, "gp_ei")
-    }
+        expected_improvement(np.array([mean]), np.array([std]), best_before, xi=0.01)[0]
+    )
+    assert "gp_ei/posterior.png" in {f.path for f in client.list_artifacts(summary.run_id, "gp_ei")}

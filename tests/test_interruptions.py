@@ -75,6 +75,8 @@ def strategy_finished_trials(folder: Path, strategy: str) -> list[str]:
         return [str(t.number) for t in study.trials if t.state.is_finished()]
     trials = [json.loads(f.read_text()) for f in folder.glob("keras_tuner/trial_*/trial.json")]
     return [t["trial_id"] for t in trials if t["status"] in ("COMPLETED", "FAILED")]
+
+
 def assert_agree(client: MlflowClient, folder: Path, strategy: str, trials: int) -> list[dict]:
     """Exactly `trials` trials, each with one FINISHED run, and the strategy, the journal and
     MLflow holding the same trial ids."""

@@ -21,8 +21,13 @@ def test_quick_gp_predicts_bit_for_bit_what_sklearn_predicts(kernel, target):
     rng = np.random.default_rng(0)
     x = rng.random((8, 5))
     y = rng.random(8) if target == "noise" else np.sin(3 * x).sum(axis=1)
-    settings = {"kernel": kernel, "n_restarts_optimizer": 20, "normalize_y": True,
-                "alpha": 1e-4, "random_state": 1}  # fmt: skip  (KerasTuner's settings)
+    settings = {
+        "kernel": kernel,
+        "n_restarts_optimizer": 20,
+        "normalize_y": True,
+        "alpha": 1e-4,
+        "random_state": 1,
+    }  # fmt: skip  (KerasTuner's settings)
     plain, quick = GaussianProcessRegressor(**settings).fit(x, y), QuickGPR(**settings).fit(x, y)
     points = [rng.random((1, 5)) for _ in range(200)] + [x[:1], rng.random((7, 5))]
     for point in points:
@@ -77,7 +82,8 @@ def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_pa
         proposal = ours.ask()
         trial = theirs.create_trial("tuner0")
         assert proposal.values == trial.hyperparameters.values, (  # floats too, bit for bit
-            f"the quick Bayesian oracle proposes otherwise than KerasTuner's; {MOVE_THE_BOUND}")
+            f"the quick Bayesian oracle proposes otherwise than KerasTuner's; {MOVE_THE_BOUND}"
+        )
         score = landscape(proposal.values)
         ours.tell(proposal, Outcome("COMPLETE", score, 1))
         theirs.update_trial(trial.trial_id, {cfg.objective.name: score})

@@ -57,8 +57,9 @@ def test_quadratic_fit_recovers_a_known_surface_and_its_maximum():
     assert fit.nature == "maximum" and fit.r2 > 0.99
     B = np.array([[-2, 0.25], [0.25, -1]])
     expected = -0.5 * np.linalg.solve(B, np.array([1, -0.5]))
-    assert [fit.stationary_point["a"], fit.stationary_point["b"]] == pytest.approx(expected,
-                                                                                   abs=0.02)
+    assert [fit.stationary_point["a"], fit.stationary_point["b"]] == pytest.approx(
+        expected, abs=0.02
+    )
     assert fit.lack_of_fit is not None and fit.lack_of_fit["df_pure_error"] == 3
     saddle = fit_quadratic(design, design, (a**2 - b**2 + rng.normal(0, 0.01, len(a))).to_numpy())
     assert saddle.nature == "saddle point"

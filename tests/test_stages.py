@@ -63,8 +63,10 @@ def test_a_chain_tunes_the_factors_its_anova_ranked_first(tracking_uri, tmp_path
     lines = [f"stage {s}: tuning {', '.join(top_two)}, the most significant factors of "
              f"stage factorial; holding its best trial's {held}={best[held]}"
              for s in ("rsm", "gp")]  # fmt: skip
-    lines.append("stage picked: tuning dropout; holding stage factorial's best trial's "
-                 f"lr={best['lr']}, depth={best['depth']}")
+    lines.append(
+        "stage picked: tuning dropout; holding stage factorial's best trial's "
+        f"lr={best['lr']}, depth={best['depth']}"
+    )
     assert said == lines
     comparisons = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")
     (table_run,) = [run for run in comparisons if run.data.params["analysis"] == "stages"]

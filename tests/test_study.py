@@ -329,8 +329,10 @@ def test_a_study_whose_first_trials_all_fail_alike_stops_with_one_line(mlflow_se
     )  # fmt: skip
     assert out.returncode == 1 and "Traceback" not in out.stderr
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("tunelab: error: the first 3 trials all failed with the same error, "
-                           "so the study stops: ValueError: Received an invalid value for `units`")
+    assert last.startswith(
+        "tunelab: error: the first 3 trials all failed with the same error, "
+        "so the study stops: ValueError: Received an invalid value for `units`"
+    )
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("all-fail")
     runs = client.search_runs([experiment.experiment_id])

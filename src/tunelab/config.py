@@ -169,8 +169,14 @@ class StudyConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """What must not change between an interrupted study and its resumption."""
-        ignored = ("resume", "quiet", "tracking", "workdir", "repetition",
-                   "stop_after_identical_failures")  # a resumed study may set it to 0
+        ignored = (
+            "resume",
+            "quiet",
+            "tracking",
+            "workdir",
+            "repetition",
+            "stop_after_identical_failures",
+        )  # a resumed study may set it to 0
         return {k: v for k, v in self.resolved.items() if k not in ignored}
 
     def config_hash(self) -> str:
@@ -301,7 +307,8 @@ def load(raw: dict[str, Any]) -> StudyConfig:
         strategy=strategy,
         stages=_stages(raw.get("stages") or []),
         stop_after_identical_failures=_non_negative(
-            raw.get("stop_after_identical_failures", 3), "stop_after_identical_failures"),
+            raw.get("stop_after_identical_failures", 3), "stop_after_identical_failures"
+        ),
         resolved={**raw, "study_name": study_name, "objective": vars(objective)},
     )
 
@@ -383,8 +390,9 @@ def _tuned(space: SearchSpace, tune: Any) -> SearchSpace:
     for name in tune:
         if name not in space.params:
             declared = ", ".join(space.names) or "nothing"
-            raise ConfigError(f"model.tune: {name!r} is not declared in model.space; declared: "
-                              f"{declared}")
+            raise ConfigError(
+                f"model.tune: {name!r} is not declared in model.space; declared: {declared}"
+            )
     return SearchSpace({name: space.params[name] for name in tune})
 
 

@@ -189,7 +189,7 @@ def interactions(data: Any, factors: list[str], response: str) -> Figure:
         ax.set_xlabel(a)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    for ax in axes[len(pairs):]:
+    for ax in axes[len(pairs) :]:
         ax.set_visible(False)
     fig.suptitle(f"Interactions: mean {response}")
     fig.tight_layout()

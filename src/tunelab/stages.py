@@ -57,8 +57,11 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
             tune = stage.tune or ranked[stage.factors_from][: stage.top]
             held = {k: v for k, v in best[stage.factors_from].items()
                     if k not in tune and not stage_cfg.model.is_inert(k)}  # fmt: skip
-            why = f"; holding stage {stage.factors_from}'s" if stage.tune else \
-                f", the most significant factors of stage {stage.factors_from}; holding its"
+            why = (
+                f"; holding stage {stage.factors_from}'s"
+                if stage.tune
+                else f", the most significant factors of stage {stage.factors_from}; holding its"
+            )
             report(f"stage {stage.name}: tuning {', '.join(tune)}{why} best trial's "
                    f"{', '.join(f'{k}={v}' for k, v in held.items()) or 'nothing'}")  # fmt: skip
             stage_cfg = stage_config(cfg, overrides, stage, tune, held)

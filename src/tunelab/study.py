@@ -289,9 +289,11 @@ class Study:
         first = self.folder.records[:k]
         if k and len(self.folder.records) == k and all(r.status == "FAILED" for r in first) \
                 and len({r.reason for r in first}) == 1:  # fmt: skip
-            raise StudyFailed(f"the first {k} trials all failed with the same error, so the "
-                              f"study stops: {first[0].reason} (their MLflow runs are FAILED "
-                              "with it; stop_after_identical_failures=0 goes on regardless)")
+            raise StudyFailed(
+                f"the first {k} trials all failed with the same error, so the "
+                f"study stops: {first[0].reason} (their MLflow runs are FAILED "
+                "with it; stop_after_identical_failures=0 goes on regardless)"
+            )
 
     def _tell_recorded(self, proposal: Proposal, record: TrialRecord) -> None:
         """The strategy proposes a trial the journal has: the study stopped after the journal
@@ -361,8 +363,9 @@ class Study:
             if fit.stop_reason == "nan":
                 last = history[-1]
                 loss = next(k for k in self.task.loss_metrics if not math.isfinite(last[k]))
-                raise FloatingPointError(f"{loss} became {last[loss]} (not finite) at epoch "
-                                         f"{last['epoch']}")
+                raise FloatingPointError(
+                    f"{loss} became {last[loss]} (not finite) at epoch {last['epoch']}"
+                )
             outcome = self._record_fit(run, fit, proposal, hp)
         except KeyboardInterrupt:
             raise

@@ -111,8 +111,11 @@ def compare(
                             ("kruskal", kruskal(studies)), ("pairwise", pairwise(studies)),
                             ("friedman", friedman(by_seed)), ("paired", paired_tests(by_seed)),
                             ("anytime", anytime(curves[task]))):  # fmt: skip
-            parts[name].append(frame.assign(task=task).set_index("task", append=True)
-                               if name in ("summary", "anytime") else frame.assign(task=task))
+            parts[name].append(
+                frame.assign(task=task).set_index("task", append=True)
+                if name in ("summary", "anytime")
+                else frame.assign(task=task)
+            )
     frames = {name: _concat(found) for name, found in parts.items()}
     for name in ("summary", "anytime"):
         frames[name] = frames[name].reorder_levels(["task", "strategy"])

@@ -119,20 +119,29 @@ def optimisers(query: Query, direction: str = "max", baseline: str = "random",
     for task, group in table.groupby("task"):
         slug = task.replace("/", "-")
         figures[f"optimisers/best_per_study_{slug}.png"] = plots.strategy_boxes(
-            group, response, task)
+            group, response, task
+        )
         if result.curves[task]:
             figures[f"optimisers/best_so_far_{slug}.png"] = plots.best_so_far_bands(
-                result.curves[task], response, task)
+                result.curves[task], response, task
+            )
             figures[f"optimisers/best_so_far_time_{slug}.png"] = plots.best_so_far_bands(
-                result.time_curves[task], response, task, axis="wall time since start (s)")
+                result.time_curves[task], response, task, axis="wall time since start (s)"
+            )
     params = {"studies": len(table), "tasks": table["task"].nunique(),
               "strategies": ",".join(sorted(table["strategy"].unique())),
               "baseline": baseline, "target": target}  # fmt: skip
     if len(table["task"].unique()) == 1:
-        params.update({f"kruskal.{k}": v for k, v in result.kruskal.iloc[0].items()}
-                      if len(result.kruskal) else {})
-        params.update({f"friedman.{k}": v for k, v in result.friedman.iloc[0].items()}
-                      if len(result.friedman) else {})
+        params.update(
+            {f"kruskal.{k}": v for k, v in result.kruskal.iloc[0].items()}
+            if len(result.kruskal)
+            else {}
+        )
+        params.update(
+            {f"friedman.{k}": v for k, v in result.friedman.iloc[0].items()}
+            if len(result.friedman)
+            else {}
+        )
     across = result.across_tasks
     if across is not None:
         tables["optimisers/ranks_by_task"] = across.ranks
@@ -142,7 +151,8 @@ def optimisers(query: Query, direction: str = "max", baseline: str = "random",
             params["tasks.nemenyi_cd"] = across.critical_difference
             tables["optimisers/nemenyi"] = across.nemenyi
             figures["optimisers/critical_difference.png"] = plots.critical_difference(
-                across.average_ranks, across.nemenyi, across.critical_difference)
+                across.average_ranks, across.nemenyi, across.critical_difference
+            )
     return _report(query, "optimisers", tables, figures, params)
 
 
@@ -155,8 +165,11 @@ def stages(query: Query, chain: str) -> str:
     of_chain = f"tags.`tunelab.chain` = '{chain}'"
     studies = query.runs(f"{query.selection} AND {of_chain}" if query.selection else of_chain)
     table = stage_table(studies)
-    response = query.response if query.response in table else next(
-        c for c in table if c.startswith("best_") and not c.startswith("best_trial_"))
+    response = (
+        query.response
+        if query.response in table
+        else next(c for c in table if c.startswith("best_") and not c.startswith("best_trial_"))
+    )
     figures = {"stages/by_stage.png": plots.stages(table, response)}
     params = {"chain": chain, "stages": len(table), "response": response}
     return _report(query, "stages", {"stages/table": table}, figures, params)
@@ -179,11 +192,15 @@ def discriminators(query: Query, direction: str = "min", images: int = 1500, see
     for _, study in best.iterrows():
         strategy = study["tags.tunelab.strategy"]
         generator = load_keras_model(query.tracking_uri, study["tags.tunelab.model_uri.model"])
-        latent = np.random.default_rng(seed).standard_normal(
-            (images, generator.input_shape[-1])).astype(np.float32)
+        latent = (
+            np.random.default_rng(seed)
+            .standard_normal((images, generator.input_shape[-1]))
+            .astype(np.float32)
+        )
         generated[strategy] = predict_in_batches(generator, latent)
         judges[strategy] = load_keras_model(
-            query.tracking_uri, study["tags.tunelab.model_uri.discriminator"])
+            query.tracking_uri, study["tags.tunelab.model_uri.discriminator"]
+        )
     logits = {d: {name: predict_in_batches(model, batch)
                   for name, batch in {**generated, REAL: real}.items()}
               for d, model in judges.items()}  # fmt: skip
@@ -214,8 +231,12 @@ def _best_study_per_strategy(query: Query, direction: str) -> Any:
         raise ConfigError("--experiment: no finished GAN study logged a generator and a "
                           "discriminator")  # fmt: skip
     ordered = usable.sort_values(column, ascending=direction == "min")
-    return ordered.groupby("tags.tunelab.strategy", sort=True).head(1).sort_values(
-        "tags.tunelab.strategy").reset_index(drop=True)
+    return (
+        ordered.groupby("tags.tunelab.strategy", sort=True)
+        .head(1)
+        .sort_values("tags.tunelab.strategy")
+        .reset_index(drop=True)
+    )
 
 
 def _real_images(query: Query, run_id: str, n: int) -> Any:

@@ -130,8 +130,9 @@ def load_keras_npz(path: str) -> Arrays:
     except FileNotFoundError:
         raise ConfigError(f"dataset.path: no file at {path!r}") from None
     except KeyError as error:
-        raise ConfigError(f"dataset.path: {path!r} lacks {error}; expected keys "
-                          "x_train, y_train, x_test, y_test") from None
+        raise ConfigError(
+            f"dataset.path: {path!r} lacks {error}; expected keys x_train, y_train, x_test, y_test"
+        ) from None
 
 
 def _nhwc(x: np.ndarray) -> np.ndarray:

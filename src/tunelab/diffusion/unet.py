@@ -44,11 +44,13 @@ def _res_block(x: Any, channels: int, embedding: Any, name: str) -> Any:
     skip = x if x.shape[-1] == channels else layers.Conv2D(channels, 1, name=f"{name}_skip")(x)
     h = layers.GroupNormalization(_groups(x.shape[-1]), name=f"{name}_norm_1")(x)
     h = layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv_1")(
-        layers.Activation("swish")(h))
+        layers.Activation("swish")(h)
+    )
     h = h + layers.Reshape((1, 1, channels))(layers.Dense(channels, name=f"{name}_time")(embedding))
     h = layers.GroupNormalization(_groups(channels), name=f"{name}_norm_2")(h)
     h = layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv_2")(
-        layers.Activation("swish")(h))
+        layers.Activation("swish")(h)
+    )
     return layers.Add(name=f"{name}_out")([skip, h])
 
 

@@ -37,8 +37,7 @@ def frechet_distance(
     sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
     diff = mu1 - mu2
     return float(
-        diff @ diff + np.trace(sigma1) + np.trace(sigma2)
-        - 2.0 * trace_sqrt_product(sigma1, sigma2)
+        diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt_product(sigma1, sigma2)
     )
 
 

@@ -17,8 +17,11 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> Score:
     if not np.isfinite(log_p).all():
         return Score(float("nan"), n=len(log_p), reason="logits are not finite")
     if len(log_p) < splits:
-        return Score(float("nan"), n=len(log_p), reason=f"IS needs at least {splits} samples "
-                                                        f"(one per split), got {len(log_p)}")
+        return Score(
+            float("nan"),
+            n=len(log_p),
+            reason=f"IS needs at least {splits} samples (one per split), got {len(log_p)}",
+        )
     scores = []
     for part in np.array_split(log_p, splits):
         log_marginal = logsumexp(part, axis=0) - np.log(len(part))  # log p(y) over the split

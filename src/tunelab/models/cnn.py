@@ -63,7 +63,8 @@ class CNN(ModelBuilder):
     def build(hp: CNNHParams, spec: DataSpec) -> Any:
         inp, x = inputs(spec, hp.resolution)
         out = keras().layers.Dense(spec.n_classes, activation="softmax", name="output")(
-            conv_features(x, hp))
+            conv_features(x, hp)
+        )
         return compile_classifier(keras().Model(inp, out, name="cnn"), hp)
 
 

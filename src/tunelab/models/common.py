@@ -26,8 +26,9 @@ class TrainHParams:
 
     def check(self, path: str) -> None:
         if self.batch_size < 0:
-            raise ConfigError(f"{path}.batch_size: must be >= 0 (0 = full batch), got "
-                              f"{self.batch_size}")
+            raise ConfigError(
+                f"{path}.batch_size: must be >= 0 (0 = full batch), got {self.batch_size}"
+            )
         if self.lr <= 0:
             raise ConfigError(f"{path}.lr: must be positive, got {self.lr}")
 

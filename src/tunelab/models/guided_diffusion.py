@@ -31,8 +31,10 @@ class GuidedDiffusionHParams(CNNHParams):
         if self.guidance_weight < 0:
             raise ConfigError(f"{path}.guidance_weight: must be >= 0, got {self.guidance_weight}")
         if self.augment:
-            raise ConfigError(f"{path}.augment: not supported by guided_diffusion (the "
-                              "classifier trains on noised images); valid: false")
+            raise ConfigError(
+                f"{path}.augment: not supported by guided_diffusion (the "
+                "classifier trains on noised images); valid: false"
+            )
 
 
 class GuidedDiffusion(ModelBuilder):

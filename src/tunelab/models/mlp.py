@@ -32,9 +32,9 @@ class MLPHParams(TrainHParams):
     units_5: int | None = None
     widths: list[int] | None = None  # all hidden widths at once, e.g. [256, 128, 64]; wins
     activation: Literal["relu", "tanh", "sigmoid", "elu", "gelu"] = "relu"
-    initializer: Literal[
-        "glorot_uniform", "he_normal", "he_uniform", "random_normal_mean10"
-    ] = "glorot_uniform"
+    initializer: Literal["glorot_uniform", "he_normal", "he_uniform", "random_normal_mean10"] = (
+        "glorot_uniform"
+    )
     l1: float = 0.0
     l2: float = 0.0
     dropout: float = 0.0

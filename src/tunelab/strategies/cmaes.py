@@ -18,5 +18,6 @@ class CmaEs(OptunaStrategy):
         self.require_ranges(at_least=2)  # with one, Optuna falls back to random sampling
 
     def make_sampler(self, optuna: Any, seed: int) -> Any:
-        return optuna.samplers.CmaEsSampler(seed=seed,
-                                            n_startup_trials=self.settings.n_startup_trials)
+        return optuna.samplers.CmaEsSampler(
+            seed=seed, n_startup_trials=self.settings.n_startup_trials
+        )

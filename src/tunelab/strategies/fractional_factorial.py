@@ -85,7 +85,7 @@ def _saturated(k: int, p: int) -> str | None:
 class FractionalFactorial(FixedPlan):
     """2^(k−p) screening design over the tuned parameters, e.g. 7 factors in 8 runs::
 
-        python -m tunelab strategy=fractional_factorial strategy.generators="a b c ab ac bc abc"
+    python -m tunelab strategy=fractional_factorial strategy.generators="a b c ab ac bc abc"
     """
 
     Settings = FractionalFactorialSettings
@@ -117,7 +117,10 @@ class FractionalFactorial(FixedPlan):
             "factors: " + ", ".join(names), "", "aliases:", *self.alias_map,
         ])  # fmt: skip
         return StudyDesign(
-            params={"design.runs": len(self.points), "design.generators": self.generators,
-                    "design.resolution": resolution(self.generators) or "full"},  # fmt: skip
+            params={
+                "design.runs": len(self.points),
+                "design.generators": self.generators,
+                "design.resolution": resolution(self.generators) or "full",
+            },  # fmt: skip
             texts={"design/design.csv": design_csv(self.points), "design/aliases.txt": text + "\n"},
         )

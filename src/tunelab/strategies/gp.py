@@ -12,7 +12,7 @@ from tunelab.strategies.optuna_base import OptunaStrategy
 class GP(OptunaStrategy):
     """Optuna's `GPSampler` after `n_startup_trials` random trials, e.g.::
 
-        python -m tunelab strategy=gp strategy.n_trials=20
+    python -m tunelab strategy=gp strategy.n_trials=20
     """
 
     def check_space(self) -> None:

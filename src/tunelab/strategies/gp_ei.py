@@ -66,7 +66,7 @@ def from_unit(param: Param, u: float) -> Any:
 class GPEI(Strategy):
     """Bayesian optimisation with expected improvement, e.g.::
 
-        python -m tunelab strategy=gp_ei model.tune=[lr,batch_size,dropout] strategy.grid_points=10
+    python -m tunelab strategy=gp_ei model.tune=[lr,batch_size,dropout] strategy.grid_points=10
     """
 
     Settings = GPEISettings
@@ -78,8 +78,11 @@ class GPEI(Strategy):
             raise ConfigError("model.tune: gp_ei needs at least one parameter to tune")
         self.rng = np.random.default_rng(derive(context.seed, "gp_ei"))
         self.state_file = context.workdir / "gp_ei.json"
-        state = json.loads(self.state_file.read_text()) if (
-            context.resume and self.state_file.exists()) else {"x": [], "y": [], "told": 0}
+        state = (
+            json.loads(self.state_file.read_text())
+            if (context.resume and self.state_file.exists())
+            else {"x": [], "y": [], "told": 0}
+        )
         self.x: list[list[float]] = state["x"]  # unit-cube points with an objective
         self.y: list[float] = state["y"]  # objectives, sign-flipped when minimising
         self.told: int = state["told"]  # every finished trial, failed ones included
@@ -114,8 +117,12 @@ class GPEI(Strategy):
         d = len(self.params)
         matern = Matern(length_scale=np.ones(d), length_scale_bounds=(1e-2, 1e2), nu=2.5)
         kernel = ConstantKernel() * matern + WhiteKernel(noise_level=1e-3)
-        gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2,
-                                      random_state=derive(self.context.seed, "gp", self.told))
+        gp = GaussianProcessRegressor(
+            kernel,
+            normalize_y=True,
+            n_restarts_optimizer=2,
+            random_state=derive(self.context.seed, "gp", self.told),
+        )
         with warnings.catch_warnings():  # a noise level at its bound is normal for clean data
             warnings.simplefilter("ignore", ConvergenceWarning)
             gp.fit(np.array(self.x), np.array(self.y))

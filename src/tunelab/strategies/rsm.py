@@ -28,7 +28,7 @@ class RSMSettings:
 class RSM(FixedPlan):
     """Response surface over two or more continuous factors, e.g.::
 
-        python -m tunelab strategy=rsm model.tune=[lr,dropout] strategy.design=ccd
+    python -m tunelab strategy=rsm model.tune=[lr,dropout] strategy.design=ccd
     """
 
     Settings = RSMSettings

@@ -10,7 +10,7 @@ from tunelab.strategies.optuna_base import OptunaStrategy
 class TPE(OptunaStrategy):
     """Random trials first (`n_startup_trials`), then TPE, e.g.::
 
-        python -m tunelab strategy=tpe strategy.n_trials=30 strategy.pruner=hyperband
+    python -m tunelab strategy=tpe strategy.n_trials=30 strategy.pruner=hyperband
     """
 
     def make_sampler(self, optuna: Any, seed: int) -> Any:

@@ -185,7 +185,8 @@ class GuidedGeneration(Task):
         classes = np.repeat(np.arange(n_classes), s.grid_per_class)
         keep = set(np.linspace(1, s.sampling_steps, s.grid_snapshots).round().astype(int))
         trajectory = self.sampler(model).trajectory(
-            len(classes), self.data.spec.input_shape, s.noise_seed + 1, classes, weight, keep)
+            len(classes), self.data.spec.input_shape, s.noise_seed + 1, classes, weight, keep
+        )
         return [(step, image_grid(to_unit_range(x), n_classes, s.grid_per_class))
                 for step, x in trajectory]  # fmt: skip
 

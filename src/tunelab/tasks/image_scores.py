@@ -95,8 +95,10 @@ class ImageScorer:
         metrics = {f"real_{k}": v for k, v in self.scores(real, final=True).metrics().items()}
         notices = []
         if s.inception_weights is None:
-            notices.append("fid_inception skipped: no local InceptionV3 weights file "
-                           "(model.task.inception_weights); FID uses the classifier trained here")
+            notices.append(
+                "fid_inception skipped: no local InceptionV3 weights file "
+                "(model.task.inception_weights); FID uses the classifier trained here"
+            )
         else:
             from tunelab.tasks.inception import InceptionFeatures
 

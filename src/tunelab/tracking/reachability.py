@@ -153,8 +153,10 @@ def _check_http(uri: str, key: str) -> None:
         response = requests.get(url, params={"max_results": 1}, headers=_auth_headers(),
                                 timeout=PROBE_SECONDS)  # fmt: skip
     except requests.exceptions.RequestException as error:
-        raise ConfigError(f"{key}: nothing answers at {uri} ({_cause(str(error))}); start "
-                          "the server (e.g. `mlflow server`) or fix the URI") from None
+        raise ConfigError(
+            f"{key}: nothing answers at {uri} ({_cause(str(error))}); start "
+            "the server (e.g. `mlflow server`) or fix the URI"
+        ) from None
     if response.status_code in (401, 403):
         raise ConfigError(f"{key}: {uri} refused access (HTTP {response.status_code}); set "
                           "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
