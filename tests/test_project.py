@@ -1,11 +1,14 @@
-"""The project's own promises: README commands, CI, lint."""
+"""The project's own promises: README commands, CI, hooks, a wheel that runs."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
+import pytest
 from conftest import PROJECT
 
 
@@ -34,3 +37,43 @@ def test_code_is_ruff_clean():
         cwd=PROJECT, capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_test_command_runs_the_lint_format_and_type_hooks():
+    config = (PROJECT / ".pre-commit-config.yaml").read_text()
+    assert "pre-commit run --all-files" in readme_commands()[1]
+    for entry in ("entry: ruff check", "entry: ruff format --check", "entry: mypy"):
+        assert entry in config
+    assert "repo: local" in config and "language: system" in config  # offline
+
+
+@pytest.mark.slow
+def test_a_wheel_installed_outside_the_repo_runs_a_study(tmp_path):
+    """conf/ travels inside the wheel: installed into a fresh venv (the dependencies borrowed
+    from this one, tunelab itself only from the wheel) and run from a folder outside the repo."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(PROJECT), "--no-deps",
+                    "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
+                   check=True, capture_output=True)  # fmt: skip
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([python, "-c", purelib], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+    (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (wheel,) = (tmp_path / "dist").glob("tunelab-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+                    "-q", str(wheel)], check=True, capture_output=True)  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run([python, "-c", "import tunelab; print(tunelab.__file__)"], cwd=elsewhere,
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert where.startswith(str(venv))
+    out = subprocess.run(
+        [python, "-m", "tunelab", "budget=smoke", "dataset=digits", "strategy=random",
+         "strategy.max_trials=1", "quiet=true", f"workdir={elsewhere / 'work'}",
+         f"tracking.uri=sqlite:///{elsewhere / 'mlflow.db'}"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "MLflow study run" in out.stderr  # quiet=true: the summary goes to stderr

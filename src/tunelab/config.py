@@ -13,15 +13,22 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from tunelab.schema import ConfigError, build
 from tunelab.space import Param, SearchSpace
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")  # an editable install's conf/
+if TYPE_CHECKING:  # the builders import Keras lazily, but config stays light
+    from tunelab.models.common import ModelBuilder
+
+# conf/ inside the package: in the repo a symlink to the top-level conf/, in a wheel a copy
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 T = TypeVar("T")
 Budget = Literal["smoke", "default", "full"]
 BUDGETS = ("smoke", "default", "full")
+
+
+Direction = Literal["max", "min"]
 
 
 @dataclass
@@ -31,7 +38,7 @@ class Objective:
     that objective's natural one (min for a loss or FID)."""
 
     name: str | None = None
-    direction: Literal["max", "min"] | None = None
+    direction: Direction | None = None
 
     def better(self, a: float, b: float | None) -> bool:
         """True when `a` beats `b` (any value beats None)."""
@@ -131,7 +138,7 @@ class Component:
 @dataclass
 class ModelConfig:
     name: str
-    cls: type
+    cls: type[ModelBuilder]
     training: TrainingSettings
     hparams: Any  # the builder's HParams dataclass: the fixed values
     space: SearchSpace
@@ -247,7 +254,7 @@ def composition_error(error: Exception, overrides: list[str]) -> str:
             composed = _hydra_compose([o for o in overrides if o not in refused])
         except Exception:  # the others cannot be composed alone (a sweep): say less
             composed = None
-        parent = missing.rpartition(".")[0]
+        parent = (missing or "").rpartition(".")[0]
         node = OmegaConf.select(composed, parent) if composed is not None and parent else composed
         if node is not None:
             valid = ", ".join(sorted(str(k) for k in node if not str(k).startswith("_")))
@@ -266,12 +273,12 @@ def from_hydra(cfg: Any) -> StudyConfig:
     so a typo in a `full`-only value fails today rather than on the big machine."""
     from omegaconf import OmegaConf
 
-    study = load(OmegaConf.to_container(cfg, resolve=True))
+    study = load(_as_dict(OmegaConf.to_container(cfg, resolve=True)))
     for other in BUDGETS:
         if other != study.budget:
             variant = OmegaConf.merge(cfg, {"budget": other})
             try:
-                load(OmegaConf.to_container(variant, resolve=True))
+                load(_as_dict(OmegaConf.to_container(variant, resolve=True)))
             except ConfigError as error:
                 raise ConfigError(f"{error} (with budget={other})") from None
     return study
@@ -338,6 +345,7 @@ def _component(group: dict[str, Any], path: str, settings_attr: str) -> Componen
 
 def _model(group: dict[str, Any]) -> ModelConfig:
     name, cls, rest = _split(group, "model")
+    cls = cast("type[ModelBuilder]", cls)
     allowed = {"training", "hparams", "space", "tune", "task"}
     unknown = sorted(set(rest) - allowed)
     if unknown:
@@ -345,7 +353,7 @@ def _model(group: dict[str, Any]) -> ModelConfig:
         raise ConfigError(f"model.{unknown[0]}: unknown key; valid keys: {valid}")
     training = build(TrainingSettings, rest.get("training", {}), "model.training")
     fixed = rest.get("hparams", {})
-    hparams = build(cls.HParams, fixed, "model.hparams")
+    hparams: Any = build(cls.HParams, fixed, "model.hparams")  # the builder's own dataclass
     space = _tuned(SearchSpace.from_config(rest.get("space") or {}), rest.get("tune"))
     for pname, param in space.params.items():
         if param.inert:
@@ -358,7 +366,7 @@ def _model(group: dict[str, Any]) -> ModelConfig:
             raise ConfigError(f"model.space.{pname}: unknown hyperparameter; valid: {valid}")
         for value in _probe_values(param):
             build(cls.HParams, {**vars(hparams), pname: value}, "model.space")
-    task = build(cls.task.Settings, rest.get("task") or {}, "model.task")
+    task: Any = build(cls.task.Settings, rest.get("task") or {}, "model.task")
     return ModelConfig(name, cls, training, hparams, space, task)
 
 
@@ -399,10 +407,16 @@ def _tuned(space: SearchSpace, tune: Any) -> SearchSpace:
 def _probe_values(param: Param) -> list[Any]:
     """Values that exercise the hyperparameter's type: the bounds or every choice."""
     if param.type == "int":
-        return [int(param.low), int(param.high)]
+        return [int(v) for v in param.bounds]
     if param.type == "float":
-        return [float(param.low), float(param.high)]
+        return list(param.bounds)
     return param.choices
+
+
+def _as_dict(container: Any) -> dict[str, Any]:
+    if not isinstance(container, dict):
+        raise ConfigError(f"the composed config is not a mapping: {container!r}")
+    return container
 
 
 def _import(target: str, path: str) -> type:

@@ -91,7 +91,7 @@ def weight_distributions(
         parts = ax.violinplot(
             data, positions=np.arange(len(layers)) + offset, widths=0.35, showmedians=True
         )
-        for body in parts["bodies"]:
+        for body in parts["bodies"]:  # type: ignore[attr-defined]  # PolyCollections
             body.set_facecolor(colour)
             body.set_alpha(0.6)
     ax.set_xticks(range(len(layers)), layers, rotation=30, ha="right")

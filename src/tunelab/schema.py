@@ -27,7 +27,7 @@ def build(cls: type[T], mapping: Any, path: str) -> T:
     """Build dataclass `cls` from `mapping`, the config at dotted `path`."""
     if not isinstance(mapping, dict):
         raise ConfigError(f"{path}: expected a mapping, got {mapping!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(mapping) - set(fields))
     if unknown:
         raise ConfigError(
@@ -68,7 +68,7 @@ def coerce(hint: Any, value: Any, key: str) -> Any:
             choices = ", ".join(str(a) for a in args)
             raise ConfigError(f"{key}: {value!r} is not valid; valid choices: {choices}")
         return value
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value, key)
     if hint is Any:
         return value

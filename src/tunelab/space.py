@@ -68,6 +68,13 @@ class Param:
             raise ConfigError(f"{path}: a bool parameter takes no low/high/step/values")
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a float or int range."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.type} parameter has no low and high")
+        return float(self.low), float(self.high)
+
+    @property
     def choices(self) -> list[Any]:
         """All values of a discrete parameter, in declaration order."""
         if self.type == "choice":
@@ -75,7 +82,8 @@ class Param:
         if self.type == "bool":
             return [False, True]
         if self.type == "int" and not self.log:
-            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+            low, high = self.bounds
+            return list(range(int(low), int(high) + 1, int(self.step or 1)))
         raise ValueError(f"a {self.type} parameter with log={self.log} has no finite list")
 
     def grid_values(self, points: int) -> list[Any]:
@@ -85,7 +93,7 @@ class Param:
         if self.type in ("choice", "bool") or (self.type == "int" and not self.log):
             return self.choices
         spread = np.geomspace if self.log else np.linspace
-        values = spread(self.low, self.high, points)
+        values = spread(*self.bounds, points)
         if self.type == "int":
             return sorted({int(round(v)) for v in values})
         return [float(v) for v in values]
@@ -116,9 +124,10 @@ class SearchSpace:
                 hp.Float(name, p.low, p.high, step=p.step, sampling=sampling)
             elif p.type == "int":
                 sampling = "log" if p.log else "linear"
-                hp.Int(name, int(p.low), int(p.high), step=int(p.step or 1), sampling=sampling)
+                low, high = p.bounds
+                hp.Int(name, int(low), int(high), step=int(p.step or 1), sampling=sampling)
             elif p.type == "choice":
-                hp.Choice(name, p.values, ordered=_is_numeric(p.values))
+                hp.Choice(name, p.choices, ordered=_is_numeric(p.choices))
             else:
                 hp.Boolean(name)
 
@@ -130,8 +139,9 @@ class SearchSpace:
             if p.type == "float":
                 values[name] = trial.suggest_float(name, p.low, p.high, log=p.log, step=p.step)
             elif p.type == "int":
+                low, high = p.bounds
                 values[name] = trial.suggest_int(
-                    name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log
+                    name, int(low), int(high), step=int(p.step or 1), log=p.log
                 )
             else:
                 values[name] = trial.suggest_categorical(name, p.choices)
@@ -189,11 +199,11 @@ def _from_sweep_syntax(text: str, path: str) -> dict[str, Any]:
         return {"type": "choice", "values": list(sweep.list)}
     if isinstance(sweep, IntervalSweep):
         return {"type": "float", "low": sweep.start, "high": sweep.end, "log": "log" in sweep.tags}
-    if isinstance(sweep, RangeSweep) and all(
-        isinstance(v, int) for v in (sweep.start, sweep.stop, sweep.step)
-    ):
-        last = sweep.start + (sweep.stop - 1 - sweep.start) // sweep.step * sweep.step
-        return {"type": "int", "low": sweep.start, "high": last, "step": sweep.step}
+    if isinstance(sweep, RangeSweep):
+        start, stop, step = sweep.start, sweep.stop, sweep.step
+        if isinstance(start, int) and isinstance(stop, int) and isinstance(step, int):
+            last = start + (stop - 1 - start) // step * step
+            return {"type": "int", "low": start, "high": last, "step": step}
     raise ConfigError(f"{path}: {text!r} is not a search range; {usage}")
 
 

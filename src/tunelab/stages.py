@@ -76,7 +76,7 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
         summaries.append(summary)
         if stage.analyse:
             ranked[stage.name] = _ranking(study, summary, stage.order, stage.responses)
-            best[stage.name] = dict(summary.best_values)
+            best[stage.name] = dict(summary.best_values or {})
     if ran:
         tabulate(cfg, summaries[-1].tracking_uri)
     return summaries

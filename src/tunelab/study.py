@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
@@ -42,6 +42,9 @@ from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tasks.base import StudyExtras, Task
 from tunelab.tracking import Run, Tracker, run_id
 from tunelab.tracking.reachability import TrackingOutage
+
+if TYPE_CHECKING:  # train imports TensorFlow; the study imports it only in run()
+    from tunelab.train import Fit
 
 
 @dataclass
@@ -351,7 +354,7 @@ class Study:
                 tracker.log_metrics(run, metrics, epoch)
                 for key, image in images.items():
                     tracker.log_image(run, image, key, epoch)
-                value = metrics.get(cfg.objective.name)
+                value = metrics.get(str(cfg.objective.name))
                 return value is not None and self.strategy.report(proposal, epoch, value)
 
             fit = self.train.fit(
@@ -396,7 +399,7 @@ class Study:
         self.strategy.tell(proposal, outcome)
         return record
 
-    def _record_fit(self, run: Run, fit: Any, proposal: Proposal, hp: Any) -> Outcome:
+    def _record_fit(self, run: Run, fit: Fit, proposal: Proposal, hp: Any) -> Outcome:
         """Evaluate the trained model (the task says how) and log everything a trial leaves."""
         cfg, tracker, train = self.cfg, self.tracker, self.train
         evaluation = self.task.evaluate(fit.model, hp)
@@ -414,7 +417,9 @@ class Study:
             for layer, values in snapshot.items():
                 for stat, value in train.weight_stats(values).items():
                     metrics[f"weights.{layer}.{stat}.{when}"] = value
-        status = "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
+        status: Literal["COMPLETE", "PRUNED"] = (
+            "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
+        )
         tags = {"tunelab.trial_status": status, "tunelab.stop_reason": fit.stop_reason,
                 **evaluation.tags}  # fmt: skip
         tracker.log_metrics(run, metrics, tags=tags)
@@ -437,7 +442,9 @@ class Study:
 
     def _best_record(self) -> TrialRecord | None:
         scored = [r for r in self.folder.records if r.score is not None]
-        return self.cfg.objective.best_of(scored, key=lambda r: r.score) if scored else None
+        if not scored:
+            return None
+        return self.cfg.objective.best_of(scored, key=lambda r: cast(float, r.score))
 
     # --- the end of the study ------------------------------------------------------------
     def _finish(self, started: float) -> StudySummary:

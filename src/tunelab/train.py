@@ -107,7 +107,7 @@ def _forgetting_custom_gradients() -> Iterator[None]:
                 registered.pop(name, None)
 
 
-class _EpochTracker(keras().callbacks.Callback):
+class _EpochTracker(keras().callbacks.Callback):  # type: ignore[misc]  # a base from the lazy import
     """Adds epoch_time and the task's end-of-epoch metrics to Keras' logs, stops a trial whose
     loss is not finite, then asks the hook whether to stop."""
 

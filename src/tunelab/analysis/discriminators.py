@@ -8,6 +8,7 @@ a logit above 0 calls an image real.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,9 @@ class CrossJudgement:
 def judge(logits: dict[str, dict[str, np.ndarray]]) -> CrossJudgement:
     """`logits[discriminator][images]`: each discriminator's logits of each generator's images
     and of the real images (key `real`)."""
-    called, aucs, rows = {}, {}, []
+    called: dict[str, dict[str, float]] = {}
+    aucs: dict[str, dict[str, float]] = {}
+    rows: list[dict[str, Any]] = []
     for disc, by_images in logits.items():
         real = np.ravel(by_images[REAL])
         called[disc] = {name: float(np.mean(np.ravel(v) > 0)) for name, v in by_images.items()}

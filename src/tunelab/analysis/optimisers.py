@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from tunelab.config import Objective
+from tunelab.config import Direction, Objective
 from tunelab.schema import ConfigError
 
 FRACTIONS = (0.10, 0.25, 0.50, 1.00)
@@ -49,7 +49,7 @@ class OptimiserComparison:
 
 
 def with_best_of_trials(
-    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: str
+    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: Direction
 ) -> pd.DataFrame:
     """`studies` with `metrics.<response>` filled in from their trials, each study's best
     value, when the study runs do not log that metric themselves (e.g. a GAN study chosen on
@@ -87,7 +87,7 @@ def compare(
     table: pd.DataFrame,
     trials: pd.DataFrame,
     response: str,
-    direction: str,
+    direction: Direction,
     baseline: str = "random",
     target: float | None = None,
 ) -> OptimiserComparison:
@@ -164,7 +164,7 @@ def bootstrap_median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[f
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def normalised_scores(table: pd.DataFrame, baseline: str, direction: str) -> pd.Series:
+def normalised_scores(table: pd.DataFrame, baseline: str, direction: Direction) -> pd.Series:
     """Per task: 0 = the best value any study found, 1 = the median of the baseline strategy's
     studies (NaN where the task has no baseline studies or they found the best value)."""
     scores = pd.Series(np.nan, index=table.index)
@@ -178,7 +178,7 @@ def normalised_scores(table: pd.DataFrame, baseline: str, direction: str) -> pd.
 
 
 def to_target(
-    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: str,
+    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: Direction,
     target: float | None,
 ) -> pd.DataFrame:  # fmt: skip
     """Per study: cumulative epochs and wall time since the study started until a trial first
@@ -269,7 +269,7 @@ def pairwise(studies: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_so_far_curves(
-    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: str,
+    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: Direction,
     budget: str = "epochs",
 ) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Best objective so far against the budget spent, one column per study, on a grid shared
@@ -311,7 +311,9 @@ def anytime(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return frame
 
 
-def across_tasks(table: pd.DataFrame, direction: str, alpha: float = 0.05) -> AcrossTasks | None:
+def across_tasks(
+    table: pd.DataFrame, direction: Direction, alpha: float = 0.05
+) -> AcrossTasks | None:
     """Average ranks of the strategies over tasks (each task ranks the strategies' medians,
     1 = best), Friedman across tasks and Nemenyi's post-hoc test with its critical difference
     (Demšar 2006). Only strategies that ran on every task take part; None for one task."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunelab.config import Direction
 from tunelab.schema import ConfigError
 
 DEFAULT_CACHE = Path(".tunelab/compare-cache")
@@ -97,7 +98,7 @@ def factorial(query: Query, factors: list[str], order: int = 2, typ: int = 2) ->
     return result
 
 
-def optimisers(query: Query, direction: str = "max", baseline: str = "random",
+def optimisers(query: Query, direction: Direction = "max", baseline: str = "random",
                target: float | None = None) -> str:  # fmt: skip
     """Strategies compared over repeated studies; returns the comparison run's id."""
     import pandas as pd
@@ -146,7 +147,7 @@ def optimisers(query: Query, direction: str = "max", baseline: str = "random",
     if across is not None:
         tables["optimisers/ranks_by_task"] = across.ranks
         tables["optimisers/average_ranks"] = across.average_ranks.to_frame("average_rank")
-        if across.friedman is not None:
+        if across.friedman is not None and across.critical_difference is not None:
             params.update({f"tasks.friedman.{k}": v for k, v in across.friedman.items()})
             params["tasks.nemenyi_cd"] = across.critical_difference
             tables["optimisers/nemenyi"] = across.nemenyi
@@ -175,7 +176,7 @@ def stages(query: Query, chain: str) -> str:
     return _report(query, "stages", {"stages/table": table}, figures, params)
 
 
-def discriminators(query: Query, direction: str = "min", images: int = 1500, seed: int = 0
+def discriminators(query: Query, direction: Direction = "min", images: int = 1500, seed: int = 0
                    ) -> Any:  # fmt: skip
     """Load each strategy's best generator and discriminator, generate `images` images per
     generator from one latent seed, and let every discriminator judge them and real images."""
@@ -217,7 +218,7 @@ def discriminators(query: Query, direction: str = "min", images: int = 1500, see
     return result
 
 
-def _best_study_per_strategy(query: Query, direction: str) -> Any:
+def _best_study_per_strategy(query: Query, direction: Direction) -> Any:
     studies = query.runs()
     column = f"metrics.{query.response}"
     needed = ["tags.tunelab.model_uri.model", "tags.tunelab.model_uri.discriminator", column]

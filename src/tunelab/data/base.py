@@ -93,6 +93,7 @@ def load_dataset(source: type[DatasetSource], settings: DataSettings, seed: int)
         pool_x, pool_y, x_test, y_test = _take(raw.x, raw.y, settings.n_test or 1000, seed, "test")
     else:
         pool_x, pool_y = raw.x, raw.y
+        assert raw.y_test is not None, "a dataset with test images has test labels"
         x_test, y_test = raw.x_test, raw.y_test
         if settings.n_test is not None and settings.n_test < len(y_test):
             _, _, x_test, y_test = _take(x_test, y_test, settings.n_test, seed, "test")

@@ -9,7 +9,7 @@ from typing import Any
 from tunelab.backend import keras
 
 
-class GAN(keras().Model):
+class GAN(keras().Model):  # type: ignore[misc]  # a base from the lazy import
     """Generator and discriminator trained against each other, one step per batch of real
     images: both networks see the same generated batch, as in the reference."""
 

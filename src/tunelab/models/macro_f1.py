@@ -11,7 +11,7 @@ ops = keras().ops
 
 
 @keras().saving.register_keras_serializable(package="tunelab")
-class MacroF1(keras().metrics.Metric):
+class MacroF1(keras().metrics.Metric):  # type: ignore[misc]  # a base from the lazy import
     """scikit-learn's `f1_score(average="macro")` for sparse labels: the mean F1 over the classes
     that occur among the labels or the predictions, from a confusion matrix summed over batches."""
 

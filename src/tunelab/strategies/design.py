@@ -42,7 +42,7 @@ def factors(space: SearchSpace) -> list[Factor]:
 
 def natural(param: Param, code: float) -> Any:
     """Coded −1..+1 (beyond for axial points) to a range's scale, log-linear if `log`."""
-    lo, hi = (math.log(v) if param.log else v for v in (param.low, param.high))
+    lo, hi = (math.log(v) if param.log else v for v in param.bounds)
     value = (lo + hi) / 2 + code * (hi - lo) / 2
     value = math.exp(value) if param.log else value
     return int(round(value)) if param.type == "int" else value
@@ -50,7 +50,7 @@ def natural(param: Param, code: float) -> Any:
 
 def _factor(name: str, p: Param) -> Factor:
     if p.type in ("float", "int"):  # the bounds exactly; the centre as rsm maps code 0
-        low, high = (int(v) if p.type == "int" else v for v in (p.low, p.high))
+        low, high = (int(v) if p.type == "int" else v for v in p.bounds)
         return Factor(name, low, high, natural(p, 0))
     values = p.choices
     if len(values) != 2:

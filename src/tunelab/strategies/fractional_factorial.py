@@ -41,7 +41,7 @@ def defining_words(generators: str) -> list[str]:
     relation = set()
     for size in range(1, len(words) + 1):
         for combo in itertools.combinations(words, size):
-            product = frozenset()
+            product: frozenset[str] = frozenset()
             for word in combo:
                 product ^= word
             relation.add(product)

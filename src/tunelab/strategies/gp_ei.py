@@ -43,7 +43,7 @@ class GPEISettings:
 
 def to_unit(param: Param, value: Any) -> float:
     if param.type in ("float", "int"):
-        lo, hi, v = (math.log(x) if param.log else x for x in (param.low, param.high, value))
+        lo, hi, v = (math.log(x) if param.log else x for x in (*param.bounds, value))
         return (v - lo) / (hi - lo)
     choices = param.choices
     return choices.index(value) / max(1, len(choices) - 1)
@@ -52,12 +52,13 @@ def to_unit(param: Param, value: Any) -> float:
 def from_unit(param: Param, u: float) -> Any:
     u = min(1.0, max(0.0, float(u)))
     if param.type in ("float", "int"):
-        lo, hi = (math.log(x) if param.log else x for x in (param.low, param.high))
+        low, high = param.bounds
+        lo, hi = (math.log(x) if param.log else x for x in (low, high))
         value = lo + u * (hi - lo)
         value = math.exp(value) if param.log else value
         if param.type == "int":
             step = int(param.step or 1)
-            return int(param.low) + step * round((value - param.low) / step)
+            return int(low) + step * round((value - low) / step)
         return value
     choices = param.choices
     return choices[round(u * (len(choices) - 1))]
@@ -78,7 +79,7 @@ class GPEI(Strategy):
             raise ConfigError("model.tune: gp_ei needs at least one parameter to tune")
         self.rng = np.random.default_rng(derive(context.seed, "gp_ei"))
         self.state_file = context.workdir / "gp_ei.json"
-        state = (
+        state: dict[str, Any] = (
             json.loads(self.state_file.read_text())
             if (context.resume and self.state_file.exists())
             else {"x": [], "y": [], "told": 0}

@@ -41,8 +41,8 @@ class OptunaStrategy(Strategy):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
         self.check_space()
-        storage = settings.storage or f"sqlite:///{context.workdir / 'optuna.db'}"
-        storage = None if storage == "memory" else storage
+        url = settings.storage or f"sqlite:///{context.workdir / 'optuna.db'}"
+        storage = None if url == "memory" else url
         name = context.workdir.name
         if storage and not context.resume:
             with contextlib.suppress(KeyError):  # no earlier study of that name

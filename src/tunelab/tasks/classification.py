@@ -103,7 +103,9 @@ class Classification(Task):
         return model, self.data.x_test[:5]
 
 
-def predict_classes(model: Any, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def predict_classes(
+    model: Any, x: np.ndarray | list[np.ndarray], batch_size: int = 1024
+) -> np.ndarray:
     """Class indices of the model's outputs for `x`."""
     from tunelab.backend import predict_in_batches
 

@@ -85,9 +85,10 @@ class ImageScorer:
         self.extractor = trained_extractor(
             self.data, self.workdir / "feature_extractors", s.extractor_epochs, self.seed
         )
-        self.reference, _ = self.extractor.features_and_logits(self.references)
+        reference, _ = self.extractor.features_and_logits(self.references)
+        self.reference = reference
         self.kid_references = {  # the final scores' subsets, and the cheaper ones in training
-            final: KIDReference(self.reference, s.kid_subsets if final else
+            final: KIDReference(reference, s.kid_subsets if final else
                                 max(1, s.kid_subsets // 10), s.kid_subset_size, self.seed)
             for final in (True, False)
         }  # fmt: skip
@@ -116,6 +117,7 @@ class ImageScorer:
     def fid_inception(self, images: np.ndarray) -> Any:
         from tunelab.metrics import fid
 
+        assert self.inception_reference is not None, "prepare() found Inception weights"
         return fid(self.inception_reference, self.inception.features(images))
 
     def scores(self, images: np.ndarray, final: bool) -> Scores:
@@ -123,6 +125,7 @@ class ImageScorer:
         `kid_subsets`, else a tenth of them, as while training)."""
         from tunelab.metrics import fid, inception_score
 
+        assert self.reference is not None, "prepare() comes first"
         features, logits = self.extractor.features_and_logits(images)
         f = fid(self.reference, features)
         k = self.kid_references[final].score(features)
@@ -135,6 +138,7 @@ class ImageScorer:
     def final_extras(self, images: np.ndarray, scores: Scores, metrics: dict[str, float]) -> None:
         """Add the feature size, each class's share of `images` (as the classifier sees them:
         mode collapse shows there) and, with Inception weights, `final_fid_inception`."""
+        assert self.reference is not None, "prepare() comes first"
         metrics["feature_dim"] = float(self.reference.shape[1])
         counts = self.class_counts(scores)
         shares = counts / counts.sum()

@@ -108,7 +108,8 @@ def describe_outage(error: BaseException, uri: str) -> str | None:
     None for any other error."""
     import requests
 
-    chain, seen = [], error
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
     while seen is not None and len(chain) < 10:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__

@@ -117,8 +117,11 @@ def log_comparison(
     """A run tagged `tunelab.kind=comparison` holding the analysis: CSV and Markdown tables,
     PNG figures, and what was analysed as params. Returns its run id."""
     client = MlflowClient(tracking_uri)
-    experiment_id = client.get_experiment_by_name(experiment).experiment_id
-    run = client.create_run(experiment_id, run_name=name, tags={"tunelab.kind": "comparison"})
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise ConfigError(f"--experiment: no experiment named {experiment!r}")
+    run = client.create_run(found.experiment_id, run_name=name,
+                            tags={"tunelab.kind": "comparison"})  # fmt: skip
     run_id = run.info.run_id
     client.log_batch(run_id, params=mlflow_params(params))
     for path, table in tables.items():

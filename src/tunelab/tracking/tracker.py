@@ -23,7 +23,7 @@ from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from tunelab.config import Objective, TrackingSettings
+from tunelab.config import Direction, Objective, TrackingSettings
 from tunelab.tasks.base import SharedModel, TrialArtifacts
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
 from tunelab.tracking.reachability import (
@@ -131,6 +131,13 @@ class Tracker:
             self.artifacts.drain()
 
     @property
+    def study_run(self) -> str:
+        """The study run's id (`start_study` sets it)."""
+        if self.study_run_id is None:
+            raise RuntimeError("Tracker.start_study comes first")
+        return self.study_run_id
+
+    @property
     def tracking_uri(self) -> str:
         return mlflow.get_tracking_uri()
 
@@ -189,7 +196,7 @@ class Tracker:
         """Queue the creation of a trial run under the study, tagged `tunelab.trial_key=key`
         (unique to the trial); its id comes as a Future, which every method here accepts in
         place of a run id."""
-        run = self._send(self._create_child_run, self.study_run_id, name, key, tags)
+        run = self._send(self._create_child_run, self.study_run, name, key, tags)
         self.open_runs.append(run)
         return run
 
@@ -300,11 +307,11 @@ class Tracker:
         output = keras.ops.convert_to_numpy(model(input_example, training=False))
         keras.config.disable_interactive_logging()  # MLflow predicts on the example
         info = self._log_keras_model(
-            self.study_run_id, model, name=name, input_example=input_example,
+            self.study_run, model, name=name, input_example=input_example,
             signature=infer_signature(input_example, output),
         )  # fmt: skip
-        self.client.update_run(self.study_run_id, status="RUNNING")
-        self.set_tags(self.study_run_id, {f"tunelab.model_uri.{name}": info.model_uri})
+        self.client.update_run(self.study_run, status="RUNNING")
+        self.set_tags(self.study_run, {f"tunelab.model_uri.{name}": info.model_uri})
         return info.model_uri
 
     def _log_keras_model(self, run_id: str, model: Any, name: str = "model", **kwargs: Any) -> Any:
@@ -321,7 +328,7 @@ class Tracker:
                 model, name=name, pip_requirements=requirements, **kwargs
             )  # inferring the requirements would cost seconds per study
 
-    def register(self, model_uri: str, objective: str, direction: str, score: float) -> dict:
+    def register(self, model_uri: str, objective: str, direction: Direction, score: float) -> dict:
         """Register a model version; move the `champion` alias to it only if it beats the champion.
 
         The score, objective and direction are model-version tags, so the next study compares

@@ -1,0 +1,117 @@
+"""`python -m tunelab [overrides]`: validate the composed config, then run the study.
+
+Hydra composes `conf/`; `--overrides "a=1 b=2"` splices a whole override string in (this is how
+`mlflow run -P overrides=...` arrives). Bad config, or a tracking URI where nothing usable
+answers, exits 2 with one line before TensorFlow or MLflow is touched, whether the schema finds
+it or Hydra cannot compose it; Ctrl-C and SIGTERM leave the study's runs KILLED; a tracking
+server that stops answering mid-study exits 1 with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from tunelab import config
+from tunelab.schema import ConfigError, StudyFailed
+from tunelab.tracking import reachability
+
+
+def expand_overrides(argv: list[str]) -> list[str]:
+    """Replace `--overrides "a=1 b=2"` with `a=1 b=2`; drop empty arguments."""
+    out: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--overrides":
+            out.extend(shlex.split(next(args, "")))
+        elif arg.startswith("--overrides="):
+            out.extend(shlex.split(arg.split("=", 1)[1]))
+        elif arg.strip():
+            out.append(arg)
+    return out
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@hydra.main(version_base="1.3", config_path=config.CONF_DIR, config_name="config")
+def app(cfg: DictConfig) -> None:
+    try:
+        study_cfg = config.from_hydra(cfg)
+        reachability.check(study_cfg.tracking.uri)  # seconds, before TensorFlow is imported
+        if study_cfg.stages:
+            from hydra.core.hydra_config import HydraConfig
+
+            from tunelab.stages import run_stages
+
+            summaries = run_stages(study_cfg, list(HydraConfig.get().overrides.task))
+        else:
+            from tunelab.study import Study
+
+            summaries = [Study(study_cfg).run()]
+    except ConfigError as error:
+        print(f"tunelab: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except StudyFailed as error:
+        print(f"tunelab: error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("tunelab: interrupted; the study's open runs are marked KILLED", file=sys.stderr)
+        print("         continue it with the same command and resume=true", file=sys.stderr)
+        sys.exit(130)
+    for summary in summaries:
+        _print_summary(study_cfg, summary)
+
+
+def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"study {summary.study_id}", show_header=False)
+    failed = sum(r.status == "FAILED" for r in summary.trials)
+    pruned = sum(r.status == "PRUNED" for r in summary.trials)
+    table.add_row("trials", f"{len(summary.trials)} ({pruned} pruned, {failed} failed)")
+    if summary.best_score is not None:
+        table.add_row(f"best {cfg.objective.name}", f"{summary.best_score:.4f}")
+        table.add_row("best hyperparameters", ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in summary.best_values.items()
+        ))  # fmt: skip
+    if summary.registered:
+        r = summary.registered
+        table.add_row("registered", f"{r['name']} v{r['version']} (champion: {r['champion']})")
+    table.add_row("MLflow study run", summary.run_id)
+    console = Console(stderr=cfg.quiet)
+    console.print(table)
+    console.print(f"Open in the MLflow UI: {summary.ui_link}", soft_wrap=True)
+    if not summary.tracking_uri.startswith("http"):
+        console.print(f"  (start it with: mlflow ui --backend-store-uri {summary.tracking_uri})",
+                      soft_wrap=True)  # fmt: skip
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    overrides = expand_overrides(sys.argv[1:])
+    sys.argv = [sys.argv[0], *overrides]
+    if os.environ.get("HYDRA_FULL_ERROR"):  # the user asked for Hydra's own reports
+        app()
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises what it cannot compose instead of printing
+    try:
+        app()
+    except hydra.errors.HydraException as error:
+        print(f"tunelab: error: {config.composition_error(error, overrides)}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        del os.environ["HYDRA_FULL_ERROR"]
+
+
+if __name__ == "__main__":
+    main()

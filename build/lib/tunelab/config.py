@@ -1,0 +1,456 @@
+"""The study's configuration schema: turns Hydra's composed config into typed, checked settings.
+
+Everything here runs before TensorFlow is imported, so a typo costs a fraction of a second.
+Each `model/`, `dataset/` and `strategy/` YAML names its implementation with `_target_`; that
+class carries its own settings dataclass (`HParams` or `Settings`), so adding a component is one
+module plus one YAML and nothing here changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+from tunelab.schema import ConfigError, build
+from tunelab.space import Param, SearchSpace
+
+if TYPE_CHECKING:  # the builders import Keras lazily, but config stays light
+    from tunelab.models.common import ModelBuilder
+
+# conf/ inside the package: in the repo a symlink to the top-level conf/, in a wheel a copy
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
+T = TypeVar("T")
+Budget = Literal["smoke", "default", "full"]
+BUDGETS = ("smoke", "default", "full")
+
+
+Direction = Literal["max", "min"]
+
+
+@dataclass
+class Objective:
+    """The metric a study optimises; which ones are valid, and how a trial is scored on it, is
+    up to the model's task. Unset, the name is the task's first objective and the direction
+    that objective's natural one (min for a loss or FID)."""
+
+    name: str | None = None
+    direction: Direction | None = None
+
+    def better(self, a: float, b: float | None) -> bool:
+        """True when `a` beats `b` (any value beats None)."""
+        if b is None:
+            return True
+        return a > b if self.direction == "max" else a < b
+
+    def best_of(self, items: list[T], key: Callable[[T], float]) -> T:
+        """The item whose `key` is best in this direction (the first of equals)."""
+        pick = max if self.direction == "max" else min
+        return pick(items, key=key)
+
+    @property
+    def sign(self) -> float:
+        """+1 where larger is better, -1 where smaller is: `sign * value` is to be maximised."""
+        return 1.0 if self.direction == "max" else -1.0
+
+    def best_value(self, values: Any) -> Any:
+        """The best of `values`: a pandas Series or GroupBy (per group), or a NumPy array."""
+        return values.max() if self.direction == "max" else values.min()
+
+    def running_best(self, values: Any) -> Any:
+        """The best so far at each position of an array (NaN skipped)."""
+        import numpy as np
+
+        return (np.fmax if self.direction == "max" else np.fmin).accumulate(values)
+
+    def reached(self, value: Any, target: float) -> Any:
+        """Whether `value` (a number or an array) is at least as good as `target`."""
+        return self.sign * value >= self.sign * target
+
+    def resolved_for(self, task: Any, model: str) -> Objective:
+        """This objective with its defaults filled in from `task`; refuses one the task lacks."""
+        name = self.name or next(iter(task.objectives))
+        if name not in task.objectives:
+            valid = ", ".join(task.objectives)
+            raise ConfigError(f"objective.name: {name!r} is not an objective of model {model}; "
+                              f"valid: {valid}")  # fmt: skip
+        return Objective(name, self.direction or task.direction(name))
+
+
+@dataclass
+class TrackingSettings:
+    uri: str | None = None
+    experiment: str = "tunelab"
+    register: bool = False
+    model_name: str = "tunelab"
+    log_model: bool = True
+    retry_seconds: float | None = None  # how long to wait for a server that stopped answering
+
+    def check(self, path: str) -> None:
+        if self.retry_seconds is not None and self.retry_seconds < 0:
+            raise ConfigError(f"{path}.retry_seconds: must be >= 0 (or null), "
+                              f"got {self.retry_seconds}")  # fmt: skip
+
+
+@dataclass
+class TrainingSettings:
+    """Fixed training settings of a model (strategies such as Hyperband may set the epochs)."""
+
+    epochs: int = 10
+    early_stopping_patience: int = 0  # 0 = off
+
+    def check(self, path: str) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"{path}.epochs: must be at least 1, got {self.epochs}")
+
+
+@dataclass
+class Stage:
+    """One study of a chain (`stages:` in an experiment preset, run by tunelab.stages)."""
+
+    name: str
+    overrides: list[str] = field(default_factory=list)  # laid over the preset, e.g. strategy=rsm
+    analyse: bool = False  # factorial ANOVA of this stage's trials, logged as a comparison run
+    responses: list[str] = field(default_factory=list)  # ANOVA'd too, besides the objective
+    order: int = 1  # highest interaction order of that ANOVA
+    factors_from: str | None = None  # tune only the most significant factors of that stage
+    top: int = 3  # how many of them
+    tune: list[str] | None = None  # with factors_from: these instead of its top factors
+    claimed: float | None = None  # what the reproduced study claims for this stage's objective
+
+    def check(self, path: str) -> None:
+        if self.order < 1 or self.top < 1:
+            raise ConfigError(f"{path}: order and top must be at least 1")
+
+
+@dataclass
+class Component:
+    """A resolved `model`, `dataset` or `strategy` group: its name, class and checked settings."""
+
+    name: str
+    cls: type
+    settings: Any
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    cls: type[ModelBuilder]
+    training: TrainingSettings
+    hparams: Any  # the builder's HParams dataclass: the fixed values
+    space: SearchSpace
+    task: Any  # the settings of the model's task (its `Settings` dataclass)
+
+    def hparams_for(self, values: dict[str, Any]) -> Any:
+        """The builder's HParams with the tuned `values` laid over the fixed ones (inert
+        factors left out: the model does not take them)."""
+        taken = {k: v for k, v in values.items() if not self.is_inert(k)}
+        return build(self.cls.HParams, {**vars(self.hparams), **taken}, "trial hyperparameters")
+
+    def is_inert(self, name: str) -> bool:
+        param = self.space.params.get(name)
+        return param is not None and param.inert
+
+
+@dataclass
+class StudyConfig:
+    seed: int
+    repetition: int
+    budget: Budget
+    objective: Objective
+    study_name: str
+    resume: bool
+    quiet: bool
+    workdir: str
+    tracking: TrackingSettings
+    model: ModelConfig
+    dataset: Component
+    strategy: Component
+    stages: list[Stage] = field(default_factory=list)
+    stop_after_identical_failures: int = 3  # 0 = never stop a study for failing trials
+    resolved: dict[str, Any] = field(repr=False, default_factory=dict)
+    extra_tags: dict[str, str] = field(default_factory=dict)  # a chain's, on its stages' runs
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must not change between an interrupted study and its resumption."""
+        ignored = (
+            "resume",
+            "quiet",
+            "tracking",
+            "workdir",
+            "repetition",
+            "stop_after_identical_failures",
+        )  # a resumed study may set it to 0
+        return {k: v for k, v in self.resolved.items() if k not in ignored}
+
+    def config_hash(self) -> str:
+        text = json.dumps(self.fingerprint(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+TOP_LEVEL = {
+    "seed", "repetition", "budget", "objective", "study_name", "resume", "quiet", "workdir",
+    "tracking", "model", "dataset", "strategy", "stages", "stop_after_identical_failures",
+}  # fmt: skip
+
+
+def register_resolvers() -> None:
+    """`${by_budget:smoke,default,full}` picks a value by the root `budget` key.
+
+    An explicit override (`strategy.max_trials=5`) replaces the whole interpolation, so what a
+    user types always wins over the budget.
+    """
+    from omegaconf import OmegaConf
+
+    def by_budget(smoke: Any, default: Any, full: Any, *, _root_: Any) -> Any:
+        return {"smoke": smoke, "full": full}.get(_root_.get("budget"), default)
+
+    if not OmegaConf.has_resolver("by_budget"):
+        OmegaConf.register_new_resolver("by_budget", by_budget)
+
+
+def compose(overrides: list[str] | None = None) -> StudyConfig:
+    """The checked config `python -m tunelab <overrides>` would run (for notebooks and tests)."""
+    return from_hydra(_hydra_compose(overrides or []))
+
+
+def _hydra_compose(overrides: list[str]) -> Any:
+    """Hydra's composed config, unchecked."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():  # inside `python -m tunelab` (a chain's stage)
+        return hydra_compose(config_name="config", overrides=overrides)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=overrides)
+
+
+def composition_error(error: Exception, overrides: list[str]) -> str:
+    """One line saying why Hydra could not compose the config from `overrides`: an option no
+    group has (with the group's valid choices), a key the config lacks (with the keys it has
+    there), an unreadable override, or else Hydra's own message."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf import OmegaConf
+
+    if isinstance(error, OverrideParseException):
+        reason = str(error).splitlines()[0]
+        return (f"{error.override}: cannot read this override ({reason}); see "
+                "https://hydra.cc/docs/advanced/override_grammar/basic/")  # fmt: skip
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        group, _, option = error.missing_cfg_file.partition("/")
+        folder = Path(CONF_DIR) / group
+        if option and folder.is_dir():  # experiment presets nest: experiment=mnist_mlp/rho
+            choices = sorted(f.relative_to(folder).with_suffix("").as_posix()
+                             for f in folder.rglob("*.yaml"))  # fmt: skip
+            return f"{group}: {option!r} is not valid; valid choices: {', '.join(choices)}"
+    missing = getattr(error.__cause__, "full_key", None)  # the key, or its first missing parent
+    refused = [o for o in overrides if missing and _sets_key_under(o, missing)]
+    if refused:
+        try:  # the config as it is without the refused override
+            composed = _hydra_compose([o for o in overrides if o not in refused])
+        except Exception:  # the others cannot be composed alone (a sweep): say less
+            composed = None
+        parent = (missing or "").rpartition(".")[0]
+        node = OmegaConf.select(composed, parent) if composed is not None and parent else composed
+        if node is not None:
+            valid = ", ".join(sorted(str(k) for k in node if not str(k).startswith("_")))
+            return f"{missing}: unknown key; valid keys: {valid}"
+    lines = [line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines)
+
+
+def _sets_key_under(override: str, key: str) -> bool:
+    """Whether `override` (`a.b=v`) sets `key` or a key below it."""
+    return f"{override.partition('=')[0]}.".startswith(f"{key}.")
+
+
+def from_hydra(cfg: Any) -> StudyConfig:
+    """Check Hydra's composed config under its own budget, then under the other budgets too,
+    so a typo in a `full`-only value fails today rather than on the big machine."""
+    from omegaconf import OmegaConf
+
+    study = load(_as_dict(OmegaConf.to_container(cfg, resolve=True)))
+    for other in BUDGETS:
+        if other != study.budget:
+            variant = OmegaConf.merge(cfg, {"budget": other})
+            try:
+                load(_as_dict(OmegaConf.to_container(variant, resolve=True)))
+            except ConfigError as error:
+                raise ConfigError(f"{error} (with budget={other})") from None
+    return study
+
+
+def load(raw: dict[str, Any]) -> StudyConfig:
+    """Check a composed config (a plain dict with interpolations resolved) and type it."""
+    unknown = sorted(set(raw) - TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown key; valid keys: {', '.join(sorted(TOP_LEVEL))}")
+    budget = raw.get("budget", "default")
+    if budget not in BUDGETS:
+        raise ConfigError(f"budget: {budget!r} is not valid; valid choices: {', '.join(BUDGETS)}")
+    seed = _int(raw.get("seed", 0), "seed")
+    model = _model(_group(raw, "model"))
+    dataset = _component(_group(raw, "dataset"), "dataset", "Settings")
+    strategy = _component(_group(raw, "strategy"), "strategy", "Settings")
+    study_name = raw.get("study_name") or f"{model.name}-{dataset.name}-{strategy.name}-seed{seed}"
+    objective = build(Objective, raw.get("objective", {}), "objective")
+    objective = objective.resolved_for(model.cls.task, model.name)
+    return StudyConfig(
+        seed=seed,
+        repetition=_int(raw.get("repetition", 0), "repetition"),
+        budget=budget,
+        objective=objective,
+        study_name=_str(study_name, "study_name"),
+        resume=_bool(raw.get("resume", False), "resume"),
+        quiet=_bool(raw.get("quiet", False), "quiet"),
+        workdir=_str(raw.get("workdir", ".tunelab"), "workdir"),
+        tracking=build(TrackingSettings, raw.get("tracking", {}), "tracking"),
+        model=model,
+        dataset=dataset,
+        strategy=strategy,
+        stages=_stages(raw.get("stages") or []),
+        stop_after_identical_failures=_non_negative(
+            raw.get("stop_after_identical_failures", 3), "stop_after_identical_failures"
+        ),
+        resolved={**raw, "study_name": study_name, "objective": vars(objective)},
+    )
+
+
+def _group(raw: dict[str, Any], path: str) -> dict[str, Any]:
+    group = raw.get(path)
+    if not isinstance(group, dict):
+        raise ConfigError(f"{path}: missing; choose one with {path}=<option>")
+    return group
+
+
+def _split(group: dict[str, Any], path: str) -> tuple[str, type, dict[str, Any]]:
+    group = dict(group)
+    name = group.pop("name", None)
+    target = group.pop("_target_", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}.name: missing; every {path} YAML names itself")
+    if not isinstance(target, str):
+        raise ConfigError(f"{path}._target_: missing; name the class that implements {name!r}")
+    return name, _import(target, f"{path}._target_"), group
+
+
+def _component(group: dict[str, Any], path: str, settings_attr: str) -> Component:
+    name, cls, rest = _split(group, path)
+    return Component(name, cls, build(getattr(cls, settings_attr), rest, path))
+
+
+def _model(group: dict[str, Any]) -> ModelConfig:
+    name, cls, rest = _split(group, "model")
+    cls = cast("type[ModelBuilder]", cls)
+    allowed = {"training", "hparams", "space", "tune", "task"}
+    unknown = sorted(set(rest) - allowed)
+    if unknown:
+        valid = ", ".join(sorted(allowed))
+        raise ConfigError(f"model.{unknown[0]}: unknown key; valid keys: {valid}")
+    training = build(TrainingSettings, rest.get("training", {}), "model.training")
+    fixed = rest.get("hparams", {})
+    hparams: Any = build(cls.HParams, fixed, "model.hparams")  # the builder's own dataclass
+    space = _tuned(SearchSpace.from_config(rest.get("space") or {}), rest.get("tune"))
+    for pname, param in space.params.items():
+        if param.inert:
+            if hasattr(hparams, pname):
+                raise ConfigError(f"model.space.{pname}: inert, but model {name} takes it; "
+                                  "drop inert: true to tune it")  # fmt: skip
+            continue
+        if not hasattr(hparams, pname):
+            valid = ", ".join(sorted(vars(hparams)))
+            raise ConfigError(f"model.space.{pname}: unknown hyperparameter; valid: {valid}")
+        for value in _probe_values(param):
+            build(cls.HParams, {**vars(hparams), pname: value}, "model.space")
+    task: Any = build(cls.task.Settings, rest.get("task") or {}, "model.task")
+    return ModelConfig(name, cls, training, hparams, space, task)
+
+
+def _stages(raw: Any) -> list[Stage]:
+    """A chain's stages: unique names; `factors_from` names an earlier stage that analyses."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"stages: expected a list of stages, got {raw!r}")
+    stages: list[Stage] = []
+    for i, item in enumerate(raw):
+        stage = build(Stage, item, f"stages[{i}]")
+        earlier = {s.name: s for s in stages}
+        if stage.name in earlier:
+            raise ConfigError(f"stages[{i}].name: {stage.name!r} is used twice")
+        source = stage.factors_from
+        if source is not None and not (source in earlier and earlier[source].analyse):
+            valid = ", ".join(n for n, s in earlier.items() if s.analyse) or "none"
+            raise ConfigError(f"stages[{i}].factors_from: {source!r} is not an earlier stage "
+                              f"with analyse: true; valid choices: {valid}")  # fmt: skip
+        stages.append(stage)
+    return stages
+
+
+def _tuned(space: SearchSpace, tune: Any) -> SearchSpace:
+    """The declared space narrowed to `model.tune` (null = every declared parameter)."""
+    if tune is None:
+        return space
+    if not isinstance(tune, list):
+        raise ConfigError(f"model.tune: expected a list of names or null, got {tune!r}")
+    for name in tune:
+        if name not in space.params:
+            declared = ", ".join(space.names) or "nothing"
+            raise ConfigError(
+                f"model.tune: {name!r} is not declared in model.space; declared: {declared}"
+            )
+    return SearchSpace({name: space.params[name] for name in tune})
+
+
+def _probe_values(param: Param) -> list[Any]:
+    """Values that exercise the hyperparameter's type: the bounds or every choice."""
+    if param.type == "int":
+        return [int(v) for v in param.bounds]
+    if param.type == "float":
+        return list(param.bounds)
+    return param.choices
+
+
+def _as_dict(container: Any) -> dict[str, Any]:
+    if not isinstance(container, dict):
+        raise ConfigError(f"the composed config is not a mapping: {container!r}")
+    return container
+
+
+def _import(target: str, path: str) -> type:
+    module_name, _, attr = target.rpartition(".")
+    try:
+        import importlib
+
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ConfigError(f"{path}: cannot import {target!r} ({error})") from None
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    return value
+
+
+def _non_negative(value: Any, key: str) -> int:
+    if _int(value, key) < 0:
+        raise ConfigError(f"{key}: must be 0 or more, got {value}")
+    return value
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _str(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+register_resolvers()

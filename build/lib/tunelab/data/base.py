@@ -1,0 +1,147 @@
+"""What every dataset shares: settings, the stratified split, scaling and the model-facing spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tunelab.schema import ConfigError
+
+
+@dataclass
+class Augmentation:
+    """Random image transforms applied by CNN models during training only."""
+
+    rotation: float = 0.0  # degrees
+    shift: float = 0.0  # fraction of height/width
+    shear: float = 0.0  # fraction
+    zoom: float = 0.0  # fraction
+    flip: bool = False  # horizontal
+
+
+@dataclass
+class DataSettings:
+    """Knobs common to every dataset; subclasses narrow `source`."""
+
+    source: str = "embedded"
+    path: str | None = None  # a local copy for sources that would otherwise download
+    n_train: int | None = None  # None = all that is left after validation and test
+    n_val: int = 500
+    n_test: int | None = 1000  # None = the whole test split
+    resize: int | None = None  # square side in pixels, applied inside the model
+    augmentation: Augmentation = field(default_factory=Augmentation)
+
+    def check(self, path: str) -> None:
+        for key in ("n_train", "n_val", "n_test", "resize"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"{path}.{key}: must be positive, got {value}")
+
+
+@dataclass
+class Arrays:
+    """Raw images (N, H, W, C) and integer labels; `x_test` is None when there is no test split."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+
+@dataclass
+class DataSpec:
+    """What a model builder needs to know about its inputs."""
+
+    input_shape: tuple[int, ...]
+    n_classes: int
+    resize: int | None
+    augmentation: Augmentation
+
+
+@dataclass
+class Dataset:
+    """Train/validation/test splits scaled to [0, 1], float32 (N, H, W, C), int labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    spec: DataSpec
+
+
+class DatasetSource:
+    """Base of every dataset module: declare `Settings`, `class_names`, `max_value`, `arrays`."""
+
+    Settings: ClassVar[type[DataSettings]] = DataSettings
+    class_names: ClassVar[list[str]]
+    max_value: ClassVar[float] = 255.0
+
+    @classmethod
+    def arrays(cls, settings: Any) -> Arrays:
+        raise NotImplementedError
+
+
+def load_dataset(source: type[DatasetSource], settings: DataSettings, seed: int) -> Dataset:
+    """Load `source`, split it stratified with `seed`, and scale pixels to [0, 1]."""
+    raw = source.arrays(settings)
+    if raw.x_test is None:
+        pool_x, pool_y, x_test, y_test = _take(raw.x, raw.y, settings.n_test or 1000, seed, "test")
+    else:
+        pool_x, pool_y = raw.x, raw.y
+        assert raw.y_test is not None, "a dataset with test images has test labels"
+        x_test, y_test = raw.x_test, raw.y_test
+        if settings.n_test is not None and settings.n_test < len(y_test):
+            _, _, x_test, y_test = _take(x_test, y_test, settings.n_test, seed, "test")
+    x_train, y_train, x_val, y_val = _take(pool_x, pool_y, settings.n_val, seed + 1, "val")
+    if settings.n_train is not None and settings.n_train < len(y_train):
+        _, _, x_train, y_train = _take(x_train, y_train, settings.n_train, seed + 2, "train")
+    scale = np.float32(1.0 / source.max_value)
+    x_train, x_val, x_test = (np.asarray(a, np.float32) * scale for a in (x_train, x_val, x_test))
+    spec = DataSpec(
+        tuple(x_train.shape[1:]), len(source.class_names), settings.resize, settings.augmentation
+    )
+    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, list(source.class_names), spec)
+
+
+def _take(x: np.ndarray, y: np.ndarray, n: int, seed: int, what: str):
+    """Split off `n` samples stratified by class; returns (rest_x, rest_y, taken_x, taken_y)."""
+    from sklearn.model_selection import train_test_split
+
+    if n >= len(y):
+        raise ConfigError(f"dataset.n_{what}: {n} leaves no data; only {len(y)} samples remain")
+    rest_x, taken_x, rest_y, taken_y = train_test_split(
+        x, y, test_size=n, stratify=y, random_state=seed, shuffle=True
+    )
+    return rest_x, rest_y, taken_x, taken_y
+
+
+def load_keras_npz(path: str) -> Arrays:
+    """An `.npz` in `keras.datasets` layout: x_train, y_train, x_test, y_test."""
+    try:
+        with np.load(path) as f:
+            return Arrays(
+                _nhwc(f["x_train"]), f["y_train"].reshape(-1), _nhwc(f["x_test"]),
+                f["y_test"].reshape(-1),
+            )  # fmt: skip
+    except FileNotFoundError:
+        raise ConfigError(f"dataset.path: no file at {path!r}") from None
+    except KeyError as error:
+        raise ConfigError(
+            f"dataset.path: {path!r} lacks {error}; expected keys x_train, y_train, x_test, y_test"
+        ) from None
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    return x[..., None] if x.ndim == 3 else x
+
+
+def download_error(name: str, error: Exception, hint: str) -> ConfigError:
+    return ConfigError(
+        f"dataset.source=keras: could not download {name} ({type(error).__name__}: {error}). "
+        f"This machine may be offline: {hint}"
+    )

@@ -1,0 +1,1 @@
+"""Model builders: one module per `conf/model/*.yaml`. Builders know nothing of tuning."""

@@ -1,0 +1,104 @@
+"""Shared by every builder: training hyperparameters, optimiser, compile, inputs, augmenter,
+regulariser and initialiser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from tunelab.backend import keras
+from tunelab.data.base import Augmentation, DataSpec
+from tunelab.schema import ConfigError
+from tunelab.tasks.base import Task
+
+
+@dataclass
+class TrainHParams:
+    """Hyperparameters every model has: how it is optimised."""
+
+    batch_size: int = 128  # 0 = full batch
+    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0  # sgd only
+    rho: float = 0.9  # rmsprop only
+    lr_step_every: int = 0  # multiply lr by lr_step_gamma every N epochs; 0 = constant lr
+    lr_step_gamma: float = 0.5
+
+    def check(self, path: str) -> None:
+        if self.batch_size < 0:
+            raise ConfigError(
+                f"{path}.batch_size: must be >= 0 (0 = full batch), got {self.batch_size}"
+            )
+        if self.lr <= 0:
+            raise ConfigError(f"{path}.lr: must be positive, got {self.lr}")
+
+
+class ModelBuilder:
+    """A model family: its `HParams` dataclass, `build(hp, spec)` returning a compiled model,
+    and the task that trains, evaluates and serves it (`tunelab.tasks`)."""
+
+    HParams: ClassVar[type] = TrainHParams
+    task: ClassVar[type[Task]]
+
+    @staticmethod
+    def build(hp: Any, spec: DataSpec) -> Any:
+        raise NotImplementedError
+
+
+def optimizer(hp: TrainHParams) -> Any:
+    opt = keras().optimizers
+    if hp.optimizer == "sgd":
+        return opt.SGD(learning_rate=hp.lr, momentum=hp.momentum)
+    if hp.optimizer == "rmsprop":
+        return opt.RMSprop(learning_rate=hp.lr, rho=hp.rho)
+    return opt.Adam(learning_rate=hp.lr)
+
+
+def compile_classifier(model: Any, hp: TrainHParams) -> Any:
+    """Cross-entropy on integer labels; accuracy and macro-F1 (`val_macro_f1` when validating)."""
+    from tunelab.models.macro_f1 import MacroF1
+
+    metrics = ["accuracy", MacroF1(model.output.shape[-1])]
+    model.compile(optimizer=optimizer(hp), loss="sparse_categorical_crossentropy", metrics=metrics)
+    return model
+
+
+def inputs(spec: DataSpec, resolution: int | None = None) -> tuple[Any, Any]:
+    """The input tensor and the preprocessed tensor, resized to `resolution` pixels square if
+    given (a model's hyperparameter), else to the dataset's `resize` if it asks for one."""
+    x = inp = keras().Input(shape=spec.input_shape)
+    side = resolution or spec.resize
+    if side:
+        x = keras().layers.Resizing(side, side, name="resolution")(x)
+    return inp, x
+
+
+def augmenter(a: Augmentation) -> Any | None:
+    """Random transforms applied to training batches only, outside the model: the logged and
+    served model stays free of them (Keras 3.15 cannot even reload its own RandomShear)."""
+    layers = keras().layers
+    steps = []
+    if a.flip:
+        steps.append(layers.RandomFlip("horizontal"))
+    if a.rotation:
+        steps.append(layers.RandomRotation(a.rotation / 360.0))
+    if a.shift:
+        steps.append(layers.RandomTranslation(a.shift, a.shift))
+    if a.shear:
+        steps.append(layers.RandomShear(x_factor=a.shear, y_factor=a.shear))
+    if a.zoom:
+        steps.append(layers.RandomZoom(a.zoom))
+    return keras().Sequential(steps, name="augmentation") if steps else None
+
+
+def regularizer(l1: float, l2: float) -> Any:
+    """L1/L2 penalty; 0 means none (never Keras' implicit default strength of 0.01)."""
+    if l1 == 0 and l2 == 0:
+        return None
+    return keras().regularizers.L1L2(l1=l1, l2=l2)
+
+
+def initializer(name: str) -> Any:
+    if name == "random_normal_mean10":  # the deliberately bad start of the MNIST study
+        return keras().initializers.RandomNormal(mean=10.0, stddev=1.0)
+    return name

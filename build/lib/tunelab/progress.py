@@ -1,0 +1,44 @@
+"""A rich progress bar over trials showing the best objective so far."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class TrialProgress:
+    """`with TrialProgress(cfg, expected, done) as bar: bar.advance(record)`; silent if quiet."""
+
+    def __init__(self, cfg: Any, expected: int | None, done: list[Any]) -> None:
+        self.objective = cfg.objective.name
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[best]}"),
+            console=self.console,
+            disable=cfg.quiet,
+        )
+        best = done[-1].best_so_far if done else None
+        self.task = self.progress.add_task(
+            cfg.study_name, total=expected, completed=len(done), best=self._best(best)
+        )
+
+    def _best(self, value: float | None) -> str:
+        return f"best {self.objective}={value:.4f}" if value is not None else ""
+
+    def advance(self, record: Any) -> None:
+        self.progress.update(self.task, advance=1, best=self._best(record.best_so_far))
+        if record.status == "FAILED":
+            self.console.print(f"[yellow]trial {record.trial_id} failed; see its MLflow run")
+
+    def __enter__(self) -> TrialProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()

@@ -1,0 +1,147 @@
+"""The one interface every search strategy implements: ask → (report per epoch) → tell.
+
+The runner loops `while (proposal := strategy.ask()) is not None`, trains the proposal, feeds
+each epoch's objective to `report` (a True answer stops the trial as PRUNED) and hands the
+outcome to `tell`. It never asks which strategy it holds. Strategies persist whatever they need
+to resume under `context.workdir`.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from tunelab.config import Objective
+from tunelab.files import write_atomically
+from tunelab.seeding import derive
+from tunelab.space import SearchSpace
+
+
+@dataclass
+class StrategyContext:
+    """What a strategy may know about its study."""
+
+    space: SearchSpace
+    objective: Objective
+    seed: int
+    workdir: Path  # private to this study; exists
+    resume: bool
+    epochs: int  # the model's configured training epochs
+
+
+@dataclass
+class Proposal:
+    """One trial to run: tuned values and, for multi-fidelity strategies, its epoch window."""
+
+    trial_id: str
+    values: dict[str, Any]
+    epochs: int | None = None  # train until this epoch; None = the model's epochs
+    initial_epoch: int = 0
+    warm_start_from: str | None = None  # trial id whose final weights this trial continues
+    tags: dict[str, str] = field(default_factory=dict)  # strategy internals (bracket, round)
+    params: dict[str, Any] = field(default_factory=dict)  # extra params (coded levels, order)
+    handle: Any = field(default=None, repr=False)  # the strategy's own trial object
+
+
+@dataclass
+class Outcome:
+    """How a trial ended. `score` is the best objective over its epochs (None if none ran)."""
+
+    status: Literal["COMPLETE", "FAILED", "PRUNED"]
+    score: float | None
+    epochs_trained: int = 0
+    message: str = ""
+
+
+class Strategy(ABC):
+    """Base of all strategies. Subclasses set `Settings` (a dataclass) and implement ask/tell."""
+
+    Settings: ClassVar[type]
+    keeps_checkpoints: ClassVar[bool] = False  # True: proposals may warm-start from a trial
+
+    def __init__(self, settings: Any, context: StrategyContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    @abstractmethod
+    def ask(self) -> Proposal | None:
+        """The next trial to run, or None when the study is complete."""
+
+    def report(self, proposal: Proposal, epoch: int, value: float) -> bool:
+        """The objective after `epoch`; return True to stop (prune) the trial now."""
+        return False
+
+    @abstractmethod
+    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
+        """Record how the trial ended."""
+
+    @property
+    def expected_trials(self) -> int | None:
+        """Total trials of the whole study when known in advance (for the progress bar)."""
+        return None
+
+    def describe(self) -> StudyDesign:
+        """What the study run should record about the plan itself (a design matrix, aliases)."""
+        return StudyDesign()
+
+    def summary(self) -> StudyDesign:
+        """What the study run should record once every trial is told (e.g. a GP's posterior)."""
+        return StudyDesign()
+
+
+@dataclass
+class StudyDesign:
+    params: dict[str, Any] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)  # artifact path -> content
+    figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> matplotlib Figure
+
+
+@dataclass
+class PlannedTrial:
+    values: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class FixedPlan(Strategy):
+    """A strategy whose trials are all known up front: a grid or a designed experiment.
+
+    Subclasses implement `plan()`. Points run in plan order, or in a seeded random order when
+    `settings.randomize` is true; finished points are remembered in the work folder so a resumed
+    study runs only the rest.
+    """
+
+    def __init__(self, settings: Any, context: StrategyContext) -> None:
+        super().__init__(settings, context)
+        self.points = self.plan()
+        self.order = list(range(len(self.points)))
+        if getattr(settings, "randomize", False):
+            np.random.default_rng(derive(context.seed, "run order")).shuffle(self.order)
+        self.state_file = context.workdir / "plan_done.json"
+        resumed = context.resume and self.state_file.exists()
+        self.done: set[int] = set(json.loads(self.state_file.read_text())) if resumed else set()
+
+    @abstractmethod
+    def plan(self) -> list[PlannedTrial]:
+        """Every trial of the study, in standard order."""
+
+    def ask(self) -> Proposal | None:
+        width = len(str(len(self.points)))
+        for run, index in enumerate(self.order):
+            if index not in self.done:
+                point = self.points[index]
+                params = {**point.params, "standard_order": index, "run_order": run}
+                return Proposal(f"{index:0{width}d}", point.values, params=params)
+        return None
+
+    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
+        self.done.add(int(proposal.trial_id))
+        write_atomically(self.state_file, json.dumps(sorted(self.done)))
+
+    @property
+    def expected_trials(self) -> int:
+        return len(self.points)

@@ -1,0 +1,120 @@
+"""Optuna's samplers as strategies: the study, its storage, pruner and resume live here; each
+subclass names its sampler (`make_sampler`), e.g. TPE, CMA-ES, Sobol or a Gaussian process."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tunelab.schema import ConfigError
+from tunelab.seeding import derive
+from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
+
+
+@dataclass
+class OptunaSettings:
+    n_trials: int = 20
+    n_startup_trials: int = 5  # trials before pruning starts (and the sampler's own warm-up)
+    pruner: Literal["none", "median", "hyperband"] = "median"
+    # null: a SQLite file in the study's work folder (resumable); "memory": in RAM only;
+    # otherwise any SQLAlchemy URL (postgresql://…) shared by workers.
+    storage: str | None = None
+
+    def check(self, path: str) -> None:
+        if self.n_trials < 1:
+            raise ConfigError(f"{path}.n_trials: must be at least 1, got {self.n_trials}")
+
+
+class OptunaStrategy(Strategy):
+    """An Optuna study driven through ask / report / tell, with its pruner fed by per-epoch
+    validation metrics. Trials a killed study left RUNNING are proposed again first, under
+    their own numbers (suggesting again returns their stored values)."""
+
+    Settings = OptunaSettings
+
+    def __init__(self, settings: OptunaSettings, context: StrategyContext) -> None:
+        super().__init__(settings, context)
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.optuna = optuna
+        self.check_space()
+        url = settings.storage or f"sqlite:///{context.workdir / 'optuna.db'}"
+        storage = None if url == "memory" else url
+        name = context.workdir.name
+        if storage and not context.resume:
+            with contextlib.suppress(KeyError):  # no earlier study of that name
+                optuna.delete_study(study_name=name, storage=storage)
+        self.study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=self.make_sampler(optuna, derive(context.seed, type(self).__name__.lower())),
+            pruner=self._pruner(),
+            direction="maximize" if context.objective.sign > 0 else "minimize",
+            load_if_exists=True,
+        )
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        self.interrupted = [optuna.trial.Trial(self.study, t._trial_id) for t in running]
+
+    def make_sampler(self, optuna: Any, seed: int) -> Any:
+        """The Optuna sampler that proposes the trials."""
+        raise NotImplementedError
+
+    def check_space(self) -> None:
+        """Refuse, with one line, a search space the sampler cannot handle."""
+
+    def _pruner(self) -> Any:
+        pruners = self.optuna.pruners
+        if self.settings.pruner == "median":
+            return pruners.MedianPruner(n_startup_trials=self.settings.n_startup_trials)
+        if self.settings.pruner == "hyperband":
+            return pruners.HyperbandPruner(min_resource=1, max_resource=self.context.epochs)
+        return pruners.NopPruner()
+
+    def _finished(self) -> int:
+        states = self.optuna.trial.TrialState
+        done = (states.COMPLETE, states.PRUNED, states.FAIL)
+        return len(self.study.get_trials(deepcopy=False, states=done))
+
+    def ask(self) -> Proposal | None:
+        if self.interrupted:
+            trial = self.interrupted.pop(0)
+        elif self._finished() < self.settings.n_trials:
+            trial = self.study.ask()
+        else:
+            return None
+        values = self.context.space.suggest_optuna(trial)
+        return Proposal(trial_id=str(trial.number), values=values, handle=trial)
+
+    def report(self, proposal: Proposal, epoch: int, value: float) -> bool:
+        with warnings.catch_warnings():  # an interrupted trial run again reports its epochs again
+            warnings.filterwarnings("ignore", message="The reported value is ignored")
+            proposal.handle.report(value, epoch)
+        return proposal.handle.should_prune()
+
+    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
+        states = self.optuna.trial.TrialState
+        if outcome.status == "PRUNED":
+            self.study.tell(proposal.handle, state=states.PRUNED)
+        elif outcome.status == "FAILED" or outcome.score is None:
+            self.study.tell(proposal.handle, state=states.FAIL)
+        else:
+            self.study.tell(proposal.handle, outcome.score)
+
+    @property
+    def expected_trials(self) -> int:
+        return self.settings.n_trials
+
+    def require_ranges(self, at_least: int = 1) -> None:
+        """Refuse a space with a choice or bool parameter, or fewer than `at_least` ranges."""
+        strategy = type(self).__name__
+        for name, p in self.context.space.params.items():
+            if p.type not in ("float", "int"):
+                raise ConfigError(f"model.space.{name}: {strategy} samples only float and int "
+                                  f"ranges, not a {p.type}; leave it out of model.tune or use "
+                                  "strategy=tpe")  # fmt: skip
+        if len(self.context.space.params) < at_least:
+            raise ConfigError(f"model.tune: {strategy} needs at least {at_least} ranges to tune, "
+                              f"got {len(self.context.space.params)}")  # fmt: skip

@@ -1,0 +1,526 @@
+"""The runner: ask the strategy, train the proposal, record it, tell the strategy; repeat.
+
+A study keeps a private work folder (`<workdir>/<study_name>/`) with its resolved config, a
+journal of finished trials, the strategy's own state and checkpoints, so that `resume=true`
+continues an interrupted study exactly where it stopped.
+
+A trial is written in this order: its MLflow run ends (and every request of it has reached the
+server), then its journal line, then the strategy is told. Interrupted before the journal line
+(kill -9, SIGTERM, the tracking server gone), the strategy has not heard of the trial either and
+proposes it again on resume; its unfinished run is deleted and it runs afresh. Interrupted
+between the journal line and the strategy's record, the strategy proposes a trial the journal
+already has: it is told the journaled outcome and the trial is not run again.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import yaml
+
+from tunelab import __version__, plots
+from tunelab.config import StudyConfig
+from tunelab.files import write_atomically
+from tunelab.progress import TrialProgress
+from tunelab.schema import ConfigError, StudyFailed
+from tunelab.seeding import derive
+from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
+from tunelab.tasks.base import StudyExtras, Task
+from tunelab.tracking import Run, Tracker, run_id
+from tunelab.tracking.reachability import TrackingOutage
+
+if TYPE_CHECKING:  # train imports TensorFlow; the study imports it only in run()
+    from tunelab.train import Fit
+
+
+@dataclass
+class TrialRecord:
+    """One finished trial, as the journal and the best-so-far table keep it."""
+
+    trial_index: int
+    trial_id: str
+    run_id: str
+    status: Literal["COMPLETE", "PRUNED", "FAILED"]
+    score: float | None
+    epochs_trained: int
+    cumulative_epochs: int
+    best_so_far: float | None
+    wall_time: float
+    values: dict[str, Any]
+    reason: str = ""  # why a FAILED trial failed
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.status, self.score, self.epochs_trained, self.reason)
+
+
+@dataclass
+class StudySummary:
+    study_id: str
+    run_id: str
+    best_score: float | None
+    best_values: dict[str, Any] | None
+    trials: list[TrialRecord]
+    registered: dict[str, Any] | None
+    ui_link: str
+    tracking_uri: str
+
+
+class StudyFolder:
+    """The study's work folder: `study.json` (identity, config), `trials.jsonl` (journal)."""
+
+    def __init__(self, cfg: StudyConfig) -> None:
+        self.path = Path(cfg.workdir).resolve() / cfg.study_name
+        self.meta_file = self.path / "study.json"
+        self.journal_file = self.path / "trials.jsonl"
+        self.meta: dict[str, Any] = {}
+        self.records: list[TrialRecord] = []
+        self.resuming = cfg.resume and self.meta_file.exists()
+        if self.resuming:
+            self.meta = json.loads(self.meta_file.read_text())
+            _refuse_changed_config(self.meta["fingerprint"], cfg.fingerprint())
+            if self.journal_file.exists():
+                lines = self.journal_file.read_text().splitlines()
+                self.records = [TrialRecord(**json.loads(line)) for line in lines if line]
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path.mkdir(parents=True)
+            self.meta = {
+                "study_id": f"{cfg.study_name}-{uuid.uuid4().hex[:8]}",
+                "config_hash": cfg.config_hash(),
+                "fingerprint": cfg.fingerprint(),
+                "finished": False,
+            }
+
+    def save(self, **updates: Any) -> None:
+        self.meta.update(updates)
+        write_atomically(self.meta_file, json.dumps(self.meta, indent=1, default=str))
+
+    def journal(self, record: TrialRecord) -> None:
+        self.records.append(record)
+        with self.journal_file.open("a") as f:
+            f.write(json.dumps(asdict(record), default=str) + "\n")
+
+    def recorded(self, trial_id: str) -> TrialRecord | None:
+        return next((r for r in self.records if r.trial_id == trial_id), None)
+
+    def checkpoint(self, trial_id: str) -> Path:
+        folder = self.path / "checkpoints"
+        folder.mkdir(exist_ok=True)
+        return folder / f"{trial_id}.weights.npz"
+
+    @property
+    def best_weights_file(self) -> Path:
+        return self.path / "best_weights.npz"
+
+
+def _refuse_changed_config(before: dict[str, Any], now: dict[str, Any]) -> None:
+    a, b = _flatten(before), _flatten(now)
+    changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if changed:
+        details = "; ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in changed[:8])
+        raise ConfigError(
+            f"resume: refused, the config differs from the interrupted study at {details}. "
+            "Resume with the same settings, or start afresh with resume=false."
+        )
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+@contextmanager
+def collector_off_long_lived_objects() -> Iterator[None]:
+    """Keep Python's garbage collector off the objects that exist when the trials start.
+
+    Importing TensorFlow, Keras, KerasTuner and MLflow leaves hundreds of thousands of
+    long-lived objects, and every full collection walks them all. `gc.freeze` sets them aside
+    for the study (garbage among them waits until it ends); `gc.unfreeze` hands them back.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+KILL_BEFORE_TELL = "TUNELAB_TEST_KILL_BEFORE_TELL"
+
+
+def _stop_here_if_testing(journaled: int) -> None:
+    """A test hook: with $TUNELAB_TEST_KILL_BEFORE_TELL=N, the process kills itself (SIGKILL)
+    once the N-th trial is in the journal and before the strategy is told of it."""
+    if os.environ.get(KILL_BEFORE_TELL) == str(journaled):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Study:
+    """One configured study. `run()` trains every trial the strategy proposes."""
+
+    def __init__(self, cfg: StudyConfig) -> None:
+        self.cfg = cfg
+        self.folder = StudyFolder(cfg)  # refuses a changed config before anything is logged
+
+    def run(self) -> StudySummary:
+        cfg, folder = self.cfg, self.folder
+        if folder.meta.get("finished"):
+            raise ConfigError(
+                f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
+                "start a new one with resume=false or another study_name"
+            )
+        from tunelab.backend import quiet_tensorflow
+
+        quiet_tensorflow()
+        self.strategy: Strategy = cfg.strategy.cls(  # a design it cannot make fails here, fast
+            cfg.strategy.settings,
+            StrategyContext(
+                space=cfg.model.space, objective=cfg.objective, seed=cfg.seed,
+                workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
+            ),
+        )  # fmt: skip
+        from tunelab import train
+        from tunelab.data import load_dataset
+
+        self.train = train
+        self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
+        self.task: Task = cfg.model.cls.task(
+            cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
+        )
+        self.tracker = Tracker(cfg.tracking)
+        self.tags = self._tags()
+        started = time.perf_counter()
+        run_id = self.tracker.start_study(
+            cfg.study_name, {**self.tags, "tunelab.kind": "study"}, _flatten(cfg.fingerprint()),
+            resume_run_id=folder.meta.get("run_id") if folder.resuming else None,
+        )  # fmt: skip
+        folder.save(run_id=run_id)
+        try:
+            if folder.resuming:
+                self.tracker.keep_only_trial_runs({r.run_id for r in folder.records})
+            else:
+                self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
+                self._log_design(self.strategy.describe())
+            self._prepare_task(run_id)
+            with collector_off_long_lived_objects():
+                with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as bar:
+                    while (proposal := self.strategy.ask()) is not None:
+                        if recorded := folder.recorded(proposal.trial_id):
+                            self._tell_recorded(proposal, recorded)
+                            continue
+                        bar.advance(self._run_trial(proposal))
+                        self._stop_if_every_trial_fails_alike()
+                summary = self._finish(started)
+        except KeyboardInterrupt:
+            self.tracker.end_all("KILLED")
+            raise
+        except BaseException as error:
+            if outage := self.tracker.outage_in(error):
+                self.tracker.abandon()
+                raise TrackingOutage(
+                    f"{outage}; {len(folder.records)} trials are saved. Start the server again "
+                    "and continue with resume=true"
+                ) from None
+            self.tracker.end_all("FAILED")
+            raise
+        return summary
+
+    def finished_summary(self) -> StudySummary | None:
+        """With `resume=true`, the summary of this study if it had already finished (a chain's
+        earlier stage); None if it still has to run."""
+        meta = self.folder.meta
+        if not (self.folder.resuming and meta.get("finished")):
+            return None
+        best = self._best_record()
+        return StudySummary(
+            study_id=meta["study_id"], run_id=meta["run_id"],
+            best_score=best.score if best else None, best_values=best.values if best else None,
+            trials=self.folder.records, registered=meta.get("registered"),
+            ui_link=meta.get("ui_link", ""), tracking_uri=meta.get("tracking_uri", ""),
+        )  # fmt: skip
+
+    def _tags(self) -> dict[str, str]:
+        cfg = self.cfg
+        return {
+            "tunelab.study_id": self.folder.meta["study_id"],
+            "tunelab.study_name": cfg.study_name,
+            "tunelab.strategy": cfg.strategy.name,
+            "tunelab.model": cfg.model.name,
+            "tunelab.dataset": cfg.dataset.name,
+            "tunelab.seed": str(cfg.seed),
+            "tunelab.repetition": str(cfg.repetition),
+            "tunelab.budget": cfg.budget,
+            "tunelab.objective": f"{cfg.objective.name} ({cfg.objective.direction})",
+            "tunelab.git_commit": git_commit(),
+            "tunelab.version": __version__,
+            **cfg.extra_tags,
+        }
+
+    def _stop_if_every_trial_fails_alike(self) -> None:
+        """Raise StudyFailed once the first `stop_after_identical_failures` trials have all
+        failed with the same error: the model cannot train, and more trials would only repeat
+        it. Studies where some trials fail go on."""
+        k = self.cfg.stop_after_identical_failures
+        first = self.folder.records[:k]
+        if k and len(self.folder.records) == k and all(r.status == "FAILED" for r in first) \
+                and len({r.reason for r in first}) == 1:  # fmt: skip
+            raise StudyFailed(
+                f"the first {k} trials all failed with the same error, so the "
+                f"study stops: {first[0].reason} (their MLflow runs are FAILED "
+                "with it; stop_after_identical_failures=0 goes on regardless)"
+            )
+
+    def _tell_recorded(self, proposal: Proposal, record: TrialRecord) -> None:
+        """The strategy proposes a trial the journal has: the study stopped after the journal
+        line and before the strategy's record. Tell it the journaled outcome; do not re-run."""
+        self.strategy.tell(replace(proposal, values=record.values), record.outcome)
+
+    def _prepare_task(self, run_id: str) -> None:
+        """The task's one-off work; its shared models' runs are tagged on the study and on
+        every trial."""
+        extras = self.task.prepare()
+        for notice in extras.notices:
+            print(f"tunelab: {notice}", file=sys.stderr)
+        shared_tags = {}
+        for shared in extras.shared:
+            shared_tags[f"tunelab.{shared.kind}.run_id"] = self.tracker.shared_model_run(shared)
+            shared_tags[f"tunelab.{shared.kind}.key"] = shared.key
+        if shared_tags:
+            self.tags.update(shared_tags)
+            self.tracker.set_tags(run_id, shared_tags)
+        if not self.folder.resuming:
+            self._log_extras(run_id, extras)
+
+    def _log_extras(self, run_id: str, extras: StudyExtras) -> None:
+        self.tracker.log_metrics(run_id, extras.metrics)
+        for path, text in extras.texts.items():
+            self.tracker.log_text(run_id, text, path)
+        for path, (plot, data) in extras.figures.items():
+            self.tracker.log_plot(run_id, path, plot, **data)
+
+    # --- one trial -----------------------------------------------------------------------
+    def _run_trial(self, proposal: Proposal) -> TrialRecord:
+        cfg, folder, tracker = self.cfg, self.folder, self.tracker
+        index = len(folder.records)
+        epochs = proposal.epochs or cfg.model.training.epochs
+        tags = {
+            **self.tags, **proposal.tags, "tunelab.kind": "trial",
+            "tunelab.trial_id": proposal.trial_id, "tunelab.trial_index": str(index),
+            "tunelab.tuned": ",".join(proposal.values),
+        }  # fmt: skip
+        started = time.perf_counter()
+        key = f"{folder.meta['study_id']}/{proposal.trial_id}"
+        run = tracker.start_trial(f"trial-{proposal.trial_id}", key, tags)
+        history: list[dict[str, float]] = []
+        try:
+            hp = cfg.model.hparams_for(proposal.values)
+            tracker.log_params(run, {
+                **proposal.values, **vars(hp), "epochs": epochs,  # values: inert factors too
+                "initial_epoch": proposal.initial_epoch,
+                "early_stopping_patience": cfg.model.training.early_stopping_patience,
+                **proposal.params,
+            })  # fmt: skip
+            warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
+
+            def on_epoch(epoch: int, metrics: dict[str, float], images: dict) -> bool:
+                tracker.log_metrics(run, metrics, epoch)
+                for key, image in images.items():
+                    tracker.log_image(run, image, key, epoch)
+                value = metrics.get(str(cfg.objective.name))
+                return value is not None and self.strategy.report(proposal, epoch, value)
+
+            fit = self.train.fit(
+                cfg.model, hp, self.task, epochs=epochs, initial_epoch=proposal.initial_epoch,
+                seed=derive(cfg.seed, "trial", index), objective=cfg.objective,
+                on_epoch=on_epoch, warm_start=warm,
+            )  # fmt: skip
+            history = fit.history
+            if fit.stop_reason == "nan":
+                last = history[-1]
+                loss = next(k for k in self.task.loss_metrics if not math.isfinite(last[k]))
+                raise FloatingPointError(
+                    f"{loss} became {last[loss]} (not finite) at epoch {last['epoch']}"
+                )
+            outcome = self._record_fit(run, fit, proposal, hp)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # the trial fails; the study goes on, unless MLflow is gone
+            if tracker.outage_in(error):
+                raise
+            reason = f"{type(error).__name__}: {error}"[:4000]
+            tracker.set_tags(run, {"tunelab.trial_status": "FAILED",
+                                      "tunelab.failure_reason": reason})  # fmt: skip
+            tracker.end_run(run, "FAILED")
+            outcome = Outcome("FAILED", None, len(history), reason)
+        previous = folder.records[-1] if folder.records else None
+        best = previous.best_so_far if previous else None
+        if outcome.score is not None and cfg.objective.better(outcome.score, best):
+            best = outcome.score
+        record = TrialRecord(
+            trial_index=index, trial_id=proposal.trial_id, run_id=run_id(run),
+            status=outcome.status,
+            score=outcome.score, epochs_trained=outcome.epochs_trained,
+            cumulative_epochs=(previous.cumulative_epochs if previous else 0)
+            + outcome.epochs_trained,
+            best_so_far=best, wall_time=time.perf_counter() - started, values=proposal.values,
+            reason=outcome.message,
+        )  # fmt: skip
+        tracker.settle()  # the run has ended in MLflow before the journal says so
+        folder.journal(record)
+        _stop_here_if_testing(len(folder.records))
+        self.strategy.tell(proposal, outcome)
+        return record
+
+    def _record_fit(self, run: Run, fit: Fit, proposal: Proposal, hp: Any) -> Outcome:
+        """Evaluate the trained model (the task says how) and log everything a trial leaves."""
+        cfg, tracker, train = self.cfg, self.tracker, self.train
+        evaluation = self.task.evaluate(fit.model, hp)
+        score, best_epoch = self.task.score(fit.history, evaluation, cfg.objective)
+        after = train.weight_snapshot(fit.model)
+        metrics = {
+            **evaluation.metrics,
+            "epochs_trained": len(fit.history),
+            "param_count": train.parameter_count(fit.model),
+        }
+        if score is not None:
+            metrics[f"best_{cfg.objective.name}"] = score
+            metrics["best_epoch"] = best_epoch
+        for when, snapshot in (("before", fit.weights_before), ("after", after)):
+            for layer, values in snapshot.items():
+                for stat, value in train.weight_stats(values).items():
+                    metrics[f"weights.{layer}.{stat}.{when}"] = value
+        status: Literal["COMPLETE", "PRUNED"] = (
+            "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
+        )
+        tags = {"tunelab.trial_status": status, "tunelab.stop_reason": fit.stop_reason,
+                **evaluation.tags}  # fmt: skip
+        tracker.log_metrics(run, metrics, tags=tags)
+        for key, images in evaluation.step_images.items():
+            for step, image in images:
+                tracker.log_image(run, image, key, step)
+        tracker.log_trial_artifacts(
+            run, evaluation.artifacts, history=fit.history, curves=self.task.curves,
+            weights_before=plots.subsample_weights(fit.weights_before),
+            weights_after=plots.subsample_weights(after),
+        )  # fmt: skip
+        tracker.end_run(run, "FINISHED")
+        if self.strategy.keeps_checkpoints:
+            train.save_weights(fit.model, self.folder.checkpoint(proposal.trial_id))
+        best = self._best_record()
+        if score is not None and cfg.objective.better(score, best.score if best else None):
+            train.save_weights(fit.model, self.folder.best_weights_file)
+            self.folder.save(best_headline=evaluation.headline)
+        return Outcome(status, score, len(fit.history))
+
+    def _best_record(self) -> TrialRecord | None:
+        scored = [r for r in self.folder.records if r.score is not None]
+        if not scored:
+            return None
+        return self.cfg.objective.best_of(scored, key=lambda r: cast(float, r.score))
+
+    # --- the end of the study ------------------------------------------------------------
+    def _finish(self, started: float) -> StudySummary:
+        cfg, folder, tracker = self.cfg, self.folder, self.tracker
+        run_id = folder.meta["run_id"]
+        records = folder.records
+        elapsed = folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
+        best = self._best_record()
+        counts = {s: sum(r.status == s for r in records) for s in ("COMPLETE", "PRUNED", "FAILED")}
+        metrics = {
+            "trials_completed": counts["COMPLETE"], "trials_pruned": counts["PRUNED"],
+            "trials_failed": counts["FAILED"], "trials": len(records),
+            "cumulative_epochs": records[-1].cumulative_epochs if records else 0,
+            "wall_time_s": elapsed,
+        }  # fmt: skip
+        registered = None
+        if best is not None:
+            metrics[f"best_{cfg.objective.name}"] = best.score
+            for key, value in folder.meta.get("best_headline", {}).items():
+                metrics[f"best_trial_{key}"] = value
+            tracker.log_params(run_id, {f"best.{k}": v for k, v in best.values.items()})
+            tracker.set_tags(run_id, {"tunelab.best_trial_run_id": best.run_id,
+                                      "tunelab.best_trial_id": best.trial_id})  # fmt: skip
+        tracker.keep_only_trial_runs({r.run_id for r in records})  # no twin outlives the study
+        self._log_best_so_far(run_id, records)  # drawn by the artifact worker meanwhile
+        if best is not None:
+            registered = self._log_best_model(best)
+            hp, weights = cfg.model.hparams_for(best.values), folder.best_weights_file
+            self._log_extras(run_id, self.task.conclude(cfg.model.cls, hp, weights))
+        tracker.log_metrics(run_id, metrics)
+        try:
+            self._log_design(self.strategy.summary())
+        except Exception as error:  # the trials stand even if the closing analysis fails
+            tracker.set_tags(run_id, {"tunelab.summary_error": f"{type(error).__name__}: {error}"})
+        tracker.end_run(run_id, "FINISHED")
+        folder.save(finished=True, elapsed=elapsed, registered=registered,
+                    ui_link=tracker.ui_link(), tracking_uri=tracker.tracking_uri)  # fmt: skip
+        return StudySummary(
+            study_id=folder.meta["study_id"], run_id=run_id,
+            best_score=best.score if best else None, best_values=best.values if best else None,
+            trials=records, registered=registered, ui_link=tracker.ui_link(),
+            tracking_uri=tracker.tracking_uri,
+        )  # fmt: skip
+
+    def _log_design(self, design: Any) -> None:
+        run_id = self.folder.meta["run_id"]
+        self.tracker.log_params(run_id, design.params)
+        for path, text in design.texts.items():
+            self.tracker.log_text(run_id, text, path)
+        for path, figure in design.figures.items():
+            self.tracker.log_figure(run_id, figure, path)
+
+    def _log_best_model(self, best: TrialRecord) -> dict[str, Any] | None:
+        cfg = self.cfg
+        if not (cfg.tracking.log_model or cfg.tracking.register):
+            return None
+        hp, weights = cfg.model.hparams_for(best.values), self.folder.best_weights_file
+        model, example = self.task.servable(cfg.model.cls, hp, weights)
+        uri = self.tracker.log_model(model, example)
+        for name, (companion, companion_example) in self.task.companions(
+            cfg.model.cls, hp, weights
+        ).items():
+            self.tracker.log_model(companion, companion_example, name=name)
+        if not cfg.tracking.register:
+            return None
+        return self.tracker.register(uri, cfg.objective.name, cfg.objective.direction, best.score)
+
+    def _log_best_so_far(self, run_id: str, records: list[TrialRecord]) -> None:
+        if not records:
+            return
+        columns = ["trial_index", "trial_id", "status", "score", "best_so_far",
+                   "epochs_trained", "cumulative_epochs", "wall_time", "run_id"]  # fmt: skip
+        lines = [",".join(columns)]
+        lines += [",".join(str(getattr(r, c)) for c in columns) for r in records]
+        self.tracker.log_text(run_id, "\n".join(lines) + "\n", "best_so_far.csv")
+        scored = [asdict(r) for r in records if r.score is not None]
+        if scored:
+            self.tracker.log_plot(run_id, "plots/best_so_far.png", "best_so_far",
+                                  trials=scored, objective=self.cfg.objective.name)  # fmt: skip

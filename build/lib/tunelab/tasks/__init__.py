@@ -1,0 +1,1 @@
+"""Tasks: what differs between model families (classification, generation, ...)."""

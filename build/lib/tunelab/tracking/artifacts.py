@@ -1,0 +1,103 @@
+"""Trial figures and tables, drawn and uploaded by a low-priority worker process.
+
+Drawing and uploading a classifier trial's three figures and two tables costs a good part of a
+second of CPU; in a thread it would hold the GIL against the training loop. A separate process
+at idle priority uses what CPU training leaves idle (SCHED_IDLE beat nice 19; the README's
+"Measured while building" has the figures).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import warnings
+from collections.abc import Callable
+from multiprocessing.pool import AsyncResult
+from typing import Any
+
+import numpy as np
+
+from tunelab import plots
+from tunelab.tasks.base import TrialArtifacts
+from tunelab.tracking.reachability import RetryCounter
+
+
+def log_trial_artifacts(
+    tracking_uri: str,
+    run_id: str,
+    artifacts: TrialArtifacts,
+    history: list[dict[str, float]],
+    curves: dict[str, list[str]],
+    weights_before: dict[str, np.ndarray],
+    weights_after: dict[str, np.ndarray],
+) -> None:
+    """Learning curves and weight violins (every trial), then what its task evaluated."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    client.log_figure(run_id, plots.learning_curves(history, curves), "plots/learning_curves.png")
+    for path, (plot, data) in artifacts.figures.items():
+        client.log_figure(run_id, getattr(plots, plot)(**data), path)
+    client.log_figure(
+        run_id, plots.weight_distributions(weights_before, weights_after), "plots/weights.png"
+    )
+    for path, text in artifacts.texts.items():
+        client.log_text(run_id, text, path)
+    for path, content in artifacts.dicts.items():
+        client.log_dict(run_id, content, path)
+    for path, image in artifacts.images.items():
+        client.log_image(run_id, image, artifact_file=path)
+
+
+def log_plot(tracking_uri: str, run_id: str, path: str, plot: str, **data: Any) -> None:
+    """The figure `tunelab.plots.<plot>(**data)`, uploaded to `path`."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri).log_figure(run_id, getattr(plots, plot)(**data), path)
+
+
+def _worker_setup() -> None:
+    if hasattr(os, "SCHED_IDLE"):  # Linux: idle CPU only, preempted as soon as training wakes
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        os.nice(19)  # training comes first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    RetryCounter.installed()  # urllib3's retry warnings stay off the terminal
+
+
+class ArtifactWorker:
+    """One spawned process that runs jobs (`log_trial_artifacts`, `log_plot`) in order."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self._pool: Any = None
+        self._pending: list[AsyncResult] = []
+
+    def submit(self, job: Callable[..., None], run_id: str, **data: Any) -> None:
+        """Run `job(tracking_uri, run_id, **data)` in the worker."""
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")  # never fork a TensorFlow process
+            self._pool = context.Pool(1, initializer=_worker_setup)
+        self._pending.append(self._pool.apply_async(job, (self.tracking_uri, run_id), data))
+
+    def drain(self) -> None:
+        """Wait for every job; report, but survive, one that failed."""
+        pending, self._pending = self._pending, []
+        for job in pending:
+            try:
+                job.get()
+            except Exception as error:  # an artifact is lost, the study is not
+                warnings.warn(f"tunelab: logging trial artifacts failed: {error!r}", stacklevel=2)
+
+    def close(self) -> None:
+        """Stop the worker once every job is done. It is terminated, not joined: with nothing
+        left to do, its interpreter's exit (MLflow's atexit hooks) is pure waiting."""
+        self.drain()
+        self.terminate()
+
+    def terminate(self) -> None:
+        """Stop the worker now, whatever it is doing."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None

@@ -1,0 +1,359 @@
+"""The only place tunelab talks to MLflow: a study is a parent run, each trial a child run.
+
+Runs are created with `MlflowClient` and an explicit parent run id, so nesting survives worker
+processes. Everything about a trial's run (creating it, params, metrics, tags, texts, ending it)
+is queued on one background thread that sends the requests in order while training goes on;
+timestamps are taken when a request is queued, and a failed request is raised by the next one
+queued or by `drain`. (MLflow's own asynchronous logging was measured slower here: shutting its
+queue down costs most of a second per run.) Trial figures are drawn and uploaded by a separate
+process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from tunelab.config import Direction, Objective, TrackingSettings
+from tunelab.tasks.base import SharedModel, TrialArtifacts
+from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
+from tunelab.tracking.reachability import (
+    RetryCounter,
+    TrackingOutage,
+    describe_outage,
+    retry_environment,
+)
+from tunelab.tracking.runs import mlflow_params
+
+Run = str | Future  # a run id, or the future id of a trial run the sender thread is creating
+CHAMPION = "champion"
+TRIAL_KEY = "tunelab.trial_key"  # <study id>/<trial id>: one run per trial
+
+
+def run_id(run: Run) -> str:
+    """The id of a run, waiting for the server if it is still being created."""
+    return run if isinstance(run, str) else run.result()
+
+
+class Tracker:
+    """Records one study: `start_study`, per trial `start_trial` … `end_run`, then the study."""
+
+    def __init__(self, settings: TrackingSettings) -> None:
+        # MLflow would print two links (and fetch the run again) each time a run ends over HTTP;
+        # the progress bar and the closing summary already say where to look.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        if settings.retry_seconds is not None:  # before the artifact worker inherits the env
+            os.environ.update(retry_environment(settings.retry_seconds))
+        RetryCounter.installed()
+        self.outage: TrackingOutage | None = None  # set once the server stopped answering
+        if settings.uri:
+            mlflow.set_tracking_uri(settings.uri)
+        self.settings = settings
+        self.client = MlflowClient()
+        experiment = self.client.get_experiment_by_name(settings.experiment)
+        self.experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else self.client.create_experiment(settings.experiment)
+        )
+        self.study_run_id: str | None = None
+        self.open_runs: list[Run] = []
+        self.artifacts = ArtifactWorker(self.tracking_uri)
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunelab-tracking")
+        self._in_flight: list[Future] = []
+
+    def _send(self, request: Callable[..., Any], run: Run, *args: Any, **kwargs: Any) -> Future:
+        """Queue `request(run_id, ...)` on the sender thread."""
+        return self._queue(lambda: request(run_id(run), *args, **kwargs))
+
+    def _queue(self, work: Callable[[], Any]) -> Future:
+        """Queue `work` on the sender thread, after raising any earlier work that failed. Once
+        the server has stopped answering, what is queued fails at once instead of retrying."""
+        done = [f for f in self._in_flight if f.done()]
+        self._in_flight = [f for f in self._in_flight if not f.done()]
+        for future in done:
+            future.result()
+
+        def unless_the_server_is_gone() -> Any:
+            if self.outage is not None:
+                raise self.outage
+            try:
+                return work()
+            except Exception as error:
+                self.outage = self.outage_in(error)
+                raise
+
+        future = self._sender.submit(unless_the_server_is_gone)
+        self._in_flight.append(future)
+        return future
+
+    def outage_in(self, error: BaseException) -> TrackingOutage | None:
+        """The outage `error` means (or the one already seen), None if it is another error."""
+        if self.outage is not None:
+            return self.outage
+        description = describe_outage(error, self.tracking_uri)
+        return TrackingOutage(description) if description else None
+
+    def abandon(self) -> None:
+        """Give up on a server that stopped answering: drop what is queued and stop the
+        artifact worker, without waiting for either."""
+        self._sender.shutdown(wait=False, cancel_futures=True)
+        self.artifacts.terminate()
+
+    def log_trial_artifacts(self, run: Run, artifacts: TrialArtifacts, **data: Any) -> None:
+        """Figures and tables of a finished trial, drawn while the next trial trains."""
+        self.artifacts.submit(log_trial_artifacts, run_id(run), artifacts=artifacts, **data)
+
+    def log_plot(self, run_id: str, path: str, plot: str, **data: Any) -> None:
+        """The figure `tunelab.plots.<plot>(**data)`, drawn and uploaded by the artifact worker."""
+        self.artifacts.submit(log_plot, run_id, path=path, plot=plot, **data)
+
+    def settle(self) -> None:
+        """Wait until every request queued so far is sent; raise the first that failed."""
+        pending, self._in_flight = self._in_flight, []
+        for future in pending:
+            future.result()
+
+    def drain(self) -> None:
+        """`settle`, and wait until every trial's artifacts are uploaded."""
+        try:
+            self.settle()
+        finally:
+            self.artifacts.drain()
+
+    @property
+    def study_run(self) -> str:
+        """The study run's id (`start_study` sets it)."""
+        if self.study_run_id is None:
+            raise RuntimeError("Tracker.start_study comes first")
+        return self.study_run_id
+
+    @property
+    def tracking_uri(self) -> str:
+        return mlflow.get_tracking_uri()
+
+    def ui_link(self) -> str:
+        """Where to look: the experiment's runs, in the UI's model-training view."""
+        uri = self.tracking_uri
+        base = uri.rstrip("/") if uri.startswith("http") else "http://127.0.0.1:5000"
+        return f"{base}/#/experiments/{self.experiment_id}?workflowType=machine_learning"
+
+    # --- the study run -------------------------------------------------------------------
+    def start_study(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+        resume_run_id: str | None,
+    ) -> str:
+        launched = os.environ.pop("MLFLOW_RUN_ID", None)  # set by `mlflow run` for its run
+        if resume_run_id:
+            self.client.update_run(resume_run_id, status="RUNNING")
+            self.study_run_id = resume_run_id
+            self.experiment_id = self.client.get_run(resume_run_id).info.experiment_id
+        elif launched:  # the project run becomes the study run; trials nest in its experiment
+            self.study_run_id = launched
+            self.experiment_id = self.client.get_run(launched).info.experiment_id
+            self.set_tags(launched, {**tags, "mlflow.runName": name})
+            self.log_params(launched, params)
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+            self.study_run_id = run.info.run_id
+            self.log_params(self.study_run_id, params)
+        self.open_runs.append(self.study_run_id)
+        return self.study_run_id
+
+    def keep_only_trial_runs(self, journaled_run_ids: set[str]) -> int:
+        """Delete the study's child runs that are not in its journal: runs that never finished
+        (left RUNNING by kill -9 or an outage, KILLED by Ctrl-C), whose trials run again, and
+        twins made by a retried CreateRun. Each trial keeps exactly one run."""
+        runs = [r.info.run_id for r in self._trial_runs()]
+        stale = [run_id for run_id in runs if run_id not in journaled_run_ids]
+        for run_id in stale:
+            self.client.delete_run(run_id)
+        return len(stale)
+
+    def _trial_runs(self, only_running: bool = False) -> list[Any]:
+        """The study's child runs as the server has them."""
+        running = " AND attributes.status = 'RUNNING'" if only_running else ""
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.study_run_id}'{running}",
+            max_results=50000,
+        )
+
+    # --- trials --------------------------------------------------------------------------
+    def start_trial(self, name: str, key: str, tags: Mapping[str, str]) -> Future:
+        """Queue the creation of a trial run under the study, tagged `tunelab.trial_key=key`
+        (unique to the trial); its id comes as a Future, which every method here accepts in
+        place of a run id."""
+        run = self._send(self._create_child_run, self.study_run, name, key, tags)
+        self.open_runs.append(run)
+        return run
+
+    def _create_child_run(
+        self, parent_run_id: str, name: str, key: str, tags: Mapping[str, str]
+    ) -> str:
+        """Create the run; if the request was retried, delete any twin the server made of it
+        (MLflow's client retries POSTs, so one CreateRun can make two runs: mlflow#8238)."""
+        retries = RetryCounter.installed().retries
+        tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, TRIAL_KEY: key, **tags}
+        created = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        if RetryCounter.installed().retries != retries:
+            twins = self.client.search_runs([self.experiment_id], f"tags.`{TRIAL_KEY}` = '{key}'")
+            for twin in twins:
+                if twin.info.run_id != created.info.run_id:
+                    self.client.delete_run(twin.info.run_id)
+        return created.info.run_id
+
+    def log_metrics(
+        self, run: Run, metrics: Mapping[str, float], step: int = 0, tags: Mapping | None = None
+    ) -> None:
+        """Metrics at one step (an epoch, or 0 for summaries), with `tags` in the same request
+        (`MlflowClient.log_batch` splits what one request cannot hold)."""
+        now = int(time.time() * 1000)
+        self._send(self.client.log_batch, run,
+                   metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
+                   tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])  # fmt: skip
+
+    def log_params(self, run: Run, params: Mapping[str, Any]) -> None:
+        self._send(self.client.log_batch, run, params=mlflow_params(params))
+
+    def set_tags(self, run: Run, tags: Mapping[str, Any]) -> None:
+        self._send(self.client.log_batch, run, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_figure(self, run_id: str, figure: Any, path: str) -> None:
+        self.client.log_figure(run_id, figure, path)
+
+    def log_text(self, run: Run, text: str, path: str) -> None:
+        self._send(self.client.log_text, run, text, path)
+
+    def log_image(self, run: Run, image: Any, key: str, step: int) -> None:
+        """An image at a step: the UI's image view has a step slider over them."""
+        self._send(lambda rid: self.client.log_image(rid, image, key=key, step=step), run)
+
+    def shared_model_run(self, shared: SharedModel) -> str:
+        """The id of the run that holds `shared` (a model trained once, e.g. a feature
+        extractor), found by its kind and key in this experiment or logged now, once."""
+        tags = {"tunelab.kind": shared.kind, "tunelab.key": shared.key}
+        query = " AND ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        found = self.client.search_runs([self.experiment_id], query + " AND attributes.status = "
+                                        "'FINISHED'", max_results=1)  # fmt: skip
+        if found:
+            return found[0].info.run_id
+        run = self.client.create_run(self.experiment_id, run_name=f"{shared.kind}-{shared.key}",
+                                     tags=tags)  # fmt: skip
+        shared_id = run.info.run_id
+        self.client.log_batch(
+            shared_id, params=mlflow_params(shared.params),
+            metrics=[Metric(k, float(v), int(time.time() * 1000), 0)
+                     for k, v in shared.metrics.items()],
+        )  # fmt: skip
+        if shared.model is not None:
+            self._log_keras_model(shared_id, shared.model)
+        self.client.set_terminated(shared_id, "FINISHED")
+        return shared_id
+
+    def end_run(self, run: Run, status: str = "FINISHED") -> None:
+        """End a run: FINISHED, FAILED or KILLED, after everything queued for it. The study run
+        ends last, once every request and artifact is in."""
+        if run == self.study_run_id:
+            self.drain()
+        self._send(self.client.set_terminated, run, status, end_time=int(time.time() * 1000))
+        if run in self.open_runs:
+            self.open_runs.remove(run)
+        if run == self.study_run_id:
+            self.drain()
+            self.artifacts.close()
+
+    def end_all(self, status: str) -> None:
+        """End every run still open, innermost first (on Ctrl-C, SIGTERM or a crash).
+
+        The server is asked too: a signal landing while a trial run was being created leaves a
+        RUNNING run this process never heard back about (seen in CI). After an outage nothing is
+        asked: resuming tidies up."""
+        if self.outage is not None:
+            self.abandon()
+            return
+        with contextlib.suppress(Exception):  # the server may be gone; nothing more to do
+            self.drain()
+            if self.study_run_id:
+                known = {r if isinstance(r, str) else r.result() for r in self.open_runs
+                         if isinstance(r, str) or (r.done() and not r.exception())}  # fmt: skip
+                self.open_runs += [r.info.run_id for r in self._trial_runs(only_running=True)
+                                   if r.info.run_id not in known]  # fmt: skip
+        for run in reversed(list(self.open_runs)):
+            with contextlib.suppress(Exception):
+                self.end_run(run, status)
+        with contextlib.suppress(Exception):
+            self.drain()
+
+    # --- the best model and the registry -------------------------------------------------
+    def log_model(self, model: Any, input_example: Any, name: str = "model") -> str:
+        """Log a Keras model to the study run with signature and input example, tag the run
+        with its URI (`tunelab.model_uri.<name>`) and return it."""
+        import keras
+        from mlflow.models import infer_signature
+
+        output = keras.ops.convert_to_numpy(model(input_example, training=False))
+        keras.config.disable_interactive_logging()  # MLflow predicts on the example
+        info = self._log_keras_model(
+            self.study_run, model, name=name, input_example=input_example,
+            signature=infer_signature(input_example, output),
+        )  # fmt: skip
+        self.client.update_run(self.study_run, status="RUNNING")
+        self.set_tags(self.study_run, {f"tunelab.model_uri.{name}": info.model_uri})
+        return info.model_uri
+
+    def _log_keras_model(self, run_id: str, model: Any, name: str = "model", **kwargs: Any) -> Any:
+        """`mlflow.tensorflow.log_model` into run `run_id`, which it ends."""
+        import keras
+        import mlflow.tensorflow
+        import tensorflow
+
+        requirements = [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}",
+                        f"tensorflow=={tensorflow.__version__}"]  # fmt: skip
+        # the logged model belongs to the active run's experiment (MLflow takes no experiment id)
+        with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+            return mlflow.tensorflow.log_model(
+                model, name=name, pip_requirements=requirements, **kwargs
+            )  # inferring the requirements would cost seconds per study
+
+    def register(self, model_uri: str, objective: str, direction: Direction, score: float) -> dict:
+        """Register a model version; move the `champion` alias to it only if it beats the champion.
+
+        The score, objective and direction are model-version tags, so the next study compares
+        against the champion on the same objective.
+        """
+        name = self.settings.model_name
+        version = mlflow.register_model(model_uri, name).version
+        for key, value in (("objective", objective), ("direction", direction), ("score", score)):
+            self.client.set_model_version_tag(name, version, key, str(value))
+        champion = self._champion(name)
+        if champion is None:
+            promote, reason = True, "first registered version"
+        elif champion.tags.get("objective") != objective:
+            promote, reason = False, f"champion was chosen on {champion.tags.get('objective')}"
+        else:
+            best = float(champion.tags["score"])
+            promote = Objective(objective, direction).better(score, best)
+            reason = f"{objective} {score:.4f} vs champion v{champion.version} {best:.4f}"
+        if promote:
+            self.client.set_registered_model_alias(name, CHAMPION, version)
+        self.client.set_model_version_tag(name, version, "champion_decision", reason)
+        return {"name": name, "version": int(version), "champion": promote, "reason": reason}
+
+    def _champion(self, name: str) -> Any:
+        try:
+            return self.client.get_model_version_by_alias(name, CHAMPION)
+        except mlflow.exceptions.MlflowException:
+            return None
