@@ -1,0 +1,64 @@
+"""Does oneDNN explain results that differ across CPUs, and what would turning it off cost?
+
+Runs the same study (the README's default one unless overrides are given) as separate
+processes, side by side, under four settings:
+
+- oneDNN on (TensorFlow's default on x86), at this CPU's best instruction set;
+- oneDNN on, held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`): what a CPU without AVX-512 computes;
+- oneDNN off (`TF_ENABLE_ONEDNN_OPTS=0`): TensorFlow's own Eigen kernels;
+- oneDNN off and held to AVX2 (should change nothing: oneDNN is not used).
+
+It prints each study's best objective, whether its trials' scores match the first setting's
+bit for bit, and its wall time relative to the first.
+
+    python benchmarks/onednn.py                                   # the default study
+    python benchmarks/onednn.py strategy=random strategy.max_trials=5 dataset=digits
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SETTINGS = {
+    "oneDNN on": {},
+    "oneDNN on, AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "oneDNN off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    "oneDNN off, AVX2": {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+}
+
+
+def run(overrides: list[str], env: dict[str, str], folder: Path) -> tuple[list, float, float]:
+    """Trial scores and the best (from the study's journal), and wall time of one study."""
+    args = [sys.executable, "-m", "tunelab", *overrides, "quiet=true", f"workdir={folder}",
+            "study_name=onednn", f"tracking.uri=sqlite:///{folder / 'mlflow.db'}",
+            "tracking.log_model=false"]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True, env={**os.environ, **env})
+    wall = time.perf_counter() - started
+    records = [json.loads(line) for line in (folder / "onednn" / "trials.jsonl").open()]
+    return [r["score"] for r in records], records[-1]["best_so_far"], wall
+
+
+def main() -> None:
+    overrides = sys.argv[1:]
+    results = {}
+    for name, env in SETTINGS.items():
+        with tempfile.TemporaryDirectory() as folder:
+            results[name] = run(overrides, env, Path(folder))
+    reference, _, reference_wall = results["oneDNN on"]
+    print(f"study: python -m tunelab {' '.join(overrides)}".rstrip())
+    print("| setting | best | trials identical to oneDNN on | wall | wall / oneDNN on |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, (scores, best, wall) in results.items():
+        same = scores == reference
+        print(f"| {name} | {best:.4f} | {same} | {wall:.1f} s | {wall / reference_wall:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
