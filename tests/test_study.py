@@ -187,7 +187,8 @@ def test_bad_initialiser_preset_stays_stuck_near_chance(tracking_uri, tmp_path):
 
 def test_pruned_trials_are_tagged_pruned_not_left_as_finished_lookalikes(tracking_uri, tmp_path):
     summary = run_study(
-        [*SMOKE, "strategy=grid", "~strategy.randomize", "strategy.name=prune",
+        [*SMOKE, "strategy=grid", "~strategy.randomize", "~strategy.points", "~strategy.max_points",
+         "strategy.name=prune",
          "strategy._target_=strategies_for_tests.PruneEveryTrial", "model.training.epochs=4"],
         tmp_path,
     )  # fmt: skip
