@@ -46,6 +46,7 @@ def montgomery_rows() -> list[dict]:
             for (d, c, b, a), y in zip(levels, FILTRATION, strict=True)]  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["mlflow_server", "postgres_mlflow_server"])
 def test_textbook_2k_example_gives_the_published_effects_through_a_server(
     backend, request, tmp_path
@@ -103,15 +104,22 @@ def test_anova_matches_statsmodels_and_scipy_called_directly():
     assert result.lenth is None  # replicated: a real residual, no need for Lenth
 
 
-def test_clear_errors(mlflow_server):
-    client = MlflowClient(mlflow_server)
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A local SQLite tracking store: runs_frame reads any tracking URI, and the quick tests
+    need no server."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+
+
+def test_clear_errors(sqlite_store):
+    client = MlflowClient(sqlite_store)
     log_runs(client, "errors", [{"lr": 0.1, "units": 64, "acc": 0.5},
                                 {"lr": 0.1, "units": 128, "acc": 0.6}], "acc")  # fmt: skip
     with pytest.raises(ConfigError, match="--filter: no runs in experiment 'errors' with filter"):
-        runs_frame(mlflow_server, "errors", "params.lr = '7'")
+        runs_frame(sqlite_store, "errors", "params.lr = '7'")
     with pytest.raises(ConfigError, match="--experiment: no experiment named 'nope'"):
-        runs_frame(mlflow_server, "nope")
-    frame = runs_frame(mlflow_server, "errors")
+        runs_frame(sqlite_store, "nope")
+    frame = runs_frame(sqlite_store, "errors")
     assert frame["params.lr"].dtype == float and frame["params.units"].dtype == np.int64
     with pytest.raises(ConfigError, match=r"--factors: lr has one level only \(0.1\)"):
         factorial.tidy(frame, ["lr", "units"], "acc")
@@ -165,18 +173,18 @@ def test_two_strategy_three_seed_shootout_end_to_end(tracking_uri, tmp_path):
     }
 
 
-def test_runs_are_cached_as_parquet_until_refreshed(mlflow_server, tmp_path):
-    client = MlflowClient(mlflow_server)
+def test_runs_are_cached_as_parquet_until_refreshed(sqlite_store, tmp_path):
+    client = MlflowClient(sqlite_store)
     rows = [{"units": 64, "units_2": "None", "acc": 0.5}, {"units": 128, "units_2": 7, "acc": 0.6}]
     log_runs(client, "cached", rows, "acc")
-    first = runs_frame(mlflow_server, "cached", cache_dir=tmp_path)
+    first = runs_frame(sqlite_store, "cached", cache_dir=tmp_path)
     assert len(list(tmp_path.glob("runs-*.parquet"))) == 1
     experiment_id = client.get_experiment_by_name("cached").experiment_id
     client.create_run(experiment_id)  # a new run: the cache does not know it yet
-    again = runs_frame(mlflow_server, "cached", cache_dir=tmp_path)
+    again = runs_frame(sqlite_store, "cached", cache_dir=tmp_path)
     assert len(again) == len(first) == 2
     assert sorted(again["params.units"]) == [64, 128]
-    fresh = runs_frame(mlflow_server, "cached", cache_dir=tmp_path, refresh=True)
+    fresh = runs_frame(sqlite_store, "cached", cache_dir=tmp_path, refresh=True)
     assert len(fresh) == 3
 
 
@@ -289,6 +297,7 @@ def test_average_ranks_friedman_and_nemenyi_across_tasks():
     assert one_task is None
 
 
+@pytest.mark.slow
 def test_optimisers_cli_ranks_strategies_across_tasks(mlflow_server, tmp_path):
     client = MlflowClient(mlflow_server)
     experiment_id = client.create_experiment("tasks")
@@ -319,6 +328,7 @@ def test_optimisers_cli_ranks_strategies_across_tasks(mlflow_server, tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_a_comparison_run_takes_more_params_than_one_mlflow_request_holds(mlflow_server):
     client = MlflowClient(mlflow_server)
     client.create_experiment("many-params")

@@ -96,6 +96,7 @@ def test_ddim_with_a_fixed_seed_is_deterministic_whatever_the_batch(untrained, d
     np.testing.assert_allclose(trajectory[-1][1], first, atol=1e-6)  # the same last state
 
 
+@pytest.mark.slow
 def test_a_trained_denoiser_is_cached_and_reloaded_by_its_key(digits, tmp_path, capsys):
     settings = DenoiserSettings(widths=[8, 16], epochs=1, batch_size=128)
     first = trained_denoiser(digits, settings, tmp_path, seed=0)

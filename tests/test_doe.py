@@ -124,6 +124,7 @@ def test_a_design_it_cannot_make_stops_before_tensorflow_and_mlflow(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()  # nothing logged
 
 
+@pytest.mark.slow
 def test_fractional_study_logs_coded_levels_and_the_alias_structure(tracking_uri, tmp_path):
     summary = run_study(
         ["dataset=digits", "budget=smoke", "strategy=fractional_factorial",
@@ -166,6 +167,7 @@ def test_fractional_study_logs_coded_levels_and_the_alias_structure(tracking_uri
     assert comparison.data.params["runs"] == "4" and "lenth.pse" in comparison.data.params
 
 
+@pytest.mark.slow
 def test_an_inert_factor_is_designed_and_logged_but_the_model_never_takes_it(
     tracking_uri, tmp_path
 ):

@@ -53,6 +53,7 @@ def test_the_reference_architecture_maps_latents_to_digits_and_digits_to_a_logit
     assert half.generator.get_layer(index=1).units == 7 * 7 * 128
 
 
+@pytest.mark.slow
 def test_one_gan_epoch_logs_both_losses_and_the_discriminator_accuracies(task):
     cfg = load_config(["model=dcgan", "budget=smoke"])
     seen = []
@@ -75,6 +76,7 @@ def test_one_gan_epoch_logs_both_losses_and_the_discriminator_accuracies(task):
     )
 
 
+@pytest.mark.slow
 def test_a_warm_start_restores_both_networks(task, tmp_path):
     cfg = load_config(["model=dcgan", "budget=smoke"])
     fit = train.fit(cfg.model, SMALL, task, epochs=1, initial_epoch=0, seed=1, objective=FID,

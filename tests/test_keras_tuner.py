@@ -49,6 +49,7 @@ def landscape(values: dict) -> float:
             + 0.02 * (values["activation"] == "relu"))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_path):
     import keras_tuner as kt
 

@@ -77,3 +77,25 @@ def test_qmc_spreads_its_points_over_the_range(tmp_path):
         quarters.append(int(proposal.values["dropout"] / 0.5 * 4))
         strategy.tell(proposal, Outcome("COMPLETE", 0.5, 2))
     assert sorted(quarters[1:]) == [0, 1, 2, 3]
+
+
+def test_tpe_prunes_a_trial_that_trails_the_median():
+    from tunelab.config import Objective
+    from tunelab.space import SearchSpace
+    from tunelab.strategies.optuna_base import OptunaSettings
+    from tunelab.strategies.tpe import TPE
+
+    context = StrategyContext(
+        space=SearchSpace.from_config({"lr": "interval(0.001, 0.1)"}),
+        objective=Objective("val_accuracy", "max"),
+        seed=0, workdir=Path("unused"), resume=False, epochs=3,
+    )  # fmt: skip
+    tpe = TPE(OptunaSettings(n_trials=2, n_startup_trials=1, storage="memory"), context)
+    first = tpe.ask()
+    assert not any(tpe.report(first, epoch, 0.9) for epoch in range(3))
+    tpe.tell(first, Outcome("COMPLETE", 0.9, 3))
+    second = tpe.ask()
+    assert tpe.report(second, 0, 0.1)  # far below the first trial at the same epoch
+    tpe.tell(second, Outcome("PRUNED", 0.1, 1))
+    assert tpe.ask() is None
+    assert [t.state.name for t in tpe.study.trials] == ["COMPLETE", "PRUNED"]

@@ -14,9 +14,6 @@ import pytest
 from conftest import PROJECT, run_study, tunelab_cli
 from mlflow.tracking import MlflowClient
 
-from tunelab.strategies import Outcome
-from tunelab.study import collector_off_long_lived_objects
-
 pytestmark = pytest.mark.slow
 
 SMOKE = ["dataset=digits", "budget=smoke"]
@@ -127,13 +124,6 @@ def test_same_seed_reproduces_the_study(tracking_uri, tmp_path):
         assert la == lb and len(la) == 2
 
 
-def test_the_collector_gets_long_lived_objects_back_even_when_a_study_fails():
-    with pytest.raises(RuntimeError), collector_off_long_lived_objects():
-        assert gc.get_freeze_count() > 0
-        raise RuntimeError("the study failed")
-    assert gc.get_freeze_count() == 0
-
-
 def test_failing_trials_are_failed_with_reason_and_the_study_goes_on(tracking_uri, tmp_path):
     summary = run_study(
         [*SMOKE, "strategy=grid", "model.tune=[units,lr]", "model.space.units.values=[0,16]",
@@ -200,29 +190,6 @@ def test_pruned_trials_are_tagged_pruned_not_left_as_finished_lookalikes(trackin
         assert run.data.tags["tunelab.stop_reason"] == "pruned"
         assert run.data.metrics["epochs_trained"] == 2  # epochs 0 and 1, then stopped
     assert client.get_run(summary.run_id).data.metrics["trials_pruned"] == 2
-
-
-def test_tpe_prunes_a_trial_that_trails_the_median():
-    from tunelab.config import Objective
-    from tunelab.space import SearchSpace
-    from tunelab.strategies.base import StrategyContext
-    from tunelab.strategies.optuna_base import OptunaSettings
-    from tunelab.strategies.tpe import TPE
-
-    context = StrategyContext(
-        space=SearchSpace.from_config({"lr": "interval(0.001, 0.1)"}),
-        objective=Objective("val_accuracy", "max"),
-        seed=0, workdir=Path("unused"), resume=False, epochs=3,
-    )  # fmt: skip
-    tpe = TPE(OptunaSettings(n_trials=2, n_startup_trials=1, storage="memory"), context)
-    first = tpe.ask()
-    assert not any(tpe.report(first, epoch, 0.9) for epoch in range(3))
-    tpe.tell(first, Outcome("COMPLETE", 0.9, 3))
-    second = tpe.ask()
-    assert tpe.report(second, 0, 0.1)  # far below the first trial at the same epoch
-    tpe.tell(second, Outcome("PRUNED", 0.1, 1))
-    assert tpe.ask() is None
-    assert [t.state.name for t in tpe.study.trials] == ["COMPLETE", "PRUNED"]
 
 
 def test_shootout_preset_sweeps_then_compares_each_job_its_own_study(mlflow_server, tmp_path):

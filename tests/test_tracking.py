@@ -106,6 +106,7 @@ def test_a_server_that_is_not_mlflow_is_named(tmp_path):
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_a_retried_create_run_leaves_no_twin(tracking_uri):
     """A CreateRun retried after the server had made the run: the twin is deleted."""
     from tunelab.config import TrackingSettings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from conftest import load_config
@@ -130,6 +132,7 @@ def test_a_true_hook_answer_prunes_the_trial(task):
     assert fit.stop_reason == "pruned" and len(fit.history) == 2
 
 
+@pytest.mark.slow
 def test_trained_models_are_freed_with_their_traced_graphs(task):
     """TensorFlow's gradient registry would keep every trial's train-step graph alive."""
     import gc
@@ -148,6 +151,7 @@ def test_trained_models_are_freed_with_their_traced_graphs(task):
     assert [graphs_alive_after_a_trial(seed) for seed in (2, 3)] == [first, first]
 
 
+@pytest.mark.slow
 def test_evaluation_and_its_figures(digits, task):
     cfg = load_config(["dataset=digits"])
     fit = train.fit(
@@ -190,6 +194,7 @@ def test_weight_stats_are_what_they_say():
     assert stats["frac_near_zero"] == pytest.approx(2 / 5)
 
 
+@pytest.mark.slow
 def test_saved_weights_rebuild_the_trained_model_uncompiled(task, digits, tmp_path):
     cfg = load_config(["dataset=digits"])
     hp = cfg.model.hparams_for({"units": 32, "depth": 2})
@@ -205,3 +210,12 @@ def test_saved_weights_rebuild_the_trained_model_uncompiled(task, digits, tmp_pa
     train.load_weights(warm, tmp_path / "w.npz")
     assert all(np.array_equal(a, b) for a, b in zip(warm.get_weights(), fit.model.get_weights(),
                                                      strict=True))  # fmt: skip
+
+
+def test_the_collector_gets_long_lived_objects_back_even_when_a_study_fails():
+    from tunelab.study import collector_off_long_lived_objects
+
+    with pytest.raises(RuntimeError), collector_off_long_lived_objects():
+        assert gc.get_freeze_count() > 0
+        raise RuntimeError("the study failed")
+    assert gc.get_freeze_count() == 0
