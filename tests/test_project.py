@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -51,6 +52,7 @@ def test_the_test_command_runs_the_lint_format_and_type_hooks():
 def test_a_wheel_installed_outside_the_repo_runs_a_study(tmp_path):
     """conf/ travels inside the wheel: installed into a fresh venv (the dependencies borrowed
     from this one, tunelab itself only from the wheel) and run from a folder outside the repo."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing but the wheel
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(PROJECT), "--no-deps",
                     "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
                    check=True, capture_output=True)  # fmt: skip
@@ -63,17 +65,17 @@ def test_a_wheel_installed_outside_the_repo_runs_a_study(tmp_path):
     (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     (wheel,) = (tmp_path / "dist").glob("tunelab-*.whl")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                    "-q", str(wheel)], check=True, capture_output=True)  # fmt: skip
+                    "-q", str(wheel)], check=True, capture_output=True, env=env)  # fmt: skip
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run([python, "-c", "import tunelab; print(tunelab.__file__)"], cwd=elsewhere,
-                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+                           capture_output=True, text=True, check=True, env=env).stdout  # fmt: skip
     assert where.startswith(str(venv))
     out = subprocess.run(
         [python, "-m", "tunelab", "budget=smoke", "dataset=digits", "strategy=random",
          "strategy.max_trials=1", "quiet=true", f"workdir={elsewhere / 'work'}",
          f"tracking.uri=sqlite:///{elsewhere / 'mlflow.db'}"],
-        cwd=elsewhere, capture_output=True, text=True, timeout=300,
+        cwd=elsewhere, capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "MLflow study run" in out.stderr  # quiet=true: the summary goes to stderr
