@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -53,7 +54,16 @@ def test_a_wheel_installed_outside_the_repo_runs_a_study(tmp_path):
     """conf/ travels inside the wheel: installed into a fresh venv (the dependencies borrowed
     from this one, tunelab itself only from the wheel) and run from a folder outside the repo."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing but the wheel
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(PROJECT), "--no-deps",
+    source = tmp_path / "source"  # setuptools builds in the source tree: a copy keeps it clean
+    shutil.copytree(
+        PROJECT,
+        source,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".tunelab", "mlruns", "build", "*.egg-info", "__pycache__", "*_cache"
+        ),
+    )
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
                     "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
                    check=True, capture_output=True)  # fmt: skip
     venv = tmp_path / "venv"

@@ -1,1 +1,0 @@
-"""Tasks: what differs between model families (classification, generation, ...)."""
