@@ -74,6 +74,26 @@ def test_cifar10_from_a_local_npz_in_keras_layout(tmp_path):
     assert data.class_names[0] == "airplane"
 
 
+def test_a_local_copy_smaller_than_asked_shrinks_with_one_line_per_split_and_says_its_sizes(
+    tmp_path,
+):
+    """The issue's case at small scale: 400 + 100 images where 4,000 + 1,000 are asked."""
+    rng = np.random.default_rng(0)
+    (x, y), (xt, yt) = _fake_cifar(400, rng), _fake_cifar(100, rng)
+    np.savez(tmp_path / "c.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+    settings = CIFAR10Settings(path=str(tmp_path / "c.npz"), n_train=4000, n_val=100, n_test=1000)
+    data = load_dataset(CIFAR10, settings, seed=0)
+    assert data.notices == [
+        "dataset.n_train: 4000 asked, the data holds 300; the study uses 300",
+        "dataset.n_test: 1000 asked, the data holds 100; the study uses 100",
+    ]
+    assert data.sizes == {"data.n_train": 300, "data.n_val": 100, "data.n_test": 100,
+                          "data.train_per_class": ",".join(["30"] * 10)}  # fmt: skip
+    exact = load_dataset(CIFAR10, CIFAR10Settings(path=str(tmp_path / "c.npz"), n_train=200,
+                                                  n_val=100, n_test=50), seed=0)  # fmt: skip
+    assert exact.notices == []
+
+
 def test_cifar10_from_the_python_pickle_batches(tmp_path):
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:

@@ -286,6 +286,9 @@ def test_a_classification_study_logs_the_names_it_logged_before_the_task_seam(
     }  # fmt: skip
     assert study.data.params["objective.name"] == "val_accuracy"
     assert study.data.params["objective.direction"] == "max"
+    sizes = {k: study.data.params[f"data.n_{k}"] for k in ("train", "val", "test")}
+    assert sizes == {"train": "300", "val": "100", "test": "100"}  # digits at budget=smoke
+    assert sum(map(int, study.data.params["data.train_per_class"].split(","))) == 300
 
 
 def test_a_study_whose_first_trials_all_fail_alike_stops_with_one_line(mlflow_server, tmp_path):

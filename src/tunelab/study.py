@@ -212,6 +212,8 @@ class Study:
 
         self.train = train
         self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
+        for notice in self.data.notices:
+            print(f"tunelab: {notice}", file=sys.stderr)
         self.task: Task = cfg.model.cls.task(
             cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
         )
@@ -228,6 +230,7 @@ class Study:
                 self.tracker.keep_only_trial_runs({r.run_id for r in folder.records})
             else:
                 self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
+                self.tracker.log_params(run_id, self.data.sizes)  # beside the configured sizes
                 self._log_design(self.strategy.describe())
             self._prepare_task(run_id)
             with collector_off_long_lived_objects():

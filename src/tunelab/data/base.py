@@ -72,6 +72,15 @@ class Dataset:
     y_test: np.ndarray
     class_names: list[str]
     spec: DataSpec
+    notices: list[str] = field(default_factory=list)  # where the data held less than asked
+
+    @property
+    def sizes(self) -> dict[str, Any]:
+        """The sizes the study actually used, and the training split's images per class."""
+        counts = np.bincount(self.y_train, minlength=len(self.class_names))
+        return {"data.n_train": len(self.y_train), "data.n_val": len(self.y_val),
+                "data.n_test": len(self.y_test),
+                "data.train_per_class": ",".join(str(int(c)) for c in counts)}  # fmt: skip
 
 
 class DatasetSource:
@@ -100,12 +109,19 @@ def load_dataset(source: type[DatasetSource], settings: DataSettings, seed: int)
     x_train, y_train, x_val, y_val = _take(pool_x, pool_y, settings.n_val, seed + 1, "val")
     if settings.n_train is not None and settings.n_train < len(y_train):
         _, _, x_train, y_train = _take(x_train, y_train, settings.n_train, seed + 2, "train")
+    notices = [
+        f"dataset.{key}: {asked} asked, the data holds {held}; the study uses {held}"
+        for key, asked, held in (("n_train", settings.n_train, len(y_train)),
+                                 ("n_test", settings.n_test, len(y_test)))
+        if asked is not None and asked > held
+    ]  # fmt: skip
     scale = np.float32(1.0 / source.max_value)
     x_train, x_val, x_test = (np.asarray(a, np.float32) * scale for a in (x_train, x_val, x_test))
     spec = DataSpec(
         tuple(x_train.shape[1:]), len(source.class_names), settings.resize, settings.augmentation
     )
-    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, list(source.class_names), spec)
+    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, list(source.class_names), spec,
+                   notices)  # fmt: skip
 
 
 def _take(x: np.ndarray, y: np.ndarray, n: int, seed: int, what: str):
