@@ -47,11 +47,11 @@ def montgomery_rows() -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["mlflow_server", "postgres_mlflow_server"])
 def test_textbook_2k_example_gives_the_published_effects_through_a_server(
-    backend, request, tmp_path
+    postgres_mlflow_server, tmp_path
 ):
-    mlflow_server = request.getfixturevalue(backend)  # SQLite- or PostgreSQL-backed
+    """Through the PostgreSQL-backed server (SQLite-backed ones serve every other study test)."""
+    mlflow_server = postgres_mlflow_server
     client = MlflowClient(mlflow_server)
     log_runs(client, "montgomery-6.2", montgomery_rows(), "rate")
     code = main(["factorial", "--tracking-uri", mlflow_server, "--experiment", "montgomery-6.2",
