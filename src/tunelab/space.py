@@ -155,6 +155,14 @@ class SearchSpace:
                     "use strategy=grid for them"
                 )
 
+    def require_ranges(self, who: str) -> None:
+        """Refuse, naming it, a choice or bool parameter in a space `who` searches as ranges."""
+        for name, p in self.params.items():
+            if p.type not in ("float", "int"):
+                raise ConfigError(f"model.space.{name}: {who} needs float or int ranges, not a "
+                                  f"{p.type}; leave it out of model.tune or use another "
+                                  "strategy")  # fmt: skip
+
     def grid(self, points: int = 3, max_points: int = 1000) -> list[dict[str, Any]]:
         """Every combination of the parameters' grid values (`Param.grid_values`), first
         parameter varying slowest; refused when there are more than `max_points`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunelab.schema import ConfigError
 from tunelab.strategies.optuna_base import OptunaStrategy
 
 
@@ -15,7 +16,11 @@ class CmaEs(OptunaStrategy):
     """
 
     def check_space(self) -> None:
-        self.require_ranges(at_least=2)  # with one, Optuna falls back to random sampling
+        space = self.context.space
+        space.require_ranges("CmaEs")
+        if len(space.params) < 2:  # with one, Optuna falls back to random sampling
+            raise ConfigError(f"model.tune: CmaEs needs at least 2 ranges to tune, "
+                              f"got {len(space.params)}")  # fmt: skip
 
     def make_sampler(self, optuna: Any, seed: int) -> Any:
         return optuna.samplers.CmaEsSampler(

@@ -106,15 +106,3 @@ class OptunaStrategy(Strategy):
     @property
     def expected_trials(self) -> int:
         return self.settings.n_trials
-
-    def require_ranges(self, at_least: int = 1) -> None:
-        """Refuse a space with a choice or bool parameter, or fewer than `at_least` ranges."""
-        strategy = type(self).__name__
-        for name, p in self.context.space.params.items():
-            if p.type not in ("float", "int"):
-                raise ConfigError(f"model.space.{name}: {strategy} samples only float and int "
-                                  f"ranges, not a {p.type}; leave it out of model.tune or use "
-                                  "strategy=tpe")  # fmt: skip
-        if len(self.context.space.params) < at_least:
-            raise ConfigError(f"model.tune: {strategy} needs at least {at_least} ranges to tune, "
-                              f"got {len(self.context.space.params)}")  # fmt: skip

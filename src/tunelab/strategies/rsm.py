@@ -36,11 +36,8 @@ class RSM(FixedPlan):
     def plan(self) -> list[PlannedTrial]:
         import pyDOE3
 
+        self.context.space.require_ranges("a response surface")
         params = self.context.space.params
-        for name, p in params.items():
-            if p.type not in ("float", "int"):
-                raise ConfigError(f"model.space.{name}: a response surface needs continuous "
-                                  "factors (float or int ranges)")  # fmt: skip
         k, s = len(params), self.settings
         least = 2 if s.design == "ccd" else 3
         if k < least:

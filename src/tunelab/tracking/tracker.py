@@ -53,7 +53,7 @@ class Tracker:
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         if settings.retry_seconds is not None:  # before the artifact worker inherits the env
             os.environ.update(retry_environment(settings.retry_seconds))
-        RetryCounter.installed()
+        self.retries = RetryCounter.installed()  # urllib3's retries, counted, not printed
         self.outage: TrackingOutage | None = None  # set once the server stopped answering
         if settings.uri:
             mlflow.set_tracking_uri(settings.uri)
@@ -205,10 +205,10 @@ class Tracker:
     ) -> str:
         """Create the run; if the request was retried, delete any twin the server made of it
         (MLflow's client retries POSTs, so one CreateRun can make two runs: mlflow#8238)."""
-        retries = RetryCounter.installed().retries
+        retried = self.retries.retries
         tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, TRIAL_KEY: key, **tags}
         created = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
-        if RetryCounter.installed().retries != retries:
+        if self.retries.retries != retried:
             twins = self.client.search_runs([self.experiment_id], f"tags.`{TRIAL_KEY}` = '{key}'")
             for twin in twins:
                 if twin.info.run_id != created.info.run_id:
