@@ -38,10 +38,6 @@ def within(param, value) -> bool:
 
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_every_strategy_proposes_trials_of_the_declared_space(name, tmp_path):
-    if name == "gp" and importlib.util.find_spec("torch") is None:
-        with pytest.raises(ConfigError, match="strategy=gp: Optuna's GPSampler needs PyTorch"):
-            strategy_for(name, tmp_path)
-        return
     cfg, strategy = strategy_for(name, tmp_path)
     ids = []
     while (proposal := strategy.ask()) is not None and len(ids) < 500:
@@ -54,6 +50,18 @@ def test_every_strategy_proposes_trials_of_the_declared_space(name, tmp_path):
     assert len(ids) == len(set(ids)) > 0
     if strategy.expected_trials is not None:
         assert len(ids) == strategy.expected_trials
+
+
+def test_gp_without_pytorch_stops_with_one_line(tmp_path, monkeypatch):
+    from tunelab.strategies import gp
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(gp.importlib.util, "find_spec",
+                        lambda name: None if name == "torch" else real_find_spec(name))  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=r"strategy=gp: .*needs PyTorch: pip install -e '.\[gp\]'"
+    ):
+        strategy_for("gp", tmp_path)
 
 
 @pytest.mark.parametrize("name", ["cmaes", "rsm"])
