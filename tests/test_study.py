@@ -245,11 +245,12 @@ def test_study_and_registry_through_a_postgresql_backed_server(
 
 
 # What a CNN classification trial and its study logged before model families had tasks (read
-# from a smoke study at commit ec8f095); the task seam must not change a single name.
+# from a smoke study at commit ec8f095, plus test_top_class_share since); the task seam must not
+# change a single name.
 CLASSIFIER_TRIAL_METRICS = {
     "accuracy", "best_epoch", "best_val_accuracy", "epoch_time", "epochs_trained", "loss", "lr",
     "macro_f1", "param_count", "test_accuracy", "test_macro_f1", "val_accuracy", "val_loss",
-    "val_macro_f1", *(f"test_f1.{d}" for d in range(10)),
+    "val_macro_f1", "test_top_class_share", *(f"test_f1.{d}" for d in range(10)),
 }  # fmt: skip
 CLASSIFIER_STUDY_METRICS = {
     "best_trial_test_accuracy", "best_trial_test_macro_f1", "best_val_accuracy",

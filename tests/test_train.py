@@ -159,12 +159,13 @@ def test_evaluation_and_its_figures(digits, task):
         objective=ACCURACY, on_epoch=lambda e, m, images: False,
     )  # fmt: skip
     result = task.evaluate(fit.model, cfg.model.hparams)
-    assert set(result.metrics) == {"test_accuracy", "test_macro_f1"} | {
+    assert set(result.metrics) == {"test_accuracy", "test_macro_f1", "test_top_class_share"} | {
         f"test_f1.{d}" for d in range(10)
     }
     counts, names = result.artifacts.figures["plots/confusion_matrix.png"][1].values()
     assert counts.shape == (10, 10) and counts.sum() == 100 and names == digits.class_names
     assert result.metrics["test_accuracy"] == pytest.approx(np.trace(counts) / 100)
+    assert result.metrics["test_top_class_share"] == pytest.approx(counts.sum(0).max() / 100)
     assert result.headline == {k: result.metrics[k] for k in ("test_accuracy", "test_macro_f1")}
     csv = result.artifacts.texts["tables/confusion_matrix.csv"].splitlines()
     assert csv[0].startswith("true\\predicted,0,1") and len(csv) == 11

@@ -172,7 +172,7 @@ class StudyConfig:
     stages: list[Stage] = field(default_factory=list)
     stop_after_identical_failures: int = 3  # 0 = never stop a study for failing trials
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
-    extra_tags: dict[str, str] = field(default_factory=dict)  # a chain's, on its stages' runs
+    extra_tags: dict[str, str] = field(default_factory=dict)  # `tags`, and a chain's on its stages
 
     def fingerprint(self) -> dict[str, Any]:
         """What must not change between an interrupted study and its resumption."""
@@ -182,8 +182,9 @@ class StudyConfig:
             "tracking",
             "workdir",
             "repetition",
-            "stop_after_identical_failures",
-        )  # a resumed study may set it to 0
+            "stop_after_identical_failures",  # a resumed study may set it to 0
+            "tags",
+        )
         return {k: v for k, v in self.resolved.items() if k not in ignored}
 
     def config_hash(self) -> str:
@@ -193,7 +194,7 @@ class StudyConfig:
 
 TOP_LEVEL = {
     "seed", "repetition", "budget", "objective", "study_name", "resume", "quiet", "workdir",
-    "tracking", "model", "dataset", "strategy", "stages", "stop_after_identical_failures",
+    "tracking", "model", "dataset", "strategy", "stages", "stop_after_identical_failures", "tags",
 }  # fmt: skip
 
 
@@ -317,7 +318,21 @@ def load(raw: dict[str, Any]) -> StudyConfig:
             raw.get("stop_after_identical_failures", 3), "stop_after_identical_failures"
         ),
         resolved={**raw, "study_name": study_name, "objective": vars(objective)},
+        extra_tags=_tags(raw.get("tags") or {}),
     )
+
+
+def _tags(tags: Any, prefix: str = "tags") -> dict[str, str]:
+    """`tags` as MLflow tags: nested keys joined by dots (`+tags.team.name=x` -> `team.name`)."""
+    if not isinstance(tags, dict):
+        raise ConfigError(f"{prefix}: expected a mapping of tag names to values, got {tags!r}")
+    flat: dict[str, str] = {}
+    for key, value in tags.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in _tags(value, f"{prefix}.{key}").items()})
+        else:
+            flat[str(key)] = str(value)
+    return flat
 
 
 def _group(raw: dict[str, Any], path: str) -> dict[str, Any]:

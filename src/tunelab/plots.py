@@ -340,3 +340,23 @@ def stages(table: Any, response: str) -> Figure:
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def ours_and_reference(ours: dict[str, float], reference: dict[str, float], metric: str,
+                       title: str) -> Figure:  # fmt: skip
+    """A reproduced part: our figure per label (bars) and the reference's where it gave one
+    (dots; it ran on full data with larger budgets)."""
+    labels = list(ours) + [k for k in reference if k not in ours]
+    fig = Figure(figsize=(1.4 * len(labels) + 2.5, 3.6), dpi=DPI)
+    ax = fig.subplots()
+    x = np.arange(len(labels))
+    ax.bar(x, [ours.get(k, np.nan) for k in labels], color="tab:blue", alpha=0.7, label="ours")
+    if reference:
+        ax.plot(x, [reference.get(k, np.nan) for k in labels], "o", color="tab:red",
+                label="reference (full data)")  # fmt: skip
+    ax.set_xticks(x, labels)
+    ax.set(ylabel=metric, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig

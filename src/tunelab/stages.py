@@ -65,7 +65,8 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
             report(f"stage {stage.name}: tuning {', '.join(tune)}{why} best trial's "
                    f"{', '.join(f'{k}={v}' for k, v in held.items()) or 'nothing'}")  # fmt: skip
             stage_cfg = stage_config(cfg, overrides, stage, tune, held)
-        stage_cfg = dataclasses.replace(stage_cfg, extra_tags=_chain_tags(cfg, stage, index))
+        tags = {**stage_cfg.extra_tags, **_chain_tags(cfg, stage, index)}
+        stage_cfg = dataclasses.replace(stage_cfg, extra_tags=tags)
         study = Study(stage_cfg)
         summary = study.finished_summary()
         if summary is None:

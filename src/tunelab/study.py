@@ -174,9 +174,15 @@ def _stop_here_if_testing(journaled: int) -> None:
 
 
 def git_commit() -> str:
+    """The commit of tunelab's own source tree ("unknown" for an installed wheel)."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+            cwd=Path(__file__).parent,
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):

@@ -19,7 +19,7 @@ class GP(OptunaStrategy):
         if importlib.util.find_spec("torch") is None:
             raise ConfigError(
                 "strategy=gp: Optuna's GPSampler needs PyTorch: pip install -e '.[gp]' (README: "
-                "\"Optuna's samplers\"); strategy=gp_ei and strategy=bayesian are "
+                '"Optuna\'s samplers"); strategy=gp_ei and strategy=bayesian are '
                 "Gaussian-process strategies without it"
             )
 

@@ -64,7 +64,8 @@ class Classification(Task):
         return EpochExtras(metrics={"lr": lr})
 
     def evaluate(self, model: Any, hp: Any) -> Evaluation:
-        """Test-set accuracy, macro-F1, per-class F1, confusion matrix and class report."""
+        """Test-set accuracy, macro-F1, per-class F1, the share of the most predicted class (1.0:
+        one class predicted), confusion matrix and class report."""
         from sklearn.metrics import classification_report, confusion_matrix
 
         data = self.data
@@ -77,7 +78,11 @@ class Classification(Task):
         confusion = confusion_matrix(data.y_test, predicted, labels=labels)
         accuracy = float(np.mean(predicted == data.y_test))
         macro_f1 = float(report["macro avg"]["f1-score"])
-        metrics = {"test_accuracy": accuracy, "test_macro_f1": macro_f1}
+        top_class_share = float(
+            np.bincount(predicted, minlength=len(labels)).max() / len(predicted)
+        )
+        metrics = {"test_accuracy": accuracy, "test_macro_f1": macro_f1,
+                   "test_top_class_share": top_class_share}  # fmt: skip
         for name in data.class_names:
             metrics[f"test_f1.{name}"] = report[name]["f1-score"]
         return Evaluation(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -144,6 +145,40 @@ def load_keras_model(tracking_uri: str | None, model_uri: str) -> Any:
 
 def read_text(tracking_uri: str | None, run_id: str, path: str) -> str:
     """A text artifact of a run."""
+    return read_bytes(tracking_uri, run_id, path).decode()
+
+
+def read_bytes(tracking_uri: str | None, run_id: str, path: str) -> bytes:
+    """An artifact of a run (e.g. a PNG), downloaded without MLflow's progress bar."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # unless asked for
     client = MlflowClient(tracking_uri)
     with tempfile.TemporaryDirectory() as folder:
-        return Path(client.download_artifacts(run_id, path, folder)).read_text()
+        return Path(client.download_artifacts(run_id, path, folder)).read_bytes()
+
+
+def log_report(
+    tracking_uri: str | None,
+    experiment: str,
+    name: str,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+    files: Mapping[str, str | bytes],
+) -> str:
+    """A finished run holding a report: `files` (text or bytes by artifact path), `params`
+    and `tags`; the experiment is created if missing. Returns its run id."""
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    run_id = client.create_run(experiment_id, run_name=name, tags=dict(tags)).info.run_id
+    client.log_batch(run_id, params=mlflow_params(params))
+    with tempfile.TemporaryDirectory() as folder:
+        for path, content in files.items():
+            target = Path(folder, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content)
+        client.log_artifacts(run_id, folder)
+    client.set_terminated(run_id, "FINISHED")
+    return run_id

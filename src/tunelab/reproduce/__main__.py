@@ -1,0 +1,5 @@
+import sys
+
+from tunelab.reproduce.cli import main
+
+sys.exit(main())
