@@ -83,7 +83,9 @@ def per_stage(metric: str, direction: Literal["max", "min"]) -> Figure:
     """A chain's best trial metric per stage, in stage order."""
 
     def figure(results: Results, preset: str) -> dict[str, float]:
-        studies = results.studies_of(preset).sort_values("tags.tunelab.stage_index", key=_as_int)
+        studies = results.studies_of(preset).sort_values(
+            "tags.tunelab.stage_index", key=lambda index: pd.to_numeric(index, errors="coerce")
+        )
         out = {}
         for stage in studies["tags.tunelab.stage"]:
             values = results.trial_metric(preset, metric, stage)
@@ -108,10 +110,6 @@ def per_strategy(metric: str, direction: Literal["max", "min"]) -> Figure:
     return figure
 
 
-def _as_int(column: pd.Series) -> pd.Series:
-    return pd.to_numeric(column, errors="coerce")
-
-
 def ours(results: Results, part: Part) -> dict[str, float]:
     return part.ours(results, part.preset)
 
@@ -119,16 +117,10 @@ def ours(results: Results, part: Part) -> dict[str, float]:
 # Claims ----------------------------------------------------------------------------------------
 
 
-def _part(study: ReferenceStudy | None, preset: str) -> Part:
-    for candidate in STUDIES.values() if study is None else [study]:
-        for part in candidate.parts:
-            if part.preset == preset:
-                return part
-    raise KeyError(preset)
-
-
 def figure_of(results: Results, preset: str) -> dict[str, float]:
-    return ours(results, _part(None, preset))
+    """Our figure of the part `preset`, of whichever study it belongs to."""
+    (part,) = [p for study in STUDIES.values() for p in study.parts if p.preset == preset]
+    return ours(results, part)
 
 
 def mnist_batch_sizes(results: Results) -> Verdict:
