@@ -107,3 +107,27 @@ def test_tpe_prunes_a_trial_that_trails_the_median():
     tpe.tell(second, Outcome("PRUNED", 0.1, 1))
     assert tpe.ask() is None
     assert [t.state.name for t in tpe.study.trials] == ["COMPLETE", "PRUNED"]
+
+
+def test_a_new_study_never_deletes_a_same_name_study_from_a_shared_storage(tmp_path):
+    """`resume=false` restarts a study in its own folder's file, but in a storage given by
+    `strategy.storage` (which other workers may share) it refuses with one line."""
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    workdir = tmp_path / "work" / "mlp-digits-tpe-seed0"
+    overrides = [f"strategy.storage={shared}", "strategy.n_trials=1"]
+    _, first = strategy_for("tpe", workdir, overrides)
+    proposal = first.ask()
+    first.tell(proposal, Outcome("COMPLETE", 0.5, 2))
+    with pytest.raises(ConfigError, match=(
+        r"^strategy.storage: an Optuna study named 'mlp-digits-tpe-seed0' already exists in "
+        r"sqlite:///.*shared.db; continue it with resume=true, or give this study another "
+        r"study_name \(a shared storage's studies are never deleted\)$")):  # fmt: skip
+        strategy_for("tpe", workdir, overrides)
+    import optuna
+
+    assert len(optuna.load_study(study_name=workdir.name, storage=shared).trials) == 1
+    workdir.mkdir(parents=True)
+    _, private = strategy_for("tpe", workdir)  # its own folder's file: restarted
+    private.tell(private.ask(), Outcome("COMPLETE", 0.5, 2))
+    _, private = strategy_for("tpe", workdir)
+    assert private.study.trials == []

@@ -4,7 +4,8 @@ Hydra composes `conf/`; `--overrides "a=1 b=2"` splices a whole override string 
 `mlflow run -P overrides=...` arrives). Bad config, or a tracking URI where nothing usable
 answers, exits 2 with one line before TensorFlow or MLflow is touched, whether the schema finds
 it or Hydra cannot compose it; Ctrl-C and SIGTERM leave the study's runs KILLED; a tracking
-server that stops answering mid-study exits 1 with one line.
+server that stops answering mid-study exits 1 with one line. `tunelab server …` is
+`tunelab.server`'s command.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["server"]:  # `tunelab server start | stop | status`
+        from tunelab.server import main as server
+
+        sys.exit(server(sys.argv[2:]))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     overrides = expand_overrides(sys.argv[1:])
     sys.argv = [sys.argv[0], *overrides]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
+from tunelab.tracking.reachability import masked
 
 
 @dataclass
@@ -45,8 +46,15 @@ class OptunaStrategy(Strategy):
         storage = None if url == "memory" else url
         name = context.workdir.name
         if storage and not context.resume:
-            with contextlib.suppress(KeyError):  # no earlier study of that name
-                optuna.delete_study(study_name=name, storage=storage)
+            if settings.storage is None:  # the study folder's own file: start it afresh
+                with contextlib.suppress(KeyError):  # no earlier study of that name
+                    optuna.delete_study(study_name=name, storage=storage)
+            elif name in optuna.get_all_study_names(storage):  # shared: maybe others' work
+                raise ConfigError(
+                    f"strategy.storage: an Optuna study named {name!r} already exists in "
+                    f"{masked(storage)}; continue it with resume=true, or give this study another "
+                    "study_name (a shared storage's studies are never deleted)"
+                )
         self.study = optuna.create_study(
             study_name=name,
             storage=storage,

@@ -179,11 +179,16 @@ def _auth_headers() -> dict[str, str]:
     return {}
 
 
+def masked(uri: str) -> str:
+    """`uri` without its password, for messages."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
+
+
 def _check_database(uri: str, scheme: str, key: str) -> None:
     import sqlalchemy
 
     connect_args: dict[str, Any] = {"connect_timeout": PROBE_SECONDS} if scheme != "mssql" else {}
-    shown = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)  # no password in the message
+    shown = masked(uri)
     try:
         engine = sqlalchemy.create_engine(uri, connect_args=connect_args)
         with engine.connect():

@@ -1,0 +1,82 @@
+"""`tunelab server start | stop | status`: a real PostgreSQL (pgserver) and `mlflow server`,
+a study against both, and nothing left running after `stop`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import psutil
+import pytest
+from conftest import free_port, tunelab_cli
+
+
+def server(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tunelab", "server", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (this sandbox's init does not always reap orphans)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_fewer_than_two_workers_is_refused_with_one_line(tmp_path):
+    out = server("start", "--workers", "1", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("tunelab server: error: --workers: at least 2")
+    assert not (tmp_path / ".tunelab").exists()
+
+
+@pytest.mark.slow
+def test_start_is_idempotent_a_study_uses_both_services_and_stop_leaves_nothing(tmp_path):
+    port = str(free_port())
+    started = server("start", "--port", port, cwd=tmp_path)
+    assert started.returncode == 0, started.stderr
+    state = json.loads((tmp_path / ".tunelab/server/server.json").read_text())
+    assert f"tracking URI:   http://127.0.0.1:{port}\n" in started.stdout
+    assert f"Optuna storage: {state['optuna_storage']}\n" in started.stdout
+    postmaster = int((tmp_path / ".tunelab/server/postgres/postmaster.pid").read_text().split()[0])
+    workers = psutil.Process(state["mlflow_pid"]).children(recursive=True)
+    try:
+        again = server("start", "--port", port, cwd=tmp_path)
+        assert again.returncode == 0 and again.stdout == started.stdout
+        assert json.loads((tmp_path / ".tunelab/server/server.json").read_text()) == state
+        assert server("status", cwd=tmp_path).stdout == started.stdout
+
+        storage = state["optuna_storage"]
+        args = ["strategy=tpe", "dataset=digits", "budget=smoke", "quiet=true",
+                f"tracking.uri={state['tracking_uri']}",
+                f"strategy.storage='{storage}'"]  # fmt: skip
+        study = tunelab_cli(args, cwd=tmp_path)
+        assert study.returncode == 0, study.stderr
+        again = tunelab_cli(args, cwd=tmp_path)  # resume=false must not delete the shared study
+        assert again.returncode == 2
+        refusal = "tunelab: error: strategy.storage: an Optuna study named 'mlp-digits-tpe-seed0'"
+        assert again.stderr.strip().startswith(refusal)
+        import optuna
+        from mlflow.tracking import MlflowClient
+
+        trials = MlflowClient(state["tracking_uri"]).search_runs(
+            ["1"], "tags.`tunelab.kind` = 'trial'"
+        )
+        assert len(trials) == 3 and {t.info.status for t in trials} == {"FINISHED"}
+        runs = MlflowClient(state["tracking_uri"]).search_runs(["1"])
+        assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+        (summary,) = optuna.get_all_study_summaries(storage)
+        assert summary.n_trials == 3
+        assert not (tmp_path / "mlflow.db").exists()
+    finally:
+        stopped = server("stop", cwd=tmp_path)
+    assert (stopped.returncode, stopped.stdout) == (0, "stopped\n")
+    assert not [p for p in [state["mlflow_pid"], postmaster, *(w.pid for w in workers)]
+                if running(p)]  # fmt: skip
+    status = server("status", cwd=tmp_path)
+    assert (status.returncode, status.stdout) == (1, "not running (state: .tunelab/server)\n")
+    assert server("stop", cwd=tmp_path).stdout == "nothing was running\n"
+    assert os.listdir(tmp_path / ".tunelab/server/postgres")  # the data stays for next start
