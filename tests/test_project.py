@@ -33,6 +33,11 @@ def test_ci_treats_no_tests_as_failure():
     assert '"$status" -eq 5' in (PROJECT / ".ci" / "run").read_text()
 
 
+def test_ci_installs_the_chromium_the_browser_test_drives():
+    ci = (PROJECT / ".ci" / "run").read_text()
+    assert ci.index("apt-get install -y chromium") < ci.index("python -m pytest")
+
+
 def test_code_is_ruff_clean():
     out = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"],
