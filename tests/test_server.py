@@ -7,6 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import psutil
 import pytest
@@ -24,6 +27,33 @@ def running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def dashboard_trials(storage: str) -> dict[str, list[str]]:
+    """What `optuna-dashboard` on `storage` lists over HTTP: each study's trial states."""
+    port = free_port()
+    command = Path(sys.executable).with_name("optuna-dashboard")  # its console script
+    dashboard = subprocess.Popen([command, storage, "--host", "127.0.0.1", "--port", str(port)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    studies: list[dict] = []
+    try:
+        for _ in range(60):
+            try:
+                with direct.open(f"http://127.0.0.1:{port}/api/studies", timeout=2) as answer:
+                    studies = json.load(answer)["study_summaries"]
+                break
+            except OSError:
+                time.sleep(0.5)
+        found = {}
+        for study in studies:
+            url = f"http://127.0.0.1:{port}/api/studies/{study['study_id']}?after=0"
+            with direct.open(url, timeout=5) as answer:
+                found[study["study_name"]] = [t["state"] for t in json.load(answer)["trials"]]
+        return found
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
 
 
 def test_fewer_than_two_workers_is_refused_with_one_line(tmp_path):
@@ -70,6 +100,7 @@ def test_start_is_idempotent_a_study_uses_both_services_and_stop_leaves_nothing(
         assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
         (summary,) = optuna.get_all_study_summaries(storage)
         assert summary.n_trials == 3
+        assert dashboard_trials(storage) == {"mlp-digits-tpe-seed0": ["Complete"] * 3}
         assert not (tmp_path / "mlflow.db").exists()
     finally:
         stopped = server("stop", cwd=tmp_path)
