@@ -1,0 +1,137 @@
+"""Many writers on one PostgreSQL-backed MLflow server (`tunelab server`), side by side.
+
+Starts `tunelab server` in a temporary state folder, then logs short fake trials (no training:
+a child run under one study run, 8 params, 10 metrics over 5 steps, ended FINISHED), first
+from 1 writer process, then from 8 at once. Every run is read back and checked complete
+(status, params, metric histories). It prints requests per second and the client-side
+latency of each request (p50 / p99) for both, and their ratio.
+
+    python benchmarks/tracking_load.py                    # 250 trials alone, then 2,000 by 8
+    python benchmarks/tracking_load.py --trials 2000 --writers 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PARAMS, METRICS, STEPS = 8, 10, 5
+
+
+def write(uri: str, experiment_id: str, parent: str, writer: int, trials: int
+          ) -> tuple[list[float], float, float]:  # fmt: skip
+    """Log `trials` fake trials; the latency of every request, and when the first started and
+    the last ended (wall clock, so that process start-up is not counted)."""
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    latencies = []
+
+    def timed(call, *args, **kwargs):
+        started = time.perf_counter()
+        result = call(*args, **kwargs)
+        latencies.append(time.perf_counter() - started)
+        return result
+
+    first = time.time()
+    for trial in range(trials):
+        tags = {"mlflow.parentRunId": parent, "tunelab.kind": "trial",
+                "tunelab.trial_key": f"{writer}/{trial}"}  # fmt: skip
+        run = timed(client.create_run, experiment_id, run_name=f"w{writer}-t{trial}", tags=tags)
+        run_id = run.info.run_id
+        params = [Param(f"p{i}", str(trial * i)) for i in range(PARAMS)]
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"m{i}", float(step + i), now, step)
+                   for i in range(METRICS) for step in range(STEPS)]  # fmt: skip
+        timed(client.log_batch, run_id, params=params, metrics=metrics)
+        timed(client.set_terminated, run_id, "FINISHED")
+    return latencies, first, time.time()
+
+
+def load(uri: str, experiment_id: str, parent: str, writers: int, trials: int) -> dict:
+    per_writer = trials // writers
+    with multiprocessing.get_context("spawn").Pool(writers) as pool:
+        results = pool.starmap(write, [(uri, experiment_id, parent, w, per_writer)
+                                       for w in range(writers)])  # fmt: skip
+    wall = max(end for _, _, end in results) - min(first for _, first, _ in results)
+    latencies = np.concatenate([np.array(r) for r, _, _ in results])
+    return {"writers": writers, "trials": per_writer * writers, "requests": len(latencies),
+            "wall": wall, "rps": len(latencies) / wall,
+            "p50": float(np.percentile(latencies, 50) * 1000),
+            "p99": float(np.percentile(latencies, 99) * 1000)}  # fmt: skip
+
+
+def read_back(uri: str, experiment_id: str, parent: str, expected: int) -> int:
+    """How many complete trial runs the server holds (every param, every metric's history)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    complete, token = 0, None
+    while True:
+        page = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'",
+                                  max_results=50_000, page_token=token)  # fmt: skip
+        for run in page:
+            complete += (run.info.status == "FINISHED" and len(run.data.params) == PARAMS
+                         and len(run.data.metrics) == METRICS)  # fmt: skip
+        token = page.token
+        if not token:
+            break
+    sample = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'",
+                                max_results=20)  # fmt: skip
+    for run in sample:  # the histories too, for a sample of runs
+        assert len(client.get_metric_history(run.info.run_id, "m0")) == STEPS
+    assert complete == expected, f"{complete} of {expected} runs read back complete"
+    return complete
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=2000, help="logged by the many writers")
+    parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--port", type=int, default=5091)
+    args = parser.parse_args()
+
+    from mlflow.tracking import MlflowClient
+
+    from tunelab import server
+
+    state = Path(tempfile.mkdtemp(prefix="tunelab-load-"))
+    running = server.start(state, "127.0.0.1", args.port, workers=2)
+    try:
+        client = MlflowClient(running.tracking_uri)
+        rows = []
+        for writers, trials in ((1, args.trials // args.writers), (args.writers, args.trials)):
+            experiment_id = client.create_experiment(f"load-{writers}-writers")
+            parent = client.create_run(experiment_id, run_name="study").info.run_id
+            row = load(running.tracking_uri, experiment_id, parent, writers, trials)
+            row["complete"] = read_back(running.tracking_uri, experiment_id, parent,
+                                        row["trials"])  # fmt: skip
+            client.set_terminated(parent, "FINISHED")
+            rows.append(row)
+    finally:
+        server.stop(state)
+    print(
+        "| writers | trials | read back complete | requests | wall | requests/s | "
+        "p50 latency | p99 latency |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['writers']} | {r['trials']:,} | {r['complete']:,} | {r['requests']:,} | "
+            f"{r['wall']:.1f} s | {r['rps']:.0f} | {r['p50']:.1f} ms | {r['p99']:.1f} ms |"
+        )
+    alone, many = rows
+    print(
+        f"\n{many['writers']} writers / 1: throughput × {many['rps'] / alone['rps']:.2f}, "
+        f"p50 × {many['p50'] / alone['p50']:.2f}, p99 × {many['p99'] / alone['p99']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
