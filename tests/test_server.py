@@ -63,6 +63,13 @@ def test_fewer_than_two_workers_is_refused_with_one_line(tmp_path):
     assert not (tmp_path / ".tunelab").exists()
 
 
+def test_a_state_folder_that_cannot_be_written_is_one_line(tmp_path):
+    out = server("start", "--state", "/proc/tunelab-state", cwd=tmp_path)
+    assert (out.returncode, out.stderr.strip()) == (1, (
+        "tunelab server: error: --state: /proc/tunelab-state cannot hold the database and "
+        "artifacts (No such file or directory)"))  # fmt: skip
+
+
 @pytest.mark.slow
 def test_start_is_idempotent_a_study_uses_both_services_and_stop_leaves_nothing(tmp_path):
     port = str(free_port())
@@ -85,6 +92,11 @@ def test_start_is_idempotent_a_study_uses_both_services_and_stop_leaves_nothing(
                 f"strategy.storage='{storage}'"]  # fmt: skip
         study = tunelab_cli(args, cwd=tmp_path)
         assert study.returncode == 0, study.stderr
+        stranger = storage.replace("postgres:@", "nobody:@")  # a role the server does not have
+        refused = tunelab_cli([*args[:-1], f"strategy.storage='{stranger}'"], cwd=tmp_path)
+        assert refused.returncode == 2
+        assert refused.stderr.startswith("tunelab: error: strategy.storage: cannot connect to ")
+        assert 'role "nobody" does not exist' in refused.stderr
         again = tunelab_cli(args, cwd=tmp_path)  # resume=false must not delete the shared study
         assert again.returncode == 2
         refusal = "tunelab: error: strategy.storage: an Optuna study named 'mlp-digits-tpe-seed0'"

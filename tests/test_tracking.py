@@ -74,6 +74,17 @@ def test_a_study_with_an_unusable_tracking_uri_is_one_line_within_seconds(uri, m
     assert "secret" not in out.stderr
 
 
+def test_an_unreachable_optuna_storage_is_one_line_before_anything_runs(tmp_path):
+    storage = "postgresql+psycopg://nouser:secret@127.0.0.1:1/optuna"
+    out = tunelab_cli(["strategy=tpe", f"strategy.storage='{storage}'", "budget=smoke"],
+                      tmp_path, timeout=30)  # fmt: skip
+    assert (out.returncode, out.stderr.strip()) == (2, (
+        "tunelab: error: strategy.storage: cannot connect to "
+        "postgresql+psycopg://nouser:***@127.0.0.1:1/optuna (connection failed: connection to "
+        'server at "127.0.0.1", port 1 failed: Connection refused)'))  # fmt: skip
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_a_file_that_is_not_a_database_is_refused(tmp_path):
     (tmp_path / "mlflow.db").write_text("not a database")
     with pytest.raises(ConfigError, match="is not a usable SQLite database"):

@@ -47,6 +47,9 @@ def app(cfg: DictConfig) -> None:
     try:
         study_cfg = config.from_hydra(cfg)
         reachability.check(study_cfg.tracking.uri)  # seconds, before TensorFlow is imported
+        storage = getattr(study_cfg.strategy.settings, "storage", None)  # Optuna's, if any
+        if storage and storage != "memory":
+            reachability.check(storage, "strategy.storage")
         if study_cfg.stages:
             from hydra.core.hydra_config import HydraConfig
 

@@ -67,10 +67,17 @@ def start(state: Path, host: str, port: int, workers: int) -> ServerState:
         return running
     if running is not None:  # left by a server that died: stop what remains of it
         stop(state)
+    try:
+        probe = state / "artifacts" / ".writable"
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise ServerError(f"--state: {state} cannot hold the database and artifacts "
+                          f"({error.strerror})") from None  # fmt: skip
     postgres = _postgres(state)
     uris = {db: postgres.get_uri(db).replace("postgresql://", "postgresql+psycopg://", 1)
             for db in DATABASES}  # fmt: skip
-    state.mkdir(parents=True, exist_ok=True)
     log = state / "mlflow.log"
     with log.open("a") as out:
         process = subprocess.Popen(
@@ -114,7 +121,6 @@ def _postgres(state: Path) -> Any:
         import pgserver
     except ImportError:
         raise ServerError("tunelab server needs pgserver: pip install -e '.[server]'") from None
-    state.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set, falling back"
         warnings.simplefilter("ignore")
         postgres = pgserver.get_server(state / "postgres", cleanup_mode=None)  # stays up after us
