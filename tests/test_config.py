@@ -126,8 +126,8 @@ def test_cli_bad_value_exits_2_with_one_line_and_logs_nothing(tmp_path):
 
 STRATEGIES = ", ".join(sorted(p.stem for p in (PROJECT / "conf" / "strategy").glob("*.yaml")))
 TOP_LEVEL_KEYS = ("budget, dataset, model, objective, quiet, repetition, resume, seed, stages, "
-                  "stop_after_identical_failures, strategy, study_name, tags, tracking, "
-                  "workdir")  # fmt: skip
+                  "stop_after_identical_failures, strategy, study_name, tags, tracking, workdir, "
+                  "workers")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -171,6 +171,7 @@ class StudyConfig:
     strategy: Component
     stages: list[Stage] = field(default_factory=list)
     stop_after_identical_failures: int = 3  # 0 = never stop a study for failing trials
+    workers: int = 1  # processes running this study's trials (README: "N workers")
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
     extra_tags: dict[str, str] = field(default_factory=dict)  # `tags`, and a chain's on its stages
 
@@ -184,6 +185,7 @@ class StudyConfig:
             "repetition",
             "stop_after_identical_failures",  # a resumed study may set it to 0
             "tags",
+            "workers",
         )
         return {k: v for k, v in self.resolved.items() if k not in ignored}
 
@@ -195,6 +197,7 @@ class StudyConfig:
 TOP_LEVEL = {
     "seed", "repetition", "budget", "objective", "study_name", "resume", "quiet", "workdir",
     "tracking", "model", "dataset", "strategy", "stages", "stop_after_identical_failures", "tags",
+    "workers",
 }  # fmt: skip
 
 
@@ -319,7 +322,19 @@ def load(raw: dict[str, Any]) -> StudyConfig:
         ),
         resolved={**raw, "study_name": study_name, "objective": vars(objective)},
         extra_tags=_tags(raw.get("tags") or {}),
+        workers=_workers(raw.get("workers", 1), strategy),
     )
+
+
+def _workers(value: Any, strategy: Component) -> int:
+    workers = _int(value, "workers")
+    if workers < 1:
+        raise ConfigError(f"workers: must be at least 1, got {workers}")
+    cls: Any = strategy.cls  # a Strategy subclass (not imported here: no TensorFlow)
+    if workers > 1 and not cls.parallel:
+        raise ConfigError(f"workers: strategy={strategy.name} runs in one process; with "
+                          f"workers={workers} use {cls.in_parallel_use}")  # fmt: skip
+    return workers
 
 
 def _tags(tags: Any, prefix: str = "tags") -> dict[str, str]:

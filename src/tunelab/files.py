@@ -1,8 +1,12 @@
-"""State files that survive `kill -9`: written to a temporary file, then renamed over."""
+"""State files that survive `kill -9` (written to a temporary file, then renamed over), and
+a lock file that local worker processes take turns on."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -14,3 +18,15 @@ def write_atomically(path: str | Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(temporary, path)
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) while the block runs; the kernel
+    releases it if the process dies."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -88,6 +88,7 @@ class StudyFolder:
         self.meta_file = self.path / "study.json"
         self.journal_file = self.path / "trials.jsonl"
         self.meta: dict[str, Any] = {}
+        self.objective = cfg.objective
         self.records: list[TrialRecord] = []
         self.resuming = cfg.resume and self.meta_file.exists()
         if self.resuming:
@@ -123,9 +124,27 @@ class StudyFolder:
         folder.mkdir(exist_ok=True)
         return folder / f"{trial_id}.weights.npz"
 
-    @property
-    def best_weights_file(self) -> Path:
-        return self.path / "best_weights.npz"
+    def best_weights(self, trial_id: str) -> Path:
+        """The weights of a trial that was the best when it finished (the last one of them is
+        the study's best; with several workers, any of them may be)."""
+        folder = self.path / "best"
+        folder.mkdir(exist_ok=True)
+        return folder / f"{trial_id}.weights.npz"
+
+    def best_headline(self, trial_id: str) -> Path:
+        return self.path / "best" / f"{trial_id}.headline.json"
+
+    def reload_records(self) -> None:
+        """Every worker's journal lines, in the order they were written, renumbered and with
+        the running best and epochs counted over them all."""
+        lines = self.journal_file.read_text().splitlines() if self.journal_file.exists() else []
+        self.records = [TrialRecord(**json.loads(line)) for line in lines if line]
+        best, epochs = None, 0
+        for index, record in enumerate(self.records):
+            epochs += record.epochs_trained
+            if record.score is not None and self.objective.better(record.score, best):
+                best = record.score
+            record.trial_index, record.best_so_far, record.cumulative_epochs = index, best, epochs
 
 
 def _refuse_changed_config(before: dict[str, Any], now: dict[str, Any]) -> None:
@@ -203,28 +222,7 @@ class Study:
                 f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
                 "start a new one with resume=false or another study_name"
             )
-        from tunelab.backend import quiet_tensorflow
-
-        quiet_tensorflow()
-        self.strategy: Strategy = cfg.strategy.cls(  # a design it cannot make fails here, fast
-            cfg.strategy.settings,
-            StrategyContext(
-                space=cfg.model.space, objective=cfg.objective, seed=cfg.seed,
-                workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
-            ),
-        )  # fmt: skip
-        from tunelab import train
-        from tunelab.data import load_dataset
-
-        self.train = train
-        self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
-        for notice in self.data.notices:
-            print(f"tunelab: {notice}", file=sys.stderr)
-        self.task: Task = cfg.model.cls.task(
-            cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
-        )
-        self.tracker = Tracker(cfg.tracking)
-        self.tags = self._tags()
+        self._set_up()
         started = time.perf_counter()
         run_id = self.tracker.start_study(
             cfg.study_name, {**self.tags, "tunelab.kind": "study"}, _flatten(cfg.fingerprint()),
@@ -239,28 +237,90 @@ class Study:
                 self.tracker.log_params(run_id, self.data.sizes)  # beside the configured sizes
                 self._log_design(self.strategy.describe())
             self._prepare_task(run_id)
-            with collector_off_long_lived_objects():
-                with TrialProgress(cfg, self.strategy.expected_trials, folder.records) as bar:
-                    while (proposal := self.strategy.ask()) is not None:
-                        if recorded := folder.recorded(proposal.trial_id):
-                            self._tell_recorded(proposal, recorded)
-                            continue
-                        bar.advance(self._run_trial(proposal))
-                        self._stop_if_every_trial_fails_alike()
-                summary = self._finish(started)
-        except KeyboardInterrupt:
-            self.tracker.end_all("KILLED")
-            raise
+            if cfg.workers > 1:
+                from tunelab import workers
+
+                write_atomically(folder.path / workers.CONFIG, yaml.safe_dump(cfg.resolved))
+                with workers.started(folder.path, cfg.workers):
+                    self._run_trials()
+                folder.reload_records()
+            else:
+                self._run_trials()
+            summary = self._finish(started)
         except BaseException as error:
-            if outage := self.tracker.outage_in(error):
-                self.tracker.abandon()
-                raise TrackingOutage(
-                    f"{outage}; {len(folder.records)} trials are saved. Start the server again "
-                    "and continue with resume=true"
-                ) from None
-            self.tracker.end_all("FAILED")
+            self._end_runs_after(error)
             raise
         return summary
+
+    def work(self) -> None:
+        """As one of `workers=N` processes: run trials of the study the coordinator started
+        until the strategy has none left; the coordinator finishes the study."""
+        if "run_id" not in self.folder.meta:
+            raise ConfigError(f"workers: study {self.cfg.study_name!r} has no study run to join")
+        self._set_up(joining=True)
+        self.tracker.join_study(self.folder.meta["run_id"])
+        try:
+            self._prepare_task(self.folder.meta["run_id"])
+            self._run_trials()
+            self.tracker.leave()
+        except BaseException as error:
+            self._end_runs_after(error)
+            raise
+
+    def _run_trials(self) -> None:
+        cfg, folder = self.cfg, self.folder
+        progress = TrialProgress(cfg, self.strategy.expected_trials, folder.records)
+        with collector_off_long_lived_objects(), progress as bar:
+            while (proposal := self.strategy.ask()) is not None:
+                if recorded := folder.recorded(proposal.trial_id):
+                    self._tell_recorded(proposal, recorded)
+                    continue
+                bar.advance(self._run_trial(proposal))
+                self._stop_if_every_trial_fails_alike()
+
+    def _end_runs_after(self, error: BaseException) -> None:
+        """The open runs end KILLED (Ctrl-C, SIGTERM) or FAILED; a tracking server that stopped
+        answering is left alone and named in one line."""
+        if isinstance(error, KeyboardInterrupt):
+            self.tracker.end_all("KILLED")
+            return
+        if outage := self.tracker.outage_in(error):
+            self.tracker.abandon()
+            raise TrackingOutage(
+                f"{outage}; {len(self.folder.records)} trials are saved. Start the server "
+                "again and continue with resume=true"
+            ) from None
+        self.tracker.end_all("FAILED")
+
+    def _set_up(self, joining: bool = False) -> None:
+        """The strategy (a design it cannot make fails here, fast), the data, the task and the
+        tracker; `joining`: as a worker on a study its coordinator started."""
+        cfg, folder = self.cfg, self.folder
+        from tunelab import workers
+        from tunelab.backend import quiet_tensorflow
+
+        quiet_tensorflow()
+        workers.pin_threads(cfg.workers)
+        self.strategy: Strategy = cfg.strategy.cls(
+            cfg.strategy.settings,
+            StrategyContext(
+                space=cfg.model.space, objective=cfg.objective, seed=cfg.seed,
+                workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
+                shared=cfg.workers > 1 or joining, joining=joining,
+            ),
+        )  # fmt: skip
+        from tunelab import train
+        from tunelab.data import load_dataset
+
+        self.train = train
+        self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
+        for notice in self.data.notices:
+            print(f"tunelab: {notice}", file=sys.stderr)
+        self.task: Task = cfg.model.cls.task(
+            cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
+        )
+        self.tracker = Tracker(cfg.tracking)
+        self.tags = self._tags()
 
     def finished_summary(self) -> StudySummary | None:
         """With `resume=true`, the summary of this study if it had already finished (a chain's
@@ -338,13 +398,18 @@ class Study:
     # --- one trial -----------------------------------------------------------------------
     def _run_trial(self, proposal: Proposal) -> TrialRecord:
         cfg, folder, tracker = self.cfg, self.folder, self.tracker
-        index = len(folder.records)
+        index = len(folder.records)  # this process's; the coordinator renumbers at the end
         epochs = proposal.epochs or cfg.model.training.epochs
         tags = {
             **self.tags, **proposal.tags, "tunelab.kind": "trial",
-            "tunelab.trial_id": proposal.trial_id, "tunelab.trial_index": str(index),
-            "tunelab.tuned": ",".join(proposal.values),
+            "tunelab.trial_id": proposal.trial_id, "tunelab.tuned": ",".join(proposal.values),
         }  # fmt: skip
+        if cfg.workers == 1:  # with workers, the journal's order numbers them at the end
+            tags["tunelab.trial_index"] = str(index)
+        else:
+            from tunelab.workers import WORKER
+
+            tags["tunelab.worker"] = os.environ.get(WORKER, "0")  # 0: the coordinator
         started = time.perf_counter()
         key = f"{folder.meta['study_id']}/{proposal.trial_id}"
         run = tracker.start_trial(f"trial-{proposal.trial_id}", key, tags)
@@ -368,7 +433,8 @@ class Study:
 
             fit = self.train.fit(
                 cfg.model, hp, self.task, epochs=epochs, initial_epoch=proposal.initial_epoch,
-                seed=derive(cfg.seed, "trial", index), objective=cfg.objective,
+                seed=derive(cfg.seed, "trial", index if cfg.workers == 1 else proposal.trial_id),
+                objective=cfg.objective,
                 on_epoch=on_epoch, warm_start=warm,
             )  # fmt: skip
             history = fit.history
@@ -445,8 +511,9 @@ class Study:
             train.save_weights(fit.model, self.folder.checkpoint(proposal.trial_id))
         best = self._best_record()
         if score is not None and cfg.objective.better(score, best.score if best else None):
-            train.save_weights(fit.model, self.folder.best_weights_file)
-            self.folder.save(best_headline=evaluation.headline)
+            train.save_weights(fit.model, self.folder.best_weights(proposal.trial_id))
+            write_atomically(self.folder.best_headline(proposal.trial_id),
+                             json.dumps(evaluation.headline))  # fmt: skip
         return Outcome(status, score, len(fit.history))
 
     def _best_record(self) -> TrialRecord | None:
@@ -472,8 +539,8 @@ class Study:
         registered = None
         if best is not None:
             metrics[f"best_{cfg.objective.name}"] = best.score
-            for key, value in folder.meta.get("best_headline", {}).items():
-                metrics[f"best_trial_{key}"] = value
+            headline = json.loads(folder.best_headline(best.trial_id).read_text())
+            metrics.update({f"best_trial_{key}": value for key, value in headline.items()})
             tracker.log_params(run_id, {f"best.{k}": v for k, v in best.values.items()})
             tracker.set_tags(run_id, {"tunelab.best_trial_run_id": best.run_id,
                                       "tunelab.best_trial_id": best.trial_id})  # fmt: skip
@@ -481,8 +548,11 @@ class Study:
         self._log_best_so_far(run_id, records)  # drawn by the artifact worker meanwhile
         if best is not None:
             registered = self._log_best_model(best)
-            hp, weights = cfg.model.hparams_for(best.values), folder.best_weights_file
+            hp, weights = cfg.model.hparams_for(best.values), folder.best_weights(best.trial_id)
             self._log_extras(run_id, self.task.conclude(cfg.model.cls, hp, weights))
+            for file in weights.parent.iterdir():  # earlier bests: no longer needed
+                if not file.name.startswith(f"{best.trial_id}."):
+                    file.unlink()
         tracker.log_metrics(run_id, metrics)
         try:
             self._log_design(self.strategy.summary())
@@ -510,7 +580,7 @@ class Study:
         cfg = self.cfg
         if not (cfg.tracking.log_model or cfg.tracking.register):
             return None
-        hp, weights = cfg.model.hparams_for(best.values), self.folder.best_weights_file
+        hp, weights = cfg.model.hparams_for(best.values), self.folder.best_weights(best.trial_id)
         model, example = self.task.servable(cfg.model.cls, hp, weights)
         uri = self.tracker.log_model(model, example)
         for name, (companion, companion_example) in self.task.companions(

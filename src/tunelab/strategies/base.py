@@ -32,6 +32,8 @@ class StrategyContext:
     workdir: Path  # private to this study; exists
     resume: bool
     epochs: int  # the model's configured training epochs
+    shared: bool = False  # other processes run trials of this study too (workers=N)
+    joining: bool = False  # this process joins a study another one started and runs
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Strategy(ABC):
 
     Settings: ClassVar[type]
     keeps_checkpoints: ClassVar[bool] = False  # True: proposals may warm-start from a trial
+    parallel: ClassVar[bool] = False  # True: `workers=N` processes may share one study
+    in_parallel_use: ClassVar[str] = "strategy=tpe"  # what to run with workers=N instead
 
     def __init__(self, settings: Any, context: StrategyContext) -> None:
         self.settings = settings

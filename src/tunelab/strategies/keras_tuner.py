@@ -106,6 +106,7 @@ class Hyperband(KerasTunerStrategy):
 
     Settings = HyperbandSettings
     keeps_checkpoints = True
+    in_parallel_use = "strategy=tpe strategy.pruner=hyperband (Optuna's Hyperband pruner)"
 
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
         s = self.settings
@@ -136,6 +137,7 @@ class RandomSearch(KerasTunerStrategy):
     """Independent uniform draws from the space (log-uniform where `log: true`)."""
 
     Settings = RandomSettings
+    in_parallel_use = "strategy=qmc (quasi-random points) or strategy=tpe"
 
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
         return atomic(kt.oracles.RandomSearchOracle)(
@@ -159,6 +161,7 @@ class Bayesian(KerasTunerStrategy):
     proposing exactly what KerasTuner's proposes in about a third of the time (`quick_gp`)."""
 
     Settings = BayesianSettings
+    in_parallel_use = "strategy=gp (Optuna's Gaussian process)"
 
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
         from tunelab.strategies.quick_gp import quick_bayesian_oracle

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tunelab.files import locked
 from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
@@ -34,6 +35,7 @@ class OptunaStrategy(Strategy):
     their own numbers (suggesting again returns their stored values)."""
 
     Settings = OptunaSettings
+    parallel = True
 
     def __init__(self, settings: OptunaSettings, context: StrategyContext) -> None:
         super().__init__(settings, context)
@@ -64,6 +66,8 @@ class OptunaStrategy(Strategy):
             load_if_exists=True,
         )
         running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if context.joining:  # RUNNING trials are other workers' own
+            running = []
         self.interrupted = [optuna.trial.Trial(self.study, t._trial_id) for t in running]
 
     def make_sampler(self, optuna: Any, seed: int) -> Any:
@@ -89,12 +93,27 @@ class OptunaStrategy(Strategy):
     def ask(self) -> Proposal | None:
         if self.interrupted:
             trial = self.interrupted.pop(0)
-        elif self._finished() < self.settings.n_trials:
-            trial = self.study.ask()
         else:
-            return None
+            with self._counting():
+                if self._counted() >= self.settings.n_trials:
+                    return None
+                trial = self.study.ask()
         values = self.context.space.suggest_optuna(trial)
         return Proposal(trial_id=str(trial.number), values=values, handle=trial)
+
+    def _counted(self) -> int:
+        """Trials that count towards `n_trials`: the finished ones, and with other workers
+        the running ones too, so that together they run exactly `n_trials`."""
+        if not self.context.shared:
+            return self._finished()
+        return len(self.study.get_trials(deepcopy=False))
+
+    def _counting(self) -> Any:
+        """With other workers, one process at a time counts and asks (a lock file in the study
+        folder, which local workers share)."""
+        if not self.context.shared:
+            return contextlib.nullcontext()
+        return locked(self.context.workdir / "ask.lock")
 
     def report(self, proposal: Proposal, epoch: int, value: float) -> bool:
         with warnings.catch_warnings():  # an interrupted trial run again reports its epochs again

@@ -66,6 +66,7 @@ class Tracker:
             else self.client.create_experiment(settings.experiment)
         )
         self.study_run_id: str | None = None
+        self.owns_study = True  # False in a worker: other processes' trials are not ours
         self.open_runs: list[Run] = []
         self.artifacts = ArtifactWorker(self.tracking_uri)
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunelab-tracking")
@@ -171,6 +172,18 @@ class Tracker:
             self.log_params(self.study_run_id, params)
         self.open_runs.append(self.study_run_id)
         return self.study_run_id
+
+    def join_study(self, run_id: str) -> None:
+        """Log trials as children of a study run another process owns (a worker of
+        `workers=N`); that run is not this tracker's to end."""
+        self.study_run_id = run_id
+        self.experiment_id = self.client.get_run(run_id).info.experiment_id
+        self.owns_study = False
+
+    def leave(self) -> None:
+        """A worker's end: every request and artifact sent; the study run stays open."""
+        self.drain()
+        self.artifacts.close()
 
     def keep_only_trial_runs(self, journaled_run_ids: set[str]) -> int:
         """Delete the study's child runs that are not in its journal: runs that never finished
@@ -286,7 +299,7 @@ class Tracker:
             return
         with contextlib.suppress(Exception):  # the server may be gone; nothing more to do
             self.drain()
-            if self.study_run_id:
+            if self.study_run_id and self.owns_study:
                 known = {r if isinstance(r, str) else r.result() for r in self.open_runs
                          if isinstance(r, str) or (r.done() and not r.exception())}  # fmt: skip
                 self.open_runs += [r.info.run_id for r in self._trial_runs(only_running=True)
