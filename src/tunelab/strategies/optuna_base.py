@@ -91,14 +91,14 @@ class OptunaStrategy(Strategy):
         return len(self.study.get_trials(deepcopy=False, states=done))
 
     def ask(self) -> Proposal | None:
-        if self.interrupted:
-            trial = self.interrupted.pop(0)
-        else:
-            with self._counting():
-                if self._counted() >= self.settings.n_trials:
-                    return None
+        with self._one_at_a_time():
+            if self.interrupted:
+                trial = self.interrupted.pop(0)
+            elif self._counted() >= self.settings.n_trials:
+                return None
+            else:
                 trial = self.study.ask()
-        values = self.context.space.suggest_optuna(trial)
+            values = self.context.space.suggest_optuna(trial)
         return Proposal(trial_id=str(trial.number), values=values, handle=trial)
 
     def _counted(self) -> int:
@@ -108,27 +108,29 @@ class OptunaStrategy(Strategy):
             return self._finished()
         return len(self.study.get_trials(deepcopy=False))
 
-    def _counting(self) -> Any:
-        """With other workers, one process at a time counts and asks (a lock file in the study
-        folder, which local workers share)."""
+    def _one_at_a_time(self) -> Any:
+        """With other workers, one process at a time counts and asks, reports or tells (a lock
+        file in the study folder, which local workers share; SQLite takes one writer)."""
         if not self.context.shared:
             return contextlib.nullcontext()
         return locked(self.context.workdir / "ask.lock")
 
     def report(self, proposal: Proposal, epoch: int, value: float) -> bool:
-        with warnings.catch_warnings():  # an interrupted trial run again reports its epochs again
+        with warnings.catch_warnings(), self._one_at_a_time():
+            # an interrupted trial run again reports its epochs again
             warnings.filterwarnings("ignore", message="The reported value is ignored")
             proposal.handle.report(value, epoch)
-        return proposal.handle.should_prune()
+            return proposal.handle.should_prune()
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         states = self.optuna.trial.TrialState
-        if outcome.status == "PRUNED":
-            self.study.tell(proposal.handle, state=states.PRUNED)
-        elif outcome.status == "FAILED" or outcome.score is None:
-            self.study.tell(proposal.handle, state=states.FAIL)
-        else:
-            self.study.tell(proposal.handle, outcome.score)
+        with self._one_at_a_time():
+            if outcome.status == "PRUNED":
+                self.study.tell(proposal.handle, state=states.PRUNED)
+            elif outcome.status == "FAILED" or outcome.score is None:
+                self.study.tell(proposal.handle, state=states.FAIL)
+            else:
+                self.study.tell(proposal.handle, outcome.score)
 
     @property
     def expected_trials(self) -> int:
