@@ -62,3 +62,78 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     best_so_far = client.download_artifacts(study.info.run_id, "best_so_far.csv", str(tmp_path))
     rows = Path(best_so_far).read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(6))  # numbered across workers
+
+
+def is_worker(process) -> bool:
+    """A live `python -m tunelab.workers` process (not a zombie, not the artifact worker)."""
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE and "tunelab.workers" in " ".join(
+            process.cmdline()
+        )
+    except psutil.Error:
+        return False
+
+
+@pytest.mark.slow
+def test_a_killed_worker_s_trial_is_failed_retried_and_its_run_killed(tracking_uri, tmp_path):
+    """Worker 1 dies (SIGKILL) in its first trial. Optuna's heartbeat fails that trial and
+    enqueues it again, its MLflow run ends KILLED with the reason, a worker started afresh
+    joins, and the study ends with exactly the configured number of completed trials."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import optuna
+    import psutil
+    from mlflow.tracking import MlflowClient
+
+    args = ["strategy=tpe", "strategy.n_trials=16", "strategy.pruner=none",
+            "strategy.heartbeat_seconds=1", "model.training.epochs=8", "workers=2",
+            "dataset=digits", "budget=smoke", "quiet=true",
+            "tracking.experiment=faults"]  # fmt: skip
+    env = {**os.environ, "TUNELAB_TEST_KILL_WORKER_IN_TRIAL": "1:1"}
+    coordinator = subprocess.Popen([sys.executable, "-m", "tunelab", *args], cwd=tmp_path,
+                                   env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    folder = tmp_path / ".tunelab" / "mlp-digits-tpe-seed0"
+    deadline = time.time() + 300
+    seen = False
+    while time.time() < deadline:  # until worker 1 has died (a zombie until reaped)
+        alive = [p for p in psutil.Process(coordinator.pid).children() if is_worker(p)]
+        seen |= bool(alive)
+        if seen and not alive:
+            break
+        time.sleep(0.2)
+    rejoined = subprocess.run([sys.executable, "-m", "tunelab.workers", str(folder)],
+                              env={**os.environ, "TUNELAB_WORKER": "2"}, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    _, stderr = coordinator.communicate(timeout=300)
+    assert coordinator.returncode == 0, stderr
+    assert rejoined.returncode == 0, rejoined.stderr
+    assert "tunelab: worker 1 was killed (signal 9); the others finished its trials" in stderr
+
+    study = optuna.load_study(study_name=folder.name, storage=f"sqlite:///{folder / 'optuna.db'}")
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 16 and states.count("FAIL") == 1, states
+    (dead,) = [t for t in study.trials if t.state.name == "FAIL"]
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.params == dead.params and retry.state.name == "COMPLETE"
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("faults").experiment_id
+    (run,) = client.search_runs([experiment], "tags.`tunelab.kind` = 'study'")
+    trials = client.search_runs([experiment], "tags.`tunelab.kind` = 'trial'")
+    assert run.info.status == "FINISHED" and run.data.metrics["trials"] == 16
+    by_status = {s: [t for t in trials if t.info.status == s] for s in ("FINISHED", "KILLED")}
+    assert len(by_status["FINISHED"]) == 16 and len(trials) == 17
+    (killed,) = by_status["KILLED"]
+    assert killed.data.tags["tunelab.trial_id"] == str(dead.number)
+    assert killed.data.tags["tunelab.failure_reason"].startswith(
+        "its worker stopped (no heartbeat for 3 s)"
+    )
+    assert killed.data.tags["tunelab.worker"] == "1"
+    assert {t.data.tags["tunelab.worker"] for t in by_status["FINISHED"]} == {"0", "2"}
+    finished_ids = sorted(int(t.data.tags["tunelab.trial_id"]) for t in by_status["FINISHED"])
+    assert dead.number not in finished_ids and retry.number in finished_ids

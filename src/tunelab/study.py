@@ -192,6 +192,18 @@ def _stop_here_if_testing(journaled: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+KILL_WORKER_IN_TRIAL = "TUNELAB_TEST_KILL_WORKER_IN_TRIAL"
+
+
+def _stop_worker_here_if_testing(started_trials: int) -> None:
+    """A test hook: with $TUNELAB_TEST_KILL_WORKER_IN_TRIAL=W:N, worker W kills itself
+    (SIGKILL) during its N-th trial's first epoch."""
+    from tunelab.workers import WORKER
+
+    if os.environ.get(KILL_WORKER_IN_TRIAL) == f"{os.environ.get(WORKER)}:{started_trials}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def git_commit() -> str:
     """The commit of tunelab's own source tree ("unknown" for an installed wheel)."""
     try:
@@ -261,22 +273,38 @@ class Study:
         self.tracker.join_study(self.folder.meta["run_id"])
         try:
             self._prepare_task(self.folder.meta["run_id"])
-            self._run_trials()
+            self._run_trials(joining=True)
             self.tracker.leave()
         except BaseException as error:
             self._end_runs_after(error)
             raise
 
-    def _run_trials(self) -> None:
+    def _run_trials(self, joining: bool = False) -> None:
+        """Ask, run, record, tell until the strategy has no trial left. The coordinator of
+        `workers=N` then waits while other workers still run trials, taking over any a dead
+        worker left (the strategy proposes those again)."""
         cfg, folder = self.cfg, self.folder
         progress = TrialProgress(cfg, self.strategy.expected_trials, folder.records)
         with collector_off_long_lived_objects(), progress as bar:
-            while (proposal := self.strategy.ask()) is not None:
+            while True:
+                proposal = self.strategy.ask()
+                self._end_abandoned_runs()
+                if proposal is None:
+                    if joining or not self.strategy.pending_elsewhere():
+                        break
+                    time.sleep(1)
+                    continue
                 if recorded := folder.recorded(proposal.trial_id):
                     self._tell_recorded(proposal, recorded)
                     continue
                 bar.advance(self._run_trial(proposal))
                 self._stop_if_every_trial_fails_alike()
+
+    def _end_abandoned_runs(self) -> None:
+        """The MLflow runs of trials a dead worker left RUNNING become KILLED, with why."""
+        study_id = self.folder.meta["study_id"]
+        for trial_id, reason in self.strategy.abandoned().items():
+            self.tracker.kill_trial(f"{study_id}/{trial_id}", reason)
 
     def _end_runs_after(self, error: BaseException) -> None:
         """The open runs end KILLED (Ctrl-C, SIGTERM) or FAILED; a tracking server that stopped
@@ -425,6 +453,7 @@ class Study:
             warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
 
             def on_epoch(epoch: int, metrics: dict[str, float], images: dict) -> bool:
+                _stop_worker_here_if_testing(index + 1)
                 tracker.log_metrics(run, metrics, epoch)
                 for key, image in images.items():
                     tracker.log_image(run, image, key, epoch)

@@ -66,12 +66,15 @@ def started(folder: Path, workers: int) -> Iterator[list[subprocess.Popen]]:
         for process in processes:
             process.wait()
         raise
-    failed = [(i, p.wait()) for i, p in enumerate(processes, start=1) if p.wait() != 0]
-    if failed:
-        index, code = failed[0]
-        lines = (folder / f"worker-{index}.log").read_text().strip().splitlines()
-        tail = " / ".join(lines[-LOG_TAIL:])
-        raise StudyFailed(f"worker {index} of {workers} failed (exit {code}): {tail}")
+    for index, process in enumerate(processes, start=1):
+        code = process.wait()
+        if code < 0:  # killed: its trial was failed and run again (the strategy's heartbeat)
+            print(f"tunelab: worker {index} was killed (signal {-code}); the others finished "
+                  "its trials", file=sys.stderr)  # fmt: skip
+        elif code != 0:
+            lines = (folder / f"worker-{index}.log").read_text().strip().splitlines()
+            tail = " / ".join(lines[-LOG_TAIL:])
+            raise StudyFailed(f"worker {index} of {workers} failed (exit {code}): {tail}")
 
 
 def main(argv: list[str] | None = None) -> int:

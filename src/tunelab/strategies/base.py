@@ -84,6 +84,15 @@ class Strategy(ABC):
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         """Record how the trial ended."""
 
+    def abandoned(self) -> dict[str, str]:
+        """Trials another worker started and left (it died), with why; each is run again under
+        a new id. Only strategies of shared studies have any."""
+        return {}
+
+    def pending_elsewhere(self) -> bool:
+        """Whether other workers still run trials of this study (or trials wait to run)."""
+        return False
+
     @property
     def expected_trials(self) -> int | None:
         """Total trials of the whole study when known in advance (for the progress bar)."""

@@ -4,6 +4,7 @@ subclass names its sampler (`make_sampler`), e.g. TPE, CMA-ES, Sobol or a Gaussi
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,10 +24,15 @@ class OptunaSettings:
     # null: a SQLite file in the study's work folder (resumable); "memory": in RAM only;
     # otherwise any SQLAlchemy URL (postgresql://…) shared by workers.
     storage: str | None = None
+    # with workers: each trial's heartbeat; one silent for 3 heartbeats is failed and retried
+    heartbeat_seconds: int = 10
 
     def check(self, path: str) -> None:
         if self.n_trials < 1:
             raise ConfigError(f"{path}.n_trials: must be at least 1, got {self.n_trials}")
+        if self.heartbeat_seconds < 1:
+            raise ConfigError(f"{path}.heartbeat_seconds: must be at least 1, got "
+                              f"{self.heartbeat_seconds}")  # fmt: skip
 
 
 class OptunaStrategy(Strategy):
@@ -45,7 +51,7 @@ class OptunaStrategy(Strategy):
         self.optuna = optuna
         self.check_space()
         url = settings.storage or f"sqlite:///{context.workdir / 'optuna.db'}"
-        storage = None if url == "memory" else url
+        storage: Any = None if url == "memory" else url
         name = context.workdir.name
         if storage and not context.resume:
             if settings.storage is None:  # the study folder's own file: start it afresh
@@ -57,6 +63,23 @@ class OptunaStrategy(Strategy):
                     f"{masked(storage)}; continue it with resume=true, or give this study another "
                     "study_name (a shared storage's studies are never deleted)"
                 )
+        self.abandoned_trials: dict[str, str] = {}  # failed for a silent heartbeat: why
+        self.heartbeats: dict[int, Heartbeat] = {}  # this process's running trials
+        if context.shared and storage is None:
+            raise ConfigError(
+                "strategy.storage: memory cannot be shared by workers; leave it null (the "
+                "study folder's SQLite file) or give a database URL"
+            )
+        if storage and context.shared:
+            # the heartbeat is experimental in Optuna and meant for `optimize`; we drive it
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+            beat = settings.heartbeat_seconds
+            storage = optuna.storages.RDBStorage(
+                storage, heartbeat_interval=beat, grace_period=3 * beat,
+                heartbeat_stale_trial_callback=self._retry_abandoned,
+            )  # fmt: skip
+        self.heartbeat_storage = storage
         self.study = optuna.create_study(
             study_name=name,
             storage=storage,
@@ -92,21 +115,51 @@ class OptunaStrategy(Strategy):
 
     def ask(self) -> Proposal | None:
         with self._one_at_a_time():
+            if self.context.shared:  # a dead worker's trial: failed, and enqueued again
+                self.optuna.storages.fail_stale_trials(self.study)
             if self.interrupted:
                 trial = self.interrupted.pop(0)
-            elif self._counted() >= self.settings.n_trials:
-                return None
-            else:
+            elif self._counted() < self.settings.n_trials or self._retries_waiting():
                 trial = self.study.ask()
+            else:
+                return None
             values = self.context.space.suggest_optuna(trial)
+        if self.context.shared:  # (it takes the lock too)
+            self.heartbeats[trial.number] = Heartbeat(self, trial._trial_id)
         return Proposal(trial_id=str(trial.number), values=values, handle=trial)
 
     def _counted(self) -> int:
         """Trials that count towards `n_trials`: the finished ones, and with other workers
-        the running ones too, so that together they run exactly `n_trials`."""
+        the running and waiting ones too (but not a dead worker's trial that was retried), so
+        that together they run exactly `n_trials`."""
         if not self.context.shared:
             return self._finished()
-        return len(self.study.get_trials(deepcopy=False))
+        trials = self.study.get_trials(deepcopy=False)
+        retried = {self.optuna.storages.RetryFailedTrialCallback.retried_trial_number(t)
+                   for t in trials}  # fmt: skip
+        return sum(t.number not in retried for t in trials)
+
+    def _retries_waiting(self) -> bool:
+        waiting = (self.optuna.trial.TrialState.WAITING,)
+        return bool(self.study.get_trials(deepcopy=False, states=waiting))
+
+    def _retry_abandoned(self, study: Any, trial: Any) -> None:
+        """Optuna failed a trial whose worker stopped beating: enqueue it again, and note it
+        for the study, which ends its MLflow run."""
+        silent = 3 * self.settings.heartbeat_seconds
+        self.abandoned_trials[str(trial.number)] = (
+            f"its worker stopped (no heartbeat for {silent} s); Optuna failed the trial and "
+            "enqueued it again")  # fmt: skip
+        self.optuna.storages.RetryFailedTrialCallback(max_retry=3)(study, trial)
+
+    def abandoned(self) -> dict[str, str]:
+        found, self.abandoned_trials = self.abandoned_trials, {}
+        return found
+
+    def pending_elsewhere(self) -> bool:
+        running = (self.optuna.trial.TrialState.RUNNING,)
+        trials = self.study.get_trials(deepcopy=False, states=running)
+        return any(t.number not in self.heartbeats for t in trials) or self._retries_waiting()
 
     def _one_at_a_time(self) -> Any:
         """With other workers, one process at a time counts and asks, reports or tells (a lock
@@ -124,6 +177,8 @@ class OptunaStrategy(Strategy):
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         states = self.optuna.trial.TrialState
+        if heartbeat := self.heartbeats.pop(proposal.handle.number, None):
+            heartbeat.stop()
         with self._one_at_a_time():
             if outcome.status == "PRUNED":
                 self.study.tell(proposal.handle, state=states.PRUNED)
@@ -135,3 +190,29 @@ class OptunaStrategy(Strategy):
     @property
     def expected_trials(self) -> int:
         return self.settings.n_trials
+
+
+class Heartbeat:
+    """Records a running trial's heartbeat every `heartbeat_seconds` from a thread, so that
+    the other workers see it alive (Optuna's heartbeat is driven by `optimize`; with ask / tell
+    it is ours to send)."""
+
+    def __init__(self, strategy: OptunaStrategy, trial_id: int) -> None:
+        self.strategy, self.trial_id = strategy, trial_id
+        self.stopped = threading.Event()
+        self.beat()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="tunelab-heartbeat")
+        self.thread.start()
+
+    def beat(self) -> None:
+        with self.strategy._one_at_a_time():
+            self.strategy.heartbeat_storage.record_heartbeat(self.trial_id)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.strategy.settings.heartbeat_seconds):
+            with contextlib.suppress(Exception):  # a missed beat is not the trial's failure
+                self.beat()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()

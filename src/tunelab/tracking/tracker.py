@@ -37,6 +37,7 @@ from tunelab.tracking.runs import mlflow_params
 Run = str | Future  # a run id, or the future id of a trial run the sender thread is creating
 CHAMPION = "champion"
 TRIAL_KEY = "tunelab.trial_key"  # <study id>/<trial id>: one run per trial
+ABANDONED = "tunelab.abandoned"  # a trial whose worker died; its trial ran again
 
 
 def run_id(run: Run) -> str:
@@ -188,8 +189,9 @@ class Tracker:
     def keep_only_trial_runs(self, journaled_run_ids: set[str]) -> int:
         """Delete the study's child runs that are not in its journal: runs that never finished
         (left RUNNING by kill -9 or an outage, KILLED by Ctrl-C), whose trials run again, and
-        twins made by a retried CreateRun. Each trial keeps exactly one run."""
-        runs = [r.info.run_id for r in self._trial_runs()]
+        twins made by a retried CreateRun. Each trial keeps exactly one run. The runs of trials
+        a dead worker left (`kill_trial`) stay, KILLED with the reason."""
+        runs = [r.info.run_id for r in self._trial_runs() if ABANDONED not in r.data.tags]
         stale = [run_id for run_id in runs if run_id not in journaled_run_ids]
         for run_id in stale:
             self.client.delete_run(run_id)
@@ -203,6 +205,14 @@ class Tracker:
             filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.study_run_id}'{running}",
             max_results=50000,
         )
+
+    def kill_trial(self, key: str, reason: str) -> None:
+        """A trial run another process left RUNNING (it died) ends KILLED, with the reason."""
+        for run in self._trial_runs(only_running=True):
+            if run.data.tags.get(TRIAL_KEY) == key:
+                self.set_tags(run.info.run_id, {"tunelab.failure_reason": reason,
+                                                ABANDONED: "true"})  # fmt: skip
+                self.end_run(run.info.run_id, "KILLED")
 
     # --- trials --------------------------------------------------------------------------
     def start_trial(self, name: str, key: str, tags: Mapping[str, str]) -> Future:
