@@ -112,8 +112,9 @@ def reproduce(args: argparse.Namespace, studies: list[ReferenceStudy], seeds: tu
     missing: dict[str, str] = {}
     print(f"reproduction {reproduction.id} (budget {args.budget}, seeds "
           f"{', '.join(map(str, seeds))})")  # fmt: skip
+    skipped = {s.name for s in studies if s.needs_cifar10 and not args.cifar10}
     for study in studies:
-        if study.needs_cifar10 and not args.cifar10:
+        if study.name in skipped:
             print(f"{study.name}: skipped: CIFAR-10 needs a local copy (--cifar10 PATH); "
                   "nothing is faked")  # fmt: skip
             missing.update({p.preset: "skipped: no --cifar10" for p in study.parts})
@@ -128,7 +129,7 @@ def reproduce(args: argparse.Namespace, studies: list[ReferenceStudy], seeds: tu
     results = read_results(reproduction, studies, missing)
     regressed = []
     for study in studies:
-        if not (study.needs_cifar10 and not args.cifar10):  # a skipped study gets no report
+        if study.name not in skipped:  # a skipped study gets no report
             regressed += [f"{study.name}.{c}" for c in _report(reproduction, study, results, args)]
     return regressed
 

@@ -35,6 +35,13 @@ class Reproduction:
     def folder(self) -> Path:
         return self.workdir / "reproduction" / self.id
 
+    def query(self, study: ReferenceStudy) -> Any:
+        """A comparison-module query on the study's experiment, read afresh."""
+        from tunelab.compare.reports import Query
+
+        return Query(experiment=self.experiment(study), tracking_uri=self.tracking_uri,
+                     refresh=True, cache_dir=self.folder / "compare-cache")  # fmt: skip
+
     def commands(self, study: ReferenceStudy, part: Part) -> list[tuple[str, list[str]]]:
         """(label, argv) of each process the part runs: one per seed, or one sweep."""
         common = [f"experiment={part.preset}", f"budget={self.budget}", "quiet=true",
@@ -75,14 +82,11 @@ def read_results(reproduction: Reproduction, studies: list[ReferenceStudy],
     """The study runs and finished trial runs of this reproduction, read back from MLflow."""
     import pandas as pd
 
-    from tunelab.compare.reports import Query
     from tunelab.schema import ConfigError
 
     study_frames, trial_frames = [], []
     for study in studies:
-        query = Query(experiment=reproduction.experiment(study),
-                      tracking_uri=reproduction.tracking_uri, refresh=True,
-                      cache_dir=reproduction.folder / "compare-cache")  # fmt: skip
+        query = reproduction.query(study)
         try:
             found = query.runs(f"tags.`tunelab.kind` = 'study' AND "
                                f"tags.`tunelab.reproduction` = '{reproduction.id}'")  # fmt: skip
@@ -100,12 +104,9 @@ def read_results(reproduction: Reproduction, studies: list[ReferenceStudy],
 
 def previous_verdicts(reproduction: Reproduction, study: ReferenceStudy) -> dict[str, str]:
     """The claims' verdicts of the latest earlier reproduction of `study` at this budget."""
-    from tunelab.compare.reports import Query
     from tunelab.schema import ConfigError
 
-    query = Query(experiment=reproduction.experiment(study),
-                  tracking_uri=reproduction.tracking_uri, refresh=True,
-                  cache_dir=reproduction.folder / "compare-cache")  # fmt: skip
+    query = reproduction.query(study)
     try:
         reports = query.runs(f"tags.`tunelab.kind` = 'reproduction' AND "
                              f"tags.`tunelab.reproduction` != '{reproduction.id}'")  # fmt: skip
