@@ -15,7 +15,7 @@ from tunelab.schema import ConfigError
 @pytest.mark.parametrize(("strategy", "instead"), [
     ("hyperband", "strategy=tpe strategy.pruner=hyperband (Optuna's Hyperband pruner)"),
     ("bayesian", "strategy=gp (Optuna's Gaussian process)"),
-    ("grid", "strategy=tpe"),
+    ("gp_ei", "strategy=gp (Optuna's Gaussian process)"),
 ])  # fmt: skip
 def test_a_strategy_that_runs_in_one_process_refuses_workers_naming_what_does(strategy, instead):
     with pytest.raises(ConfigError, match=(
@@ -62,6 +62,28 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     best_so_far = client.download_artifacts(study.info.run_id, "best_so_far.csv", str(tmp_path))
     rows = Path(best_so_far).read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(6))  # numbered across workers
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_design_each_point_run_once(tracking_uri, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    out = tunelab_cli(["strategy=full_factorial", "model.tune=[lr,dropout]",
+                       "strategy.center_points=1", "workers=2", "dataset=digits",
+                       "budget=smoke", "quiet=true", "tracking.experiment=design"],
+                      cwd=tmp_path, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("design").experiment_id
+    (study,) = client.search_runs([experiment], "tags.`tunelab.kind` = 'study'")
+    trials = client.search_runs([experiment], "tags.`tunelab.kind` = 'trial'")
+    assert study.info.status == "FINISHED" and study.data.metrics["trials"] == 5
+    assert sorted(t.data.params["standard_order"] for t in trials) == list("01234")
+    assert {t.info.status for t in trials} == {"FINISHED"}
+    assert {t.data.tags["tunelab.worker"] for t in trials} == {"0", "1"}
+    assert [a.path for a in client.list_artifacts(study.info.run_id, "design")] == [
+        "design/design.csv"
+    ]
 
 
 def is_worker(process) -> bool:

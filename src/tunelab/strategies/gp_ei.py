@@ -71,6 +71,7 @@ class GPEI(Strategy):
     """
 
     Settings = GPEISettings
+    in_parallel_use = "strategy=gp (Optuna's Gaussian process)"
 
     def __init__(self, settings: GPEISettings, context: StrategyContext) -> None:
         super().__init__(settings, context)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -125,7 +126,10 @@ class OptunaStrategy(Strategy):
                 return None
             values = self.context.space.suggest_optuna(trial)
         if self.context.shared:  # (it takes the lock too)
-            self.heartbeats[trial.number] = Heartbeat(self, trial._trial_id)
+            self.heartbeats[trial.number] = Heartbeat(
+                self.heartbeat_storage, trial._trial_id, self.settings.heartbeat_seconds,
+                self._one_at_a_time,
+            )  # fmt: skip
         return Proposal(trial_id=str(trial.number), values=values, handle=trial)
 
     def _counted(self) -> int:
@@ -192,24 +196,27 @@ class OptunaStrategy(Strategy):
         return self.settings.n_trials
 
 
-class Heartbeat:
-    """Records a running trial's heartbeat every `heartbeat_seconds` from a thread, so that
-    the other workers see it alive (Optuna's heartbeat is driven by `optimize`; with ask / tell
-    it is ours to send)."""
+Lock = Callable[[], contextlib.AbstractContextManager[Any]]
 
-    def __init__(self, strategy: OptunaStrategy, trial_id: int) -> None:
-        self.strategy, self.trial_id = strategy, trial_id
+
+class Heartbeat:
+    """Records a running trial's heartbeat in `storage` every `seconds` from a thread, under
+    `lock`, so that the other workers see it alive (Optuna's heartbeat is driven by `optimize`;
+    with ask / tell it is ours to send)."""
+
+    def __init__(self, storage: Any, trial_id: int, seconds: int, lock: Lock) -> None:
+        self.storage, self.trial_id, self.seconds, self.lock = storage, trial_id, seconds, lock
         self.stopped = threading.Event()
         self.beat()
         self.thread = threading.Thread(target=self._run, daemon=True, name="tunelab-heartbeat")
         self.thread.start()
 
     def beat(self) -> None:
-        with self.strategy._one_at_a_time():
-            self.strategy.heartbeat_storage.record_heartbeat(self.trial_id)
+        with self.lock():
+            self.storage.record_heartbeat(self.trial_id)
 
     def _run(self) -> None:
-        while not self.stopped.wait(self.strategy.settings.heartbeat_seconds):
+        while not self.stopped.wait(self.seconds):
             with contextlib.suppress(Exception):  # a missed beat is not the trial's failure
                 self.beat()
 
