@@ -26,6 +26,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from tunelab.config import Direction, Objective, TrackingSettings
 from tunelab.tasks.base import SharedModel, TrialArtifacts
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
+from tunelab.tracking.cleanup import PROCESS, this_process
 from tunelab.tracking.reachability import (
     RetryCounter,
     TrackingOutage,
@@ -158,8 +159,10 @@ class Tracker:
         resume_run_id: str | None,
     ) -> str:
         launched = os.environ.pop("MLFLOW_RUN_ID", None)  # set by `mlflow run` for its run
+        tags = {**tags, PROCESS: this_process()}  # who writes it (tunelab cleanup)
         if resume_run_id:
             self.client.update_run(resume_run_id, status="RUNNING")
+            self.set_tags(resume_run_id, {PROCESS: tags[PROCESS]})
             self.study_run_id = resume_run_id
             self.experiment_id = self.client.get_run(resume_run_id).info.experiment_id
         elif launched:  # the project run becomes the study run; trials nest in its experiment
@@ -229,7 +232,8 @@ class Tracker:
         """Create the run; if the request was retried, delete any twin the server made of it
         (MLflow's client retries POSTs, so one CreateRun can make two runs: mlflow#8238)."""
         retried = self.retries.retries
-        tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, TRIAL_KEY: key, **tags}
+        tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, TRIAL_KEY: key, PROCESS: this_process(),
+                **tags}  # fmt: skip
         created = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         if self.retries.retries != retried:
             twins = self.client.search_runs([self.experiment_id], f"tags.`{TRIAL_KEY}` = '{key}'")
