@@ -1,0 +1,175 @@
+"""`workers=N` side by side: trials per hour with 1 and 2 workers, and time to quality against
+plain KerasTuner Hyperband in one process. Real short trials: the MLP on the embedded MNIST.
+
+1. Throughput: the same TPE study (no pruner; lr, dropout and L2 tuned, so that every trial
+   costs about the same) with `workers=1` and `workers=2`, one after the other. Trials per
+   hour over the whole command (start-up included) and over the trials (first trial run's
+   start to last one's end, from MLflow). Target: ≥ 1.8× with 2 workers on 2 cores.
+2. Time to quality, per seed: plain KerasTuner Hyperband (`Tuner.search`, no tracking) on the
+   default MLP space, then tunelab TPE with Optuna's Hyperband pruner and 2 workers on the same
+   space, data and epochs. The target is KerasTuner's final best validation accuracy; each
+   side's time is from its start (after imports: KerasTuner's data loading, tunelab's study
+   run) to the end of its first trial that reaches it. Target: tunelab's median ≤ ½ of
+   KerasTuner's.
+
+    python benchmarks/workers.py                           # 16 trials, 5 seeds
+    python benchmarks/workers.py --trials 8 --seeds 1 --epochs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import load_config, start_mlflow_server  # noqa: E402
+
+from tunelab.seeding import derive  # noqa: E402
+
+
+def tunelab_run(overrides: list[str], cwd: Path) -> float:
+    """`python -m tunelab` as a user runs it; its wall time."""
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "tunelab", "quiet=true", *overrides], cwd=cwd,
+                         capture_output=True, text=True)  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"tunelab {' '.join(overrides)} failed:\n{out.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def runs_of(uri: str, experiment: str) -> tuple[object, list[object]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    (study,) = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'study'")
+    trials = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'trial'",
+                                max_results=10000)  # fmt: skip
+    return study, trials
+
+
+def throughput(uri: str, scratch: Path, trials: int, epochs: int, workers: int) -> dict:
+    experiment = f"throughput-{workers}"
+    wall = tunelab_run([
+        "strategy=tpe", f"strategy.n_trials={trials}", "strategy.pruner=none",
+        f"workers={workers}", "model.tune=[lr,dropout,l2]", f"model.training.epochs={epochs}",
+        f"tracking.uri={uri}", f"tracking.experiment={experiment}", f"study_name={experiment}",
+        f"workdir={scratch / 'work'}",
+    ], scratch)  # fmt: skip
+    _, runs = runs_of(uri, experiment)
+    span = (max(r.info.end_time for r in runs) - min(r.info.start_time for r in runs)) / 1000
+    return {"trials": len(runs), "wall": wall, "span": span}
+
+
+def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path) -> tuple[float, list]:
+    """Plain KerasTuner Hyperband (max_epochs `epochs`, factor 3) on the default MLP space;
+    its final best validation accuracy, and (seconds since start, best of the fit) per fit."""
+    import keras
+    import keras_tuner as kt
+
+    from tunelab.data import load_dataset
+
+    cfg = load_config([f"seed={seed}"])
+    started = time.perf_counter()
+    data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
+    fits = []
+
+    class FitClock(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            best = max(self.model.history.history.get("val_accuracy", [float("nan")]))
+            fits.append((time.perf_counter() - started, best))
+
+    class MLPHyperModel(kt.HyperModel):
+        def build(self, hp):
+            cfg.model.space.declare_keras_tuner(hp)
+            values = {name: hp.get(name) for name in cfg.model.space.names}
+            return cfg.model.cls.build(cfg.model.hparams_for(values), data.spec)
+
+        def fit(self, hp, model, *args, **kwargs):
+            return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
+
+    tuner = kt.Hyperband(
+        MLPHyperModel(), max_epochs=epochs, factor=3, objective="val_accuracy",
+        directory=str(workdir), overwrite=True, project_name=f"kt-{seed}",
+        seed=derive(seed, "oracle"),
+    )  # fmt: skip
+    tuner.search(data.x_train, data.y_train, epochs=epochs, verbose=0,
+                 validation_data=(data.x_val, data.y_val), callbacks=[FitClock()])  # fmt: skip
+    return max(best for _, best in fits), fits
+
+
+def tunelab_to_quality(uri: str, scratch: Path, seed: int, epochs: int, trials: int,
+                       target: float) -> tuple[float, float]:  # fmt: skip
+    """tunelab TPE + Hyperband pruner, 2 workers: seconds from its study run's start to the end
+    of the first trial reaching `target` (inf if none did), and its best."""
+    experiment = f"quality-{seed}"
+    tunelab_run([
+        "strategy=tpe", f"strategy.n_trials={trials}", "strategy.pruner=hyperband", "workers=2",
+        f"model.training.epochs={epochs}", f"seed={seed}", f"tracking.uri={uri}",
+        f"tracking.experiment={experiment}", f"study_name={experiment}",
+        f"workdir={scratch / 'work'}",
+    ], scratch)  # fmt: skip
+    study, runs = runs_of(uri, experiment)
+    reached = [r.info.end_time for r in runs
+               if r.data.metrics.get("best_val_accuracy", 0) >= target]  # fmt: skip
+    best = max(r.data.metrics.get("best_val_accuracy", 0) for r in runs)
+    if not reached:
+        return float("inf"), best
+    return (min(reached) - study.info.start_time) / 1000, best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=16, help="trials of the throughput study")
+    parser.add_argument("--epochs", type=int, default=9,
+                        help="epochs per trial (Hyperband: max_epochs)")  # fmt: skip
+    parser.add_argument("--quality-trials", type=int, default=40,
+                        help="tunelab's trials in the time-to-quality study")  # fmt: skip
+    parser.add_argument("--seeds", type=int, default=5)
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="tunelab-bench-workers-"))
+    server, uri = start_mlflow_server(scratch / "server")
+    try:
+        one = throughput(uri, scratch, args.trials, args.epochs, workers=1)
+        two = throughput(uri, scratch, args.trials, args.epochs, workers=2)
+        print("throughput (trials per hour; target 2 workers ≥ 1.8× 1 worker)")
+        for name, key in (("whole command", "wall"), ("trials only", "span")):
+            rate1, rate2 = (r["trials"] * 3600 / r[key] for r in (one, two))
+            print(f"  {name:<14} 1 worker {rate1:7.0f}   2 workers {rate2:7.0f}   "
+                  f"× {rate2 / rate1:.2f}   ({one['trials']} / {two['trials']} trials, "
+                  f"{one[key]:.0f} s / {two[key]:.0f} s)")  # fmt: skip
+        rows = []
+        for seed in range(args.seeds):
+            target, fits = keras_tuner_hyperband(seed, args.epochs, scratch / "kt")
+            kt_time = next(t for t, best in fits if best >= target)
+            ours, ours_best = tunelab_to_quality(uri, scratch, seed, args.epochs,
+                                                 args.quality_trials, target)  # fmt: skip
+            rows.append((seed, target, kt_time, fits[-1][0], ours, ours_best))
+            print(f"  seed {seed}: done", file=sys.stderr)
+    finally:
+        server.terminate()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    print("time to KerasTuner Hyperband's final best val_accuracy (target tunelab ≤ ½)")
+    print(f"  {'seed':>4} {'target':>7} {'KT s':>7} {'KT wall s':>9} {'tunelab s':>10} "
+          f"{'tunelab best':>12}")  # fmt: skip
+    for seed, target, kt_time, kt_wall, ours, ours_best in rows:
+        print(f"  {seed:>4} {target:>7.4f} {kt_time:>7.1f} {kt_wall:>9.1f} {ours:>10.1f} "
+              f"{ours_best:>12.4f}")  # fmt: skip
+    kt_median = statistics.median(r[2] for r in rows)
+    ours_median = statistics.median(r[4] for r in rows)
+    print(f"  median: KerasTuner {kt_median:.1f} s, tunelab {ours_median:.1f} s, "
+          f"ratio {ours_median / kt_median:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
