@@ -131,3 +131,25 @@ def test_a_new_study_never_deletes_a_same_name_study_from_a_shared_storage(tmp_p
     private.tell(private.ask(), Outcome("COMPLETE", 0.5, 2))
     _, private = strategy_for("tpe", workdir)
     assert private.study.trials == []
+
+
+def test_asha_stops_a_trial_at_its_first_rung_below_the_top_third():
+    """Asynchronous successive halving (reduction factor 3): at the first rung a trial goes on
+    only if it is in the top third of the trials that reached that rung, without waiting for
+    others to finish."""
+    from tunelab.config import Objective
+    from tunelab.space import SearchSpace
+    from tunelab.strategies.optuna_base import OptunaSettings
+    from tunelab.strategies.tpe import TPE
+
+    context = StrategyContext(
+        space=SearchSpace.from_config({"lr": "interval(0.001, 0.1)"}),
+        objective=Objective("val_accuracy", "max"),
+        seed=0, workdir=Path("unused"), resume=False, epochs=9,
+    )  # fmt: skip
+    settings = OptunaSettings(n_trials=3, pruner="asha", storage="memory")
+    tpe = TPE(settings, context)
+    leader, running = tpe.ask(), tpe.ask()  # two trials at once, as two workers would run
+    assert not tpe.report(leader, 1, 0.9)
+    assert tpe.report(running, 1, 0.2)  # below the leader's rung: stopped, the leader unended
+    assert not tpe.report(leader, 2, 0.95)

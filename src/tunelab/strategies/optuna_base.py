@@ -21,7 +21,8 @@ from tunelab.tracking.reachability import masked
 class OptunaSettings:
     n_trials: int = 20
     n_startup_trials: int = 5  # trials before pruning starts (and the sampler's own warm-up)
-    pruner: Literal["none", "median", "hyperband"] = "median"
+    # asha: asynchronous successive halving, which never waits for a rung to fill (workers)
+    pruner: Literal["none", "median", "asha", "hyperband"] = "median"
     # null: a SQLite file in the study's work folder (resumable); "memory": in RAM only;
     # otherwise any SQLAlchemy URL (postgresql://…) shared by workers.
     storage: str | None = None
@@ -105,6 +106,8 @@ class OptunaStrategy(Strategy):
         pruners = self.optuna.pruners
         if self.settings.pruner == "median":
             return pruners.MedianPruner(n_startup_trials=self.settings.n_startup_trials)
+        if self.settings.pruner == "asha":
+            return pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
         if self.settings.pruner == "hyperband":
             return pruners.HyperbandPruner(min_resource=1, max_resource=self.context.epochs)
         return pruners.NopPruner()
