@@ -6,11 +6,11 @@ plain KerasTuner Hyperband in one process. Real short trials: the MLP on the emb
    hour over the whole command (start-up included) and over the trials (first trial run's
    start to last one's end, from MLflow). Target: ≥ 1.8× with 2 workers on 2 cores.
 2. Time to quality, per seed: plain KerasTuner Hyperband (`Tuner.search`, no tracking) on the
-   default MLP space, then tunelab TPE with Optuna's Hyperband pruner and 2 workers on the same
-   space, data and epochs. The target is KerasTuner's final best validation accuracy; each
-   side's time is from its start (after imports: KerasTuner's data loading, tunelab's study
-   run) to the end of its first trial that reaches it. Target: tunelab's median ≤ ½ of
-   KerasTuner's.
+   default MLP space, then tunelab TPE with an asynchronous pruner (`--pruner`: asha, or
+   Optuna's Hyperband) and 2 workers on the same space, data and epochs. The target is
+   KerasTuner's final best validation accuracy; each side's time is from its start (after
+   imports: KerasTuner's data loading, tunelab's study run) to the end of its first trial
+   that reaches it. Target: tunelab's median ≤ ½ of KerasTuner's.
 
     python benchmarks/workers.py                           # 16 trials, 5 seeds
     python benchmarks/workers.py --trials 8 --seeds 1 --epochs 3
@@ -107,12 +107,12 @@ def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path) -> tuple[float,
 
 
 def tunelab_to_quality(uri: str, scratch: Path, seed: int, epochs: int, trials: int,
-                       target: float) -> tuple[float, float]:  # fmt: skip
-    """tunelab TPE + Hyperband pruner, 2 workers: seconds from its study run's start to the end
+                       target: float, pruner: str) -> tuple[float, float]:  # fmt: skip
+    """tunelab TPE with `pruner` on 2 workers: seconds from its study run's start to the end
     of the first trial reaching `target` (inf if none did), and its best."""
     experiment = f"quality-{seed}"
     tunelab_run([
-        "strategy=tpe", f"strategy.n_trials={trials}", "strategy.pruner=hyperband", "workers=2",
+        "strategy=tpe", f"strategy.n_trials={trials}", f"strategy.pruner={pruner}", "workers=2",
         f"model.training.epochs={epochs}", f"seed={seed}", f"tracking.uri={uri}",
         f"tracking.experiment={experiment}", f"study_name={experiment}",
         f"workdir={scratch / 'work'}",
@@ -134,6 +134,8 @@ def main() -> None:
     parser.add_argument("--quality-trials", type=int, default=40,
                         help="tunelab's trials in the time-to-quality study")  # fmt: skip
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--pruner", default="asha", choices=["asha", "hyperband"],
+                        help="tunelab's Optuna pruner in the time-to-quality study")  # fmt: skip
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="tunelab-bench-workers-"))
@@ -151,8 +153,9 @@ def main() -> None:
         for seed in range(args.seeds):
             target, fits = keras_tuner_hyperband(seed, args.epochs, scratch / "kt")
             kt_time = next(t for t, best in fits if best >= target)
-            ours, ours_best = tunelab_to_quality(uri, scratch, seed, args.epochs,
-                                                 args.quality_trials, target)  # fmt: skip
+            ours, ours_best = tunelab_to_quality(
+                uri, scratch, seed, args.epochs, args.quality_trials, target, args.pruner
+            )
             rows.append((seed, target, kt_time, fits[-1][0], ours, ours_best))
             print(f"  seed {seed}: done", file=sys.stderr)
     finally:
