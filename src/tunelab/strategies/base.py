@@ -157,7 +157,7 @@ class FixedPlan(Strategy):
     def ask(self) -> Proposal | None:
         if self.queue is not None:
             taken = self.queue.take()
-            return taken and self._proposal(taken[0], handle=taken[1])
+            return None if taken is None else self._proposal(*taken)
         return next((self._proposal(i) for i in self.order if i not in self.done), None)
 
     def _proposal(self, index: int, handle: Any = None) -> Proposal:
