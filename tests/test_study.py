@@ -260,9 +260,10 @@ CLASSIFIER_STUDY_METRICS = {
 CLASSIFIER_TRIAL_TAGS = {
     "mlflow.parentRunId", "mlflow.runName", "tunelab.budget", "tunelab.dataset",
     "tunelab.git_commit", "tunelab.kind", "tunelab.model", "tunelab.objective",
-    "tunelab.repetition", "tunelab.seed", "tunelab.stop_reason", "tunelab.strategy",
-    "tunelab.study_id", "tunelab.study_name", "tunelab.trial_id", "tunelab.trial_index",
-    "tunelab.trial_key", "tunelab.trial_status", "tunelab.tuned", "tunelab.version",
+    "tunelab.process", "tunelab.repetition", "tunelab.seed", "tunelab.stop_reason",
+    "tunelab.strategy", "tunelab.study_id", "tunelab.study_name", "tunelab.trial_id",
+    "tunelab.trial_index", "tunelab.trial_key", "tunelab.trial_status", "tunelab.tuned",
+    "tunelab.version",
 }  # fmt: skip
 
 
