@@ -41,6 +41,23 @@ def study_overrides(strategy: str, trials: int, epochs: int, workdir: Path) -> l
     ]  # fmt: skip
 
 
+def mlp_hypermodel(cfg, data):
+    """The study's model and space as a KerasTuner HyperModel with its own fit (KerasTuner's
+    documented way to tune the batch size)."""
+    import keras_tuner as kt
+
+    class MLPHyperModel(kt.HyperModel):
+        def build(self, hp):
+            cfg.model.space.declare_keras_tuner(hp)
+            values = {name: hp.get(name) for name in cfg.model.space.names}
+            return cfg.model.cls.build(cfg.model.hparams_for(values), data.spec)
+
+        def fit(self, hp, model, *args, **kwargs):
+            return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
+
+    return MLPHyperModel()
+
+
 def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
     """The same search with KerasTuner's own tuner and no tracking (data loading included, as
     it is in a tunelab study)."""
@@ -60,18 +77,7 @@ def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
         def on_epoch_end(self, epoch, logs=None):
             epoch_seconds.append(time.perf_counter() - self.started)
 
-    class MLPHyperModel(kt.HyperModel):
-        """KerasTuner's documented way to tune the batch size: a HyperModel with its own fit."""
-
-        def build(self, hp):
-            cfg.model.space.declare_keras_tuner(hp)
-            values = {name: hp.get(name) for name in cfg.model.space.names}
-            return cfg.model.cls.build(cfg.model.hparams_for(values), data.spec)
-
-        def fit(self, hp, model, *args, **kwargs):
-            return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
-
-    build = MLPHyperModel()
+    build = mlp_hypermodel(cfg, data)
 
     s = cfg.strategy.settings
     common = {  # the oracle seed tunelab uses, so both run the same trials

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import load_config, start_mlflow_server  # noqa: E402
+from tracking_overhead import mlp_hypermodel  # noqa: E402
 
 from tunelab.seeding import derive  # noqa: E402
 
@@ -87,17 +88,8 @@ def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path) -> tuple[float,
             best = max(self.model.history.history.get("val_accuracy", [float("nan")]))
             fits.append((time.perf_counter() - started, best))
 
-    class MLPHyperModel(kt.HyperModel):
-        def build(self, hp):
-            cfg.model.space.declare_keras_tuner(hp)
-            values = {name: hp.get(name) for name in cfg.model.space.names}
-            return cfg.model.cls.build(cfg.model.hparams_for(values), data.spec)
-
-        def fit(self, hp, model, *args, **kwargs):
-            return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
-
     tuner = kt.Hyperband(
-        MLPHyperModel(), max_epochs=epochs, factor=3, objective="val_accuracy",
+        mlp_hypermodel(cfg, data), max_epochs=epochs, factor=3, objective="val_accuracy",
         directory=str(workdir), overwrite=True, project_name=f"kt-{seed}",
         seed=derive(seed, "oracle"),
     )  # fmt: skip
