@@ -73,14 +73,7 @@ class OptunaStrategy(Strategy):
                 "study folder's SQLite file) or give a database URL"
             )
         if storage and context.shared:
-            # the heartbeat is experimental in Optuna and meant for `optimize`; we drive it
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
-            beat = settings.heartbeat_seconds
-            storage = optuna.storages.RDBStorage(
-                storage, heartbeat_interval=beat, grace_period=3 * beat,
-                heartbeat_stale_trial_callback=self._retry_abandoned,
-            )  # fmt: skip
+            storage = beating_storage(storage, settings.heartbeat_seconds, self._retry_abandoned)
         self.heartbeat_storage = storage
         self.study = optuna.create_study(
             study_name=name,
@@ -200,6 +193,20 @@ class OptunaStrategy(Strategy):
 
 
 Lock = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+def beating_storage(url: str, seconds: int, on_stale: Callable[[Any, Any], None]) -> Any:
+    """An RDB storage whose trials need a heartbeat every `seconds`; one silent for 3 is failed
+    by the next `fail_stale_trials` and handed to `on_stale(study, trial)`."""
+    import optuna
+
+    # the heartbeat is experimental in Optuna and meant for `optimize`; we drive it
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+    return optuna.storages.RDBStorage(
+        url, heartbeat_interval=seconds, grace_period=3 * seconds,
+        heartbeat_stale_trial_callback=on_stale,
+    )  # fmt: skip
 
 
 class Heartbeat:

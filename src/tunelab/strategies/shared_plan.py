@@ -5,12 +5,11 @@ which is enqueued again; the plan itself stays the strategy's."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 from tunelab.files import locked
-from tunelab.strategies.optuna_base import Heartbeat
+from tunelab.strategies.optuna_base import Heartbeat, beating_storage
 
 POINT = "point"  # the user attribute holding a queued trial's index in the plan
 HEARTBEAT_SECONDS = 10  # one silent for 3 heartbeats is failed and queued again
@@ -24,13 +23,10 @@ class SharedPlan:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
         self.optuna, self.lock_file = optuna, workdir / "ask.lock"
-        self.storage = optuna.storages.RDBStorage(
-            f"sqlite:///{workdir / 'plan_queue.db'}", heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=3 * HEARTBEAT_SECONDS, heartbeat_stale_trial_callback=self._retry,
-        )  # fmt: skip
+        self.storage = beating_storage(
+            f"sqlite:///{workdir / 'plan_queue.db'}", HEARTBEAT_SECONDS, self._retry
+        )
         self.heartbeats: dict[int, Heartbeat] = {}  # point -> this process's running trial
         self.abandoned_points: dict[int, str] = {}
         with self.lock():

@@ -32,7 +32,6 @@ def this_process() -> str:
 class Verdict:
     run_id: str
     name: str
-    process: str
     dead: bool
     why: str
 
@@ -66,10 +65,10 @@ def running_runs(
         name = run.data.tags.get("mlflow.runName", "")
         if process is None:
             why = f"no {PROCESS} tag: not a tunelab run, or an older one"
-            verdicts.append(Verdict(run.info.run_id, name, "?", False, why))
+            verdicts.append(Verdict(run.info.run_id, name, False, why))
             continue
         dead, why = judge(process, run.info.start_time, gone_hosts)
-        verdicts.append(Verdict(run.info.run_id, name, process, dead, why))
+        verdicts.append(Verdict(run.info.run_id, name, dead, why))
     return verdicts
 
 
@@ -86,10 +85,7 @@ def parser() -> argparse.ArgumentParser:
         "(tag tunelab.failure_reason). Runs of other hosts are left alone unless --gone-host "
         "names their host.",
     )
-    default_uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
-    p.add_argument("--tracking-uri", default=default_uri,
-                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
-                   "sqlite:///mlflow.db)")  # fmt: skip
+    p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else ./mlflow.db")
     p.add_argument(
         "--experiment",
         action="append",
@@ -118,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(args.tracking_uri)
+    client = MlflowClient(reachability.effective_uri(args.tracking_uri))
     if args.experiment:
         found = {name: client.get_experiment_by_name(name) for name in args.experiment}
         if missing := [name for name, e in found.items() if e is None]:

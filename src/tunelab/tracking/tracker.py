@@ -26,7 +26,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from tunelab.config import Direction, Objective, TrackingSettings
 from tunelab.tasks.base import SharedModel, TrialArtifacts
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
-from tunelab.tracking.cleanup import PROCESS, this_process
+from tunelab.tracking.cleanup import PROCESS, REASON, this_process
 from tunelab.tracking.reachability import (
     RetryCounter,
     TrackingOutage,
@@ -213,7 +213,7 @@ class Tracker:
         """A trial run another process left RUNNING (it died) ends KILLED, with the reason."""
         for run in self._trial_runs(only_running=True):
             if run.data.tags.get(TRIAL_KEY) == key:
-                self.set_tags(run.info.run_id, {"tunelab.failure_reason": reason,
+                self.set_tags(run.info.run_id, {REASON: reason,
                                                 ABANDONED: "true"})  # fmt: skip
                 self.end_run(run.info.run_id, "KILLED")
 
