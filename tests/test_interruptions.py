@@ -165,13 +165,16 @@ def stop(server: subprocess.Popen) -> None:
     server.wait(timeout=30)
 
 
-def test_a_server_gone_longer_than_the_retries_stops_the_study_with_one_line(tmp_path):
-    """The issue's scenario: the server stops after two trials and stays away for longer than
-    `tracking.retry_seconds`; the study stops with one line, and resuming completes it."""
+def test_the_tracking_server_going_away_stops_the_study_or_is_waited_out(tmp_path):
+    """The issue's two outages, on one study. The server stops after two trials and stays
+    away for longer than `tracking.retry_seconds`: the study stops with one line. Resumed with
+    a longer retry window, an outage of about 2 s mid-trial is waited out, and the study ends
+    with exactly its trials, each logged completely and none left RUNNING."""
     server_folder, folder = tmp_path / "server", tmp_path / "outage"
     server, uri = start_mlflow_server(server_folder)
-    args = [*OUTAGE, f"workdir={tmp_path}", "tracking.retry_seconds=2"]
-    study = _start_cli(args, tmp_path, uri)
+    port = int(uri.rsplit(":", 1)[1])
+    args = [*OUTAGE, f"workdir={tmp_path}"]
+    study = _start_cli([*args, "tracking.retry_seconds=2"], tmp_path, uri)
     try:
         _wait_for_trials(folder / "trials.jsonl", 2, study)
         stop(server)
@@ -182,43 +185,29 @@ def test_a_server_gone_longer_than_the_retries_stops_the_study_with_one_line(tmp
     errors = [line for line in output.splitlines() if line.startswith("tunelab: error:")]
     assert len(errors) == 1, output
     saved = len(journal(folder))
-    assert saved >= 2
+    assert 2 <= saved <= 5  # trials are left for the second outage
     assert f"the tracking server {uri} stopped answering (" in errors[0]
     assert f"{saved} trials are saved" in errors[0] and "resume=true" in errors[0]
     for noise in ("Traceback", "Retrying", "logging trial artifacts failed", "Error executing"):
         assert noise not in output
 
-    server, _ = start_mlflow_server(server_folder, port=int(uri.rsplit(":", 1)[1]))
+    server, _ = start_mlflow_server(server_folder, port=port)
+    resumed = _start_cli([*args, "tracking.retry_seconds=30", "resume=true"], tmp_path, uri)
     try:
-        resumed = tunelab_cli([*args, "resume=true"], tmp_path,
-                              env={"MLFLOW_TRACKING_URI": uri}, timeout=300)  # fmt: skip
-        assert resumed.returncode == 0, resumed.stderr[-2000:]
-        client = MlflowClient(uri)
-        assert_agree(client, folder, "random", 8)
-        experiment = client.get_experiment_by_name("tunelab")
-        assert not client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
-    finally:
-        stop(server)
-
-
-def test_an_outage_shorter_than_the_retries_is_waited_out(tmp_path):
-    server_folder, folder = tmp_path / "server", tmp_path / "outage"
-    server, uri = start_mlflow_server(server_folder)
-    args = [*OUTAGE, "strategy.max_trials=3", f"workdir={tmp_path}", "tracking.retry_seconds=30"]
-    study = _start_cli(args, tmp_path, uri)
-    try:
-        _wait_for_trials(folder / "trials.jsonl", 2, study)
+        _wait_for_trials(folder / "trials.jsonl", saved + 1, resumed)
         stop(server)
         time.sleep(2)
-        server, _ = start_mlflow_server(server_folder, port=int(uri.rsplit(":", 1)[1]))
-        output = study.communicate(timeout=300)[0]
-        assert study.returncode == 0, output
+        server, _ = start_mlflow_server(server_folder, port=port)
+        output = resumed.communicate(timeout=300)[0]
+        assert resumed.returncode == 0, output
         client = MlflowClient(uri)
-        for record in assert_agree(client, folder, "random", 3):
+        for record in assert_agree(client, folder, "random", 8):
             run = client.get_run(record["run_id"])
             assert {"test_accuracy", "best_val_accuracy", "param_count"} <= set(run.data.metrics)
             history = client.get_metric_history(record["run_id"], "val_accuracy")
             assert sorted({m.step for m in history}) == [0, 1]
+        experiment = client.get_experiment_by_name("tunelab")
+        assert not client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
     finally:
-        study.kill()
+        resumed.kill()
         stop(server)

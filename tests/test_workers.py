@@ -34,9 +34,12 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     import optuna
     from mlflow.tracking import MlflowClient
 
+    # 8 epochs a trial: the coordinator's six trials outlast worker 1's start-up (TensorFlow's
+    # import), so that worker 1 surely takes some
     out = tunelab_cli(["strategy=tpe", "strategy.n_trials=6", "strategy.pruner=none",
-                       "workers=2", "dataset=digits", "budget=smoke", "quiet=true",
-                       "tracking.experiment=workers"], cwd=tmp_path, timeout=600)  # fmt: skip
+                       "model.training.epochs=8", "workers=2", "dataset=digits",
+                       "budget=smoke", "quiet=true", "tracking.experiment=workers"],
+                      cwd=tmp_path, timeout=600)  # fmt: skip
     assert out.returncode == 0, out.stderr
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("workers").experiment_id
