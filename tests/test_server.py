@@ -123,3 +123,24 @@ def test_start_is_idempotent_a_study_uses_both_services_and_stop_leaves_nothing(
     assert (status.returncode, status.stdout) == (1, "not running (state: .tunelab/server)\n")
     assert server("stop", cwd=tmp_path).stdout == "nothing was running\n"
     assert os.listdir(tmp_path / ".tunelab/server/postgres")  # the data stays for next start
+
+
+@pytest.mark.slow
+def test_eight_writers_log_2000_trials_and_every_run_is_read_back_complete(tmp_path):
+    """The load of `benchmarks/tracking_load.py` at its full size, checked for completeness
+    (status, params, metrics and a sample of histories); the benchmark measures the speed."""
+    from mlflow.tracking import MlflowClient
+    from tracking_writers import load, read_back
+
+    from tunelab import server as tunelab_server
+
+    state = tmp_path / "state"
+    running = tunelab_server.start(state, "127.0.0.1", free_port(), workers=2)
+    try:
+        client = MlflowClient(running.tracking_uri)
+        experiment_id = client.create_experiment("load")
+        parent = client.create_run(experiment_id, run_name="study").info.run_id
+        load(running.tracking_uri, experiment_id, parent, writers=8, trials=2000)
+        assert read_back(running.tracking_uri, experiment_id, parent, 2000) == 2000
+    finally:
+        tunelab_server.stop(state)
