@@ -14,6 +14,7 @@ plain KerasTuner Hyperband in one process. Real short trials: the MLP on the emb
 
     python benchmarks/workers.py                           # 16 trials, 5 seeds
     python benchmarks/workers.py --trials 8 --seeds 1 --epochs 3
+    python benchmarks/workers.py --trials 32 --seeds 0      # throughput only
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def main() -> None:
                         help="epochs per trial (Hyperband: max_epochs)")  # fmt: skip
     parser.add_argument("--quality-trials", type=int, default=40,
                         help="tunelab's trials in the time-to-quality study")  # fmt: skip
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="time-to-quality seeds (0: throughput only)")  # fmt: skip
     parser.add_argument("--pruner", default="asha", choices=["asha", "hyperband"],
                         help="tunelab's Optuna pruner in the time-to-quality study")  # fmt: skip
     args = parser.parse_args()
@@ -153,6 +155,8 @@ def main() -> None:
     finally:
         server.terminate()
         shutil.rmtree(scratch, ignore_errors=True)
+    if not rows:  # --seeds 0: throughput only
+        return
 
     print("time to KerasTuner Hyperband's final best val_accuracy (target tunelab ≤ ½)")
     print(f"  {'seed':>4} {'target':>7} {'KT s':>7} {'KT wall s':>9} {'tunelab s':>10} "
