@@ -112,6 +112,7 @@ def trained_denoiser(data: Any, settings: DenoiserSettings, cache: Path, seed: i
     folder = cache / key
     weights, meta_file = folder / "weights.npz", folder / "meta.json"
     schedule = settings.noise_schedule
+    seed_everything(seed)  # before building: the initial weights are drawn from the seed
     model = unet(data.spec.input_shape, settings.widths, settings.steps)
     params = {"architecture": ARCHITECTURE, **vars(settings), "seed": seed,
               "n_train": len(data.x_train), "parameters": model.count_params()}  # fmt: skip
@@ -121,7 +122,6 @@ def trained_denoiser(data: Any, settings: DenoiserSettings, cache: Path, seed: i
     if not quiet:
         print(f"tunelab: training the denoiser ({settings.epochs} epochs; cached afterwards in "
               f"{folder})", file=sys.stderr)  # fmt: skip
-    seed_everything(seed)
     ema = {"use_ema": True, "ema_momentum": settings.ema} if settings.ema else {}
     model.compile(optimizer=keras().optimizers.Adam(settings.lr, **ema), loss="mse")
     x_val, t_val, eps_val = fixed_noised(schedule, to_model_range(data.x_val), seed)

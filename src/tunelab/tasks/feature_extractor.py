@@ -83,6 +83,7 @@ def trained_extractor(data: Any, cache: Path, epochs: int, seed: int) -> Feature
     key = extractor_key(data, epochs, seed)
     folder = cache / key
     weights, meta_file = folder / "weights.npz", folder / "meta.json"
+    seed_everything(seed)  # before building: the initial weights are drawn from the seed
     model = _build(data.spec)
     params = {"architecture": ARCHITECTURE, "feature_dim": FEATURE_DIM, "epochs": epochs,
               "seed": seed, "n_train": len(data.y_train), "n_val": len(data.y_val)}  # fmt: skip
@@ -90,7 +91,6 @@ def trained_extractor(data: Any, cache: Path, epochs: int, seed: int) -> Feature
         load_weights(model, weights)
         meta = json.loads(meta_file.read_text())
         return FeatureExtractor(model, key, meta["test_accuracy"], params)
-    seed_everything(seed)
     classifier = keras().Model(model.input, model.output[1])
     classifier.compile(
         optimizer=keras().optimizers.Adam(1e-3), metrics=["accuracy"],
