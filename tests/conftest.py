@@ -93,6 +93,14 @@ def tracking_uri(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return mlflow_server
 
 
+def assert_same_weights(a, b) -> None:
+    """Two Keras models hold the same number of weight arrays, each equal to its twin."""
+    import numpy as np
+
+    for i, (x, y) in enumerate(zip(a.get_weights(), b.get_weights(), strict=True)):
+        assert np.array_equal(x, y), f"weight array {i} differs"
+
+
 def load_config(overrides: list[str]) -> config.StudyConfig:
     return config.compose(overrides)
 

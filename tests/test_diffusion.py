@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from conftest import load_config, run_study
+from conftest import assert_same_weights, load_config, run_study
 from mlflow.tracking import MlflowClient
 
 from tunelab import train
@@ -104,12 +104,10 @@ def test_a_trained_denoiser_is_cached_and_reloaded_by_its_key(digits, tmp_path, 
     again = trained_denoiser(digits, settings, tmp_path, seed=0)
     assert capsys.readouterr().err == ""  # loaded, not trained
     assert again.key == first.key and again.metrics == first.metrics
-    for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_weights(first.model, again.model)
     draw_weights()
     fresh = trained_denoiser(digits, settings, tmp_path / "fresh", seed=0, quiet=True)
-    for a, b in zip(first.model.get_weights(), fresh.model.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)  # trained again alike, from the seed
+    assert_same_weights(first.model, fresh.model)  # trained again alike, from the seed
     other = DenoiserSettings(widths=[8, 16], epochs=2, batch_size=128)
     assert denoiser_key(digits, other, 0) != first.key != denoiser_key(digits, settings, 1)
 
@@ -123,8 +121,7 @@ def test_the_fid_extractor_trains_alike_whatever_ran_before(digits, tmp_path):
     first = trained_extractor(digits, tmp_path / "a", epochs=1, seed=0).model
     draw_weights()
     again = trained_extractor(digits, tmp_path / "b", epochs=1, seed=0).model
-    for a, b in zip(first.get_weights(), again.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_weights(first, again)
 
 
 def draw_weights() -> None:

@@ -8,7 +8,7 @@ import math
 import mlflow
 import numpy as np
 import pytest
-from conftest import load_config, run_study
+from conftest import assert_same_weights, load_config, run_study
 from mlflow.tracking import MlflowClient
 
 from tunelab import train
@@ -86,9 +86,7 @@ def test_a_warm_start_restores_both_networks(task, tmp_path):
     train.load_weights(warm, tmp_path / "w.npz")
     z = task.latents(8, SMALL.latent_dim)
     for name in ("generator", "discriminator"):
-        a, b = getattr(warm, name), getattr(fit.model, name)
-        assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(),
-                                                         strict=True))  # fmt: skip
+        assert_same_weights(getattr(warm, name), getattr(fit.model, name))
     assert np.array_equal(task.generate(warm, 8), task.generate(fit.model, 8))
     generator, example = task.servable(DCGAN, SMALL, tmp_path / "w.npz")
     served = np.asarray(generator(z))

@@ -6,7 +6,7 @@ import gc
 
 import numpy as np
 import pytest
-from conftest import load_config
+from conftest import assert_same_weights, load_config
 
 from tunelab import plots, train
 from tunelab.config import Objective
@@ -209,8 +209,7 @@ def test_saved_weights_rebuild_the_trained_model_uncompiled(task, digits, tmp_pa
                           fit.model.predict(digits.x_test, verbose=0))  # fmt: skip
     warm = cfg.model.cls.build(hp, digits.spec)
     train.load_weights(warm, tmp_path / "w.npz")
-    assert all(np.array_equal(a, b) for a, b in zip(warm.get_weights(), fit.model.get_weights(),
-                                                     strict=True))  # fmt: skip
+    assert_same_weights(warm, fit.model)
 
 
 def test_the_collector_gets_long_lived_objects_back_even_when_a_study_fails():
