@@ -234,34 +234,35 @@ class Study:
                 f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
                 "start a new one with resume=false or another study_name"
             )
-        self._set_up()
-        started = time.perf_counter()
-        run_id = self.tracker.start_study(
-            cfg.study_name, {**self.tags, "tunelab.kind": "study"}, _flatten(cfg.fingerprint()),
-            resume_run_id=folder.meta.get("run_id") if folder.resuming else None,
-        )  # fmt: skip
-        folder.save(run_id=run_id)
-        try:
-            if folder.resuming:
-                self.tracker.keep_only_trial_runs({r.run_id for r in folder.records})
-            else:
-                self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml")
-                self.tracker.log_params(run_id, self.data.sizes)  # beside the configured sizes
-                self._log_design(self.strategy.describe())
-            self._prepare_task(run_id)
-            if cfg.workers > 1:
-                from tunelab import workers
+        from tunelab import workers
 
-                write_atomically(folder.path / workers.CONFIG, yaml.safe_dump(cfg.resolved))
-                with workers.started(folder.path, cfg.workers):
-                    self._run_trials()
-                folder.reload_records()
-            else:
+        with workers.crew(folder.path, cfg.workers, cfg.resolved) as crew:
+            self._set_up()
+            started = time.perf_counter()
+            run_id = self.tracker.start_study(
+                cfg.study_name, {**self.tags, "tunelab.kind": "study"},
+                _flatten(cfg.fingerprint()),
+                resume_run_id=folder.meta.get("run_id") if folder.resuming else None,
+            )  # fmt: skip
+            folder.save(run_id=run_id)
+            try:
+                if folder.resuming:
+                    self.tracker.keep_only_trial_runs({r.run_id for r in folder.records})
+                else:
+                    self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved),
+                                          "config/resolved.yaml")  # fmt: skip
+                    self.tracker.log_params(run_id, self.data.sizes)  # beside the configured
+                    self._log_design(self.strategy.describe())
+                self._prepare_task(run_id)
+                crew.go()
                 self._run_trials()
-            summary = self._finish(started)
-        except BaseException as error:
-            self._end_runs_after(error)
-            raise
+                crew.wait()
+                if cfg.workers > 1:
+                    folder.reload_records()
+                summary = self._finish(started)
+            except BaseException as error:
+                self._end_runs_after(error)
+                raise
         return summary
 
     def work(self) -> None:
