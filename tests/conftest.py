@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tunelab import config
+from tunelab.server import NO_JOB_EXECUTION
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def start_mlflow_server(
             [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
              "--backend-store-uri", backend_store_uri,
              "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
-            stdout=subprocess.DEVNULL, stderr=log,
+            stdout=subprocess.DEVNULL, stderr=log, env={**NO_JOB_EXECUTION, **os.environ},
         )  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy

@@ -27,6 +27,10 @@ from typing import Any
 DEFAULT_STATE = Path(".tunelab/server")
 DATABASES = ("mlflow", "optuna")
 START_SECONDS = 90  # mlflow server's first start creates its schema in PostgreSQL
+# MLflow's job execution (GenAI jobs, which tunelab never submits) starts eight more processes
+# beside the server: 1.5 GB of memory and about 20 s of CPU at start (README, "Measured while
+# building"). Off unless the environment turns it on.
+NO_JOB_EXECUTION = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 @dataclass
@@ -86,6 +90,7 @@ def start(state: Path, host: str, port: int, workers: int) -> ServerState:
              "--artifacts-destination", str((state / "artifacts").resolve()),
              "--workers", str(workers)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**NO_JOB_EXECUTION, **os.environ},
             start_new_session=True,  # outlives this command; stop ends its whole group
         )  # fmt: skip
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
