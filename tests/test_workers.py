@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import load_config, tunelab_cli
+from mlflow.entities import ViewType
 
 from tunelab.schema import ConfigError
 
@@ -65,6 +67,29 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     best_so_far = client.download_artifacts(study.info.run_id, "best_so_far.csv", str(tmp_path))
     rows = Path(best_so_far).read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(6))  # numbered across workers
+
+
+@pytest.mark.slow
+def test_a_coordinator_that_fails_before_its_workers_join_stops_them(tracking_uri, tmp_path):
+    """Its workers start first and wait for its `go`; a study that cannot start (the data
+    is missing) stops them, with one line and no run."""
+    from mlflow.tracking import MlflowClient
+
+    missing = tmp_path / "missing.npz"
+    out = tunelab_cli(["strategy=tpe", "workers=2", "model=cnn", "dataset=cifar10",
+                       f"dataset.path={missing}", "budget=smoke", "quiet=true",
+                       "tracking.experiment=workers-no-data"],
+                      cwd=tmp_path, timeout=300)  # fmt: skip
+    assert out.returncode == 2, out.stderr  # a configuration error
+    last_line = out.stderr.strip().splitlines()[-1]
+    assert last_line == f"tunelab: error: dataset.path: no file at {str(missing)!r}"
+    assert list((tmp_path / ".tunelab").glob("*/worker-1.log"))  # worker 1 had started
+    assert not any(is_worker(process) for process in psutil.process_iter())
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("workers-no-data")
+    assert experiment is None or not client.search_runs(
+        [experiment.experiment_id], run_view_type=ViewType.ALL
+    )
 
 
 @pytest.mark.slow
