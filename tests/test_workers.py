@@ -69,6 +69,17 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     assert [int(r.split(",")[0]) for r in rows] == list(range(6))  # numbered across workers
 
 
+def test_a_worker_gone_before_go_fails_the_study_with_its_log(tmp_path):
+    from tunelab.schema import StudyFailed
+    from tunelab.workers import Crew
+
+    crew = Crew(tmp_path, 2)  # no config.yaml: worker 1 exits at once
+    crew.processes[0].wait(timeout=60)
+    crew.go()
+    with pytest.raises(StudyFailed, match=r"^worker 1 of 2 failed \(exit 1\): .*config\.yaml"):
+        crew.wait()
+
+
 @pytest.mark.slow
 def test_a_coordinator_that_fails_before_its_workers_join_stops_them(tracking_uri, tmp_path):
     """Its workers start first and wait for its `go`; a study that cannot start (the data

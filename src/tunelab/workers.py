@@ -12,6 +12,7 @@ study. Each process pins TensorFlow to cores / N threads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,10 +69,10 @@ class Crew:
             ))  # fmt: skip
 
     def go(self) -> None:
-        """Let the workers join the study."""
+        """Let the workers join the study (one that has already exited is left to `wait`)."""
         for process in self.processes:
             assert process.stdin is not None
-            with process.stdin:
+            with contextlib.suppress(BrokenPipeError), process.stdin:
                 process.stdin.write(GO)
 
     def wait(self) -> None:
