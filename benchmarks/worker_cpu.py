@@ -27,6 +27,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import start_mlflow_server  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from workers import throughput_study  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
 KINDS = (("multiprocessing", "figure worker"), ("-m tunelab", "trainer"),
          ("mlflow", "MLflow server"), ("uvicorn", "MLflow server"))  # fmt: skip
@@ -82,14 +85,8 @@ def main() -> None:
     try:
         print(f"workers=1, TPE, {args.trials} trials of {args.epochs} epochs: CPU seconds")
         for label, env in threads.items():
-            name = f"cpu-{label}"
-            wall, used = measured([
-                sys.executable, "-m", "tunelab", "quiet=true", "strategy=tpe",
-                f"strategy.n_trials={args.trials}", "strategy.pruner=none", "workers=1",
-                "model.tune=[lr,dropout,l2]", f"model.training.epochs={args.epochs}",
-                f"tracking.uri={uri}", f"tracking.experiment={name}", f"study_name={name}",
-                f"workdir={scratch / 'work'}",
-            ], env)  # fmt: skip
+            study = throughput_study(uri, scratch, args.trials, args.epochs, 1, f"cpu-{label}")
+            wall, used = measured([sys.executable, "-m", "tunelab", "quiet=true", *study], env)
             busy = sum(used.values())
             parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(used.items(), key=lambda x: -x[1]))
             print(f"  TensorFlow threads {label:>7}: wall {wall:.1f} s; {parts}; "

@@ -58,14 +58,21 @@ def runs_of(uri: str, experiment: str) -> tuple[object, list[object]]:
     return study, trials
 
 
-def throughput(uri: str, scratch: Path, trials: int, epochs: int, workers: int) -> dict:
-    experiment = f"throughput-{workers}"
-    wall = tunelab_run([
+def throughput_study(uri: str, scratch: Path, trials: int, epochs: int, workers: int,
+                     experiment: str) -> list[str]:  # fmt: skip
+    """The overrides of the throughput study: TPE without pruning over lr, dropout and L2, so
+    that every trial costs about the same."""
+    return [
         "strategy=tpe", f"strategy.n_trials={trials}", "strategy.pruner=none",
         f"workers={workers}", "model.tune=[lr,dropout,l2]", f"model.training.epochs={epochs}",
         f"tracking.uri={uri}", f"tracking.experiment={experiment}", f"study_name={experiment}",
         f"workdir={scratch / 'work'}",
-    ], scratch)  # fmt: skip
+    ]  # fmt: skip
+
+
+def throughput(uri: str, scratch: Path, trials: int, epochs: int, workers: int) -> dict:
+    experiment = f"throughput-{workers}"
+    wall = tunelab_run(throughput_study(uri, scratch, trials, epochs, workers, experiment), scratch)
     _, runs = runs_of(uri, experiment)
     span = (max(r.info.end_time for r in runs) - min(r.info.start_time for r in runs)) / 1000
     return {"trials": len(runs), "wall": wall, "span": span}
