@@ -2,7 +2,7 @@
 
 Runs the throughput study of `benchmarks/workers.py` with `workers=1`, once with TensorFlow's
 default threads and once with one thread, against a local `mlflow server`, and reads every
-process's CPU time from /proc every 0.2 s. Reports CPU seconds per kind of process (the trainer,
+process's CPU time (psutil) every 0.2 s. Reports CPU seconds per kind of process (the trainer,
 its figure worker, the MLflow server) beside the wall time. If one worker keeps c cores busy,
 two workers on 2 cores reach at most about 2 / c times its throughput.
 
@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -30,7 +32,6 @@ from conftest import start_mlflow_server  # noqa: E402
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from workers import throughput_study  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 KINDS = (("multiprocessing", "figure worker"), ("-m tunelab", "trainer"),
          ("mlflow", "MLflow server"), ("uvicorn", "MLflow server"))  # fmt: skip
 
@@ -38,14 +39,11 @@ KINDS = (("multiprocessing", "figure worker"), ("-m tunelab", "trainer"),
 def cpu_seconds() -> dict[int, tuple[str, float]]:
     """Every live process: (command line, user + system CPU seconds so far)."""
     found = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            command = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        found[int(pid)] = (command, (int(fields[11]) + int(fields[12])) / TICK)
+    for process in psutil.process_iter(["cmdline", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if times is not None:  # None: gone or not ours to read
+            found[process.pid] = (" ".join(process.info["cmdline"] or []),
+                                  times.user + times.system)  # fmt: skip
     return found
 
 
