@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
-from tunelab import __version__, plots
+from tunelab import __version__, plots, workers
 from tunelab.config import StudyConfig
 from tunelab.files import write_atomically
 from tunelab.progress import TrialProgress
@@ -198,9 +198,8 @@ KILL_WORKER_IN_TRIAL = "TUNELAB_TEST_KILL_WORKER_IN_TRIAL"
 def _stop_worker_here_if_testing(started_trials: int) -> None:
     """A test hook: with $TUNELAB_TEST_KILL_WORKER_IN_TRIAL=W:N, worker W kills itself
     (SIGKILL) during its N-th trial's first epoch."""
-    from tunelab.workers import WORKER
-
-    if os.environ.get(KILL_WORKER_IN_TRIAL) == f"{os.environ.get(WORKER)}:{started_trials}":
+    worker = os.environ.get(workers.WORKER)
+    if os.environ.get(KILL_WORKER_IN_TRIAL) == f"{worker}:{started_trials}":
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -234,8 +233,6 @@ class Study:
                 f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
                 "start a new one with resume=false or another study_name"
             )
-        from tunelab import workers
-
         with workers.crew(folder.path, cfg.workers, cfg.resolved) as crew:
             self._set_up()
             started = time.perf_counter()
@@ -325,7 +322,6 @@ class Study:
         """The strategy (a design it cannot make fails here, fast), the data, the task and the
         tracker; `joining`: as a worker on a study its coordinator started."""
         cfg, folder = self.cfg, self.folder
-        from tunelab import workers
         from tunelab.backend import quiet_tensorflow
 
         quiet_tensorflow()
@@ -436,9 +432,7 @@ class Study:
         if cfg.workers == 1:  # with workers, the journal's order numbers them at the end
             tags["tunelab.trial_index"] = str(index)
         else:
-            from tunelab.workers import WORKER
-
-            tags["tunelab.worker"] = os.environ.get(WORKER, "0")  # 0: the coordinator
+            tags["tunelab.worker"] = os.environ.get(workers.WORKER, "0")  # 0: the coordinator
         started = time.perf_counter()
         key = f"{folder.meta['study_id']}/{proposal.trial_id}"
         run = tracker.start_trial(f"trial-{proposal.trial_id}", key, tags)
