@@ -124,6 +124,18 @@ def test_check_flags_claims_reproduced_before_and_not_now():
     assert claims.regressions(before, now) == ["b", "d"]
 
 
+def test_a_reproduction_id_that_reads_as_a_number_tags_the_studies_as_written(tmp_path):
+    from tunelab import config
+    from tunelab.reproduce.runner import Reproduction
+
+    study = STUDIES["mnist_mlp"]
+    reproduction = Reproduction(id="41270e15", budget="smoke", seeds=(0,), tracking_uri=None,
+                                experiment_prefix="t", workdir=tmp_path, cifar10=None)  # fmt: skip
+    (_, argv), *_ = reproduction.commands(study, study.parts[0])
+    tags = config.compose(argv[3:]).extra_tags
+    assert tags == {"tunelab.reproduction": "41270e15", "tunelab.preset": study.parts[0].preset}
+
+
 def reproduce(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tunelab.reproduce", *args],
                           capture_output=True, text=True, **kwargs)  # fmt: skip

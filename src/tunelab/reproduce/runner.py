@@ -44,10 +44,11 @@ class Reproduction:
 
     def commands(self, study: ReferenceStudy, part: Part) -> list[tuple[str, list[str]]]:
         """(label, argv) of each process the part runs: one per seed, or one sweep."""
+        # Tag values quoted, or Hydra reads an id such as 41270e15 as a float.
         common = [f"experiment={part.preset}", f"budget={self.budget}", "quiet=true",
                   f"workdir={self.workdir}", f"tracking.experiment={self.experiment(study)}",
-                  f"+tags.tunelab.reproduction={self.id}",
-                  f"+tags.tunelab.preset={part.preset}"]  # fmt: skip
+                  f"+tags.tunelab.reproduction='{self.id}'",
+                  f"+tags.tunelab.preset='{part.preset}'"]  # fmt: skip
         if self.tracking_uri:
             common.append(f"tracking.uri={self.tracking_uri}")
         if study.needs_cifar10 and self.cifar10:
