@@ -40,7 +40,7 @@ from tunelab.schema import ConfigError, StudyFailed
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tasks.base import StudyExtras, Task
-from tunelab.tracking import Run, Tracker, run_id
+from tunelab.tracking import Run, Tracker, run_id, start_artifact_worker
 from tunelab.tracking.reachability import TrackingOutage
 
 if TYPE_CHECKING:  # train imports TensorFlow; the study imports it only in run()
@@ -334,17 +334,22 @@ class Study:
                 shared=cfg.workers > 1 or joining, joining=joining,
             ),
         )  # fmt: skip
-        from tunelab import train
-        from tunelab.data import load_dataset
+        artifacts = start_artifact_worker(cfg.tracking)  # its imports overlap TensorFlow's
+        try:
+            from tunelab import train
+            from tunelab.data import load_dataset
 
-        self.train = train
-        self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
-        for notice in self.data.notices:
-            print(f"tunelab: {notice}", file=sys.stderr)
-        self.task: Task = cfg.model.cls.task(
-            cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
-        )
-        self.tracker = Tracker(cfg.tracking)
+            self.train = train
+            self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
+            for notice in self.data.notices:
+                print(f"tunelab: {notice}", file=sys.stderr)
+            self.task: Task = cfg.model.cls.task(
+                cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
+            )
+            self.tracker = Tracker(cfg.tracking, artifacts)
+        except BaseException:
+            artifacts.terminate()
+            raise
         self.tags = self._tags()
 
     def finished_summary(self) -> StudySummary | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Run", "Tracker", "run_id"]
+__all__ = ["Run", "Tracker", "run_id", "start_artifact_worker"]
 
 
 def __getattr__(name: str) -> Any:

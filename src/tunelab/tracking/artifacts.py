@@ -8,6 +8,7 @@ at idle priority uses what CPU training leaves idle (SCHED_IDLE beat nice 19; th
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import signal
@@ -64,22 +65,29 @@ def _worker_setup() -> None:
         os.nice(19)  # training comes first
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     RetryCounter.installed()  # urllib3's retry warnings stay off the terminal
+    for module in ("mlflow.tracking", "matplotlib.backends.backend_agg"):  # the first job's
+        importlib.import_module(module)  # imports, done while the trainer is still starting
 
 
 class ArtifactWorker:
     """One spawned process that runs jobs (`log_trial_artifacts`, `log_plot`) in order."""
 
-    def __init__(self, tracking_uri: str) -> None:
-        self.tracking_uri = tracking_uri
+    def __init__(self) -> None:
         self._pool: Any = None
         self._pending: list[AsyncResult] = []
 
-    def submit(self, job: Callable[..., None], run_id: str, **data: Any) -> None:
-        """Run `job(tracking_uri, run_id, **data)` in the worker."""
+    def start(self) -> ArtifactWorker:
+        """Spawn the process now (else at the first job). Started before TensorFlow is
+        imported, it is ready by the first trial's end instead of delaying the study's."""
         if self._pool is None:
             context = multiprocessing.get_context("spawn")  # never fork a TensorFlow process
             self._pool = context.Pool(1, initializer=_worker_setup)
-        self._pending.append(self._pool.apply_async(job, (self.tracking_uri, run_id), data))
+        return self
+
+    def submit(self, job: Callable[..., None], tracking_uri: str, run_id: str, **data: Any) -> None:
+        """Run `job(tracking_uri, run_id, **data)` in the worker."""
+        self.start()
+        self._pending.append(self._pool.apply_async(job, (tracking_uri, run_id), data))
 
     def drain(self) -> None:
         """Wait for every job; report, but survive, one that failed."""

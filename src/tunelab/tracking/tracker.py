@@ -46,15 +46,27 @@ def run_id(run: Run) -> str:
     return run if isinstance(run, str) else run.result()
 
 
+def _set_environment(settings: TrackingSettings) -> None:
+    """MLflow's settings for this process and the artifact worker it spawns."""
+    # MLflow would print two links (and fetch the run again) each time a run ends over HTTP;
+    # the progress bar and the closing summary already say where to look.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    if settings.retry_seconds is not None:
+        os.environ.update(retry_environment(settings.retry_seconds))
+
+
+def start_artifact_worker(settings: TrackingSettings) -> ArtifactWorker:
+    """The artifact worker for a `Tracker` of these settings, spawned now: started before
+    TensorFlow is imported, it is ready by the first trial's end."""
+    _set_environment(settings)  # before the worker inherits the environment
+    return ArtifactWorker().start()
+
+
 class Tracker:
     """Records one study: `start_study`, per trial `start_trial` … `end_run`, then the study."""
 
-    def __init__(self, settings: TrackingSettings) -> None:
-        # MLflow would print two links (and fetch the run again) each time a run ends over HTTP;
-        # the progress bar and the closing summary already say where to look.
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        if settings.retry_seconds is not None:  # before the artifact worker inherits the env
-            os.environ.update(retry_environment(settings.retry_seconds))
+    def __init__(self, settings: TrackingSettings, artifacts: ArtifactWorker | None = None) -> None:
+        _set_environment(settings)
         self.retries = RetryCounter.installed()  # urllib3's retries, counted, not printed
         self.outage: TrackingOutage | None = None  # set once the server stopped answering
         if settings.uri:
@@ -70,7 +82,7 @@ class Tracker:
         self.study_run_id: str | None = None
         self.owns_study = True  # False in a worker: other processes' trials are not ours
         self.open_runs: list[Run] = []
-        self.artifacts = ArtifactWorker(self.tracking_uri)
+        self.artifacts = artifacts or ArtifactWorker()
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunelab-tracking")
         self._in_flight: list[Future] = []
 
@@ -114,11 +126,12 @@ class Tracker:
 
     def log_trial_artifacts(self, run: Run, artifacts: TrialArtifacts, **data: Any) -> None:
         """Figures and tables of a finished trial, drawn while the next trial trains."""
-        self.artifacts.submit(log_trial_artifacts, run_id(run), artifacts=artifacts, **data)
+        self.artifacts.submit(log_trial_artifacts, self.tracking_uri, run_id(run),
+                              artifacts=artifacts, **data)  # fmt: skip
 
     def log_plot(self, run_id: str, path: str, plot: str, **data: Any) -> None:
         """The figure `tunelab.plots.<plot>(**data)`, drawn and uploaded by the artifact worker."""
-        self.artifacts.submit(log_plot, run_id, path=path, plot=plot, **data)
+        self.artifacts.submit(log_plot, self.tracking_uri, run_id, path=path, plot=plot, **data)
 
     def settle(self) -> None:
         """Wait until every request queued so far is sent; raise the first that failed."""
