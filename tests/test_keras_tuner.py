@@ -93,3 +93,25 @@ def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_pa
     assert ours.ask() is None
     # the climbs were real (a flat fit stops each at its start), some at the upper bound
     assert climbed["steps"] > 2 * 5 * UCB_STARTS and climbed["at_upper_bound"] > 0
+
+
+@pytest.mark.parametrize("name", ["random", "hyperband"])
+def test_a_trial_the_oracle_never_recorded_is_proposed_again_on_resume(name, tmp_path):
+    """A study stopped inside `create_trial`, after the new trial's file and before oracle.json
+    (a SIGTERM did this in CI): resumed, the oracle proposes that trial again, id and values."""
+    cfg = load_config([f"strategy={name}", "budget=smoke"])
+
+    def strategy(resume: bool):
+        context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
+                                  workdir=tmp_path, resume=resume, epochs=2)  # fmt: skip
+        return cfg.strategy.cls(cfg.strategy.settings, context)
+
+    first = strategy(resume=False)
+    done = first.ask()
+    first.tell(done, Outcome("COMPLETE", 0.5, 2))
+    oracle_file = tmp_path / "keras_tuner" / "oracle.json"
+    committed = oracle_file.read_text()
+    lost = first.ask()
+    oracle_file.write_text(committed)  # as if stopped before create_trial saved the oracle
+    again = strategy(resume=True).ask()
+    assert (again.trial_id, again.values) == (lost.trial_id, lost.values)

@@ -23,9 +23,24 @@ PROJECT = "keras_tuner"
 
 def atomic(oracle_cls: type) -> type:
     """`oracle_cls` writing its state files atomically. KerasTuner writes them in place, so a
-    `kill -9` mid-write leaves truncated JSON that `Oracle.reload` cannot read (seen here)."""
+    `kill -9` mid-write leaves truncated JSON that `Oracle.reload` cannot read (seen here).
+
+    `oracle.json` is the commit point: `create_trial` writes the new trial's file first, so a
+    study stopped between the two writes left a trial the oracle never recorded. Reloaded, it
+    would take the trial's id and the next one would get a new id, one trial short (seen in CI
+    after a SIGTERM); dropped, the oracle proposes it again, id and values alike. `end_trial`
+    saves before it lets go of the ended trial, so it saves once more after."""
 
     class AtomicOracle(oracle_cls):
+        def reload(self) -> None:
+            super().reload()
+            for trial_id in set(self.trials) - set(self.start_order):
+                del self.trials[trial_id]
+
+        def end_trial(self, trial: Any) -> None:
+            super().end_trial(trial)
+            self.save()
+
         def save(self) -> None:
             write_atomically(self._get_oracle_fname(), json.dumps(self.get_state()))
 
