@@ -149,6 +149,15 @@ def test_a_bad_study_name_is_one_line_naming_the_choices(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_a_part_not_of_the_chosen_studies_is_one_line_naming_the_choices(tmp_path):
+    out = reproduce("--studies", "mnist_mlp", "--parts", "cifar_mlp/widths", cwd=tmp_path)
+    presets = ", ".join(p.preset for p in STUDIES["mnist_mlp"].parts)
+    assert (out.returncode, out.stderr.strip()) == (
+        2, f"tunelab.reproduce: error: --parts: 'cifar_mlp/widths' is not valid; valid choices: "
+           f"{presets}")  # fmt: skip
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_every_part_is_a_preset_and_every_claim_id_is_unique():
     from tunelab.config import CONF_DIR
 
@@ -161,13 +170,16 @@ def test_every_part_is_a_preset_and_every_claim_id_is_unique():
 
 @pytest.mark.slow
 def test_reproduce_one_mnist_study_at_smoke_against_a_server(tracking_uri, tmp_path):
+    """Two of the study's six parts (`--parts`): the two claims they carry are checked, the
+    third is not testable, and every part has its row in the report."""
     from mlflow.tracking import MlflowClient
 
     from tunelab.tracking.runs import log_report
 
+    run = ["mnist_mlp/batch_size", "mnist_mlp/hyperband"]
     args = ["--studies", "mnist_mlp", "--budget", "smoke", "--tracking-uri", tracking_uri,
             "--workdir", str(tmp_path / "work"), "--experiment-prefix", "repro-test"]  # fmt: skip
-    out = reproduce(*args, "--check", cwd=tmp_path, timeout=600)
+    out = reproduce(*args, "--parts", ",".join(run), "--check", cwd=tmp_path, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("repro-test-mnist_mlp-smoke")
@@ -179,16 +191,22 @@ def test_reproduce_one_mnist_study_at_smoke_against_a_server(tracking_uri, tmp_p
     text = markdown.read_text()
     for part in STUDIES["mnist_mlp"].parts:
         assert f"| `{part.preset}` |" in text
+    assert "| mnist_mlp/rho not run (not in --parts) |" in text
     verdicts = {c.id: tags[f"tunelab.claim.{c.id}"] for c in STUDIES["mnist_mlp"].claims}
-    assert set(verdicts.values()) <= {REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE}
+    assert verdicts["bad_init_stuck"] == NOT_TESTABLE
+    for tested in ("batch_size_order", "hyperband_beats_hand_set"):
+        assert verdicts[tested] in {REPRODUCED, NOT_REPRODUCED}
     for claim_ in STUDIES["mnist_mlp"].claims:
         assert f"| {claim_.text} |" in text
     logged = {f.path for f in client.list_artifacts(report.info.run_id)}
     assert {"report.md", "report.html", "tables", "figures"} <= logged
+    figures = {f.path for f in client.list_artifacts(report.info.run_id, "figures")}
+    assert {"figures/mnist_mlp-batch_size.png",
+            "figures/mnist_mlp-hyperband-best_so_far.png"} <= figures  # fmt: skip
     studies = client.search_runs([experiment.experiment_id],
                                  f"tags.`tunelab.kind` = 'study' AND "
                                  f"tags.`tunelab.reproduction` = '{reproduction}'")  # fmt: skip
-    assert len(studies) == len(STUDIES["mnist_mlp"].parts)
+    assert sorted(s.data.tags["tunelab.preset"] for s in studies) == run
     assert {s.data.params["data.n_train"] for s in studies} == {"300"}
 
     # an earlier reproduction at this budget that reproduced a claim this one does not have

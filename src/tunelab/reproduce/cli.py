@@ -3,7 +3,8 @@
 Runs the presets of the reference studies (conf/experiment/) at one budget, reads the finished
 runs back from MLflow, checks each study's claims against our numbers and logs one report per
 study (Markdown and HTML) as a run tagged `tunelab.kind=reproduction` in the experiment
-`<prefix>-<study>-<budget>`. CIFAR-10 studies need a local copy (--cifar10); without one they
+`<prefix>-<study>-<budget>`. --parts runs only the named presets; the claims on the others
+are not testable. CIFAR-10 studies need a local copy (--cifar10); without one they
 are skipped. With --check the exit code is 1 when a claim that the latest earlier reproduction
 at this budget reproduced is no longer reproduced.
 """
@@ -39,6 +40,12 @@ def parser() -> argparse.ArgumentParser:
         default="default",
         help="smoke (plumbing, minutes), default (CPU-sized), full (the reference "
         "scale: needs full MNIST / CIFAR-10 and days on 2 cores)",
+    )
+    top.add_argument(
+        "--parts",
+        metavar="PRESETS",
+        help="comma-separated presets of the chosen studies to run, e.g. mnist_mlp/hyperband "
+        "(default: every part; the rest are reported as not run)",
     )
     top.add_argument(
         "--seeds",
@@ -85,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         studies = _chosen(args.studies)
+        parts = _chosen_parts(args.parts, studies)
         if args.list:
             _print_list(studies)
             return 0
         reachability.check(args.tracking_uri, "--tracking-uri")
         seeds = tuple(_seed(s) for s in args.seeds.split(",") if s.strip())
-        regressed = reproduce(args, studies, seeds)
+        regressed = reproduce(args, studies, seeds, parts)
     except ConfigError as error:
         print(f"tunelab.reproduce: error: {error}", file=sys.stderr)
         return 2
@@ -100,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def reproduce(args: argparse.Namespace, studies: list[ReferenceStudy], seeds: tuple[int, ...]
-              ) -> list[str]:  # fmt: skip
-    """Run (or reuse) the studies, report each; the claims that regressed, as study.claim."""
+def reproduce(args: argparse.Namespace, studies: list[ReferenceStudy], seeds: tuple[int, ...],
+              parts: set[str]) -> list[str]:  # fmt: skip
+    """Run (or reuse) the studies' `parts`, report each study; the claims that regressed, as
+    study.claim."""
     from tunelab.reproduce.runner import Reproduction, read_results, run_part
 
     reproduction = Reproduction(id=args.reuse or uuid.uuid4().hex[:8], budget=args.budget,
@@ -123,6 +132,9 @@ def reproduce(args: argparse.Namespace, studies: list[ReferenceStudy], seeds: tu
             continue
         print(f"{study.name}:")
         for part in study.parts:
+            if part.preset not in parts:
+                missing[part.preset] = "not run (not in --parts)"
+                continue
             failed = run_part(reproduction, study, part)
             if failed:
                 missing[part.preset] = failed
@@ -151,6 +163,8 @@ def _report(reproduction: Any, study: ReferenceStudy, results: claims.Results,
     command = ["python -m tunelab.reproduce", f"--studies {study.name}",
                f"--budget {reproduction.budget}",
                f"--seeds {','.join(map(str, reproduction.seeds))}"]  # fmt: skip
+    if args.parts:
+        command.append(f"--parts {args.parts}")
     if study.needs_cifar10:
         command.append(f"--cifar10 {shlex.quote(args.cifar10 or 'PATH')}")
     about = {"id": reproduction.id, "budget": reproduction.budget,
@@ -184,12 +198,23 @@ def _report(reproduction: Any, study: ReferenceStudy, results: claims.Results,
 
 
 def _chosen(names: str) -> list[ReferenceStudy]:
+    return [STUDIES[n] for n in _pick("--studies", names, list(STUDIES))]
+
+
+def _chosen_parts(names: str | None, studies: list[ReferenceStudy]) -> set[str]:
+    """The presets to run: those named in --parts, else (none or "") every part of `studies`."""
+    presets = [p.preset for s in studies for p in s.parts]
+    return set(_pick("--parts", names, presets) if names else presets)
+
+
+def _pick(flag: str, names: str, valid: list[str]) -> list[str]:
+    """The comma-separated `names`, each one of `valid`."""
     chosen = [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in chosen if n not in STUDIES]
+    unknown = [n for n in chosen if n not in valid]
     if unknown or not chosen:
-        raise ConfigError(f"--studies: {unknown[0] if unknown else names!r} is not valid; "
-                          f"valid choices: {', '.join(STUDIES)}")  # fmt: skip
-    return [STUDIES[n] for n in chosen]
+        raise ConfigError(f"{flag}: {unknown[0] if unknown else names!r} is not valid; "
+                          f"valid choices: {', '.join(valid)}")  # fmt: skip
+    return chosen
 
 
 def _seed(text: str) -> int:
