@@ -289,7 +289,7 @@ def test_inception_inputs_are_what_inception_v3_expects():
 @pytest.mark.slow
 def test_fid_inception_runs_from_a_local_weights_file(mnist, tmp_path):
     """With untrained InceptionV3 weights saved locally (no download): the features have 2,048
-    dimensions, so 40 images give NaN with the reason, for the floor and for a trial."""
+    dimensions, so 10 images give NaN with the reason, for the floor and for a trial."""
     from dataclasses import replace
 
     from tunelab.backend import keras
@@ -297,17 +297,17 @@ def test_fid_inception_runs_from_a_local_weights_file(mnist, tmp_path):
     weights = tmp_path / "inception_notop.weights.h5"
     keras().applications.InceptionV3(include_top=False, weights=None, pooling="avg",
                                      input_shape=(299, 299, 3)).save_weights(weights)  # fmt: skip
-    small = replace(mnist, x_train=mnist.x_train[:40], y_train=mnist.y_train[:40],
-                    x_test=mnist.x_test[:40], y_test=mnist.y_test[:40])  # fmt: skip
-    settings = GenerationSettings(samples=40, samples_during_training=40, kid_subsets=2,
+    small = replace(mnist, x_train=mnist.x_train[:10], y_train=mnist.y_train[:10],
+                    x_test=mnist.x_test[:10], y_test=mnist.y_test[:10])  # fmt: skip
+    settings = GenerationSettings(samples=10, samples_during_training=10, kid_subsets=2,
                                   extractor_epochs=1, inception_weights=str(weights))  # fmt: skip
     task = Generation(settings, small, 0, tmp_path)
     extras = task.prepare()
     assert not extras.notices and math.isnan(extras.metrics["real_fid_inception"])
-    assert task.scorer.inception_reference.shape == (40, 2048)
+    assert task.scorer.inception_reference.shape == (10, 2048)
     evaluation = task.evaluate(DCGAN.build(SMALL, small.spec), SMALL)
     assert math.isnan(evaluation.metrics["final_fid_inception"])
     assert (
-        "fid_inception: FID needs more samples than feature dimensions (N = 40, d = 2048)"
+        "fid_inception: FID needs more samples than feature dimensions (N = 10, d = 2048)"
         in evaluation.tags["tunelab.metric_notes"]
     )
