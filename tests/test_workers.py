@@ -95,7 +95,7 @@ def test_a_coordinator_that_fails_before_its_workers_join_stops_them(tracking_ur
     last_line = out.stderr.strip().splitlines()[-1]
     assert last_line == f"tunelab: error: dataset.path: no file at {str(missing)!r}"
     assert list((tmp_path / ".tunelab").glob("*/worker-1.log"))  # worker 1 had started
-    assert not any(is_worker(process) for process in psutil.process_iter())
+    assert not any(is_worker(process, tmp_path) for process in psutil.process_iter())
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("workers-no-data")
     assert experiment is None or not client.search_runs(
@@ -126,13 +126,15 @@ def test_two_workers_share_a_design_each_point_run_once(tracking_uri, tmp_path):
     ]
 
 
-def is_worker(process) -> bool:
-    """A live `python -m tunelab.workers` process (not a zombie, not the artifact worker)."""
+def is_worker(process, folder: Path) -> bool:
+    """A live `python -m tunelab.workers` process (not a zombie, not the artifact worker) of a
+    study under `folder` (tests running beside this one start workers of their own)."""
     import psutil
 
     try:
-        return process.status() != psutil.STATUS_ZOMBIE and "tunelab.workers" in " ".join(
-            process.cmdline()
+        command = " ".join(process.cmdline())
+        return process.status() != psutil.STATUS_ZOMBIE and "tunelab.workers" in command and (
+            str(folder) in command
         )
     except psutil.Error:
         return False
@@ -163,7 +165,7 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_its_run_killed(tracking_u
     deadline = time.time() + 300
     seen = False
     while time.time() < deadline:  # until worker 1 has died (a zombie until reaped)
-        alive = [p for p in psutil.Process(coordinator.pid).children() if is_worker(p)]
+        alive = [p for p in psutil.Process(coordinator.pid).children() if is_worker(p, tmp_path)]
         seen |= bool(alive)
         if seen and not alive:
             break
