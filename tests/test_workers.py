@@ -133,9 +133,8 @@ def is_worker(process, folder: Path) -> bool:
 
     try:
         command = " ".join(process.cmdline())
-        return process.status() != psutil.STATUS_ZOMBIE and "tunelab.workers" in command and (
-            str(folder) in command
-        )
+        alive = process.status() != psutil.STATUS_ZOMBIE
+        return alive and "tunelab.workers" in command and str(folder) in command
     except psutil.Error:
         return False
 
