@@ -11,11 +11,11 @@ plain KerasTuner Hyperband in one process. Real short trials: the MLP on the emb
    sized as tunelab's workers size them. What 2 such processes gain over 1 is what this
    machine's cores give to perfectly parallel trials.
 2. Time to quality, per seed: plain KerasTuner Hyperband (`Tuner.search`, no tracking) on the
-   default MLP space, then tunelab TPE (10 random trials first, `--startup-trials`) with an
-   asynchronous pruner (`--pruner`: asha, or Optuna's Hyperband) and 2 workers on the same
-   space, data and epochs. The target is KerasTuner's final best validation accuracy; each
-   side's time is from its start (after imports: KerasTuner's data loading, tunelab's study
-   run) to the end of its first trial that reaches it. Target: tunelab's median ≤ ½ of KerasTuner's.
+   default MLP space, then tunelab TPE with an asynchronous pruner (`--pruner`: asha, or
+   Optuna's Hyperband) and 2 workers on the same space, data and epochs. The target is
+   KerasTuner's final best validation accuracy; each side's time is from its start (after
+   imports: KerasTuner's data loading, tunelab's study run) to the end of its first trial
+   that reaches it. Target: tunelab's median ≤ ½ of KerasTuner's.
 
     python benchmarks/workers.py                           # 16 trials, 5 seeds
     python benchmarks/workers.py --trials 8 --seeds 1 --epochs 3
@@ -157,16 +157,14 @@ def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path) -> tuple[float,
     return max(best for _, best in fits), fits
 
 
-def tunelab_to_quality(uri: str, scratch: Path, seed: int, target: float,
-                       args: argparse.Namespace) -> tuple[float, float]:  # fmt: skip
-    """tunelab TPE (`args`: its trials, random start-up trials, pruner, epochs) on 2 workers:
-    seconds from its study run's start to the end of the first trial reaching `target` (inf if
-    none did), and its best."""
+def tunelab_to_quality(uri: str, scratch: Path, seed: int, epochs: int, trials: int,
+                       target: float, pruner: str) -> tuple[float, float]:  # fmt: skip
+    """tunelab TPE with `pruner` on 2 workers: seconds from its study run's start to the end
+    of the first trial reaching `target` (inf if none did), and its best."""
     experiment = f"quality-{seed}"
     tunelab_run([
-        "strategy=tpe", f"strategy.n_trials={args.quality_trials}", "workers=2",
-        f"strategy.n_startup_trials={args.startup_trials}", f"strategy.pruner={args.pruner}",
-        f"model.training.epochs={args.epochs}", f"seed={seed}", f"tracking.uri={uri}",
+        "strategy=tpe", f"strategy.n_trials={trials}", f"strategy.pruner={pruner}", "workers=2",
+        f"model.training.epochs={epochs}", f"seed={seed}", f"tracking.uri={uri}",
         f"tracking.experiment={experiment}", f"study_name={experiment}",
         f"workdir={scratch / 'work'}",
     ], scratch)  # fmt: skip
@@ -190,9 +188,6 @@ def main() -> None:
                         help="time-to-quality seeds (0: throughput only)")  # fmt: skip
     parser.add_argument("--pruner", default="asha", choices=["asha", "hyperband"],
                         help="tunelab's Optuna pruner in the time-to-quality study")  # fmt: skip
-    parser.add_argument("--startup-trials", type=int, default=10,
-                        help="TPE's random trials first in the time-to-quality study "
-                             "(Optuna's default; budget=default has 3)")  # fmt: skip
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="tunelab-bench-workers-"))
@@ -219,7 +214,9 @@ def main() -> None:
         for seed in range(args.seeds):
             target, fits = keras_tuner_hyperband(seed, args.epochs, scratch / "kt")
             kt_time = next(t for t, best in fits if best >= target)
-            ours, ours_best = tunelab_to_quality(uri, scratch, seed, target, args)
+            ours, ours_best = tunelab_to_quality(
+                uri, scratch, seed, args.epochs, args.quality_trials, target, args.pruner
+            )
             rows.append((seed, target, kt_time, fits[-1][0], ours, ours_best))
             print(f"  seed {seed}: done", file=sys.stderr)
     finally:
