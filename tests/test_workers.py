@@ -129,8 +129,6 @@ def test_two_workers_share_a_design_each_point_run_once(tracking_uri, tmp_path):
 def is_worker(process, folder: Path) -> bool:
     """A live `python -m tunelab.workers` process (not a zombie, not the artifact worker) of a
     study under `folder` (tests running beside this one start workers of their own)."""
-    import psutil
-
     try:
         command = " ".join(process.cmdline())
         alive = process.status() != psutil.STATUS_ZOMBIE
