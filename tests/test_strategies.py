@@ -87,6 +87,31 @@ def test_qmc_spreads_its_points_over_the_range(tmp_path):
     assert sorted(quarters[1:]) == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("name", ["tpe", "cmaes"])
+def test_each_worker_draws_its_own_trials(name, tmp_path):
+    """Three processes of one study ask for their first trials (random start-up ones): each
+    draws its own values, and the coordinator (worker 0) draws what a study of one process
+    draws."""
+    cfg = load_config([f"strategy={name}", "budget=smoke", *NARROWER.get(name, [])])
+
+    def process(workdir: Path, worker: str, shared: bool = True):
+        context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
+                                  workdir=workdir, resume=worker != "0", epochs=2,
+                                  shared=shared, joining=worker != "0", worker=worker)  # fmt: skip
+        return cfg.strategy.cls(cfg.strategy.settings, context)
+
+    study = tmp_path / "study"
+    study.mkdir()
+    strategies = [process(study, worker) for worker in ("0", "1", "2")]
+    proposals = [strategy.ask() for strategy in strategies]
+    firsts = [proposal.values for proposal in proposals]
+    for strategy, proposal in zip(strategies, proposals, strict=True):
+        strategy.tell(proposal, Outcome("COMPLETE", 0.5, 2))
+    assert firsts[0] != firsts[1] != firsts[2] != firsts[0]
+    alone = process(tmp_path, "0", shared=False)
+    assert alone.ask().values == firsts[0]
+
+
 def test_tpe_prunes_a_trial_that_trails_the_median():
     from tunelab.config import Objective
     from tunelab.space import SearchSpace

@@ -80,6 +80,21 @@ def test_a_worker_gone_before_go_fails_the_study_with_its_log(tmp_path):
         crew.wait()
 
 
+def test_a_worker_joining_without_a_number_is_labelled_by_its_host_and_pid(tmp_path,
+                                                                         monkeypatch):  # fmt: skip
+    import os
+    import socket
+
+    from tunelab import workers
+
+    monkeypatch.setenv(workers.WORKER, "unset below, restored after the test")
+    monkeypatch.delenv(workers.WORKER)
+    monkeypatch.setattr(workers.signal, "signal", lambda *args: None)  # pytest's SIGTERM kept
+    with pytest.raises(FileNotFoundError):  # no study there: it stops, labelled already
+        workers.main([str(tmp_path)])
+    assert workers.label() == f"{socket.gethostname()}:{os.getpid()}"
+
+
 @pytest.mark.slow
 def test_a_coordinator_that_fails_before_its_workers_join_stops_them(tracking_uri, tmp_path):
     """Its workers start first and wait for its `go`; a study that cannot start (the data

@@ -331,7 +331,7 @@ class Study:
             StrategyContext(
                 space=cfg.model.space, objective=cfg.objective, seed=cfg.seed,
                 workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
-                shared=cfg.workers > 1 or joining, joining=joining,
+                shared=cfg.workers > 1 or joining, joining=joining, worker=workers.label(),
             ),
         )  # fmt: skip
         artifacts = start_artifact_worker(cfg.tracking)  # its imports overlap TensorFlow's
@@ -437,7 +437,7 @@ class Study:
         if cfg.workers == 1:  # with workers, the journal's order numbers them at the end
             tags["tunelab.trial_index"] = str(index)
         else:
-            tags["tunelab.worker"] = os.environ.get(workers.WORKER, "0")  # 0: the coordinator
+            tags["tunelab.worker"] = workers.label()
         started = time.perf_counter()
         key = f"{folder.meta['study_id']}/{proposal.trial_id}"
         run = tracker.start_trial(f"trial-{proposal.trial_id}", key, tags)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,9 +29,15 @@ from tunelab.files import write_atomically
 from tunelab.schema import ConfigError, StudyFailed
 
 CONFIG = "config.yaml"  # the resolved config in the study folder, which workers load
-WORKER = "TUNELAB_WORKER"  # the worker's number (tag tunelab.worker; 0 is the coordinator)
+WORKER = "TUNELAB_WORKER"  # the worker's label (tag tunelab.worker; 0 is the coordinator)
 LOG_TAIL = 3
 GO = b"go\n"  # the coordinator's word to its waiting workers that the study is ready
+
+
+def label() -> str:
+    """This process's worker label: $TUNELAB_WORKER, or 0 for the coordinator (or the only
+    process)."""
+    return os.environ.get(WORKER, "0")
 
 
 def threads_per_worker(workers: int) -> int:
@@ -99,8 +106,8 @@ class Crew:
 def crew(folder: Path, workers: int, resolved: dict) -> Iterator[Crew]:
     """The study's workers (none for `workers=1`), given the resolved config to load; if the
     coordinator stops, they stop too."""
-    if workers > 1:
-        write_atomically(folder / CONFIG, yaml.safe_dump(resolved))
+    if workers > 1:  # in the coordinator's order, so that workers suggest in the same one
+        write_atomically(folder / CONFIG, yaml.safe_dump(resolved, sort_keys=False))
     started = Crew(folder, workers)
     try:
         yield started
@@ -120,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     wait = args[:1] == ["--wait"]
     (folder,) = args[1:] if wait else args
+    if WORKER not in os.environ:  # a worker joining without a number: <host>:<pid>
+        os.environ[WORKER] = f"{socket.gethostname()}:{os.getpid()}"
     try:
         raw = yaml.safe_load((Path(folder) / CONFIG).read_text())
         cfg = config.load({**raw, "resume": True, "quiet": True})

@@ -37,6 +37,7 @@ class StrategyContext:
     epochs: int  # the model's configured training epochs
     shared: bool = False  # other processes run trials of this study too (workers=N)
     joining: bool = False  # this process joins a study another one started and runs
+    worker: str = "0"  # this process's worker label (0: the coordinator, or the only process)
 
 
 @dataclass

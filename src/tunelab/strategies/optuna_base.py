@@ -78,7 +78,7 @@ class OptunaStrategy(Strategy):
         self.study = optuna.create_study(
             study_name=name,
             storage=storage,
-            sampler=self.make_sampler(optuna, derive(context.seed, type(self).__name__.lower())),
+            sampler=self.make_sampler(optuna, self.process_seed),
             pruner=self._pruner(),
             direction="maximize" if context.objective.sign > 0 else "minimize",
             load_if_exists=True,
@@ -88,8 +88,22 @@ class OptunaStrategy(Strategy):
             running = []
         self.interrupted = [optuna.trial.Trial(self.study, t._trial_id) for t in running]
 
+    @property
+    def study_seed(self) -> int:
+        """The sampler's seed in a study of one process, and what its workers share."""
+        return derive(self.context.seed, type(self).__name__.lower())
+
+    @property
+    def process_seed(self) -> int:
+        """The study seed for the coordinator (or the only process); one of its own for each
+        worker, whose sampler would otherwise draw what the others draw (a random start-up
+        trial in every worker the same)."""
+        if self.context.worker == "0":
+            return self.study_seed
+        return derive(self.context.seed, type(self).__name__.lower(), "worker", self.context.worker)
+
     def make_sampler(self, optuna: Any, seed: int) -> Any:
-        """The Optuna sampler that proposes the trials."""
+        """The Optuna sampler that proposes the trials, drawing with `seed`."""
         raise NotImplementedError
 
     def check_space(self) -> None:
