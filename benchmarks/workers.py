@@ -12,12 +12,12 @@ plain KerasTuner Hyperband in one process. Real short trials: the MLP on the emb
    machine's cores give to perfectly parallel trials.
 2. Time to quality, per seed: plain KerasTuner Hyperband (`Tuner.search`, no tracking) on the
    default MLP space, then tunelab TPE with an asynchronous pruner (`--pruner`: asha, or
-   Optuna's Hyperband) and 2 workers on the same space, data and epochs. The target is
-   KerasTuner's final best validation accuracy; each side's time is from its start (after
-   imports: KerasTuner's data loading, tunelab's study run) to the end of the first epoch
-   that reaches it, and beside it to the end of that epoch's trial (KerasTuner: its fit).
-   KerasTuner reaches its own final best by definition; tunelab gets 100 trials, so that a
-   seed seldom ends without reaching it (its time is the first reach: more trials never
+   Optuna's Hyperband; none, to see what pruning gives) and 2 workers on the same space, data
+   and epochs. The target is KerasTuner's final best validation accuracy; each side's time is
+   from its start (after imports: KerasTuner's data loading, tunelab's study run) to the end of
+   the first epoch that reaches it, and beside it to the end of that epoch's trial (KerasTuner:
+   its fit). KerasTuner reaches its own final best by definition; tunelab gets 100 trials, so
+   that a seed seldom ends without reaching it (its time is the first reach: more trials never
    lengthen it). Target: tunelab's median ≤ ½ of KerasTuner's.
 
     python benchmarks/workers.py                           # 16 trials, 5 seeds
@@ -226,8 +226,8 @@ def main() -> None:
                         help="time-to-quality seeds (0: throughput only)")  # fmt: skip
     parser.add_argument("--first-seed", type=int, default=0,
                         help="the first time-to-quality seed; the others follow it")  # fmt: skip
-    parser.add_argument("--pruner", default="asha", choices=["asha", "hyperband"],
-                        help="tunelab's Optuna pruner in the time-to-quality study")  # fmt: skip
+    parser.add_argument("--pruner", default="asha", choices=["asha", "hyperband", "none"],
+                        help="time to quality: tunelab's Optuna pruner")  # fmt: skip
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="tunelab-bench-workers-"))
