@@ -270,7 +270,8 @@ def main() -> None:
                 )
             rows.append((seed, target, kt_epoch, kt_fit, fits[-1][0], ours_epoch, ours_trial,
                          ours_best))  # fmt: skip
-            print(f"  seed {seed}: done", file=sys.stderr)
+            print(f"  seed {seed}: target {target:.4f}, KerasTuner {kt_epoch:.1f} s, "
+                  f"{args.rival} {ours_epoch:.1f} s", file=sys.stderr)  # fmt: skip
     finally:
         server.terminate()
         shutil.rmtree(scratch, ignore_errors=True)
