@@ -20,9 +20,10 @@ plain KerasTuner Hyperband in one process. Real short trials: the MLP on the emb
    that a seed seldom ends without reaching it (its time is the first reach: more trials never
    lengthen it). Target: tunelab's median ≤ ½ of KerasTuner's.
    `--rival kerastuner` times a second KerasTuner Hyperband (another oracle seed, the same
-   data) in tunelab's place: what the measure gives a rival exactly as good as KerasTuner.
-   KerasTuner reaches its own final best before its search ends, while a rival is timed to a
-   level set by a search it did not run, so an equal rival scores above 1, not 1.
+   data, three Hyperband iterations so that it seldom ends short) in tunelab's place: what
+   the measure gives a rival exactly as good as KerasTuner. KerasTuner reaches its own final
+   best before its search ends, while a rival is timed to a level set by a search it did not
+   run, so an equal rival scores above 1, not 1.
 
     python benchmarks/workers.py                           # 16 trials, 5 seeds
     python benchmarks/workers.py --trials 8 --seeds 1 --epochs 3
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import multiprocessing
 import random
 import shutil
@@ -138,11 +140,17 @@ def ceiling(trials: int, epochs: int, workers: int) -> float:
     return max(end for _, end in spans) - min(start for start, _ in spans)
 
 
-def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path,
-                          oracle: str = "oracle") -> tuple[float, list, list]:  # fmt: skip
-    """Plain KerasTuner Hyperband (max_epochs `epochs`, factor 3) on the default MLP space, its
-    oracle seeded by `seed` and `oracle`: its final best validation accuracy, (seconds since
-    start, best of the fit) per fit and (seconds since start, validation accuracy) per epoch."""
+class _Reached(BaseException):
+    """Ends a KerasTuner search from a fit's callback (KerasTuner fails a trial on Exception)."""
+
+
+def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path, oracle: str = "oracle",
+                          iterations: int = 1,
+                          stop_at: float = float("inf")) -> tuple[float, list, list]:  # fmt: skip
+    """Plain KerasTuner Hyperband (max_epochs `epochs`, factor 3, `iterations` times) on the
+    default MLP space, its oracle seeded by `seed` and `oracle`, ended at the first epoch whose
+    validation accuracy reaches `stop_at`: its best validation accuracy, (seconds since start,
+    best of the fit) per fit and (seconds since start, validation accuracy) per epoch."""
     import keras
     import keras_tuner as kt
 
@@ -156,6 +164,9 @@ def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path,
     class FitClock(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             epoch_ends.append((time.perf_counter() - started, logs["val_accuracy"]))
+            if logs["val_accuracy"] >= stop_at:
+                fits.append(epoch_ends[-1])  # the fit ends here
+                raise _Reached
 
         def on_train_end(self, logs=None):
             best = max(self.model.history.history.get("val_accuracy", [float("nan")]))
@@ -163,20 +174,23 @@ def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path,
 
     tuner = kt.Hyperband(
         mlp_hypermodel(cfg, data), max_epochs=epochs, factor=3, objective="val_accuracy",
-        directory=str(workdir), overwrite=True, project_name=f"kt-{seed}-{oracle}",
-        seed=derive(seed, oracle),
+        hyperband_iterations=iterations, directory=str(workdir), overwrite=True,
+        project_name=f"kt-{seed}-{oracle}", seed=derive(seed, oracle),
     )  # fmt: skip
-    tuner.search(data.x_train, data.y_train, epochs=epochs, verbose=0,
-                 validation_data=(data.x_val, data.y_val), callbacks=[FitClock()])  # fmt: skip
+    with contextlib.suppress(_Reached):
+        tuner.search(data.x_train, data.y_train, epochs=epochs, verbose=0,
+                     validation_data=(data.x_val, data.y_val), callbacks=[FitClock()])  # fmt: skip
     return max(best for _, best in fits), fits, epoch_ends
 
 
 def kerastuner_to_quality(seed: int, epochs: int, workdir: Path,
                           target: float) -> tuple[float, float, float]:  # fmt: skip
-    """A second KerasTuner Hyperband on the same data, its oracle seeded otherwise: seconds to
-    the end of its first epoch and of its first fit reaching `target` (inf if none did), and
-    its best."""
-    best, fits, epoch_ends = keras_tuner_hyperband(seed, epochs, workdir, oracle="rival oracle")
+    """A second KerasTuner Hyperband on the same data, its oracle seeded otherwise and given
+    three Hyperband iterations (as tunelab gets 100 trials: a first reach is never later for
+    more), ended there: seconds to the end of its first epoch reaching `target` (twice: the
+    search ends with that epoch; inf if none did), and its best."""
+    best, fits, epoch_ends = keras_tuner_hyperband(seed, epochs, workdir, oracle="rival oracle",
+                                                   iterations=3, stop_at=target)  # fmt: skip
     epoch = next((t for t, accuracy in epoch_ends if accuracy >= target), float("inf"))
     fit = next((t for t, fit_best in fits if fit_best >= target), float("inf"))
     return epoch, fit, best
