@@ -186,14 +186,13 @@ def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path, oracle: str = "
 def kerastuner_to_quality(seed: int, epochs: int, workdir: Path,
                           target: float) -> tuple[float, float, float]:  # fmt: skip
     """A second KerasTuner Hyperband on the same data, its oracle seeded otherwise and given
-    three Hyperband iterations (as tunelab gets 100 trials: a first reach is never later for
-    more), ended there: seconds to the end of its first epoch reaching `target` (twice: the
-    search ends with that epoch; inf if none did), and its best."""
-    best, fits, epoch_ends = keras_tuner_hyperband(seed, epochs, workdir, oracle="rival oracle",
-                                                   iterations=3, stop_at=target)  # fmt: skip
-    epoch = next((t for t, accuracy in epoch_ends if accuracy >= target), float("inf"))
-    fit = next((t for t, fit_best in fits if fit_best >= target), float("inf"))
-    return epoch, fit, best
+    three Hyperband iterations (as tunelab gets 100 trials: more never delay a first reach),
+    ended at its first epoch reaching `target`: seconds to that epoch's end (inf if none did),
+    twice (the epoch's fit ends there too), and its best."""
+    best, _, epoch_ends = keras_tuner_hyperband(seed, epochs, workdir, oracle="rival oracle",
+                                                iterations=3, stop_at=target)  # fmt: skip
+    reached = next((t for t, accuracy in epoch_ends if accuracy >= target), float("inf"))
+    return reached, reached, best
 
 
 def tunelab_to_quality(uri: str, scratch: Path, seed: int, epochs: int, trials: int,
