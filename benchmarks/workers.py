@@ -263,6 +263,7 @@ def main() -> None:
                              "(kerastuner: a second KerasTuner Hyperband)")  # fmt: skip
     args = parser.parse_args()
 
+    rival = "tunelab" if args.rival == "tunelab" else "2nd KT"
     scratch = Path(tempfile.mkdtemp(prefix="tunelab-bench-workers-"))
     server, uri = start_mlflow_server(scratch / "server")
     try:
@@ -284,14 +285,13 @@ def main() -> None:
             rows.append((seed, target, kt_epoch, kt_fit, fits[-1][0], ours_epoch, ours_trial,
                          ours_best))  # fmt: skip
             print(f"  seed {seed}: target {target:.4f}, KerasTuner {kt_epoch:.1f} s, "
-                  f"{args.rival} {ours_epoch:.1f} s", file=sys.stderr)  # fmt: skip
+                  f"{rival} {ours_epoch:.1f} s", file=sys.stderr)  # fmt: skip
     finally:
         server.terminate()
         shutil.rmtree(scratch, ignore_errors=True)
     if not rows:  # --seeds 0: throughput only
         return
 
-    rival = "tunelab" if args.rival == "tunelab" else "2nd KT"
     print("time to KerasTuner Hyperband's final best val_accuracy (target tunelab ≤ ½):")
     print("at the end of the first epoch reaching it, and of that epoch's fit / trial")
     print(f"  {'seed':>4} {'target':>7} {'KT epoch s':>10} {'KT fit s':>8} {'KT wall s':>9} "
