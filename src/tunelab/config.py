@@ -73,7 +73,7 @@ class Objective:
     def resolved_for(self, task: Any, model: str) -> Objective:
         """This objective with its defaults filled in from `task`; refuses one the task lacks."""
         name = self.name or next(iter(task.objectives))
-        if name not in task.objectives:
+        if not task.accepts(name):
             valid = ", ".join(task.objectives)
             raise ConfigError(f"objective.name: {name!r} is not an objective of model {model}; "
                               f"valid: {valid}")  # fmt: skip
@@ -144,11 +144,12 @@ class ModelConfig:
     space: SearchSpace
     task: Any  # the settings of the model's task (its `Settings` dataclass)
 
-    def hparams_for(self, values: dict[str, Any]) -> Any:
-        """The builder's HParams with the tuned `values` laid over the fixed ones (inert
-        factors left out: the model does not take them)."""
+    def hparams_for(self, values: dict[str, Any], drawn: Any = None) -> Any:
+        """The builder's hyperparameters with the tuned `values` laid over the fixed ones (inert
+        factors left out: the model does not take them); `drawn`: the strategy's own
+        hyperparameter object, for a model that defines its space as it builds."""
         taken = {k: v for k, v in values.items() if not self.is_inert(k)}
-        return build(self.cls.HParams, {**vars(self.hparams), **taken}, "trial hyperparameters")
+        return self.cls.hparams_for(self.hparams, taken, drawn)
 
     def is_inert(self, name: str) -> bool:
         param = self.space.params.get(name)
@@ -231,6 +232,34 @@ def _hydra_compose(overrides: list[str]) -> Any:
         return hydra_compose(config_name="config", overrides=overrides)
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return hydra_compose(config_name="config", overrides=overrides)
+
+
+def strategy_class(name: str) -> type:
+    """The class of `conf/strategy/<name>.yaml` (one line listing the valid names if none)."""
+    return _import(_strategy_yaml(name)["_target_"], "strategy._target_")
+
+
+def strategy_component(
+    name: str, settings: dict[str, Any], budget: Budget = "default"
+) -> Component:
+    """Strategy `name` with its YAML's values at `budget`, `settings` laid over them, checked."""
+    from omegaconf import OmegaConf
+
+    group = OmegaConf.merge(_strategy_yaml(name), settings)
+    resolved = OmegaConf.to_container(OmegaConf.create({"budget": budget, "s": group}),
+                                      resolve=True)  # fmt: skip
+    return _component(_as_dict(_as_dict(resolved)["s"]), "strategy", "Settings")
+
+
+def _strategy_yaml(name: str) -> Any:
+    from omegaconf import OmegaConf
+
+    folder = Path(CONF_DIR) / "strategy"
+    path = folder / f"{name}.yaml"
+    if not isinstance(name, str) or not path.is_file():
+        valid = ", ".join(sorted(f.stem for f in folder.glob("*.yaml")))
+        raise ConfigError(f"strategy: {name!r} is not valid; valid choices: {valid}")
+    return OmegaConf.load(path)
 
 
 def composition_error(error: Exception, overrides: list[str]) -> str:

@@ -360,3 +360,32 @@ def ours_and_reference(ours: dict[str, float], reference: dict[str, float], metr
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, target: str) -> Figure:
+    """Each evaluated sample's prediction against its true value, with the identity line."""
+    fig = Figure(figsize=(5, 5), dpi=DPI)
+    ax = fig.subplots()
+    ax.scatter(actual, predicted, s=8, alpha=0.6)
+    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    ax.plot([low, high], [low, high], color="black", linewidth=1, label="predicted = actual")
+    ax.set_xlabel(f"actual {target}")
+    ax.set_ylabel(f"predicted {target}")
+    ax.set_title(f"Predicted against actual (n = {len(actual)})")
+    ax.legend(loc="upper left")
+    fig.subplots_adjust(left=0.16, bottom=0.12, right=0.96, top=0.92)
+    return fig
+
+
+def residuals(actual: np.ndarray, predicted: np.ndarray, target: str) -> Figure:
+    """Histogram of prediction errors (predicted - actual), in the target's units."""
+    errors = predicted - actual
+    fig = Figure(figsize=(6, 4), dpi=DPI)
+    ax = fig.subplots()
+    ax.hist(errors, bins=30, color="tab:blue", alpha=0.8)
+    ax.axvline(0, color="black", linewidth=1)
+    ax.set_xlabel(f"residual: predicted - actual {target}")
+    ax.set_ylabel("samples")
+    ax.set_title(f"Residuals (mean {errors.mean():.3g}, sd {errors.std():.3g})")
+    fig.subplots_adjust(left=0.12, bottom=0.14, right=0.96, top=0.9)
+    return fig

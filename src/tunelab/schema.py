@@ -19,6 +19,12 @@ class ConfigError(ValueError):
     """A config value is wrong; the message names the key and what would be valid."""
 
 
+class ModelError(ConfigError):
+    """A user's model or data cannot be studied at all (a build that returns no compiled model,
+    labels that do not fit it, an objective it does not report): raised in a trial, it stops
+    the study instead of failing one trial after another."""
+
+
 class StudyFailed(RuntimeError):
     """A study cannot go on (its first trials all failed the same way); one line says why."""
 

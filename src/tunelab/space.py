@@ -14,6 +14,7 @@ Strategies translate it: `declare_keras_tuner(hp)`, `suggest_optuna(trial)`, `gr
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from dataclasses import dataclass
@@ -40,8 +41,15 @@ class Param:
     # it has no effect, but it never reaches the model (e.g. a guidance weight in a classifier
     # study, kept for the guided-diffusion design it belongs to).
     inert: bool = False
+    # Active only where each condition holds: [{name: num_layers, values: [2, 3]}] (a
+    # KerasTuner conditional scope); a fixed plan varies it only there.
+    conditions: list[dict[str, Any]] | None = None
 
     def check(self, path: str) -> None:
+        for i, condition in enumerate(self.conditions or []):
+            if set(condition) != {"name", "values"} or not isinstance(condition["values"], list):
+                raise ConfigError(f"{path}.conditions[{i}]: expected {{name: <parameter>, "
+                                  f"values: [...]}}, got {condition!r}")  # fmt: skip
         if self.type in ("float", "int"):
             if self.low is None or self.high is None:
                 raise ConfigError(f"{path}: a {self.type} parameter needs low and high")
@@ -116,20 +124,28 @@ class SearchSpace:
         return list(self.params)
 
     def declare_keras_tuner(self, hp: Any) -> None:
-        """Declare every parameter on a `keras_tuner.HyperParameters` object."""
+        """Declare every parameter on a `keras_tuner.HyperParameters` object (a conditional one
+        inside its conditional scopes)."""
         self._require_scalar_choices("KerasTuner")
         for name, p in self.params.items():
-            if p.type == "float":
-                sampling = "log" if p.log else "linear"
-                hp.Float(name, p.low, p.high, step=p.step, sampling=sampling)
-            elif p.type == "int":
-                sampling = "log" if p.log else "linear"
-                low, high = p.bounds
-                hp.Int(name, int(low), int(high), step=int(p.step or 1), sampling=sampling)
-            elif p.type == "choice":
-                hp.Choice(name, p.choices, ordered=_is_numeric(p.choices))
-            else:
-                hp.Boolean(name)
+            with contextlib.ExitStack() as scopes:
+                for condition in p.conditions or []:
+                    scopes.enter_context(hp.conditional_scope(condition["name"],
+                                                              condition["values"]))  # fmt: skip
+                self._declare(hp, name, p)
+
+    @staticmethod
+    def _declare(hp: Any, name: str, p: Param) -> None:
+        sampling = "log" if p.log else "linear"
+        if p.type == "float":
+            hp.Float(name, p.low, p.high, step=p.step, sampling=sampling)
+        elif p.type == "int":
+            low, high = p.bounds
+            hp.Int(name, int(low), int(high), step=int(p.step or 1), sampling=sampling)
+        elif p.type == "choice":
+            hp.Choice(name, p.choices, ordered=_is_numeric(p.choices))
+        else:
+            hp.Boolean(name)
 
     def suggest_optuna(self, trial: Any) -> dict[str, Any]:
         """Ask an `optuna.Trial` for one value per parameter."""
@@ -176,7 +192,21 @@ class SearchSpace:
                 "raise strategy.max_points"
             )
         combos = itertools.product(*axes.values())
-        return [dict(zip(self.names, combo, strict=True)) for combo in combos]
+        plan = [self.active(dict(zip(self.names, combo, strict=True))) for combo in combos]
+        unique = {tuple(point.items()): point for point in plan}  # one per active combination
+        return list(unique.values())
+
+    def active(self, values: dict[str, Any]) -> dict[str, Any]:
+        """`values` without the parameters whose conditions they do not meet."""
+        return {
+            name: value for name, value in values.items()
+            if all(values.get(c["name"]) in c["values"] for c in self.params[name].conditions or [])
+        }  # fmt: skip
+
+    @property
+    def conditional(self) -> list[str]:
+        """The parameters active only under a condition."""
+        return [name for name, p in self.params.items() if p.conditions]
 
     def size(self) -> float:
         """Number of distinct points (inf when any parameter is continuous)."""

@@ -36,12 +36,12 @@ from tunelab import __version__, plots, workers
 from tunelab.config import StudyConfig
 from tunelab.files import write_atomically
 from tunelab.progress import TrialProgress
-from tunelab.schema import ConfigError, StudyFailed
+from tunelab.schema import ConfigError, ModelError, StudyFailed
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tasks.base import StudyExtras, Task
-from tunelab.tracking import Run, Tracker, run_id, start_artifact_worker
 from tunelab.tracking.reachability import TrackingOutage
+from tunelab.tracking.tracker import Run, Tracker, run_id, start_artifact_worker
 
 if TYPE_CHECKING:  # train imports TensorFlow; the study imports it only in run()
     from tunelab.train import Fit
@@ -158,6 +158,11 @@ def _refuse_changed_config(before: dict[str, Any], now: dict[str, Any]) -> None:
         )
 
 
+def _plain(param: Any) -> dict[str, Any]:
+    """A `Param` as its YAML form: the fields that say something."""
+    return {k: v for k, v in asdict(param).items() if v not in (None, False)}
+
+
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(data, dict):
         out: dict[str, Any] = {}
@@ -248,6 +253,9 @@ class Study:
                 else:
                     self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved),
                                           "config/resolved.yaml")  # fmt: skip
+                    self.tracker.log_text(run_id, yaml.safe_dump(
+                        {name: _plain(p) for name, p in self.space.params.items()},
+                        sort_keys=False), "config/space.yaml")  # fmt: skip
                     self.tracker.log_params(run_id, self.data.sizes)  # beside the configured
                     self._log_design(self.strategy.describe())
                 self._prepare_task(run_id)
@@ -326,12 +334,14 @@ class Study:
 
         quiet_tensorflow()
         workers.pin_threads(cfg.workers)
+        self.space = cfg.model.cls.searched_space(cfg.model.space)  # a user's model: built here
         self.strategy: Strategy = cfg.strategy.cls(
             cfg.strategy.settings,
             StrategyContext(
-                space=cfg.model.space, objective=cfg.objective, seed=cfg.seed,
+                space=self.space, objective=cfg.objective, seed=cfg.seed,
                 workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
                 shared=cfg.workers > 1 or joining, joining=joining, worker=workers.label(),
+                define_by_run=cfg.model.cls.defines_space,
             ),
         )  # fmt: skip
         artifacts = start_artifact_worker(cfg.tracking)  # its imports overlap TensorFlow's
@@ -442,14 +452,16 @@ class Study:
         key = f"{folder.meta['study_id']}/{proposal.trial_id}"
         run = tracker.start_trial(f"trial-{proposal.trial_id}", key, tags)
         history: list[dict[str, float]] = []
+        family, hp, logged = cfg.model.cls, None, {}
         try:
-            hp = cfg.model.hparams_for(proposal.values)
-            tracker.log_params(run, {
-                **proposal.values, **vars(hp), "epochs": epochs,  # values: inert factors too
-                "initial_epoch": proposal.initial_epoch,
+            hp = cfg.model.hparams_for(proposal.values, proposal.hp)
+            logged = {
+                **family.tuned_values(hp, proposal.values), **family.logged_params(hp),
+                "epochs": epochs, "initial_epoch": proposal.initial_epoch,  # inert values too
                 "early_stopping_patience": cfg.model.training.early_stopping_patience,
                 **proposal.params,
-            })  # fmt: skip
+            }  # fmt: skip
+            tracker.log_params(run, logged)
             warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
 
             def on_epoch(epoch: int, metrics: dict[str, float], images: dict) -> bool:
@@ -473,12 +485,15 @@ class Study:
                 raise FloatingPointError(
                     f"{loss} became {last[loss]} (not finite) at epoch {last['epoch']}"
                 )
+            proposal = self._drawn(proposal, hp, run, logged)
             outcome = self._record_fit(run, fit, proposal, hp)
         except KeyboardInterrupt:
             raise
         except Exception as error:  # the trial fails; the study goes on, unless MLflow is gone
-            if tracker.outage_in(error):
+            if tracker.outage_in(error) or isinstance(error, ModelError):
                 raise
+            if hp is not None:
+                proposal = self._drawn(proposal, hp, run, logged)
             reason = f"{type(error).__name__}: {error}"[:4000]
             tracker.set_tags(run, {"tunelab.trial_status": "FAILED",
                                       "tunelab.failure_reason": reason})  # fmt: skip
@@ -502,6 +517,13 @@ class Study:
         _stop_here_if_testing(len(folder.records))
         self.strategy.tell(proposal, outcome)
         return record
+
+    def _drawn(self, proposal: Proposal, hp: Any, run: Run, logged: dict[str, Any]) -> Proposal:
+        """The proposal with the values the trial was trained with (a model that defines its
+        space asks for them as it builds), the ones not logged yet logged now."""
+        values = self.cfg.model.cls.tuned_values(hp, proposal.values)
+        self.tracker.log_params(run, {k: v for k, v in values.items() if k not in logged})
+        return replace(proposal, values=values, hp=hp)
 
     def _record_fit(self, run: Run, fit: Fit, proposal: Proposal, hp: Any) -> Outcome:
         """Evaluate the trained model (the task says how) and log everything a trial leaves."""
@@ -618,7 +640,9 @@ class Study:
             self.tracker.log_model(companion, companion_example, name=name)
         if not cfg.tracking.register:
             return None
-        return self.tracker.register(uri, cfg.objective.name, cfg.objective.direction, best.score)
+        objective = cfg.objective  # resolved: name and direction set
+        return self.tracker.register(uri, str(objective.name), objective.direction or "max",
+                                     cast(float, best.score))  # fmt: skip
 
     def _log_best_so_far(self, run_id: str, records: list[TrialRecord]) -> None:
         if not records:

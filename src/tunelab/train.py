@@ -73,8 +73,8 @@ def fit(
         )
         callbacks.append(stopper)
     with _forgetting_custom_gradients():
-        model.fit(
-            **task.fit_inputs(hp, seed), epochs=epochs, initial_epoch=initial_epoch,
+        model_cfg.cls.fit(
+            hp, model, **task.fit_inputs(hp, seed), epochs=epochs, initial_epoch=initial_epoch,
             callbacks=callbacks, verbose=0,
         )  # fmt: skip
     reason = tracker.stop_reason or ("early_stopping" if stopper and stopper.stopped_epoch else "")

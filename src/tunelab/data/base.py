@@ -94,8 +94,18 @@ class DatasetSource:
     def arrays(cls, settings: Any) -> Arrays:
         raise NotImplementedError
 
+    @classmethod
+    def load(cls, settings: Any, seed: int) -> Any:
+        """The study's splits: the `arrays`, split stratified with `seed`, scaled to [0, 1]."""
+        return split_and_scale(cls, settings, seed)
 
-def load_dataset(source: type[DatasetSource], settings: DataSettings, seed: int) -> Dataset:
+
+def load_dataset(source: type[DatasetSource], settings: Any, seed: int) -> Any:
+    """The splits a study of `source` trains, validates and tests on."""
+    return source.load(settings, seed)
+
+
+def split_and_scale(source: type[DatasetSource], settings: DataSettings, seed: int) -> Dataset:
     """Load `source`, split it stratified with `seed`, and scale pixels to [0, 1]."""
     raw = source.arrays(settings)
     if raw.x_test is None:

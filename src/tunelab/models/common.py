@@ -9,6 +9,8 @@ from typing import Any, ClassVar, Literal
 from tunelab.backend import keras
 from tunelab.data.base import Augmentation, DataSpec
 from tunelab.schema import ConfigError
+from tunelab.schema import build as build_settings
+from tunelab.space import SearchSpace
 from tunelab.tasks.base import Task
 
 
@@ -35,14 +37,47 @@ class TrainHParams:
 
 class ModelBuilder:
     """A model family: its `HParams` dataclass, `build(hp, spec)` returning a compiled model,
-    and the task that trains, evaluates and serves it (`tunelab.tasks`)."""
+    and the task that trains, evaluates and serves it (`tunelab.tasks`).
+
+    A family whose model declares its own space as it builds (KerasTuner's `build(hp)`,
+    `tunelab.models.hypermodel`) sets `defines_space` and overrides the class methods below;
+    the built-in families take their hyperparameters as a dataclass laid over fixed values.
+    """
 
     HParams: ClassVar[type] = TrainHParams
     task: ClassVar[type[Task]]
+    defines_space: ClassVar[bool] = False  # the strategies then draw values as the model asks
 
     @staticmethod
-    def build(hp: Any, spec: DataSpec) -> Any:
+    def build(hp: Any, spec: Any) -> Any:
         raise NotImplementedError
+
+    @classmethod
+    def searched_space(cls, declared: SearchSpace) -> SearchSpace:
+        """The space the strategies search: the declared one."""
+        return declared
+
+    @classmethod
+    def hparams_for(cls, fixed: Any, values: dict[str, Any], drawn: Any = None) -> Any:
+        """A trial's hyperparameters: the tuned `values` laid over the `fixed` dataclass
+        (`drawn`, a strategy's own hyperparameter object, is for families that define their
+        space)."""
+        return build_settings(cls.HParams, {**vars(fixed), **values}, "trial hyperparameters")
+
+    @classmethod
+    def tuned_values(cls, hp: Any, proposed: dict[str, Any]) -> dict[str, Any]:
+        """The values a trial was trained with: those proposed."""
+        return proposed
+
+    @classmethod
+    def logged_params(cls, hp: Any) -> dict[str, Any]:
+        """Every hyperparameter of the trial, fixed and tuned, as MLflow params."""
+        return vars(hp)
+
+    @classmethod
+    def fit(cls, hp: Any, model: Any, **kwargs: Any) -> Any:
+        """Train `model` (`kwargs` are `keras.Model.fit`'s, callbacks included)."""
+        return model.fit(**kwargs)
 
 
 def optimizer(hp: TrainHParams) -> Any:

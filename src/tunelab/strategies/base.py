@@ -18,6 +18,7 @@ import numpy as np
 
 from tunelab.config import Objective
 from tunelab.files import write_atomically
+from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.space import SearchSpace
 
@@ -38,6 +39,9 @@ class StrategyContext:
     shared: bool = False  # other processes run trials of this study too (workers=N)
     joining: bool = False  # this process joins a study another one started and runs
     worker: str = "0"  # this process's worker label (0: the coordinator, or the only process)
+    # the model declares its space as it builds (KerasTuner's build(hp)): a proposal may leave
+    # values to be drawn when the model asks for them (`Proposal.hp`)
+    define_by_run: bool = False
 
 
 @dataclass
@@ -52,6 +56,9 @@ class Proposal:
     tags: dict[str, str] = field(default_factory=dict)  # strategy internals (bracket, round)
     params: dict[str, Any] = field(default_factory=dict)  # extra params (coded levels, order)
     handle: Any = field(default=None, repr=False)  # the strategy's own trial object
+    # for a model that defines its space: the strategy's KerasTuner HyperParameters for it (an
+    # oracle's trial, Optuna's define-by-run drawer); the runner hands back the one it used
+    hp: Any = field(default=None, repr=False)
 
 
 @dataclass
@@ -71,10 +78,13 @@ class Strategy(ABC):
     keeps_checkpoints: ClassVar[bool] = False  # True: proposals may warm-start from a trial
     parallel: ClassVar[bool] = False  # True: `workers=N` processes may share one study
     in_parallel_use: ClassVar[str] = "strategy=tpe"  # what to run with workers=N instead
+    conditional: ClassVar[bool] = False  # True: varies a conditional parameter only where active
 
     def __init__(self, settings: Any, context: StrategyContext) -> None:
         self.settings = settings
         self.context = context
+        if context.space.conditional and not self.conditional:
+            refuse_conditional(context.space, type(self).__name__)
 
     @abstractmethod
     def ask(self) -> Proposal | None:
@@ -109,6 +119,21 @@ class Strategy(ABC):
     def summary(self) -> StudyDesign:
         """What the study run should record once every trial is told (e.g. a GP's posterior)."""
         return StudyDesign()
+
+
+def refuse_conditional(space: SearchSpace, strategy: str) -> None:
+    """One line naming a conditional parameter that `strategy` would vary in every run, and the
+    `space=` entry that declares it unconditionally."""
+    name = space.conditional[0]
+    param = space.params[name]
+    where = " and ".join(f"{c['name']} in {c['values']}" for c in param.conditions or [])
+    bare = {k: v for k, v in vars(param).items()
+            if v not in (None, False) and k != "conditions"}  # fmt: skip
+    raise ConfigError(
+        f"model.space.{name}: active only where {where}, but {strategy} varies every parameter "
+        f"in every run; declare it unconditionally with space={{{name!r}: {bare!r}}} (its value "
+        "is then unused where inactive), or use strategy=grid, random or tpe"
+    )
 
 
 @dataclass

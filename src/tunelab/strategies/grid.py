@@ -28,6 +28,7 @@ class Grid(FixedPlan):
     """
 
     Settings = GridSettings
+    conditional = True  # a conditional parameter's values only where its condition holds
 
     def plan(self) -> list[PlannedTrial]:
         s = self.settings

@@ -53,7 +53,11 @@ def atomic(oracle_cls: type) -> type:
 
 
 class KerasTunerStrategy(Strategy):
-    """Drives a `keras_tuner.Oracle` through create_trial / update_trial / end_trial."""
+    """Drives a `keras_tuner.Oracle` through create_trial / update_trial / end_trial. For a
+    model that defines its space, the oracle's space grows as KerasTuner's does: a name the
+    model first asks for in a trial takes its default there and is searched from then on."""
+
+    conditional = True
 
     def __init__(self, settings: Any, context: StrategyContext) -> None:
         super().__init__(settings, context)
@@ -88,10 +92,14 @@ class KerasTunerStrategy(Strategy):
             warm_start_from=internals.get("trial_id"),
             tags={f"tuner.{k}": str(v) for k, v in internals.items()},
             handle=trial,
+            hp=trial.hyperparameters,
         )
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         trial = proposal.handle
+        if proposal.hp is not None and proposal.hp is not trial.hyperparameters:
+            trial.hyperparameters.merge(proposal.hp.space, overwrite=False)  # names new to it
+            trial.hyperparameters.values.update(proposal.hp.values)
         if outcome.status == "FAILED" or outcome.score is None:
             trial.status, trial.message = "FAILED", outcome.message
         else:

@@ -44,6 +44,7 @@ class OptunaStrategy(Strategy):
 
     Settings = OptunaSettings
     parallel = True
+    conditional = True  # define-by-run: a parameter is drawn only where the model asks for it
 
     def __init__(self, settings: OptunaSettings, context: StrategyContext) -> None:
         super().__init__(settings, context)
@@ -134,13 +135,18 @@ class OptunaStrategy(Strategy):
                 trial = self.study.ask()
             else:
                 return None
-            values = self.context.space.suggest_optuna(trial)
+            if self.context.define_by_run:  # drawn as the model asks for them
+                from tunelab.hyperparameters import TrialHyperParameters, optuna_draw
+
+                values, hp = {}, TrialHyperParameters(draw=optuna_draw(trial, self.context.space))
+            else:
+                values, hp = self.context.space.suggest_optuna(trial), None
         if self.context.shared:  # (it takes the lock too)
             self.heartbeats[trial.number] = Heartbeat(
                 self.heartbeat_storage, trial._trial_id, self.settings.heartbeat_seconds,
                 self._one_at_a_time,
             )  # fmt: skip
-        return Proposal(trial_id=str(trial.number), values=values, handle=trial)
+        return Proposal(trial_id=str(trial.number), values=values, handle=trial, hp=hp)
 
     def _counted(self) -> int:
         """Trials that count towards `n_trials`: the finished ones, and with other workers

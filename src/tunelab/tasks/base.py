@@ -105,6 +105,11 @@ class Task:
     def direction(cls, objective: str) -> Direction:
         return cls.objectives[objective]
 
+    @classmethod
+    def accepts(cls, objective: str) -> bool:
+        """Whether `objective` is valid for this task (checked before TensorFlow loads)."""
+        return objective in cls.objectives
+
     def prepare(self) -> StudyExtras:
         """One-off work before the first trial; what the study run should record about it."""
         return StudyExtras()

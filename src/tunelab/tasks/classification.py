@@ -66,35 +66,8 @@ class Classification(Task):
     def evaluate(self, model: Any, hp: Any) -> Evaluation:
         """Test-set accuracy, macro-F1, per-class F1, the share of the most predicted class (1.0:
         one class predicted), confusion matrix and class report."""
-        from sklearn.metrics import classification_report, confusion_matrix
-
         data = self.data
-        predicted = predict_classes(model, data.x_test)
-        labels = list(range(len(data.class_names)))
-        report = classification_report(
-            data.y_test, predicted, labels=labels, target_names=data.class_names,
-            output_dict=True, zero_division=0,
-        )  # fmt: skip
-        confusion = confusion_matrix(data.y_test, predicted, labels=labels)
-        accuracy = float(np.mean(predicted == data.y_test))
-        macro_f1 = float(report["macro avg"]["f1-score"])
-        top_class_share = float(
-            np.bincount(predicted, minlength=len(labels)).max() / len(predicted)
-        )
-        metrics = {"test_accuracy": accuracy, "test_macro_f1": macro_f1,
-                   "test_top_class_share": top_class_share}  # fmt: skip
-        for name in data.class_names:
-            metrics[f"test_f1.{name}"] = report[name]["f1-score"]
-        return Evaluation(
-            metrics=metrics,
-            artifacts=TrialArtifacts(
-                figures={"plots/confusion_matrix.png": (
-                    "confusion_matrix", {"counts": confusion, "class_names": data.class_names})},
-                texts={"tables/confusion_matrix.csv": confusion_csv(confusion, data.class_names)},
-                dicts={"reports/classification_report.json": report},
-            ),
-            headline={"test_accuracy": accuracy, "test_macro_f1": macro_f1},
-        )  # fmt: skip
+        return evaluate_classes(data.y_test, predict_classes(model, data.x_test), data.class_names)
 
     def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, np.ndarray]:
         """The network rebuilt from saved weights, uncompiled: serving it needs no loss,
@@ -106,6 +79,38 @@ class Classification(Task):
         load_weights(compiled, weights)
         model = keras().Model(compiled.input, compiled.output, name=compiled.name)
         return model, self.data.x_test[:5]
+
+
+def evaluate_classes(
+    truth: np.ndarray, predicted: np.ndarray, class_names: list[str], split: str = "test"
+) -> Evaluation:
+    """How well `predicted` class indices match `truth` on `split`: accuracy, macro-F1, per-class
+    F1, the share of the most predicted class, a confusion matrix and the class report."""
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    labels = list(range(len(class_names)))
+    report = classification_report(
+        truth, predicted, labels=labels, target_names=class_names, output_dict=True,
+        zero_division=0,
+    )  # fmt: skip
+    confusion = confusion_matrix(truth, predicted, labels=labels)
+    accuracy = float(np.mean(predicted == truth))
+    macro_f1 = float(report["macro avg"]["f1-score"])
+    top_class_share = float(np.bincount(predicted, minlength=len(labels)).max() / len(predicted))
+    metrics = {f"{split}_accuracy": accuracy, f"{split}_macro_f1": macro_f1,
+               f"{split}_top_class_share": top_class_share}  # fmt: skip
+    for name in class_names:
+        metrics[f"{split}_f1.{name}"] = report[name]["f1-score"]
+    return Evaluation(
+        metrics=metrics,
+        artifacts=TrialArtifacts(
+            figures={"plots/confusion_matrix.png": (
+                "confusion_matrix", {"counts": confusion, "class_names": class_names})},
+            texts={"tables/confusion_matrix.csv": confusion_csv(confusion, class_names)},
+            dicts={"reports/classification_report.json": report},
+        ),
+        headline={f"{split}_accuracy": accuracy, f"{split}_macro_f1": macro_f1},
+    )  # fmt: skip
 
 
 def predict_classes(

@@ -8,12 +8,14 @@ at idle priority uses what CPU training leaves idle (SCHED_IDLE beat nice 19; th
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import os
 import signal
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.pool import AsyncResult
 from typing import Any
 
@@ -69,6 +71,25 @@ def _worker_setup() -> None:
         importlib.import_module(module)  # imports, done while the trainer is still starting
 
 
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Keep a spawned process from running the user's script again.
+
+    `spawn` imports the parent's `__main__` in the child: by module name after `python -m`
+    (harmless), by path for a script, where a script without `if __name__ == "__main__":` (a
+    notebook-style `tunelab.tune(...)` call) would start the study again in the worker, which
+    then hangs or fails. The worker's jobs live in tunelab's modules and need nothing of it.
+    """
+    main = sys.modules["__main__"]
+    script = getattr(main, "__spec__", None) is None and hasattr(main, "__file__")
+    path = main.__dict__.pop("__file__") if script else None
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path
+
+
 class ArtifactWorker:
     """One spawned process that runs jobs (`log_trial_artifacts`, `log_plot`) in order."""
 
@@ -81,7 +102,8 @@ class ArtifactWorker:
         imported, it is ready by the first trial's end instead of delaying the study's."""
         if self._pool is None:
             context = multiprocessing.get_context("spawn")  # never fork a TensorFlow process
-            self._pool = context.Pool(1, initializer=_worker_setup)
+            with _main_script_hidden():
+                self._pool = context.Pool(1, initializer=_worker_setup)
         return self
 
     def submit(self, job: Callable[..., None], tracking_uri: str, run_id: str, **data: Any) -> None:

@@ -1,0 +1,302 @@
+"""`tunelab.tune`: a study of your own Keras model on your own data, from Python.
+
+The same study `python -m tunelab` runs, with the model, the data and the settings given as
+Python objects instead of YAML: a KerasTuner-style `build(hp)` (or `keras_tuner.HyperModel`),
+what `keras.Model.fit` takes, a strategy by name. Every trial is an MLflow run nested under the
+study's; `TuneResult` reads the outcome back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunelab import config
+from tunelab.config import Component, ModelConfig, Objective, StudyConfig, TrackingSettings
+from tunelab.schema import ConfigError
+from tunelab.space import SearchSpace
+
+TRIAL_COUNT = ("max_trials", "n_trials")  # what each strategy family calls its trial count
+
+
+@dataclass
+class TuneResult:
+    """What a study found, read back from its runs.
+
+    Attributes:
+        best_params: the best trial's hyperparameters (only those its model read).
+        best_value: its objective (the best epoch's), or None when no trial scored.
+        best_run_id: the MLflow run of that trial.
+        best_model_uri: the best model logged on the study run (`models:/m-…`), if logged.
+        study_run_id: the study's MLflow run, its trials nested under it.
+        trials: one row per trial: trial id, state, objective, run id and the values used.
+        tracking_uri: where the runs are.
+    """
+
+    best_params: dict[str, Any]
+    best_value: float | None
+    best_run_id: str | None
+    best_model_uri: str | None
+    study_run_id: str
+    trials: Any  # a pandas DataFrame
+    tracking_uri: str
+    objective: Objective = field(repr=False, default_factory=Objective)
+
+    def load_best_model(self) -> Any:
+        """The best trial's Keras model, loaded from MLflow (needs `log_model=True`)."""
+        if self.best_model_uri is None:
+            raise ValueError("no model was logged: the study ran with log_model=False, or no "
+                             "trial finished")  # fmt: skip
+        import mlflow
+        import mlflow.tensorflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return mlflow.tensorflow.load_model(self.best_model_uri)
+
+
+def tune(
+    build: Any,
+    x: Any = None,
+    y: Any = None,
+    *,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_split: float | None = None,
+    test_data: tuple[Any, Any] | None = None,
+    target: str | None = None,
+    strategy: str = "random",
+    max_trials: int | None = None,
+    epochs: int = 10,
+    objective: Any = None,
+    space: dict[str, Any] | None = None,
+    task: str = "auto",
+    seed: int = 0,
+    tracking_uri: str | None = None,
+    experiment: str = "tunelab",
+    study_name: str | None = None,
+    resume: bool = False,
+    log_model: bool = True,
+    register: bool = False,
+    model_name: str | None = None,
+    workdir: str = ".tunelab",
+    quiet: bool = False,
+    stop_after_identical_failures: int = 3,
+    **kwargs: Any,
+) -> TuneResult:
+    """Tune `build` on your data with one of tunelab's strategies, tracked in MLflow.
+
+    Args:
+        build: a function `build(hp)` returning a compiled `keras.Model` (KerasTuner's
+            contract), or a `keras_tuner.HyperModel`, whose own `fit(hp, model, x, y, **kwargs)`
+            then trains each trial.
+        x, y: the training data, as `keras.Model.fit` takes it: arrays or a dict of arrays
+            for `x`; integer, one-hot or string labels, or numbers for a regression. A pandas
+            DataFrame for `x` with `target=` naming the column to predict.
+        validation_data: `(x_val, y_val)`; or `validation_split`, a fraction of (x, y) split
+            off with `seed`, stratified for classes.
+        test_data: `(x_test, y_test)` for the test metrics (else the validation split's).
+        strategy: hyperband, random, bayesian (KerasTuner); tpe, cmaes, qmc, gp (Optuna);
+            grid, full_factorial, fractional_factorial, rsm, gp_ei. Its settings go as keyword
+            arguments (`max_epochs=9`, `pruner="asha"`, ...).
+        max_trials: trials to run (KerasTuner's `max_trials`, Optuna's `n_trials`).
+        epochs: training epochs per trial (Hyperband sets its own from `max_epochs`).
+        objective: a metric the compiled model reports (`"val_accuracy"`, `"val_auc"`, ...),
+            `(name, "max" | "min")`, or a `keras_tuner.Objective`; the direction of the usual
+            names is inferred (losses and errors min). Default `val_loss`.
+        space: parameters laid over those the model declares, in tunelab's YAML form, e.g.
+            `{"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}`.
+        task: auto (a float target is a regression, unless one-hot or only 0 and 1),
+            classification or regression.
+        seed: seeds the split, the strategy and every trial.
+        tracking_uri, experiment: where the study's runs go (default: `$MLFLOW_TRACKING_URI`,
+            else `./mlflow.db`).
+        study_name, resume: name the study; `resume=True` continues an interrupted one.
+        log_model, register, model_name: log the best model on the study run; register it
+            in the Model Registry with the `champion` alias, which moves only when beaten.
+        **kwargs: the strategy's settings, then anything else `keras.Model.fit` takes
+            (`batch_size`, `callbacks`, `class_weight`, ...), as KerasTuner's `search` passes
+            them on.
+
+    Returns:
+        A `TuneResult`: `best_params`, `best_value`, `best_model_uri`, `trials` (a DataFrame),
+        `load_best_model()`.
+
+    Example:
+        >>> import keras, numpy as np, tunelab
+        >>> from sklearn.datasets import load_digits
+        >>> digits = load_digits()
+        >>> x, y = digits.images[..., None] / 16.0, digits.target
+        >>> def build_model(hp):
+        ...     model = keras.Sequential([keras.layers.Flatten()])
+        ...     for i in range(hp.Int("num_layers", 1, 2)):
+        ...         model.add(keras.layers.Dense(hp.Int(f"units_{i}", 16, 64, step=16),
+        ...                                      activation="relu"))
+        ...     model.add(keras.layers.Dense(10, activation="softmax"))
+        ...     model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-2, sampling="log")),
+        ...                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        ...     return model
+        >>> result = tunelab.tune(build_model, x, y, validation_split=0.2, strategy="tpe",
+        ...                       max_trials=3, epochs=2, objective="val_accuracy", quiet=True)
+        >>> sorted(result.trials.columns)[:3]
+        ['epochs_trained', 'lr', 'num_layers']
+    """
+    from tunelab.tracking import reachability
+
+    strategy_settings, fit = _split_settings(strategy, max_trials, kwargs)
+    chosen = config.strategy_component(strategy, strategy_settings)
+    goal = _objective(objective)
+    if goal.name and goal.name.startswith("val_") and validation_data is None \
+            and not validation_split:  # fmt: skip
+        raise ConfigError(
+            f"validation_data: the objective {goal.name} is measured on validation "
+            "data; give validation_data=(x_val, y_val) or validation_split=0.2"
+        )
+    reachability.check(tracking_uri)  # seconds, before any model is built
+    cfg = _study_config(build, x, y, validation_data, validation_split, test_data, target,
+                        chosen, goal, epochs, space, task, fit, seed, tracking_uri, experiment,
+                        study_name, resume, log_model, register, model_name, workdir, quiet,
+                        stop_after_identical_failures)  # fmt: skip
+    from tunelab.study import Study
+
+    summary = Study(cfg).run()
+    return _result(summary, cfg)
+
+
+def _split_settings(
+    strategy: str, max_trials: int | None, kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The strategy's settings among `kwargs` (and `max_trials` under its own name), and the
+    rest, which goes to `fit`."""
+    import dataclasses
+
+    settings_cls: Any = getattr(config.strategy_class(strategy), "Settings")  # noqa: B009
+    fields = {f.name for f in dataclasses.fields(settings_cls)}
+    settings = {k: v for k, v in kwargs.items() if k in fields}
+    fit = {k: v for k, v in kwargs.items() if k not in fields}
+    if max_trials is not None:
+        count = next((name for name in TRIAL_COUNT if name in fields), None)
+        if count is None:
+            raise ConfigError(f"max_trials: strategy {strategy} sets its own number of trials; "
+                              f"its settings are {', '.join(sorted(fields))}")  # fmt: skip
+        settings[count] = max_trials
+    return settings, fit
+
+
+def _objective(objective: Any) -> Objective:
+    """An objective from a name, a (name, direction) pair or a `keras_tuner.Objective`."""
+    from tunelab.tasks.supervised import direction_of
+
+    if objective is None:
+        return Objective("val_loss", "min")
+    if isinstance(objective, str):
+        return Objective(objective, direction_of(objective))
+    if isinstance(objective, tuple) and len(objective) == 2:
+        name, direction = objective
+    elif hasattr(objective, "name") and hasattr(objective, "direction"):  # keras_tuner.Objective
+        name, direction = objective.name, objective.direction
+    else:
+        raise ConfigError(f"objective: expected a metric name, (name, 'max' | 'min') or a "
+                          f"keras_tuner.Objective, got {objective!r}")  # fmt: skip
+    if direction not in ("max", "min"):
+        raise ConfigError(f"objective: direction {direction!r} is not valid; valid choices: "
+                          "max, min")  # fmt: skip
+    return Objective(str(name), direction)
+
+
+def _features_and_target(x: Any, y: Any, target: str | None) -> tuple[Any, Any]:
+    """A DataFrame's feature columns as float32 and its `target` column; else (x, y) as given."""
+    if target is None:
+        if y is None:
+            raise ConfigError("y: missing; give tune(build, x, y, ...), or a DataFrame as x "
+                              "with target='<column>'")  # fmt: skip
+        return x, y
+    columns = list(getattr(x, "columns", []))
+    if target not in columns:
+        raise ConfigError(
+            f"target: no column {target!r}; the columns are "
+            f"{', '.join(map(str, columns)) or 'none (x is not a DataFrame)'}"
+        )
+    features = x.drop(columns=[target])
+    text = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
+    if text:
+        raise ConfigError(f"x: column {text[0]!r} is not numeric; encode it first (tunelab's "
+                          "dataset=table one-hot encodes text columns)")  # fmt: skip
+    return features.to_numpy("float32"), x[target].to_numpy()
+
+
+def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_split: Any,
+                  test_data: Any, target: str | None, strategy: Component, objective: Objective,
+                  epochs: int, space: Any, task: str, fit: dict[str, Any], seed: int,
+                  tracking_uri: str | None, experiment: str, study_name: str | None,
+                  resume: bool, log_model: bool, register: bool, model_name: str | None,
+                  workdir: str, quiet: bool, stop_after: int) -> StudyConfig:  # fmt: skip
+    from tunelab.data.supervised import GivenData, prepare
+    from tunelab.models.hypermodel import HyperModelFamily
+    from tunelab.tasks.supervised import SupervisedSettings
+
+    family = HyperModelFamily.of(build)
+    name = family.name
+    x, y = _features_and_target(x, y, target)
+    val = test = None
+    if validation_data is not None:
+        val = _features_and_target(validation_data[0], validation_data[1], target)
+    if test_data is not None:
+        test = _features_and_target(test_data[0], test_data[1], target)
+    data = prepare(x, y, val, validation_split, test, task, seed)
+    declared = SearchSpace.from_config(space or {}, "space")
+    training = config.TrainingSettings(epochs=epochs)
+    training.check("epochs")
+    settings = SupervisedSettings(fit=fit, objective=str(objective.name), target=target or "y")
+    model = ModelConfig(name, family, training, family.HParams(), declared, settings)
+    study_name = study_name or f"{name}-{strategy.name}-seed{seed}"
+    resolved = {
+        "seed": seed, "budget": "default", "study_name": study_name,
+        "objective": vars(objective),
+        "model": {"name": name, "build": _import_path(build), "training": {"epochs": epochs},
+                  "space": space or {}, "task": data.kind,
+                  "fit": {k: repr(v) for k, v in fit.items()}},
+        "dataset": {"name": "given", "digest": data.digest(), **data.sizes},
+        "strategy": {"name": strategy.name, **vars(strategy.settings)},
+        "tracking": {"uri": tracking_uri, "experiment": experiment},
+    }  # fmt: skip
+    return StudyConfig(
+        seed=seed, repetition=0, budget="default", objective=objective, study_name=study_name,
+        resume=resume, quiet=quiet, workdir=workdir,
+        tracking=TrackingSettings(uri=tracking_uri, experiment=experiment, register=register,
+                                  model_name=model_name or f"tunelab-{name}",
+                                  log_model=log_model),
+        model=model, dataset=Component("given", GivenData, GivenData.Settings(data)),
+        strategy=strategy, stop_after_identical_failures=stop_after, resolved=resolved,
+    )  # fmt: skip
+
+
+def _import_path(build: Any) -> str:
+    """Where `build` is defined (`module:qualname`), as the config route names it."""
+    target = build if isinstance(build, type) or not hasattr(build, "build") else type(build)
+    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
+
+
+def _result(summary: Any, cfg: StudyConfig) -> TuneResult:
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    best = None
+    scored = [r for r in summary.trials if r.score is not None]
+    if scored:
+        best = cfg.objective.best_of(scored, key=lambda r: r.score)
+    rows = [{"trial_id": r.trial_id, "state": r.status, cfg.objective.name: r.score,
+             "epochs_trained": r.epochs_trained, "run_id": r.run_id, **r.values,
+             "reason": r.reason} for r in summary.trials]  # fmt: skip
+    tags = MlflowClient(summary.tracking_uri).get_run(summary.run_id).data.tags
+    return TuneResult(
+        best_params=dict(best.values) if best else {},
+        best_value=best.score if best else None,
+        best_run_id=best.run_id if best else None,
+        best_model_uri=tags.get("tunelab.model_uri.model"),
+        study_run_id=summary.run_id,
+        trials=pd.DataFrame(rows),
+        tracking_uri=summary.tracking_uri,
+        objective=cfg.objective,
+    )
+
+
+__all__ = ["TuneResult", "tune"]

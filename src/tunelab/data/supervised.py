@@ -1,0 +1,196 @@
+"""A user's own data for their own model: features and targets as `keras.Model.fit` takes them.
+
+`SupervisedData` holds the training, validation and test splits (arrays, or dicts of arrays for a
+model with several inputs) and what the task needs to know of the targets: classification with
+class names, or regression. Labels stay as the user gives them (integers or one-hot); strings
+become class indices, their names kept for the plots. `split` makes the validation or test split
+where the user gives none: stratified for classes, random for numbers, seeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import numpy as np
+
+from tunelab.schema import ConfigError, ModelError
+
+Kind = Literal["classification", "regression"]
+Features = Any  # an array, or a dict of arrays keyed by input name
+
+
+@dataclass
+class SupervisedData:
+    """Train / validation / test splits of a user's features and targets."""
+
+    x_train: Features
+    y_train: np.ndarray
+    x_val: Features | None
+    y_val: np.ndarray | None
+    x_test: Features | None
+    y_test: np.ndarray | None
+    kind: Kind
+    class_names: list[str] = field(default_factory=list)  # classification only
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def sizes(self) -> dict[str, Any]:
+        return {"data.n_train": rows(self.x_train), "data.n_val": rows(self.x_val),
+                "data.n_test": rows(self.x_test)}  # fmt: skip
+
+    @property
+    def spec(self) -> SupervisedData:
+        """What a model builder is told of its data: the data itself."""
+        return self
+
+    def evaluation_split(self) -> tuple[str, Features, np.ndarray] | None:
+        """The split a finished trial is evaluated on: test, else validation, else None."""
+        if self.x_test is not None and self.y_test is not None:
+            return "test", self.x_test, self.y_test
+        if self.x_val is not None and self.y_val is not None:
+            return "val", self.x_val, self.y_val
+        return None
+
+    def class_index(self, y: np.ndarray) -> np.ndarray:
+        """Class indices of labels in the user's form (integers, one-hot or binary floats)."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            return np.argmax(y, axis=1)
+        return y.reshape(-1).astype("int64")
+
+    def check_model(self, model: Any) -> None:
+        """Refuse, in one line, a classifier whose output layer cannot fit the labels."""
+        units = _output_units(model)
+        if self.kind != "classification" or units is None:
+            return
+        if self.y_train.ndim == 2 and self.y_train.shape[1] > 1:
+            if units != self.y_train.shape[1]:
+                raise ModelError(f"y: one-hot labels of {self.y_train.shape[1]} classes do not "
+                                  f"fit the model's output layer of {units} units")  # fmt: skip
+        elif len(self.class_names) > max(units, 2) or (units == 1 and len(self.class_names) > 2):
+            raise ModelError(
+                f"y: labels of {len(self.class_names)} classes (0..{len(self.class_names) - 1}) "
+                f"do not fit the model's output layer of {units} units"
+            )
+
+    def digest(self) -> str:
+        """A hash of every split, so that a resumed study refuses other data."""
+        sha = hashlib.sha256()
+        for part in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            for array in _arrays(part):
+                sha.update(np.ascontiguousarray(array).tobytes())
+        return sha.hexdigest()[:16]
+
+
+def prepare(
+    x: Features, y: Any, validation: tuple[Features, Any] | None, validation_split: float | None,
+    test: tuple[Features, Any] | None, kind: str, seed: int,
+) -> SupervisedData:  # fmt: skip
+    """The user's data as a study uses it: the task inferred where `kind` is "auto" (a float
+    target, regression; integers, strings, one-hot, classification), string labels as class
+    indices, and the validation split cut off with `seed` where only a fraction is given."""
+    y = np.asarray(y)
+    resolved = _kind(y) if kind == "auto" else kind
+    if resolved not in ("classification", "regression"):
+        raise ConfigError(f"task: {kind!r} is not valid; valid choices: auto, classification, "
+                          "regression")  # fmt: skip
+    names: list[str] = []
+    splits = [y, *(np.asarray(s[1]) for s in (validation, test) if s is not None)]
+    if resolved == "classification":
+        splits, names = _labels(splits)
+    y, rest = splits[0], splits[1:]
+    x_val = y_val = x_test = y_test = None
+    if validation is not None:
+        x_val, y_val = validation[0], rest.pop(0)
+    if test is not None:
+        x_test, y_test = test[0], rest.pop(0)
+    if validation is None and validation_split:
+        if not 0 < validation_split < 1:
+            raise ConfigError(f"validation_split: must be between 0 and 1, got {validation_split}")
+        x, y, x_val, y_val = split(x, y, validation_split, seed, resolved == "classification")
+    if resolved == "regression":
+        y, y_val, y_test = (None if a is None else np.asarray(a, "float32")
+                            for a in (y, y_val, y_test))  # fmt: skip
+    return SupervisedData(x, y, x_val, y_val, x_test, y_test, cast(Kind, resolved), names)
+
+
+def _output_units(model: Any) -> int | None:
+    """Units of a single-output model's last layer (None where it has several or is unknown)."""
+    try:
+        shape = model.output_shape
+    except (AttributeError, ValueError):  # a subclassed model not called yet
+        return None
+    return int(shape[-1]) if isinstance(shape, tuple) and shape[-1] is not None else None
+
+
+class GivenData:
+    """A data source for data given as Python objects (`tunelab.tune`): its settings hold it."""
+
+    @dataclass
+    class Settings:
+        data: SupervisedData | None = None
+
+    @classmethod
+    def load(cls, settings: Any, seed: int) -> SupervisedData:
+        return settings.data
+
+
+def _kind(y: np.ndarray) -> Kind:
+    """Regression for a float target, unless it is one-hot rows or only 0 and 1 (a binary
+    label); classification for integers and strings."""
+    if y.dtype.kind != "f" or (y.ndim == 2 and y.shape[1] > 1):
+        return "classification"
+    return "classification" if set(np.unique(y)) <= {0.0, 1.0} else "regression"
+
+
+def _labels(splits: list[np.ndarray]) -> tuple[list[np.ndarray], list[str]]:
+    """Labels as fit takes them, and the class names: strings become indices of their sorted
+    names; integers and one-hot stay, named by their index."""
+    if splits[0].dtype.kind in "USO":
+        names = sorted({str(v) for s in splits for v in s.reshape(-1)})
+        lookup = {name: i for i, name in enumerate(names)}
+        return [np.array([lookup[str(v)] for v in s.reshape(-1)], "int64") for s in splits], names
+    if splits[0].ndim == 2 and splits[0].shape[1] > 1:
+        return splits, [str(i) for i in range(splits[0].shape[1])]
+    high = max(int(np.max(s)) for s in splits if len(s))
+    if min(int(np.min(s)) for s in splits if len(s)) < 0:
+        raise ConfigError("y: class labels must be 0 or more (or strings, or one-hot rows)")
+    return splits, [str(i) for i in range(high + 1)]
+
+
+def split(
+    x: Features, y: np.ndarray, fraction: float, seed: int, stratify: bool
+) -> tuple[Features, np.ndarray, Features, np.ndarray]:
+    """(x, y) without a `fraction` of its rows, and those rows: stratified by class where
+    `stratify`, seeded."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    labels = (np.argmax(y, axis=1) if y.ndim == 2 and y.shape[1] > 1 else y) if stratify else None
+    kept, taken = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+    return take(x, kept), y[kept], take(x, taken), y[taken]
+
+
+def take(x: Features, index: Any) -> Features:
+    """Rows `index` of an array, or of every array of a dict."""
+    if isinstance(x, dict):
+        return {k: np.asarray(v)[index] for k, v in x.items()}
+    return np.asarray(x)[index]
+
+
+def rows(x: Features | None) -> int:
+    if x is None:
+        return 0
+    if isinstance(x, dict):
+        return len(next(iter(x.values())))
+    return len(x)
+
+
+def _arrays(part: Any) -> list[np.ndarray]:
+    if part is None:
+        return []
+    if isinstance(part, dict):
+        return [np.asarray(part[k]) for k in sorted(part)]
+    return [np.asarray(part)]

@@ -1,0 +1,128 @@
+"""A user's own model: a KerasTuner-style `build(hp)` function or `keras_tuner.HyperModel`.
+
+`HyperModelFamily.of(build)` makes the family of one user model. Its space is the one the model
+declares as it builds (`tunelab.hyperparameters.discover`), with a declared `space=` laid over
+it; a trial's `hp` is KerasTuner's `HyperParameters`, filled by whichever strategy runs. A
+HyperModel's own `fit(hp, model, x, y, **kwargs)` trains its trials, as in KerasTuner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from tunelab.models.common import ModelBuilder
+from tunelab.schema import ModelError
+from tunelab.space import SearchSpace
+from tunelab.tasks.supervised import Supervised
+
+
+@dataclass
+class NoFixedValues:
+    """A user's model fixes its own values in its code."""
+
+
+class HyperModelFamily(ModelBuilder):
+    """The family of one user model; make it with `HyperModelFamily.of(build)`."""
+
+    HParams = NoFixedValues
+    task = Supervised
+    defines_space = True
+    hypermodel: ClassVar[Any] = None  # the keras_tuner.HyperModel
+    name: ClassVar[str] = "hypermodel"  # the build function's or HyperModel class's name
+
+    @classmethod
+    def of(cls, build: Any) -> type[HyperModelFamily]:
+        """The family of `build`: a function `build(hp)`, or a `keras_tuner.HyperModel` (class
+        or instance)."""
+        from tunelab.hyperparameters import as_hypermodel
+
+        hypermodel = as_hypermodel(build)
+        name = hypermodel.name or type(hypermodel).__name__
+        return type(f"HyperModelFamily[{name}]", (cls,), {"hypermodel": hypermodel, "name": name})
+
+    @classmethod
+    def build(cls, hp: Any, spec: Any) -> Any:
+        """The user's model for `hp`, its weights created (`spec`: the data it trains on)."""
+        model = cls.hypermodel.build(hp)
+        check_compiled(model)
+        if spec is not None:
+            if not model.built:
+                build_weights(model, spec.x_train)
+            spec.check_model(model)
+        return model
+
+    @classmethod
+    def searched_space(cls, declared: SearchSpace) -> SearchSpace:
+        """What the model declares when built with defaults (and with each conditional scope
+        active), with the `declared` parameters laid over it."""
+        from tunelab.hyperparameters import discover, search_space
+
+        try:
+            found = discover(cls.hypermodel, check_compiled)
+        except ModelError:
+            raise
+        except Exception as error:  # the user's code: its last line, as a trial would fail
+            raise ModelError(f"model.build: raised {type(error).__name__}: {error} when built "
+                             "with its hyperparameters' defaults") from error  # fmt: skip
+        return search_space(found, declared)
+
+    @classmethod
+    def hparams_for(cls, fixed: Any, values: dict[str, Any], drawn: Any = None) -> Any:
+        """KerasTuner's HyperParameters for one trial: the strategy's own (an oracle's trial, or
+        Optuna's define-by-run drawer) or, without one, `values` with defaults for the rest."""
+        from tunelab.hyperparameters import TrialHyperParameters
+
+        if drawn is None:
+            return TrialHyperParameters(values)
+        if isinstance(drawn, TrialHyperParameters):
+            return drawn
+        return TrialHyperParameters.of(drawn)
+
+    @classmethod
+    def tuned_values(cls, hp: Any, proposed: dict[str, Any]) -> dict[str, Any]:
+        """The values the model read: a parameter inactive in this trial is left out."""
+        return hp.used_values()
+
+    @classmethod
+    def logged_params(cls, hp: Any) -> dict[str, Any]:
+        return hp.used_values()
+
+    @classmethod
+    def fit(cls, hp: Any, model: Any, **kwargs: Any) -> Any:
+        """The HyperModel's own `fit` where it has one, called as KerasTuner calls it (the data
+        positional, the rest, callbacks included, as keywords); else `model.fit`."""
+        from tunelab.hyperparameters import overrides_fit
+
+        if not overrides_fit(cls.hypermodel):
+            return model.fit(**kwargs)
+        args = [kwargs.pop("x")] + ([kwargs.pop("y")] if "y" in kwargs else [])
+        return cls.hypermodel.fit(hp, model, *args, **kwargs)
+
+
+def check_compiled(model: Any) -> None:
+    """Refuse, in one line, a build that returns no compiled `keras.Model`."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ModelError(f"model.build: returned {type(model).__name__}, not a keras.Model; "
+                          "build(hp) must return a compiled model")  # fmt: skip
+    if not getattr(model, "compiled", False):
+        raise ModelError(
+            "model.build: returned an uncompiled model; call model.compile(optimizer"
+            "=..., loss=..., metrics=[...]) in build(hp) before returning it"
+        )
+
+
+def build_weights(model: Any, x: Any) -> None:
+    """Create the weights of a model built without an input shape (a `Sequential` without
+    `Input`), so that saved weights can be loaded into it."""
+    import numpy as np
+
+    if isinstance(x, dict):
+        model({k: np.asarray(v)[:1] for k, v in x.items()})
+        return
+    try:
+        model.build((None, *np.shape(x)[1:]))
+    except Exception:  # a subclassed model that cannot build from a shape alone
+        model(np.asarray(x)[:1])

@@ -1,0 +1,170 @@
+"""A user's own model on their own data: classification or regression, as compiled by the user.
+
+The model arrives compiled (KerasTuner's contract), so its loss and metrics are the user's; any
+metric it reports is a valid objective. `fit` is fed the user's splits and fixed `fit`
+arguments; a finished trial is evaluated on the test split (else validation): accuracy, macro-F1,
+per-class F1 and a confusion matrix for classes; MAE, RMSE and R² with a predicted-vs-actual
+scatter and a residual histogram for a number. The served model is the user's network itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tunelab.schema import ModelError
+from tunelab.tasks.base import Direction, EpochExtras, Evaluation, Task, TrialArtifacts
+
+MINIMISED = ("loss", "error", "mae", "mse", "rmse", "mape", "msle", "crossentropy", "hinge",
+             "fid", "kid")  # fmt: skip
+
+
+@dataclass
+class SupervisedSettings:
+    """What the user fixed: `model.fit` arguments, the objective (for the learning curves) and
+    the target's name (for the regression plots)."""
+
+    fit: dict[str, Any] = field(default_factory=dict)
+    objective: str = "val_loss"
+    target: str = "target"
+
+
+def direction_of(name: str) -> Direction:
+    """min for losses and errors (`val_loss`, `mae`, `val_rmse`, ...), max for the rest."""
+    bare = name.removeprefix("val_").lower()
+    return "min" if any(word in bare for word in MINIMISED) else "max"
+
+
+class Supervised(Task):
+    """A compiled user model trained with `fit` on the user's data (`SupervisedData`)."""
+
+    Settings = SupervisedSettings
+    objectives: ClassVar[dict[str, Direction]] = {"val_loss": "min"}  # the default; any is valid
+
+    @classmethod
+    def direction(cls, objective: str) -> Direction:
+        return direction_of(objective)
+
+    @classmethod
+    def accepts(cls, objective: str) -> bool:
+        return True  # whether the model reports it is known once it has trained an epoch
+
+    @property
+    def curves(self) -> dict[str, list[str]]:  # type: ignore[override]
+        metric = self.settings.objective.removeprefix("val_")
+        panels = {"loss": ["loss", "val_loss"]}
+        if metric != "loss":
+            panels[metric] = [metric, f"val_{metric}"]
+        return panels
+
+    def score(
+        self, history: list[dict[str, float]], evaluation: Evaluation, objective: Any
+    ) -> tuple[float | None, int | None]:
+        """The best epoch's objective; an objective the model never reported stops the study,
+        naming the metrics it does report."""
+        if history and not any(objective.name in h for h in history):
+            reported = sorted({k for h in history for k in h} - {"epoch", "epoch_time"})
+            hint = (
+                ""
+                if any(k.startswith("val_") for k in reported)
+                else ("; metrics named val_* need validation_data or validation_split")
+            )
+            raise ModelError(f"objective: the model does not report {objective.name!r}; it "
+                             f"reports {', '.join(reported)}{hint}")  # fmt: skip
+        return super().score(history, evaluation, objective)
+
+    def fit_inputs(self, hp: Any, seed: int) -> dict[str, Any]:
+        data = self.data
+        fixed = {k: v for k, v in self.settings.fit.items() if k != "callbacks"}
+        validation = {} if data.x_val is None else {"validation_data": (data.x_val, data.y_val)}
+        return {"x": data.x_train, "y": data.y_train, **validation, **fixed}
+
+    def callbacks(self, hp: Any) -> list[Any]:
+        return list(self.settings.fit.get("callbacks") or [])
+
+    def end_of_epoch(self, model: Any, epoch: int, last: bool) -> EpochExtras:
+        """For a regression with validation data: val_mae, val_rmse and val_r2 (objectives the
+        compiled model need not report)."""
+        data = self.data
+        if data.kind != "regression" or data.x_val is None:
+            return EpochExtras()
+        from tunelab.backend import predict_in_batches
+
+        predicted = predict_in_batches(model, data.x_val, 1024).reshape(-1)
+        errors = predicted - np.asarray(data.y_val).reshape(-1)
+        spread = float(np.sum((data.y_val - np.mean(data.y_val)) ** 2))
+        return EpochExtras(metrics={
+            "val_mae": float(np.mean(np.abs(errors))),
+            "val_rmse": float(np.sqrt(np.mean(errors**2))),
+            "val_r2": 1.0 - float(np.sum(errors**2)) / spread if spread > 0 else float("nan"),
+        })  # fmt: skip
+
+    def evaluate(self, model: Any, hp: Any) -> Evaluation:
+        from tunelab.backend import predict_in_batches
+
+        found = self.data.evaluation_split()
+        if found is None:
+            return Evaluation(metrics={})
+        split, x, y = found
+        output = predict_in_batches(model, x, 1024)
+        if self.data.kind == "regression":
+            return regression_evaluation(np.asarray(y).reshape(-1), output.reshape(-1), split,
+                                         self.settings.target)  # fmt: skip
+        from tunelab.tasks.classification import evaluate_classes
+
+        if output.ndim == 1 or output.shape[-1] == 1:  # one sigmoid unit: class 1 above 0.5
+            predicted = (output.reshape(-1) > 0.5).astype("int64")
+        else:
+            predicted = np.argmax(output, axis=-1)
+        return evaluate_classes(self.data.class_index(y), predicted, self.data.class_names, split)
+
+    def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, Any]:
+        """The user's network rebuilt from saved weights; five evaluation rows as its example."""
+        from tunelab.data.supervised import take
+        from tunelab.train import load_weights
+
+        model = model_cls.build(hp, self.data.spec)
+        load_weights(model, weights)
+        found = self.data.evaluation_split()
+        x = found[1] if found else self.data.x_train
+        return uncompiled(model), take(x, slice(0, 5))
+
+
+def uncompiled(model: Any) -> Any:
+    """A copy of the network with its weights and without its training state, which serving
+    does not need (loading the compiled model warns that its optimizer's variables are
+    skipped); a model that cannot be cloned (some subclassed ones) as it is."""
+    from tunelab.backend import keras
+
+    try:
+        clone = keras().models.clone_model(model)
+        clone.set_weights(model.get_weights())
+    except Exception:  # a subclassed model without get_config: served as it is
+        return model
+    return clone
+
+
+def regression_evaluation(
+    actual: np.ndarray, predicted: np.ndarray, split: str, target: str
+) -> Evaluation:
+    """MAE, RMSE and R² of `predicted` against `actual` on `split`, in the target's units, with
+    a predicted-vs-actual scatter and a residual histogram."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    metrics = {
+        f"{split}_mae": float(mean_absolute_error(actual, predicted)),
+        f"{split}_rmse": float(np.sqrt(mean_squared_error(actual, predicted))),
+        f"{split}_r2": float(r2_score(actual, predicted)),
+    }
+    data = {"actual": actual, "predicted": predicted, "target": target}
+    return Evaluation(
+        metrics=metrics,
+        artifacts=TrialArtifacts(figures={
+            "plots/predicted_vs_actual.png": ("predicted_vs_actual", data),
+            "plots/residuals.png": ("residuals", data),
+        }),
+        headline=metrics,
+    )  # fmt: skip

@@ -1,0 +1,237 @@
+"""Your own model on your own data: `tunelab.tune` of KerasTuner-style code, read back from a
+real `mlflow server`."""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_diabetes, load_digits
+
+import tunelab
+from tunelab.schema import ConfigError, StudyFailed
+
+pytestmark = pytest.mark.slow
+
+
+def digits(n: int = 600) -> tuple[np.ndarray, np.ndarray]:
+    bunch = load_digits()
+    return (bunch.images[:n, ..., None] / 16.0).astype("float32"), bunch.target[:n]
+
+
+def build_model(hp):
+    """KerasTuner's getting-started model, smaller: a conditional layer loop."""
+    model = keras.Sequential([keras.layers.Flatten()])
+    for i in range(hp.Int("num_layers", 1, 2)):
+        model.add(keras.layers.Dense(hp.Int(f"units_{i}", 16, 32, step=16), activation="relu"))
+    if hp.Boolean("dropout"):
+        model.add(keras.layers.Dropout(0.25))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
+    return model
+
+
+class ShuffleAndNormalise(kt.HyperModel):
+    """A HyperModel whose `fit` tunes `shuffle` and a preprocessing switch."""
+
+    def build(self, hp):
+        model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+        model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, x, y, validation_data=None, **kwargs):
+        if hp.Boolean("normalise"):
+            x = (x - x.mean()) / x.std()
+            validation_data = ((validation_data[0] - x.mean()) / x.std(), validation_data[1])
+        return model.fit(x, y, shuffle=hp.Boolean("shuffle"), validation_data=validation_data,
+                         **kwargs)  # fmt: skip
+
+
+def trial_runs(client: MlflowClient, study_run_id: str) -> list:
+    study = client.get_run(study_run_id)
+    return client.search_runs([study.info.experiment_id],
+                              f"tags.`mlflow.parentRunId` = '{study_run_id}'")  # fmt: skip
+
+
+def tune_digits(tracking_uri: str, tmp_path, build=build_model, **kwargs):
+    x, y = digits()
+    settings = {"validation_split": 0.25, "epochs": 1, "objective": "val_accuracy",
+                "tracking_uri": tracking_uri, "workdir": str(tmp_path / "work"), "quiet": True,
+                **kwargs}  # fmt: skip
+    return tunelab.tune(build, x, y, **settings)
+
+
+STRATEGIES = {
+    "random": {"max_trials": 3},  # KerasTuner's oracle
+    "tpe": {"max_trials": 3},  # Optuna, define-by-run
+    "grid": {"space": {"lr": {"type": "choice", "values": [0.01]}}},  # the discovered space
+}
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_a_build_function_with_a_layer_loop_is_tuned_by_every_strategy_family(
+    strategy, tracking_uri, tmp_path
+):
+    result = tune_digits(tracking_uri, tmp_path, strategy=strategy, **STRATEGIES[strategy])
+    client = MlflowClient(tracking_uri)
+    runs = trial_runs(client, result.study_run_id)
+    assert len(runs) == len(result.trials) > 0
+    assert client.get_run(result.study_run_id).info.status == "FINISHED"
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    for run in runs:  # a layer's width is a param only where the loop reached it
+        params = run.data.params
+        layers = int(params["num_layers"])
+        assert {f"units_{i}" for i in range(layers)} <= set(params)
+        assert f"units_{layers}" not in params
+        assert "val_accuracy" in run.data.metrics and "test_accuracy" not in run.data.metrics
+        assert "val_f1.0" in run.data.metrics  # evaluated on validation: no test_data given
+    if strategy == "grid":  # num_layers x units_0 x dropout, lr fixed by space=
+        assert len(runs) == 8
+        assert {r.data.params["lr"] for r in runs} == {"0.01"}
+    assert result.best_value == pytest.approx(max(result.trials["val_accuracy"]))
+    assert set(result.best_params) >= {"num_layers", "units_0", "dropout", "lr"}
+    model = result.load_best_model()
+    x, _ = digits(5)
+    assert model.predict(x, verbose=0).shape == (5, 10)
+    artifacts = {a.path for a in client.list_artifacts(result.study_run_id, "config")}
+    assert "config/space.yaml" in artifacts
+
+
+def test_a_hypermodel_fit_tunes_shuffle_and_preprocessing(tracking_uri, tmp_path):
+    result = tune_digits(tracking_uri, tmp_path, build=ShuffleAndNormalise(), strategy="tpe",
+                         max_trials=3)  # fmt: skip
+    runs = trial_runs(MlflowClient(tracking_uri), result.study_run_id)
+    assert len(runs) == 3
+    for run in runs:
+        assert {"normalise", "shuffle"} <= set(run.data.params)
+    assert result.trials[["normalise", "shuffle"]].notna().all().all()
+
+
+def test_one_hot_and_string_labels(tracking_uri, tmp_path):
+    x, y = digits()
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    names = np.array(words)[y]
+    result = tunelab.tune(build_model, x, names, validation_split=0.25, test_data=(x, names),
+                          strategy="random", max_trials=1, epochs=1, tracking_uri=tracking_uri,
+                          workdir=str(tmp_path / "strings"), quiet=True)  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    (run,) = trial_runs(client, result.study_run_id)
+    assert "test_f1.seven" in run.data.metrics  # class names kept for the plots and metrics
+
+    def one_hot_model(hp):
+        model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+        model.compile(keras.optimizers.Adam(0.02), loss="categorical_crossentropy",
+                      metrics=["accuracy"])  # fmt: skip
+        return model
+
+    one_hot = keras.utils.to_categorical(y, 10)
+    result = tunelab.tune(one_hot_model, x, one_hot, validation_split=0.25, strategy="random",
+                          max_trials=1, epochs=4, objective="val_accuracy",
+                          tracking_uri=tracking_uri, workdir=str(tmp_path / "one_hot"),
+                          quiet=True)  # fmt: skip
+    (run,) = trial_runs(client, result.study_run_id)
+    assert run.data.metrics["val_accuracy"] > 0.5  # chance is 0.1: the one-hot labels are used
+    assert "val_f1.9" in run.data.metrics
+
+
+def test_regression_on_diabetes_logs_errors_and_plots(tracking_uri, tmp_path):
+    bunch = load_diabetes()
+    x, y = bunch.data.astype("float32"), bunch.target.astype("float32")
+
+    def regressor(hp):
+        model = keras.Sequential([keras.layers.Dense(hp.Choice("units", [16, 32]), "relu"),
+                                  keras.layers.Dense(1)])  # fmt: skip
+        model.compile(keras.optimizers.Adam(0.05), loss="mse", metrics=["mae"])
+        return model
+
+    result = tunelab.tune(regressor, x[:350], y[:350], validation_split=0.2,
+                          test_data=(x[350:], y[350:]), strategy="random", max_trials=2,
+                          epochs=20, objective="val_r2", tracking_uri=tracking_uri,
+                          workdir=str(tmp_path / "work"), quiet=True)  # fmt: skip
+    assert result.objective.direction == "max"
+    client = MlflowClient(tracking_uri)
+    for run in trial_runs(client, result.study_run_id):
+        assert {"test_mae", "test_rmse", "test_r2", "val_rmse"} <= set(run.data.metrics)
+        plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+        assert {"plots/predicted_vs_actual.png", "plots/residuals.png"} <= plots
+    predicted = result.load_best_model().predict(x[350:], verbose=0).reshape(-1)
+    assert abs(np.mean(predicted) - np.mean(y)) < 3 * np.std(y)  # in the target's own units
+
+
+def test_called_twice_in_one_process_with_different_strategies(tracking_uri, tmp_path):
+    first = tune_digits(tracking_uri, tmp_path / "a", strategy="random", max_trials=2)
+    second = tune_digits(tracking_uri, tmp_path / "b", strategy="tpe", max_trials=2)
+    assert first.study_run_id != second.study_run_id
+    assert len(first.trials) == len(second.trials) == 2
+
+
+def uncompiled(hp):
+    return keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+
+
+def not_a_model(hp):
+    return "a model"
+
+
+def nine_outputs(hp):
+    model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(9, "softmax")])
+    model.compile("adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"build": uncompiled}, "model.build: returned an uncompiled model"),
+    ({"build": not_a_model}, "model.build: returned str, not a keras.Model"),
+    ({"build": nine_outputs}, "y: labels of 10 classes (0..9) do not fit the model's output "
+                              "layer of 9 units"),
+    ({"objective": "val_auc"}, "objective: the model does not report 'val_auc'; it reports "
+                               "accuracy, loss, val_accuracy, val_loss"),
+    ({"validation_split": None}, "validation_data: the objective val_accuracy is measured on "
+                                 "validation data"),
+    ({"strategy": "annealing"}, "strategy: 'annealing' is not valid; valid choices: bayesian"),
+    ({"strategy": "hyperband", "max_trials": 3}, "max_trials: strategy hyperband sets its own "
+                                                 "number of trials"),
+])  # fmt: skip
+def test_bad_input_is_one_line_and_leaves_no_run_running(kwargs, message, tracking_uri, tmp_path):
+    settings = {"strategy": "random", "max_trials": 2, **kwargs}
+    with pytest.raises(ConfigError) as error:
+        tune_digits(tracking_uri, tmp_path, experiment="bad-input", **settings)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("bad-input")
+    if experiment is not None:
+        running = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
+        assert running == []
+
+
+def broken_beyond_eight(hp):
+    if hp.Int("units", 8, 32, step=8) > 8:
+        raise ValueError("no such layer: Dense3")
+    return build_model(hp)
+
+
+def test_a_build_that_raises_fails_its_trials_then_stops_the_study(tracking_uri, tmp_path):
+    """Built with its defaults (units 8) the model is fine, so the study starts; the grid's
+    three points beyond 8 each fail alike, and the study stops with the user's last line."""
+    with pytest.raises(StudyFailed, match="ValueError: no such layer: Dense3"):
+        tune_digits(tracking_uri, tmp_path, build=broken_beyond_eight, strategy="grid",
+                    experiment="broken", space={"units": "choice(16, 24, 32)",
+                                                "lr": "choice(0.01)"})  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("broken")
+    runs = client.search_runs([experiment.experiment_id], "tags.`tunelab.kind` = 'trial'")
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FAILED"}
+    assert {r.data.tags["tunelab.failure_reason"] for r in runs} == {
+        "ValueError: no such layer: Dense3"
+    }
+
+
+def test_a_build_that_raises_with_its_defaults_is_refused_before_any_trial(tracking_uri, tmp_path):
+    def always_broken(hp):
+        raise ValueError("no such layer: Dense3")
+
+    with pytest.raises(ConfigError, match="model.build: raised ValueError: no such layer: Dense3"):
+        tune_digits(tracking_uri, tmp_path, build=always_broken, strategy="random", max_trials=2)
