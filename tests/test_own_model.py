@@ -3,6 +3,9 @@ real `mlflow server`."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import keras
 import keras_tuner as kt
 import numpy as np
@@ -235,3 +238,119 @@ def test_a_build_that_raises_with_its_defaults_is_refused_before_any_trial(track
 
     with pytest.raises(ConfigError, match="model.build: raised ValueError: no such layer: Dense3"):
         tune_digits(tracking_uri, tmp_path, build=always_broken, strategy="random", max_trials=2)
+
+
+MODELS = """
+import math
+
+import keras
+
+
+def regressor(hp):
+    model = keras.Sequential([keras.layers.Dense(hp.Int("units", 16, 32, step=16), "relu"),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.03), loss="mse", metrics=["mae"])
+    return model
+
+
+def classifier(hp):
+    model = keras.Sequential([keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                              keras.layers.Dense(hp.Choice("units", [16, 32]), "relu"),
+                              keras.layers.Dense(10, "softmax")])
+    model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+"""
+
+
+def own_project(tmp_path):
+    """A user's folder: a model module and a config folder whose model extends hypermodel."""
+    tmp_path.mkdir(parents=True)
+    (tmp_path / "mymodels.py").write_text(MODELS)
+    folder = tmp_path / "conf" / "model"
+    folder.mkdir(parents=True)
+    for name in ("regressor", "classifier"):
+        (folder / f"{name}.yaml").write_text(
+            f"defaults:\n  - hypermodel\n  - _self_\nname: {name}\nbuild: mymodels:{name}\n"
+        )
+    return tmp_path
+
+
+def cli_study(project, tracking_uri, *args):
+    from conftest import tunelab_cli
+
+    done = tunelab_cli(["--config-dir", str(project / "conf"), "strategy=random",
+                        "strategy.max_trials=2", "quiet=true", f"tracking.uri={tracking_uri}",
+                        f"workdir={project / 'work'}", *args], cwd=project)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    client = MlflowClient(tracking_uri)
+    studies = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        f"tags.`tunelab.kind` = 'study' and tags.`tunelab.study_name` = '{project.name}'",
+    )
+    assert len(studies) == 1
+    return client, studies[0], trial_runs(client, studies[0].info.run_id)
+
+
+def test_regression_from_a_csv_with_a_model_in_your_own_config_folder(tracking_uri, tmp_path):
+    project = own_project(tmp_path / "csv")
+    frame = load_diabetes(as_frame=True).frame
+    frame["sex"] = np.where(frame["sex"] > 0, "f", "m")  # a text column, one-hot encoded
+    frame.to_csv(project / "diabetes.csv", index=False)
+    client, study, runs = cli_study(
+        project, tracking_uri, "model=regressor", "dataset=table", "dataset.path=diabetes.csv",
+        "dataset.target=target", "objective.name=val_rmse", "model.training.epochs=5",
+        f"study_name={project.name}",
+    )  # fmt: skip
+    assert study.data.tags["tunelab.objective"] == "val_rmse (min)"
+    assert study.data.params["data.n_test"] == str(math.ceil(len(frame) * 0.2))  # sklearn rounds up
+    assert len(runs) == 2
+    for run in runs:
+        assert {"test_mae", "test_rmse", "test_r2", "val_rmse"} <= set(run.data.metrics)
+    saved = client.download_artifacts(study.info.run_id, "data/preprocessing.json", str(tmp_path))
+    assert "sex" in Path(saved).read_text()
+
+
+def test_an_image_folder_and_an_npz(tracking_uri, tmp_path):
+    from PIL import Image
+
+    project = own_project(tmp_path / "images")
+    x, y = digits(400)
+    for i, (image, label) in enumerate(zip(x, y, strict=True)):
+        folder = project / "photos" / f"digit{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image[..., 0] * 255).astype("uint8")).save(folder / f"{i}.png")
+    client, study, runs = cli_study(
+        project, tracking_uri, "model=classifier", "dataset=images", "dataset.path=photos",
+        "dataset.image_size=[8,8]", "dataset.color_mode=grayscale", "objective.name=val_accuracy",
+        f"study_name={project.name}",
+    )  # fmt: skip
+    assert study.data.params["data.n_train"] == str(len(y) - round(len(y) * 0.4))
+    for run in runs:
+        assert "test_f1.digit7" in run.data.metrics  # the folders name the classes
+
+    npz = own_project(tmp_path / "npz")
+    np.savez(npz / "digits.npz", x=(x[..., 0] * 255).astype("uint8"), y=y)
+    client, study, runs = cli_study(
+        npz, tracking_uri, "model=classifier", "dataset=npz", "dataset.path=digits.npz",
+        f"study_name={npz.name}",
+    )  # fmt: skip
+    assert study.data.params["data.n_test"] == "80" and len(runs) == 2
+
+
+def test_the_examples_run_at_smoke_scale(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import PROJECT, tunelab_cli
+
+    script = subprocess.run([sys.executable, str(PROJECT / "examples" / "tune_own_model.py"),
+                             "--smoke"], cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert script.returncode == 0, script.stderr[-2000:]
+    assert "best val_accuracy" in script.stdout and "predicted" in script.stdout
+    folder = shutil.copytree(PROJECT / "examples" / "own_config", tmp_path / "own_config")
+    tracking = f"tracking.uri=sqlite:///{tmp_path / 'config.db'}"
+    done = tunelab_cli(["--config-dir", "conf", "model=own_mlp", "budget=smoke", "quiet=true",
+                        tracking], cwd=folder)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "best val_loss" in done.stdout

@@ -245,7 +245,8 @@ def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_s
     declared = SearchSpace.from_config(space or {}, "space")
     training = config.TrainingSettings(epochs=epochs)
     training.check("epochs")
-    settings = SupervisedSettings(fit=fit, objective=str(objective.name), target=target or "y")
+    data.target = target or "y"
+    settings = SupervisedSettings(fit=fit, objective=str(objective.name))
     model = ModelConfig(name, family, training, family.HParams(), declared, settings)
     study_name = study_name or f"{name}-{strategy.name}-seed{seed}"
     resolved = {

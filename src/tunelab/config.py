@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -332,6 +332,8 @@ def load(raw: dict[str, Any]) -> StudyConfig:
     study_name = raw.get("study_name") or f"{model.name}-{dataset.name}-{strategy.name}-seed{seed}"
     objective = build(Objective, raw.get("objective", {}), "objective")
     objective = objective.resolved_for(model.cls.task, model.name)
+    if hasattr(model.task, "objective"):  # a task that draws the objective's learning curve
+        model.task = replace(model.task, objective=objective.name)
     return StudyConfig(
         seed=seed,
         repetition=_int(raw.get("repetition", 0), "repetition"),
@@ -406,6 +408,8 @@ def _model(group: dict[str, Any]) -> ModelConfig:
     name, cls, rest = _split(group, "model")
     cls = cast("type[ModelBuilder]", cls)
     allowed = {"training", "hparams", "space", "tune", "task"}
+    if cls.defines_space:  # a user's build(hp): its import path and fixed `fit` arguments
+        allowed |= {"build", "fit"}
     unknown = sorted(set(rest) - allowed)
     if unknown:
         valid = ", ".join(sorted(allowed))
@@ -414,6 +418,11 @@ def _model(group: dict[str, Any]) -> ModelConfig:
     fixed = rest.get("hparams", {})
     hparams: Any = build(cls.HParams, fixed, "model.hparams")  # the builder's own dataclass
     space = _tuned(SearchSpace.from_config(rest.get("space") or {}), rest.get("tune"))
+    if cls.defines_space:
+        cls = cast(Any, cls).configured(rest.get("build"))
+        task_settings = {**(rest.get("task") or {}), "fit": rest.get("fit") or {}}
+        own: Any = build(cls.task.Settings, task_settings, "model.task")
+        return ModelConfig(name, cls, training, hparams, space, own)
     for pname, param in space.params.items():
         if param.inert:
             if hasattr(hparams, pname):

@@ -193,7 +193,7 @@ class SearchSpace:
             )
         combos = itertools.product(*axes.values())
         plan = [self.active(dict(zip(self.names, combo, strict=True))) for combo in combos]
-        unique = {tuple(point.items()): point for point in plan}  # one per active combination
+        unique = {repr(point): point for point in plan}  # one per active combination
         return list(unique.values())
 
     def active(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,8 @@ Features = Any  # an array, or a dict of arrays keyed by input name
 class SupervisedData:
     """Train / validation / test splits of a user's features and targets."""
 
-    x_train: Features
-    y_train: np.ndarray
+    x_train: Features  # arrays, or a tf.data.Dataset of (features, target) batches
+    y_train: np.ndarray | None  # None where x_train is a dataset
     x_val: Features | None
     y_val: np.ndarray | None
     x_test: Features | None
@@ -34,6 +34,9 @@ class SupervisedData:
     kind: Kind
     class_names: list[str] = field(default_factory=list)  # classification only
     notices: list[str] = field(default_factory=list)
+    target: str = "y"  # what is predicted, as the plots name it
+    preprocessing: dict[str, Any] = field(default_factory=dict)  # what the source fitted
+    fingerprint: str | None = None  # for streamed data: a hash of its files (else of arrays)
 
     @property
     def sizes(self) -> dict[str, Any]:
@@ -45,11 +48,11 @@ class SupervisedData:
         """What a model builder is told of its data: the data itself."""
         return self
 
-    def evaluation_split(self) -> tuple[str, Features, np.ndarray] | None:
+    def evaluation_split(self) -> tuple[str, Features, np.ndarray | None] | None:
         """The split a finished trial is evaluated on: test, else validation, else None."""
-        if self.x_test is not None and self.y_test is not None:
+        if self.x_test is not None:
             return "test", self.x_test, self.y_test
-        if self.x_val is not None and self.y_val is not None:
+        if self.x_val is not None:
             return "val", self.x_val, self.y_val
         return None
 
@@ -65,7 +68,7 @@ class SupervisedData:
         units = _output_units(model)
         if self.kind != "classification" or units is None:
             return
-        if self.y_train.ndim == 2 and self.y_train.shape[1] > 1:
+        if self.y_train is not None and self.y_train.ndim == 2 and self.y_train.shape[1] > 1:
             if units != self.y_train.shape[1]:
                 raise ModelError(f"y: one-hot labels of {self.y_train.shape[1]} classes do not "
                                   f"fit the model's output layer of {units} units")  # fmt: skip
@@ -77,6 +80,8 @@ class SupervisedData:
 
     def digest(self) -> str:
         """A hash of every split, so that a resumed study refuses other data."""
+        if self.fingerprint:
+            return self.fingerprint
         sha = hashlib.sha256()
         for part in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
             for array in _arrays(part):
@@ -123,6 +128,40 @@ def _output_units(model: Any) -> int | None:
     except (AttributeError, ValueError):  # a subclassed model not called yet
         return None
     return int(shape[-1]) if isinstance(shape, tuple) and shape[-1] is not None else None
+
+
+@dataclass
+class FileSettings:
+    """A user's data in a file: its path, the task, and the shares split off for validation
+    and test where the file has no such split."""
+
+    path: str | None = None
+    task: Literal["auto", "classification", "regression"] = "auto"
+    val_fraction: float = 0.2  # of what is left after the test split
+    test_fraction: float = 0.2
+
+    def check(self, path: str) -> None:
+        if not self.path:
+            raise ConfigError(f"{path}.path: missing; give the file, e.g. {path}.path=data.csv")
+        for key in ("val_fraction", "test_fraction"):
+            if not 0 < getattr(self, key) < 1:
+                raise ConfigError(f"{path}.{key}: must be between 0 and 1, got "
+                                  f"{getattr(self, key)}")  # fmt: skip
+
+
+def from_splits(
+    settings: FileSettings, seed: int, x: Features, y: Any,
+    validation: tuple[Features, Any] | None = None, test: tuple[Features, Any] | None = None,
+) -> SupervisedData:  # fmt: skip
+    """The study's splits of a file's data: a test and a validation share split off (seeded,
+    stratified for classes) where the file has no such split."""
+    y = np.asarray(y)
+    if test is None:
+        stratify = (_kind(y) if settings.task == "auto" else settings.task) == "classification"
+        x, y, x_test, y_test = split(x, y, settings.test_fraction, seed, stratify)
+        test = (x_test, y_test)
+    fraction = None if validation is not None else settings.val_fraction
+    return prepare(x, y, validation, fraction, test, settings.task, seed + 1)
 
 
 class GivenData:
@@ -173,6 +212,34 @@ def split(
     return take(x, kept), y[kept], take(x, taken), y[taken]
 
 
+def streamed(x: Any) -> bool:
+    """Whether `x` is a `tf.data.Dataset` (of (features, target) batches)."""
+    return hasattr(x, "element_spec")
+
+
+def outputs_and_targets(model: Any, x: Features, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The model's outputs over `x` and the matching targets: arrays in batches, or a
+    dataset's (features, target) batches."""
+    from tunelab.backend import keras, predict_in_batches
+
+    if not streamed(x):
+        return predict_in_batches(model, x, 1024), np.asarray(y)
+    to_numpy = keras().ops.convert_to_numpy
+    outputs, targets = [], []
+    for features, target in x:
+        outputs.append(to_numpy(model(features, training=False)))
+        targets.append(to_numpy(target))
+    return np.concatenate(outputs), np.concatenate(targets)
+
+
+def head(x: Features, n: int) -> Features:
+    """The first `n` rows of features (of a dataset's first batches: their features)."""
+    if streamed(x):
+        features = next(iter(x.unbatch().batch(n)))[0]
+        return np.asarray(features)
+    return take(x, slice(0, n))
+
+
 def take(x: Features, index: Any) -> Features:
     """Rows `index` of an array, or of every array of a dict."""
     if isinstance(x, dict):
@@ -185,6 +252,8 @@ def rows(x: Features | None) -> int:
         return 0
     if isinstance(x, dict):
         return len(next(iter(x.values())))
+    if streamed(x):
+        return len(x.file_paths) if hasattr(x, "file_paths") else int(x.cardinality())
     return len(x)
 
 

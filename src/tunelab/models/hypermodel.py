@@ -8,11 +8,13 @@ HyperModel's own `fit(hp, model, x, y, **kwargs)` trains its trials, as in Keras
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from tunelab.models.common import ModelBuilder
-from tunelab.schema import ModelError
+from tunelab.schema import ConfigError, ModelError
 from tunelab.space import SearchSpace
 from tunelab.tasks.supervised import Supervised
 
@@ -23,13 +25,15 @@ class NoFixedValues:
 
 
 class HyperModelFamily(ModelBuilder):
-    """The family of one user model; make it with `HyperModelFamily.of(build)`."""
+    """The family of one user model: `HyperModelFamily.of(build)` from Python, or
+    `configured("mypkg.models:build_model")` from the config (`model=hypermodel`)."""
 
     HParams = NoFixedValues
     task = Supervised
     defines_space = True
-    hypermodel: ClassVar[Any] = None  # the keras_tuner.HyperModel
     name: ClassVar[str] = "hypermodel"  # the build function's or HyperModel class's name
+    build_path: ClassVar[str | None] = None  # `module:attribute`, imported on first use
+    _hypermodel: ClassVar[Any] = None  # the keras_tuner.HyperModel
 
     @classmethod
     def of(cls, build: Any) -> type[HyperModelFamily]:
@@ -39,12 +43,54 @@ class HyperModelFamily(ModelBuilder):
 
         hypermodel = as_hypermodel(build)
         name = hypermodel.name or type(hypermodel).__name__
-        return type(f"HyperModelFamily[{name}]", (cls,), {"hypermodel": hypermodel, "name": name})
+        return type(f"HyperModelFamily[{name}]", (cls,), {"_hypermodel": hypermodel, "name": name})
+
+    @classmethod
+    def configured(cls, path: Any) -> type[HyperModelFamily]:
+        """The family of the build function or HyperModel at `path` (`module:attribute`), whose
+        module is found now and imported (with TensorFlow) only when the study starts. The
+        working directory is searched first, as `python -m` does."""
+        import importlib.util
+
+        if not isinstance(path, str) or ":" not in path:
+            raise ConfigError(f"model.build: expected module:attribute, e.g. "
+                              f"mypkg.models:build_model, got {path!r}")  # fmt: skip
+        module, _, attribute = path.partition(":")
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise ConfigError(f"model.build: no module {module!r} on the path (the working "
+                              f"directory {os.getcwd()} and the installed packages)")  # fmt: skip
+        return type(f"HyperModelFamily[{path}]", (cls,), {"build_path": path, "name": attribute})
+
+    @classmethod
+    def hypermodel(cls) -> Any:
+        """The user's `keras_tuner.HyperModel` (its module imported on first use)."""
+        if cls._hypermodel is None and cls.build_path:
+            import importlib
+
+            from tunelab.hyperparameters import as_hypermodel
+
+            module, _, attribute = cls.build_path.partition(":")
+            try:
+                imported = importlib.import_module(module)
+            except Exception as error:  # the user's module: its own error, in one line
+                raise ModelError(f"model.build: importing {module!r} failed: "
+                                 f"{type(error).__name__}: {error}") from error  # fmt: skip
+            found = getattr(imported, attribute, None)
+            if found is None:
+                raise ModelError(f"model.build: module {module!r} has no {attribute!r}")
+            cls._hypermodel = as_hypermodel(found)
+        return cls._hypermodel
 
     @classmethod
     def build(cls, hp: Any, spec: Any) -> Any:
         """The user's model for `hp`, its weights created (`spec`: the data it trains on)."""
-        model = cls.hypermodel.build(hp)
+        model = cls.hypermodel().build(hp)
         check_compiled(model)
         if spec is not None:
             if not model.built:
@@ -58,8 +104,9 @@ class HyperModelFamily(ModelBuilder):
         active), with the `declared` parameters laid over it."""
         from tunelab.hyperparameters import discover, search_space
 
+        hypermodel = cls.hypermodel()
         try:
-            found = discover(cls.hypermodel, check_compiled)
+            found = discover(hypermodel, check_compiled)
         except ModelError:
             raise
         except Exception as error:  # the user's code: its last line, as a trial would fail
@@ -94,10 +141,11 @@ class HyperModelFamily(ModelBuilder):
         positional, the rest, callbacks included, as keywords); else `model.fit`."""
         from tunelab.hyperparameters import overrides_fit
 
-        if not overrides_fit(cls.hypermodel):
+        hypermodel = cls.hypermodel()
+        if not overrides_fit(hypermodel):
             return model.fit(**kwargs)
-        args = [kwargs.pop("x")] + ([kwargs.pop("y")] if "y" in kwargs else [])
-        return cls.hypermodel.fit(hp, model, *args, **kwargs)
+        args = [kwargs.pop("x")] + ([kwargs.pop("y")] if "y" in kwargs else [])  # as search's
+        return hypermodel.fit(hp, model, *args, **kwargs)
 
 
 def check_compiled(model: Any) -> None:
@@ -119,6 +167,10 @@ def build_weights(model: Any, x: Any) -> None:
     `Input`), so that saved weights can be loaded into it."""
     import numpy as np
 
+    from tunelab.data.supervised import head, streamed
+
+    if streamed(x):
+        x = head(x, 1)
     if isinstance(x, dict):
         model({k: np.asarray(v)[:1] for k, v in x.items()})
         return

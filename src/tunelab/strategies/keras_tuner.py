@@ -97,7 +97,7 @@ class KerasTunerStrategy(Strategy):
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         trial = proposal.handle
-        if proposal.hp is not None and proposal.hp is not trial.hyperparameters:
+        if self.context.define_by_run and proposal.hp is not trial.hyperparameters:
             trial.hyperparameters.merge(proposal.hp.space, overwrite=False)  # names new to it
             trial.hyperparameters.values.update(proposal.hp.values)
         if outcome.status == "FAILED" or outcome.score is None:

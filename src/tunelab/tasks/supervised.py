@@ -9,6 +9,7 @@ scatter and a residual histogram for a number. The served model is the user's ne
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,7 +17,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tunelab.schema import ModelError
-from tunelab.tasks.base import Direction, EpochExtras, Evaluation, Task, TrialArtifacts
+from tunelab.tasks.base import (
+    Direction,
+    EpochExtras,
+    Evaluation,
+    StudyExtras,
+    Task,
+    TrialArtifacts,
+)
 
 MINIMISED = ("loss", "error", "mae", "mse", "rmse", "mape", "msle", "crossentropy", "hinge",
              "fid", "kid")  # fmt: skip
@@ -24,12 +32,11 @@ MINIMISED = ("loss", "error", "mae", "mse", "rmse", "mape", "msle", "crossentrop
 
 @dataclass
 class SupervisedSettings:
-    """What the user fixed: `model.fit` arguments, the objective (for the learning curves) and
-    the target's name (for the regression plots)."""
+    """What the user fixed: `model.fit` arguments, and the objective (its learning curve is
+    drawn beside the loss's)."""
 
     fit: dict[str, Any] = field(default_factory=dict)
     objective: str = "val_loss"
-    target: str = "target"
 
 
 def direction_of(name: str) -> Direction:
@@ -44,9 +51,26 @@ class Supervised(Task):
     Settings = SupervisedSettings
     objectives: ClassVar[dict[str, Direction]] = {"val_loss": "min"}  # the default; any is valid
 
+    def __init__(self, settings: Any, data: Any, seed: int, workdir: Path) -> None:
+        from tunelab.data.supervised import SupervisedData
+
+        if not isinstance(data, SupervisedData):  # a built-in dataset's labelled images
+            data = SupervisedData(data.x_train, data.y_train, data.x_val, data.y_val,
+                                  data.x_test, data.y_test, "classification",
+                                  list(data.class_names), target="class")  # fmt: skip
+        super().__init__(settings, data, seed, workdir)
+
     @classmethod
     def direction(cls, objective: str) -> Direction:
         return direction_of(objective)
+
+    def prepare(self) -> StudyExtras:
+        """The study run keeps what the data source fitted (how a served model's inputs are
+        standardised and encoded)."""
+        if not self.data.preprocessing:
+            return StudyExtras()
+        text = json.dumps(self.data.preprocessing, indent=1)
+        return StudyExtras(texts={"data/preprocessing.json": text})
 
     @classmethod
     def accepts(cls, objective: str) -> bool:
@@ -77,8 +101,13 @@ class Supervised(Task):
         return super().score(history, evaluation, objective)
 
     def fit_inputs(self, hp: Any, seed: int) -> dict[str, Any]:
+        from tunelab.data.supervised import streamed
+
         data = self.data
         fixed = {k: v for k, v in self.settings.fit.items() if k != "callbacks"}
+        if streamed(data.x_train):  # datasets of (features, target) batches
+            validation = {} if data.x_val is None else {"validation_data": data.x_val}
+            return {"x": data.x_train, **validation, **fixed}
         validation = {} if data.x_val is None else {"validation_data": (data.x_val, data.y_val)}
         return {"x": data.x_train, "y": data.y_train, **validation, **fixed}
 
@@ -103,16 +132,16 @@ class Supervised(Task):
         })  # fmt: skip
 
     def evaluate(self, model: Any, hp: Any) -> Evaluation:
-        from tunelab.backend import predict_in_batches
+        from tunelab.data.supervised import outputs_and_targets
 
         found = self.data.evaluation_split()
         if found is None:
             return Evaluation(metrics={})
         split, x, y = found
-        output = predict_in_batches(model, x, 1024)
+        output, y = outputs_and_targets(model, x, y)
         if self.data.kind == "regression":
-            return regression_evaluation(np.asarray(y).reshape(-1), output.reshape(-1), split,
-                                         self.settings.target)  # fmt: skip
+            return regression_evaluation(y.reshape(-1), output.reshape(-1), split,
+                                         self.data.target)  # fmt: skip
         from tunelab.tasks.classification import evaluate_classes
 
         if output.ndim == 1 or output.shape[-1] == 1:  # one sigmoid unit: class 1 above 0.5
@@ -123,14 +152,13 @@ class Supervised(Task):
 
     def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, Any]:
         """The user's network rebuilt from saved weights; five evaluation rows as its example."""
-        from tunelab.data.supervised import take
+        from tunelab.data.supervised import head
         from tunelab.train import load_weights
 
         model = model_cls.build(hp, self.data.spec)
         load_weights(model, weights)
         found = self.data.evaluation_split()
-        x = found[1] if found else self.data.x_train
-        return uncompiled(model), take(x, slice(0, 5))
+        return uncompiled(model), head(found[1] if found else self.data.x_train, 5)
 
 
 def uncompiled(model: Any) -> Any:
