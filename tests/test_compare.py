@@ -305,7 +305,8 @@ def test_optimisers_cli_ranks_strategies_across_tasks(mlflow_server, tmp_path):
     for task, strategy, seed in itertools.product(range(4), ("grid", "random", "tpe"), (1, 2)):
         tags = {"tunelab.kind": "study", "tunelab.study_id": f"{task}{strategy}{seed}",
                 "tunelab.strategy": strategy, "tunelab.model": "mlp",
-                "tunelab.dataset": f"data{task}", "tunelab.seed": str(seed)}  # fmt: skip
+                "tunelab.dataset": f"data{task}", "tunelab.seed": str(seed),
+                "tunelab.objective": "val_accuracy (max)"}  # fmt: skip
         run_id = client.create_run(experiment_id, tags=tags).info.run_id
         best = {"grid": 0.7, "random": 0.8, "tpe": 0.9}[strategy] + rng.normal(0, 0.01)
         for key, value in {"best_val_accuracy": best, "wall_time_s": 9.0, "trials": 4,

@@ -101,6 +101,11 @@ def test_a_build_function_with_a_layer_loop_is_tuned_by_every_strategy_family(
     assert model.predict(x, verbose=0).shape == (5, 10)
     artifacts = {a.path for a in client.list_artifacts(result.study_run_id, "config")}
     assert "config/space.yaml" in artifacts
+    study = client.get_run(result.study_run_id)
+    assert study.data.tags["mlflow.source.name"]  # the entry point (this test process)
+    for run in (study, runs[0]):  # the UI's Dataset column: each split, with its context
+        inputs = {(d.dataset.name, d.tags[0].value) for d in run.inputs.dataset_inputs}
+        assert inputs == {("arrays-train", "training"), ("arrays-val", "validation")}
 
 
 def test_a_hypermodel_fit_tunes_shuffle_and_preprocessing(tracking_uri, tmp_path):
@@ -353,4 +358,93 @@ def test_the_examples_run_at_smoke_scale(tmp_path):
     done = tunelab_cli(["--config-dir", "conf", "model=own_mlp", "budget=smoke", "quiet=true",
                         tracking], cwd=folder)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "best val_loss" in done.stdout
+    assert "best val_loss" in done.stderr  # quiet: the summary goes to stderr
+
+
+def test_a_dataframe_study_compared_on_its_own_objective(tracking_uri, tmp_path):
+    import pandas as pd
+
+    import tunelab.compare
+
+    frame = load_diabetes(as_frame=True).frame
+    frame["sex"] = np.where(frame["sex"] > 0, "f", "m")  # text: one-hot encoded from Python too
+
+    def regressor(hp):
+        model = keras.Sequential([keras.layers.Dense(hp.Choice("units", [8, 32]), "relu"),
+                                  keras.layers.Dense(1)])  # fmt: skip
+        model.compile(keras.optimizers.Adam(hp.Choice("lr", [0.01, 0.05])), loss="mse")
+        return model
+
+    result = tunelab.tune(regressor, frame.iloc[:350], target="target", strategy="grid",
+                          validation_data=frame.iloc[350:], epochs=5, objective="val_rmse",
+                          tracking_uri=tracking_uri, experiment="frame",
+                          workdir=str(tmp_path), quiet=True)  # fmt: skip
+    assert len(result.trials) == 4 and result.objective.direction == "min"
+    anova = tunelab.compare.factorial(["units", "lr"], experiment="frame", order=1,
+                                      tracking_uri=tracking_uri)  # fmt: skip
+    assert anova.formula.startswith("best_val_rmse ~")  # the study's objective, not accuracy
+    assert isinstance(anova.anova, pd.DataFrame) and len(anova.anova) == 3  # 2 factors, residual
+
+
+class StopAt(keras.callbacks.Callback):
+    """Ctrl-C during the n-th trial's first epoch."""
+
+    def __init__(self, trial: int) -> None:
+        super().__init__()
+        self.trial, self.fits = trial, 0
+
+    def on_train_begin(self, logs=None):
+        self.fits += 1
+        if self.fits == self.trial:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_leaves_the_runs_killed_and_the_study_resumes_by_name(tracking_uri, tmp_path):
+    settings = {"strategy": "random", "max_trials": 3, "experiment": "resume",
+                "study_name": "interrupted"}  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        tune_digits(tracking_uri, tmp_path, callbacks=[StopAt(2)], **settings)
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("resume").experiment_id
+    killed = client.search_runs([experiment], "attributes.status = 'KILLED'")
+    assert {r.data.tags["tunelab.kind"] for r in killed} == {"study", "trial"}
+    result = tune_digits(tracking_uri, tmp_path, resume=True, **settings)
+    assert len(result.trials) == 3 and result.trials["state"].eq("COMPLETE").all()
+    assert client.get_run(result.study_run_id).info.status == "FINISHED"
+    (study,) = [r for r in killed if r.data.tags["tunelab.kind"] == "study"]
+    assert result.study_run_id == study.info.run_id  # the same study run, continued
+
+
+def two_ranges(hp):
+    model = keras.Sequential([keras.layers.Flatten(),
+                              keras.layers.Dense(hp.Int("units", 16, 48, step=16), "relu"),
+                              keras.layers.Dense(10, "softmax")])  # fmt: skip
+    model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
+    return model
+
+
+EVERY_OTHER = {  # strategy: its settings, and the trials they make
+    "hyperband": ({"max_epochs": 2}, 2),
+    "bayesian": ({"max_trials": 3, "num_initial_points": 2}, 3),
+    "cmaes": ({"max_trials": 3}, 3),
+    "qmc": ({"max_trials": 3}, 3),
+    "gp": ({"max_trials": 3}, 3),
+    "full_factorial": ({}, 4),
+    "fractional_factorial": ({}, 4),  # two factors: the full 2^2
+    "rsm": ({"center_points": 1}, 9),  # face-centred: 4 corners, 4 axial points, 1 centre
+    "gp_ei": ({"n_initial": 2, "iterations": 1}, 3),
+}
+
+
+@pytest.mark.parametrize("strategy", list(EVERY_OTHER))
+def test_every_other_strategy_tunes_a_build_function(strategy, tracking_uri, tmp_path):
+    settings, trials = EVERY_OTHER[strategy]
+    x, y = digits(300)
+    result = tunelab.tune(two_ranges, x, y, validation_split=0.3, strategy=strategy, epochs=1,
+                          objective="val_accuracy", tracking_uri=tracking_uri, quiet=True,
+                          workdir=str(tmp_path), **settings)  # fmt: skip
+    assert len(result.trials) == trials and result.trials["state"].eq("COMPLETE").all()
+    assert {"units", "lr"} <= set(result.best_params)
+    runs = trial_runs(MlflowClient(tracking_uri), result.study_run_id)
+    assert len(runs) == trials

@@ -283,8 +283,8 @@ def test_a_classification_study_logs_the_names_it_logged_before_the_task_seam(
     assert artifact_paths(client, trial.info.run_id) == TRIAL_ARTIFACTS
     study = client.get_run(summary.run_id)
     assert set(study.data.metrics) == CLASSIFIER_STUDY_METRICS
-    assert artifact_paths(client, summary.run_id) == {
-        "best_so_far.csv", "config/resolved.yaml", "plots/best_so_far.png",
+    assert artifact_paths(client, summary.run_id) == {  # and the searched space since 36
+        "best_so_far.csv", "config/resolved.yaml", "config/space.yaml", "plots/best_so_far.png",
     }  # fmt: skip
     assert study.data.params["objective.name"] == "val_accuracy"
     assert study.data.params["objective.direction"] == "max"

@@ -59,9 +59,9 @@ def tune(
     x: Any = None,
     y: Any = None,
     *,
-    validation_data: tuple[Any, Any] | None = None,
+    validation_data: Any = None,
     validation_split: float | None = None,
-    test_data: tuple[Any, Any] | None = None,
+    test_data: Any = None,
     target: str | None = None,
     strategy: str = "random",
     max_trials: int | None = None,
@@ -89,11 +89,13 @@ def tune(
             contract), or a `keras_tuner.HyperModel`, whose own `fit(hp, model, x, y, **kwargs)`
             then trains each trial.
         x, y: the training data, as `keras.Model.fit` takes it: arrays or a dict of arrays
-            for `x`; integer, one-hot or string labels, or numbers for a regression. A pandas
-            DataFrame for `x` with `target=` naming the column to predict.
-        validation_data: `(x_val, y_val)`; or `validation_split`, a fraction of (x, y) split
-            off with `seed`, stratified for classes.
-        test_data: `(x_test, y_test)` for the test metrics (else the validation split's).
+            for `x`; integer, one-hot or string labels, or numbers for a regression. Or a
+            pandas DataFrame for `x` with `target=` naming the column to predict: numeric
+            columns are standardised and text columns one-hot encoded, fitted on it.
+        validation_data: `(x_val, y_val)` (a DataFrame with `target=`); or `validation_split`,
+            a fraction of (x, y) split off with `seed`, stratified for classes.
+        test_data: `(x_test, y_test)` (or a DataFrame) for the test metrics (else the
+            validation split's).
         strategy: hyperband, random, bayesian (KerasTuner); tpe, cmaes, qmc, gp (Optuna);
             grid, full_factorial, fractional_factorial, rsm, gp_ei. Its settings go as keyword
             arguments (`max_epochs=9`, `pruner="asha"`, ...).
@@ -202,25 +204,34 @@ def _objective(objective: Any) -> Objective:
     return Objective(str(name), direction)
 
 
-def _features_and_target(x: Any, y: Any, target: str | None) -> tuple[Any, Any]:
-    """A DataFrame's feature columns as float32 and its `target` column; else (x, y) as given."""
+def _from_frames(
+    x: Any, y: Any, validation: Any, test: Any, target: str | None
+) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """(x, y), validation and test as given; or, with `target`, DataFrames split into features
+    encoded as `dataset=table` does (fitted on the training frame) and the target column."""
     if target is None:
         if y is None:
             raise ConfigError("y: missing; give tune(build, x, y, ...), or a DataFrame as x "
                               "with target='<column>'")  # fmt: skip
-        return x, y
-    columns = list(getattr(x, "columns", []))
-    if target not in columns:
-        raise ConfigError(
-            f"target: no column {target!r}; the columns are "
-            f"{', '.join(map(str, columns)) or 'none (x is not a DataFrame)'}"
-        )
-    features = x.drop(columns=[target])
-    text = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
-    if text:
-        raise ConfigError(f"x: column {text[0]!r} is not numeric; encode it first (tunelab's "
-                          "dataset=table one-hot encodes text columns)")  # fmt: skip
-    return features.to_numpy("float32"), x[target].to_numpy()
+        return x, y, validation, test, {}
+    from tunelab.data.table import Encoder
+
+    def columns(frame: Any) -> Any:
+        names = [str(c) for c in getattr(frame, "columns", [])]
+        if target not in names:
+            raise ConfigError(f"target: no column {target!r}; the columns are "
+                              f"{', '.join(names) or 'none (x is not a DataFrame)'}")  # fmt: skip
+        return frame.drop(columns=[target]), frame[target].to_numpy()
+
+    features, y = columns(x)
+    encoder = Encoder.fit(features)
+    encoded = []
+    for part in (validation, test):  # a DataFrame each, or (x, y) as given
+        if part is not None and hasattr(part, "columns"):
+            part_features, part_y = columns(part)
+            part = (encoder.transform(part_features), part_y)
+        encoded.append(part)
+    return encoder.transform(features), y, encoded[0], encoded[1], encoder.describe()
 
 
 def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_split: Any,
@@ -235,13 +246,9 @@ def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_s
 
     family = HyperModelFamily.of(build)
     name = family.name
-    x, y = _features_and_target(x, y, target)
-    val = test = None
-    if validation_data is not None:
-        val = _features_and_target(validation_data[0], validation_data[1], target)
-    if test_data is not None:
-        test = _features_and_target(test_data[0], test_data[1], target)
+    x, y, val, test, encoding = _from_frames(x, y, validation_data, test_data, target)
     data = prepare(x, y, val, validation_split, test, task, seed)
+    data.preprocessing = encoding
     declared = SearchSpace.from_config(space or {}, "space")
     training = config.TrainingSettings(epochs=epochs)
     training.check("epochs")
@@ -254,8 +261,8 @@ def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_s
         "objective": vars(objective),
         "model": {"name": name, "build": _import_path(build), "training": {"epochs": epochs},
                   "space": space or {}, "task": data.kind,
-                  "fit": {k: repr(v) for k, v in fit.items()}},
-        "dataset": {"name": "given", "digest": data.digest(), **data.sizes},
+                  "fit": {k: repr(v) for k, v in fit.items() if k != "callbacks"}},
+        "dataset": {"name": "arrays", "digest": data.digest(), **data.sizes},
         "strategy": {"name": strategy.name, **vars(strategy.settings)},
         "tracking": {"uri": tracking_uri, "experiment": experiment},
     }  # fmt: skip
@@ -265,7 +272,7 @@ def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_s
         tracking=TrackingSettings(uri=tracking_uri, experiment=experiment, register=register,
                                   model_name=model_name or f"tunelab-{name}",
                                   log_model=log_model),
-        model=model, dataset=Component("given", GivenData, GivenData.Settings(data)),
+        model=model, dataset=Component("arrays", GivenData, GivenData.Settings(data)),
         strategy=strategy, stop_after_identical_failures=stop_after, resolved=resolved,
     )  # fmt: skip
 

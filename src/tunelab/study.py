@@ -40,6 +40,7 @@ from tunelab.schema import ConfigError, ModelError, StudyFailed
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tasks.base import StudyExtras, Task
+from tunelab.tracking.datasets import dataset_inputs
 from tunelab.tracking.reachability import TrackingOutage
 from tunelab.tracking.tracker import Run, Tracker, run_id, start_artifact_worker
 
@@ -257,6 +258,7 @@ class Study:
                         {name: _plain(p) for name, p in self.space.params.items()},
                         sort_keys=False), "config/space.yaml")  # fmt: skip
                     self.tracker.log_params(run_id, self.data.sizes)  # beside the configured
+                    self.tracker.log_inputs(run_id, self.data_inputs)
                     self._log_design(self.strategy.describe())
                 self._prepare_task(run_id)
                 crew.go()
@@ -357,6 +359,8 @@ class Study:
                 cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
             )
             self.tracker = Tracker(cfg.tracking, artifacts)
+            path = getattr(cfg.dataset.settings, "path", None)
+            self.data_inputs = dataset_inputs(self.data, cfg.dataset.name, path and str(path))
         except BaseException:
             artifacts.terminate()
             raise
@@ -451,6 +455,7 @@ class Study:
         started = time.perf_counter()
         key = f"{folder.meta['study_id']}/{proposal.trial_id}"
         run = tracker.start_trial(f"trial-{proposal.trial_id}", key, tags)
+        tracker.log_inputs(run, self.data_inputs)
         history: list[dict[str, float]] = []
         family, hp, logged = cfg.model.cls, None, {}
         try:

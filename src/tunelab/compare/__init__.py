@@ -1,6 +1,76 @@
 """The comparison module: runs read back from MLflow -> one tidy frame -> `tunelab.analysis`.
 
 `python -m tunelab.compare factorial ...` (see `--help`) prints the tables and logs them, with
-plots, to a new MLflow run tagged `tunelab.kind=comparison`; `tunelab.compare.reports` does the
-same from Python (a chain of stages calls it).
+plots, to a new MLflow run tagged `tunelab.kind=comparison`. From Python, `factorial` and
+`optimisers` below do the same and return their tables as pandas DataFrames. Unless told
+otherwise, both analyse `best_<objective>` of the studies' own objective.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+TRIALS = "tags.`tunelab.kind` = 'trial'"
+STUDIES = "tags.`tunelab.kind` = 'study'"
+
+
+def factorial(factors: list[str], *, experiment: str = "tunelab", tracking_uri: str | None = None,
+              study: str | None = None, response: str | None = None, order: int = 2,
+              typ: int = 2, filter: str = TRIALS) -> Any:  # fmt: skip
+    """ANOVA, effects and Lenth's PSE of a factorial design's trials.
+
+    Args:
+        factors: the params varied, e.g. `["coded.lr", "coded.dropout"]` or `["lr", "units"]`.
+        experiment, tracking_uri: where the runs are.
+        study: only this study's trials (its `tunelab.study_id`).
+        response: the metric analysed (default `best_<objective>`).
+        order, typ: highest interaction order; ANOVA type (1, 2 or 3).
+        filter: an MLflow search filter selecting the runs.
+
+    Returns:
+        A `FactorialResult`: `anova`, `one_way`, `effects` (two-level designs) DataFrames,
+        the `formula`, and `lenth` (pseudo standard error, margin of error).
+
+    Example:
+        >>> import tunelab.compare
+        >>> result = tunelab.compare.factorial(["coded.lr", "coded.dropout"],
+        ...                                    experiment="doe", tracking_uri="sqlite:///mlflow.db")
+        >>> result.anova  # doctest: +SKIP
+    """
+    from tunelab.compare.reports import Query
+    from tunelab.compare.reports import factorial as report
+
+    query = Query(experiment=experiment, tracking_uri=tracking_uri, filter=filter, study=study,
+                  response=response)  # fmt: skip
+    return report(query, factors, order, typ)
+
+
+def optimisers(*, experiment: str = "tunelab", tracking_uri: str | None = None,
+               response: str | None = None, direction: str | None = None,
+               baseline: str = "random", target: float | None = None,
+               filter: str = STUDIES) -> Any:  # fmt: skip
+    """Strategies compared over repeated studies (seeds).
+
+    Args:
+        experiment, tracking_uri: where the study runs are.
+        response: the metric compared (default `best_<objective>`); direction "max" or "min"
+            (default: the objective's).
+        baseline: the strategy whose median scores 1 in the normalised score.
+        target: also report epochs and wall time until a trial reaches this value.
+        filter: an MLflow search filter selecting the study runs.
+
+    Returns:
+        An `OptimiserComparison`: `summary`, `kruskal`, `pairwise`, `anytime`, `friedman`,
+        `paired` DataFrames, and best-so-far `curves`.
+
+    Example:
+        >>> import tunelab.compare
+        >>> comparison = tunelab.compare.optimisers(experiment="shootout")  # doctest: +SKIP
+        >>> comparison.summary  # doctest: +SKIP
+    """
+    from tunelab.compare.reports import Query
+    from tunelab.compare.reports import optimisers as report
+
+    query = Query(experiment=experiment, tracking_uri=tracking_uri, filter=filter,
+                  response=response)  # fmt: skip
+    return report(query, direction, baseline, target)  # type: ignore[arg-type]

@@ -33,9 +33,9 @@ def parser() -> argparse.ArgumentParser:
     optimisers.add_argument(
         "--direction",
         choices=("max", "min"),
-        default="max",
-        help="of --response; a trial metric the study runs lack (e.g. "
-        "final_inception_score) is each study's best over its trials",
+        default=None,
+        help="of --response (default: the studies' objective's); a trial metric the study "
+        "runs lack (e.g. final_inception_score) is each study's best over its trials",
     )
     optimisers.add_argument(
         "--baseline",
@@ -82,7 +82,11 @@ def _common(command: argparse.ArgumentParser, default_filter: str) -> None:
         "--filter", default=default_filter, help=f"MLflow search filter (default: {default_filter})"
     )
     command.add_argument("--study", default=None, help="only the runs of this study id")
-    command.add_argument("--response", default="best_val_accuracy", help="a metric")
+    command.add_argument(
+        "--response",
+        default=None,
+        help="a metric (default: best_<objective> of the runs' one objective)",
+    )
     command.add_argument(
         "--cache-dir",
         default=reports.DEFAULT_CACHE,

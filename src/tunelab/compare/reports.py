@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ class Query:
     tracking_uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else ./mlflow.db
     filter: str = ""  # an MLflow search filter
     study: str | None = None  # only the runs of this study id
-    response: str = "best_val_accuracy"  # the metric analysed
+    response: str | None = None  # the metric analysed; None: best_<the studies' objective>
     cache_dir: Path = DEFAULT_CACHE  # Parquet cache of the runs read
     refresh: bool = False  # query the server again
     export_csv: Path | None = None  # also write the tidy frame of runs here
@@ -44,6 +44,25 @@ class Query:
         if self.export_csv and filter_string == self.selection:
             frame.to_csv(self.export_csv, index=False)
         return frame
+
+    def answering(self, frame: Any) -> Query:
+        """This query with its response set: as given, else `best_<objective>` of the runs'
+        one objective (their `tunelab.objective` tag), refused in one line if they have several."""
+        if self.response:
+            return self
+        column = "tags.tunelab.objective"
+        found = sorted(frame[column].dropna().unique()) if column in frame else []
+        if len(found) != 1:
+            raise ConfigError(f"response: the runs have {len(found)} objectives "
+                              f"({', '.join(found) or 'none tagged'}); name the metric to "
+                              "analyse, e.g. response=best_val_accuracy")  # fmt: skip
+        return replace(self, response=f"best_{found[0].split(' ')[0]}")
+
+    def direction(self, frame: Any) -> Direction:
+        """The direction of the runs' objective (max unless their tag says min)."""
+        column = "tags.tunelab.objective"
+        tags = frame[column].dropna().unique() if column in frame else []
+        return "min" if len(tags) == 1 and str(tags[0]).endswith("(min)") else "max"
 
     def trials(self, study_id: str) -> Any:
         """The trial runs of one study (MLflow filters have no IN for tags: one query per
@@ -80,12 +99,15 @@ def factorial(query: Query, factors: list[str], order: int = 2, typ: int = 2) ->
     from tunelab import plots
     from tunelab.analysis import factorial
 
-    data = factorial.tidy(query.runs(), factors, query.response)
-    result = factorial.analyse(data, factors, query.response, order, typ)
+    runs = query.runs()
+    query = query.answering(runs)
+    response = str(query.response)
+    data = factorial.tidy(runs, factors, response)
+    result = factorial.analyse(data, factors, response, order, typ)
     tables = {"factorial/anova": result.anova, "factorial/one_way": result.one_way}
-    figures = {"factorial/main_effects.png": plots.main_effects(data, factors, query.response)}
+    figures = {"factorial/main_effects.png": plots.main_effects(data, factors, response)}
     if len(factors) >= 2 and order >= 2:
-        figures["factorial/interactions.png"] = plots.interactions(data, factors, query.response)
+        figures["factorial/interactions.png"] = plots.interactions(data, factors, response)
     params = {"factors": ",".join(factors), "order": order, "typ": typ, "runs": len(data),
               "formula": result.formula}  # fmt: skip
     if result.effects is not None:
@@ -98,16 +120,19 @@ def factorial(query: Query, factors: list[str], order: int = 2, typ: int = 2) ->
     return result
 
 
-def optimisers(query: Query, direction: Direction = "max", baseline: str = "random",
-               target: float | None = None) -> str:  # fmt: skip
-    """Strategies compared over repeated studies; returns the comparison run's id."""
+def optimisers(query: Query, direction: Direction | None = None, baseline: str = "random",
+               target: float | None = None) -> Any:  # fmt: skip
+    """Strategies compared over repeated studies (in the direction of their objective unless
+    given); returns the comparison (`summary`, `kruskal`, `pairwise`, ... DataFrames)."""
     import pandas as pd
 
     from tunelab import plots
     from tunelab.analysis import optimisers
 
-    response = query.response
     studies = query.runs()
+    query = query.answering(studies)
+    response = str(query.response)
+    direction = direction or query.direction(studies)
     trials = pd.concat([query.trials(study_id) for study_id in studies["tags.tunelab.study_id"]])
     studies = optimisers.with_best_of_trials(studies, trials, response, direction)
     table = optimisers.study_table(studies, response)
@@ -154,7 +179,8 @@ def optimisers(query: Query, direction: Direction = "max", baseline: str = "rand
             figures["optimisers/critical_difference.png"] = plots.critical_difference(
                 across.average_ranks, across.nemenyi, across.critical_difference
             )
-    return _report(query, "optimisers", tables, figures, params)
+    _report(query, "optimisers", tables, figures, params)
+    return result
 
 
 def stages(query: Query, chain: str) -> str:
@@ -167,7 +193,7 @@ def stages(query: Query, chain: str) -> str:
     studies = query.runs(f"{query.selection} AND {of_chain}" if query.selection else of_chain)
     table = stage_table(studies)
     response = (
-        query.response
+        str(query.response)
         if query.response in table
         else next(c for c in table if c.startswith("best_") and not c.startswith("best_trial_"))
     )
@@ -187,6 +213,7 @@ def discriminators(query: Query, direction: Direction = "min", images: int = 150
     from tunelab.backend import predict_in_batches
     from tunelab.tracking.runs import load_keras_model
 
+    query = query.answering(query.runs())
     best = _best_study_per_strategy(query, direction)
     real = _real_images(query, best.iloc[0]["run_id"], images)
     generated, judges = {}, {}

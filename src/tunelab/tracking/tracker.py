@@ -183,8 +183,11 @@ class Tracker:
             self.experiment_id = self.client.get_run(launched).info.experiment_id
             self.set_tags(launched, {**tags, "mlflow.runName": name})
             self.log_params(launched, params)
-        else:
-            run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
+        else:  # with MLflow's context tags: the entry point, its git commit, the user
+            from mlflow.tracking.context.registry import resolve_tags
+
+            run = self.client.create_run(self.experiment_id, run_name=name,
+                                         tags=resolve_tags(dict(tags)))  # fmt: skip
             self.study_run_id = run.info.run_id
             self.log_params(self.study_run_id, params)
         self.open_runs.append(self.study_run_id)
@@ -231,6 +234,11 @@ class Tracker:
                 self.end_run(run.info.run_id, "KILLED")
 
     # --- trials --------------------------------------------------------------------------
+    def log_inputs(self, run: Run, inputs: list[Any]) -> None:
+        """Record the datasets a run used (`tunelab.tracking.datasets.dataset_inputs`)."""
+        if inputs:
+            self._send(self.client.log_inputs, run, datasets=inputs)
+
     def start_trial(self, name: str, key: str, tags: Mapping[str, str]) -> Future:
         """Queue the creation of a trial run under the study, tagged `tunelab.trial_key=key`
         (unique to the trial); its id comes as a Future, which every method here accepts in
