@@ -85,3 +85,55 @@ def test_optuna_draws_a_name_only_when_the_model_asks(tmp_path):
         other = "narrow_units" if hp.values["kind"] == "wide" else "wide_units"
         assert other not in trial.params and set(trial.params) == set(hp.used_values())
         study.tell(trial, 0.0)
+
+
+def test_objectives_by_name_pair_or_keras_tuner_objective():
+    import keras_tuner as kt
+
+    from tunelab.api import _objective
+
+    assert vars(_objective(None)) == {"name": "val_loss", "direction": "min"}
+    assert _objective("val_auc").direction == "max"
+    assert _objective("val_mean_absolute_error").direction == "min"
+    assert vars(_objective(("val_f1", "max"))) == {"name": "val_f1", "direction": "max"}
+    assert vars(_objective(kt.Objective("val_r2", "max"))) == {"name": "val_r2", "direction": "max"}
+    with pytest.raises(ConfigError, match="direction 'up' is not valid; valid choices: max, min"):
+        _objective(("val_f1", "up"))
+
+
+def test_file_datasets_refuse_bad_input_in_one_line(tmp_path):
+    import numpy as np
+
+    from tunelab.data.images import Images, ImageSettings
+    from tunelab.data.npz import NPZ
+    from tunelab.data.supervised import FileSettings
+    from tunelab.data.table import Table, TableSettings
+
+    (tmp_path / "t.csv").write_text("a,b,price\n1,x,3.0\n2,y,4.0\n")
+    with pytest.raises(ConfigError, match="dataset.target: no column 'cost'; the columns are a, "
+                                          "b, price"):  # fmt: skip
+        Table.load(TableSettings(path=str(tmp_path / "t.csv"), target="cost"), 0)
+    (tmp_path / "photos" / "cats").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="needs one subfolder of images per class, at least "
+                                          "two; found 0"):  # fmt: skip
+        Images.load(ImageSettings(path=str(tmp_path / "photos")), 0)
+    np.savez(tmp_path / "d.npz", features=np.zeros(3))
+    with pytest.raises(ConfigError, match="'.*d.npz' has features; expected x and y, or x_train"):
+        NPZ.load(FileSettings(path=str(tmp_path / "d.npz")), 0)
+    with pytest.raises(ConfigError, match="dataset.path: no file at"):
+        NPZ.load(FileSettings(path=str(tmp_path / "none.npz")), 0)
+
+
+def test_a_table_is_encoded_on_its_training_split_and_an_unseen_value_is_other(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from tunelab.data.table import Encoder
+
+    train = pd.DataFrame({"size": [1.0, 3.0], "colour": ["red", "blue"]})
+    encoder = Encoder.fit(train)
+    encoded = encoder.transform(pd.DataFrame({"size": [2.0], "colour": ["green"]}))
+    # size standardised with the training mean 2 and sd 1; blue, red, other
+    assert encoded.tolist() == [[0.0, 0.0, 0.0, 1.0]]
+    assert encoder.describe()["one_hot"] == {"colour": ["blue", "red", "other"]}
+    assert np.allclose(encoder.transform(train)[:, 0], [-1, 1])

@@ -108,14 +108,37 @@ def test_a_build_function_with_a_layer_loop_is_tuned_by_every_strategy_family(
         assert inputs == {("arrays-train", "training"), ("arrays-val", "validation")}
 
 
-def test_a_hypermodel_fit_tunes_shuffle_and_preprocessing(tracking_uri, tmp_path):
-    result = tune_digits(tracking_uri, tmp_path, build=ShuffleAndNormalise(), strategy="tpe",
-                         max_trials=3)  # fmt: skip
+@pytest.mark.parametrize("strategy", ["random", "tpe", "grid"])
+def test_a_hypermodel_fit_tunes_shuffle_and_preprocessing(strategy, tracking_uri, tmp_path):
+    # a fixed plan is made before any trial, from what build(hp) declares: what only fit asks
+    # for is declared up front
+    declared = {"normalise": {"type": "bool"}, "shuffle": {"type": "bool"}}
+    trials = {"space": declared} if strategy == "grid" else {"max_trials": 3}
+    result = tune_digits(tracking_uri, tmp_path, build=ShuffleAndNormalise, strategy=strategy,
+                         **trials)  # fmt: skip
     runs = trial_runs(MlflowClient(tracking_uri), result.study_run_id)
-    assert len(runs) == 3
+    assert len(runs) == (4 if strategy == "grid" else 3)  # the grid: 2 x 2 booleans
     for run in runs:
         assert {"normalise", "shuffle"} <= set(run.data.params)
     assert result.trials[["normalise", "shuffle"]].notna().all().all()
+    x, _ = digits(3)
+    assert result.load_best_model().predict(x, verbose=0).shape == (3, 10)
+
+
+def test_a_tf_data_pipeline(tracking_uri, tmp_path):
+    import tensorflow as tf
+
+    x, y = digits()
+    train = tf.data.Dataset.from_tensor_slices((x[:450], y[:450])).batch(32)
+    val = tf.data.Dataset.from_tensor_slices((x[450:], y[450:])).batch(32)
+    result = tunelab.tune(build_model, train, validation_data=val, strategy="random",
+                          max_trials=2, epochs=1, objective="val_accuracy",
+                          tracking_uri=tracking_uri, workdir=str(tmp_path), quiet=True)  # fmt: skip
+    client = MlflowClient(tracking_uri)
+    (run, *_) = trial_runs(client, result.study_run_id)
+    assert {"val_accuracy", "val_macro_f1", "val_f1.9"} <= set(run.data.metrics)
+    sizes = client.get_run(result.study_run_id).data.params
+    assert (sizes["data.n_train"], sizes["data.n_val"]) == ("450", "150")  # rows, not batches
 
 
 def test_one_hot_and_string_labels(tracking_uri, tmp_path):

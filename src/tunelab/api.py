@@ -89,7 +89,9 @@ def tune(
             contract), or a `keras_tuner.HyperModel`, whose own `fit(hp, model, x, y, **kwargs)`
             then trains each trial.
         x, y: the training data, as `keras.Model.fit` takes it: arrays or a dict of arrays
-            for `x`; integer, one-hot or string labels, or numbers for a regression. Or a
+            for `x`; integer, one-hot or string labels, or numbers for a regression; or a
+            `tf.data.Dataset` of (features, target) batches (then datasets for validation and
+            test too). Or a
             pandas DataFrame for `x` with `target=` naming the column to predict: numeric
             columns are standardised and text columns one-hot encoded, fitted on it.
         validation_data: `(x_val, y_val)` (a DataFrame with `target=`); or `validation_split`,
@@ -210,7 +212,7 @@ def _from_frames(
     """(x, y), validation and test as given; or, with `target`, DataFrames split into features
     encoded as `dataset=table` does (fitted on the training frame) and the target column."""
     if target is None:
-        if y is None:
+        if y is None and not hasattr(x, "element_spec"):  # a tf.data.Dataset brings its targets
             raise ConfigError("y: missing; give tune(build, x, y, ...), or a DataFrame as x "
                               "with target='<column>'")  # fmt: skip
         return x, y, validation, test, {}

@@ -82,6 +82,8 @@ class SupervisedData:
         """A hash of every split, so that a resumed study refuses other data."""
         if self.fingerprint:
             return self.fingerprint
+        if streamed(self.x_train):  # a user's pipeline: not read twice to be hashed
+            return "tf.data"
         sha = hashlib.sha256()
         for part in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
             for array in _arrays(part):
@@ -95,7 +97,11 @@ def prepare(
 ) -> SupervisedData:  # fmt: skip
     """The user's data as a study uses it: the task inferred where `kind` is "auto" (a float
     target, regression; integers, strings, one-hot, classification), string labels as class
-    indices, and the validation split cut off with `seed` where only a fraction is given."""
+    indices, and the validation split cut off with `seed` where only a fraction is given.
+    `x` may be a `tf.data.Dataset` of (features, target) batches, with datasets (or None) for
+    `validation` and `test`."""
+    if streamed(x):
+        return _streams(x, validation, test, kind)
     y = np.asarray(y)
     resolved = _kind(y) if kind == "auto" else kind
     if resolved not in ("classification", "regression"):
@@ -119,6 +125,22 @@ def prepare(
         y, y_val, y_test = (None if a is None else np.asarray(a, "float32")
                             for a in (y, y_val, y_test))  # fmt: skip
     return SupervisedData(x, y, x_val, y_val, x_test, y_test, cast(Kind, resolved), names)
+
+
+def _streams(x: Any, validation: Any, test: Any, kind: str) -> SupervisedData:
+    """A user's `tf.data` pipelines as they are: their targets are read once (from the
+    validation stream, else the training one) for the task and the class names."""
+    if validation is not None and not streamed(validation):
+        raise ConfigError(
+            "validation_data: with a tf.data.Dataset for x, give a dataset of "
+            "(features, target) batches too (validation_split needs arrays)"
+        )
+    targets = np.concatenate([np.asarray(t) for _, t in (validation or x)])
+    resolved = _kind(targets) if kind == "auto" else kind
+    count = (targets.shape[1] if targets.ndim == 2 and targets.shape[1] > 1
+             else int(targets.max()) + 1)  # fmt: skip
+    names = [str(i) for i in range(count)] if resolved == "classification" else []
+    return SupervisedData(x, None, validation, None, test, None, cast(Kind, resolved), names)
 
 
 def _output_units(model: Any) -> int | None:
@@ -253,7 +275,11 @@ def rows(x: Features | None) -> int:
     if isinstance(x, dict):
         return len(next(iter(x.values())))
     if streamed(x):
-        return len(x.file_paths) if hasattr(x, "file_paths") else int(x.cardinality())
+        if hasattr(x, "file_paths"):  # keras' image folders
+            return len(x.file_paths)
+        if int(x.cardinality()) < 0:  # infinite (repeated) or unknown: not counted
+            return 0
+        return sum(len(np.asarray(target)) for _, target in x)
     return len(x)
 
 
