@@ -471,3 +471,34 @@ def test_every_other_strategy_tunes_a_build_function(strategy, tracking_uri, tmp
     assert {"units", "lr"} <= set(result.best_params)
     runs = trial_runs(MlflowClient(tracking_uri), result.study_run_id)
     assert len(runs) == trials
+
+
+def test_the_progress_bar_renders_in_a_jupyter_kernel(tmp_path):
+    """A real kernel runs tunelab.tune: the bar is a widget (ipywidgets), and rich's warning
+    that widgets are missing never shows."""
+    import nbclient
+    import nbformat
+
+    code = f"""
+import keras, tunelab
+from sklearn.datasets import load_digits
+digits = load_digits()
+x, y = digits.images[:300, ..., None] / 16.0, digits.target[:300]
+def build(hp):
+    model = keras.Sequential([keras.layers.Flatten(),
+                              keras.layers.Dense(hp.Choice("units", [8, 16]), "relu"),
+                              keras.layers.Dense(10, "softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+result = tunelab.tune(build, x, y, validation_split=0.25, strategy="random", max_trials=2,
+                      epochs=1, tracking_uri="sqlite:///{tmp_path}/nb.db",
+                      workdir="{tmp_path}/work")
+print("trials", len(result.trials))
+"""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
+    outputs = notebook.cells[0].outputs
+    shown = [o.get("data", {}) for o in outputs if o["output_type"] == "display_data"]
+    assert any("application/vnd.jupyter.widget-view+json" in data for data in shown)
+    text = "".join(o.get("text", "") for o in outputs) + str(shown)
+    assert "for Jupyter support" not in text and "trials 2" in text

@@ -1,4 +1,8 @@
-"""A rich progress bar over trials showing the best objective so far."""
+"""A rich progress bar over trials showing the best objective so far.
+
+In Jupyter rich draws it as a widget, which needs `ipywidgets` (`pip install tunelab[notebook]`);
+without it, each trial prints one line instead.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ class TrialProgress:
     def __init__(self, cfg: Any, expected: int | None, done: list[Any]) -> None:
         self.objective = cfg.objective.name
         self.console = Console(stderr=True)
+        self.lines = not cfg.quiet and self.console.is_jupyter and not _widgets()
+        self.expected, self.done = expected, len(done)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -21,7 +27,7 @@ class TrialProgress:
             TimeElapsedColumn(),
             TextColumn("{task.fields[best]}"),
             console=self.console,
-            disable=cfg.quiet,
+            disable=cfg.quiet or self.lines,
         )
         best = done[-1].best_so_far if done else None
         self.task = self.progress.add_task(
@@ -33,6 +39,10 @@ class TrialProgress:
 
     def advance(self, record: Any) -> None:
         self.progress.update(self.task, advance=1, best=self._best(record.best_so_far))
+        self.done += 1
+        if self.lines:
+            print(f"trial {self.done}/{self.expected or '?'} {record.status.lower()}  "
+                  f"{self._best(record.best_so_far)}", flush=True)  # fmt: skip
         if record.status == "FAILED":
             self.console.print(f"[yellow]trial {record.trial_id} failed; see its MLflow run")
 
@@ -42,3 +52,10 @@ class TrialProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+
+def _widgets() -> bool:
+    """Whether ipywidgets, which rich's live display needs in Jupyter, is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None

@@ -21,10 +21,12 @@ def factorial(factors: list[str], *, experiment: str = "tunelab", tracking_uri: 
 
     Args:
         factors: the params varied, e.g. `["coded.lr", "coded.dropout"]` or `["lr", "units"]`.
-        experiment, tracking_uri: where the runs are.
+        experiment: the MLflow experiment of the runs.
+        tracking_uri: where it is (default: `$MLFLOW_TRACKING_URI`, else `./mlflow.db`).
         study: only this study's trials (its `tunelab.study_id`).
         response: the metric analysed (default `best_<objective>`).
-        order, typ: highest interaction order; ANOVA type (1, 2 or 3).
+        order: the highest interaction order.
+        typ: the ANOVA type (1, 2 or 3).
         filter: an MLflow search filter selecting the runs.
 
     Returns:
@@ -52,9 +54,10 @@ def optimisers(*, experiment: str = "tunelab", tracking_uri: str | None = None,
     """Strategies compared over repeated studies (seeds).
 
     Args:
-        experiment, tracking_uri: where the study runs are.
-        response: the metric compared (default `best_<objective>`); direction "max" or "min"
-            (default: the objective's).
+        experiment: the MLflow experiment of the study runs.
+        tracking_uri: where it is (default: `$MLFLOW_TRACKING_URI`, else `./mlflow.db`).
+        response: the metric compared (default `best_<objective>`).
+        direction: "max" or "min" (default: the objective's).
         baseline: the strategy whose median scores 1 in the normalised score.
         target: also report epochs and wall time until a trial reaches this value.
         filter: an MLflow search filter selecting the study runs.

@@ -1,0 +1,124 @@
+"""MkDocs hook: the configuration reference, generated from the schema when the site builds.
+
+Every `model/`, `dataset/` and `strategy/` option of `conf/` is listed with the fields of the
+dataclass its `_target_` reads (type from the type hints), the YAML's value at each budget and
+the YAML's comment. A field the YAML leaves out fails the build: the YAML is its docs entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+MARKER = "<!-- tunelab:config-reference -->"
+GROUPS = {"model": "HParams", "dataset": "Settings", "strategy": "Settings"}
+BUDGETS = ("smoke", "default", "full")
+
+
+def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    if MARKER not in markdown:
+        return markdown
+    return markdown.replace(MARKER, reference())
+
+
+def reference() -> str:
+    from tunelab.config import CONF_DIR
+
+    conf = Path(CONF_DIR)
+    parts = [_top_level(conf / "config.yaml")]
+    for group, attribute in GROUPS.items():
+        parts.append(f"## `{group}`\n")
+        for path in sorted((conf / group).glob("*.yaml")):
+            parts.append(_option(group, path, attribute))
+    return "\n".join(parts)
+
+
+def _comments(path: Path) -> dict[str, str]:
+    """`key: value  # comment` lines of a YAML file, by their (indented) key."""
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^(\s*)([A-Za-z_][\w]*):.*?\s#\s?(.*)$", line)
+        if match:
+            found[match.group(2)] = match.group(3).strip().replace("|", "\\|")
+    return found
+
+
+def _by_budget(group: str, path: Path) -> dict[str, dict[str, Any]]:
+    """The option's values at each budget (an interpolation of another group's key shown as
+    written)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError
+
+    import tunelab.config  # noqa: F401  (registers ${by_budget:...})
+
+    raw = OmegaConf.load(path)
+    values = {}
+    for budget in BUDGETS:
+        root = OmegaConf.create({"budget": budget, group: raw})
+        try:
+            values[budget] = OmegaConf.to_container(root, resolve=True)[group]
+        except InterpolationResolutionError:
+            values[budget] = OmegaConf.to_container(root, resolve=False)[group]
+    return values
+
+
+def _cell(values: list[Any]) -> str:
+    shown = [f"`{v}`" if not isinstance(v, (dict, list)) or v else "`{}`" for v in values]
+    return shown[1] if len(set(shown)) == 1 else " / ".join(shown)
+
+
+def _option(group: str, path: Path, attribute: str) -> str:
+    from tunelab.config import _import
+
+    budgets = _by_budget(group, path)
+    default = budgets["default"]
+    cls = _import(default["_target_"], f"{group}._target_")
+    comments = _comments(path)
+    first = path.read_text().splitlines()[0].lstrip("# ")
+    rows = [
+        "| key | type | value (smoke / default / full) | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    settings = getattr(cls, attribute)
+    prefix = "hparams." if group == "model" else ""
+    container = default.get("hparams", {}) if group == "model" else default
+    hints = typing.get_type_hints(settings)
+    for field in dataclasses.fields(settings):
+        if not field.init:
+            continue
+        if field.name not in container:
+            raise ValueError(
+                f"conf/{group}/{path.name}: {field.name} of {settings.__name__} is "
+                "not in the YAML, so it has no docs entry; add it with a comment"
+            )
+        values = [(budgets[b].get("hparams", {}) if group == "model" else budgets[b])[field.name]
+                  for b in BUDGETS]  # fmt: skip
+        kind = _type(hints[field.name])
+        rows.append(
+            f"| `{prefix}{field.name}` | {kind} | {_cell(values)} | "
+            f"{comments.get(field.name, '')} |"
+        )
+    if group == "model":
+        for key in ("training", "space", "tune", "build", "fit"):
+            if key in default:
+                values = [budgets[b][key] for b in BUDGETS]
+                shown = "(a mapping)" if key == "space" else _cell(values)
+                rows.append(f"| `{key}` | | {shown} | {comments.get(key, '')} |")
+    return f"### `{group}={path.stem}`\n\n{first}\n\n" + "\n".join(rows) + "\n"
+
+
+def _type(hint: Any) -> str:
+    text = str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    return text.replace("|", "or")
+
+
+def _top_level(path: Path) -> str:
+    comments = _comments(path)
+    rows = ["| key | meaning |", "| --- | --- |"]
+    for key, text in comments.items():
+        if key not in ("defaults", "hydra", "run", "sweep", "job", "help"):
+            rows.append(f"| `{key}` | {text} |")
+    return "## Top-level keys (`conf/config.yaml`)\n\n" + "\n".join(rows) + "\n"
