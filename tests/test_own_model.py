@@ -502,3 +502,40 @@ print("trials", len(result.trials))
     assert any("application/vnd.jupyter.widget-view+json" in data for data in shown)
     text = "".join(o.get("text", "") for o in outputs) + str(shown)
     assert "for Jupyter support" not in text and "trials 2" in text
+
+
+def test_an_import_path_that_does_not_resolve_is_one_line_before_tensorflow(tmp_path):
+    from conftest import tunelab_cli
+
+    done = tunelab_cli(["model=hypermodel", "model.build=nowhere.models:build_model",
+                        "dataset=digits", f"workdir={tmp_path}"], cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("tunelab: error: model.build: no module 'nowhere.models' on "
+                                   f"the path (the working directory {tmp_path} and the "
+                                   "installed packages)")  # fmt: skip
+
+
+def test_user_studies_are_compared_and_registered_as_built_in_ones(tracking_uri, tmp_path):
+    import tunelab.compare
+
+    for strategy, seed in [("random", 1), ("random", 2), ("tpe", 1), ("tpe", 2)]:
+        tune_digits(tracking_uri, tmp_path / f"{strategy}{seed}", build=two_ranges,
+                    strategy=strategy, max_trials=2, seed=seed, experiment="user-shootout",
+                    register=True, model_name="digits-user")  # fmt: skip
+    comparison = tunelab.compare.optimisers(experiment="user-shootout", tracking_uri=tracking_uri)
+    assert comparison.summary["studies"].to_dict() == {
+        ("two_ranges/arrays", "random"): 2,
+        ("two_ranges/arrays", "tpe"): 2,
+    }
+    client = MlflowClient(tracking_uri)
+    champion = client.get_model_version_by_alias("digits-user", "champion")
+    best = max(
+        client.get_run(r.info.run_id).data.metrics["best_val_accuracy"]
+        for r in client.search_runs(
+            [client.get_experiment_by_name("user-shootout").experiment_id],
+            "tags.`tunelab.kind` = 'study'",
+        )
+    )
+    assert champion.tags["objective"] == "val_accuracy"  # the best of the four studies holds it
+    assert float(champion.tags["score"]) == pytest.approx(best)
+    assert len(client.search_model_versions("name = 'digits-user'")) == 4
