@@ -539,3 +539,27 @@ def test_user_studies_are_compared_and_registered_as_built_in_ones(tracking_uri,
     assert champion.tags["objective"] == "val_accuracy"  # the best of the four studies holds it
     assert float(champion.tags["score"]) == pytest.approx(best)
     assert len(client.search_model_versions("name = 'digits-user'")) == 4
+
+
+def test_a_two_input_model_on_a_dict_of_arrays_with_a_binary_sigmoid_output(tracking_uri, tmp_path):
+    x, y = digits()
+    inputs = {"pixels": x.reshape(len(x), -1), "mean": x.reshape(len(x), -1).mean(1, keepdims=True)}
+    is_seven = (y == 7).astype("int64")
+
+    def two_inputs(hp):
+        pixels, mean = keras.Input((64,), name="pixels"), keras.Input((1,), name="mean")
+        hidden = keras.layers.Dense(hp.Choice("units", [8, 16]), "relu")(pixels)
+        joined = keras.layers.Concatenate()([hidden, mean])
+        model = keras.Model({"pixels": pixels, "mean": mean},
+                            keras.layers.Dense(1, "sigmoid")(joined))  # fmt: skip
+        model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
+        return model
+
+    result = tunelab.tune(two_inputs, inputs, is_seven, validation_split=0.25, strategy="random",
+                          max_trials=2, epochs=3, objective="val_accuracy",
+                          tracking_uri=tracking_uri, workdir=str(tmp_path), quiet=True)  # fmt: skip
+    (run, *_) = trial_runs(MlflowClient(tracking_uri), result.study_run_id)
+    assert {"val_f1.0", "val_f1.1"} <= set(run.data.metrics)  # two classes from one unit
+    model = result.load_best_model()
+    sample = {k: v[:4] for k, v in inputs.items()}
+    assert model.predict(sample, verbose=0).shape == (4, 1)

@@ -17,14 +17,18 @@ def keras() -> Any:
 
 def predict_in_batches(model: Any, x: Any, batch_size: int = 500) -> Any:
     """`model(x)` as a NumPy array, from eager forward passes over batches of `batch_size`
-    (no per-model `predict` function to trace); `x` is an array or a list of arrays."""
+    (no per-model `predict` function to trace); `x` is an array, a list of arrays or a dict of
+    arrays (a model with named inputs)."""
     import numpy as np
 
     to_numpy = keras().ops.convert_to_numpy
     several = isinstance(x, (list, tuple))
-    n = len(x[0]) if several else len(x)
+    named = isinstance(x, dict)
+    n = len(next(iter(x.values()))) if named else len(x[0]) if several else len(x)
 
     def batch(i: int) -> Any:
+        if named:
+            return {k: a[i : i + batch_size] for k, a in x.items()}
         return [a[i : i + batch_size] for a in x] if several else x[i : i + batch_size]
 
     return np.concatenate([to_numpy(model(batch(i), training=False))
