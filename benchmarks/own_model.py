@@ -1,10 +1,11 @@
 """Your own `build(hp)` under plain KerasTuner and under `tunelab.tune`, side by side in one run.
 
-The same user model (KerasTuner's getting-started `build_model`, a layer loop of 1-3 Dense
-layers), the same 5,000 embedded MNIST digits and split, random search with the same oracle
-seed: once with `keras_tuner.RandomSearch(...).search(...)` and no tracking, once with
-`tunelab.tune(..., strategy="random")` tracked to a local `mlflow server` over HTTP (trials
-nested under the study, per-epoch metrics, weights, confusion matrices, the best model logged).
+The same user model (the getting-started `build_model` of `examples/tune_own_model.py`, a
+layer loop of 1-3 Dense layers), the same 5,000 embedded MNIST digits and split, random search
+with the same oracle seed: once with `keras_tuner.RandomSearch(...).search(...)` and no
+tracking, once with `tunelab.tune(..., strategy="random")` tracked to a local `mlflow server`
+over HTTP (trials nested under the study, per-epoch metrics, weights, confusion matrices, the
+best model logged).
 It prints each side's wall time per trial, the time inside epochs, their ratio, and tunelab's
 wall time per trial over KerasTuner's (target <= 1.03).
 
@@ -22,28 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "examples")]
 
 from conftest import start_mlflow_server  # noqa: E402
-
-
-def build_model(hp):
-    import keras
-
-    model = keras.Sequential([keras.layers.Flatten()])
-    for i in range(hp.Int("num_layers", 1, 3)):
-        model.add(
-            keras.layers.Dense(
-                hp.Int(f"units_{i}", 32, 512, step=32),
-                activation=hp.Choice("activation", ["relu", "tanh"]),
-            )
-        )
-    if hp.Boolean("dropout"):
-        model.add(keras.layers.Dropout(0.25))
-    model.add(keras.layers.Dense(10, activation="softmax"))
-    model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-2, sampling="log")),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
-    return model
+from tune_own_model import build_model  # noqa: E402  (the example's, KerasTuner's guide's)
 
 
 def mnist(seed: int):
