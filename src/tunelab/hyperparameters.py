@@ -38,12 +38,7 @@ class TrialHyperParameters(kt.HyperParameters):
     @classmethod
     def of(cls, hp: kt.HyperParameters) -> TrialHyperParameters:
         """A copy of KerasTuner's `hp` (an oracle's trial), space and values."""
-        trial = cls()
-        for param in hp.space:
-            trial._hps[param.name].append(param)
-            trial._space.append(param)
-        trial.values = dict(hp.values)
-        return trial
+        return cls.from_config(hp.get_config())  # KerasTuner's own copy, as this class
 
     def _register(self, hyperparameter: Any, overwrite: bool = False) -> Any:
         name = hyperparameter.name
@@ -114,9 +109,7 @@ def discover(hypermodel: kt.HyperModel, check: Callable[[Any], None]) -> kt.Hype
                          if s not in seen and s not in never_active]  # fmt: skip
         if not never_active:
             break
-        space, hp = hp, TrialHyperParameters()
-        hp.merge(space.space)
-        hp.values = {**space.values}
+        hp = TrialHyperParameters.of(hp)
         for condition in never_active[0]:
             hp.values[condition.name] = condition.values[0]
         hp.ensure_active_values()
