@@ -75,6 +75,10 @@ class Param:
         elif any(v is not None for v in (self.low, self.high, self.step, self.values)):
             raise ConfigError(f"{path}: a bool parameter takes no low/high/step/values")
 
+    def described(self) -> dict[str, Any]:
+        """This parameter in its YAML form: the fields that say something."""
+        return {k: v for k, v in vars(self).items() if v not in (None, False)}
+
     @property
     def bounds(self) -> tuple[float, float]:
         """(low, high) of a float or int range."""

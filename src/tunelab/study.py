@@ -159,11 +159,6 @@ def _refuse_changed_config(before: dict[str, Any], now: dict[str, Any]) -> None:
         )
 
 
-def _plain(param: Any) -> dict[str, Any]:
-    """A `Param` as its YAML form: the fields that say something."""
-    return {k: v for k, v in asdict(param).items() if v not in (None, False)}
-
-
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(data, dict):
         out: dict[str, Any] = {}
@@ -255,7 +250,7 @@ class Study:
                     self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved),
                                           "config/resolved.yaml")  # fmt: skip
                     self.tracker.log_text(run_id, yaml.safe_dump(
-                        {name: _plain(p) for name, p in self.space.params.items()},
+                        {name: p.described() for name, p in self.space.params.items()},
                         sort_keys=False), "config/space.yaml")  # fmt: skip
                     self.tracker.log_params(run_id, self.data.sizes)  # beside the configured
                     self.tracker.log_inputs(run_id, self.data_inputs)

@@ -127,8 +127,7 @@ def refuse_conditional(space: SearchSpace, strategy: str) -> None:
     name = space.conditional[0]
     param = space.params[name]
     where = " and ".join(f"{c['name']} in {c['values']}" for c in param.conditions or [])
-    bare = {k: v for k, v in vars(param).items()
-            if v not in (None, False) and k != "conditions"}  # fmt: skip
+    bare = {k: v for k, v in param.described().items() if k != "conditions"}
     raise ConfigError(
         f"model.space.{name}: active only where {where}, but {strategy} varies every parameter "
         f"in every run; declare it unconditionally with space={{{name!r}: {bare!r}}} (its value "
