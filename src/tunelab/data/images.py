@@ -95,8 +95,6 @@ def _from_files(files: list[str], classes: list[str], read: dict[str, Any]) -> A
     """A batched dataset of these image files, labelled by their folder's class index."""
     import tensorflow as tf
 
-    from tunelab.backend import keras
-
     labels = [classes.index(Path(f).parent.name) for f in files]
     channels = {"rgb": 3, "grayscale": 1, "rgba": 4}[read["color_mode"]]
     size = read["image_size"]
@@ -109,7 +107,6 @@ def _from_files(files: list[str], classes: list[str], read: dict[str, Any]) -> A
     dataset = tf.data.Dataset.from_tensor_slices((files, labels)).map(load)
     dataset = dataset.batch(read["batch_size"]).prefetch(tf.data.AUTOTUNE)
     dataset.file_paths = files
-    keras()  # the backend quietened before TensorFlow's first op logs
     return dataset
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -38,7 +39,7 @@ class SupervisedData:
     preprocessing: dict[str, Any] = field(default_factory=dict)  # what the source fitted
     fingerprint: str | None = None  # for streamed data: a hash of its files (else of arrays)
 
-    @property
+    @cached_property  # a stream's rows are counted by reading it: once
     def sizes(self) -> dict[str, Any]:
         return {"data.n_train": rows(self.x_train), "data.n_val": rows(self.x_val),
                 "data.n_test": rows(self.x_test)}  # fmt: skip
