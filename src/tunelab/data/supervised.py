@@ -179,12 +179,12 @@ def from_splits(
     """The study's splits of a file's data: a test and a validation share split off (seeded,
     stratified for classes) where the file has no such split."""
     y = np.asarray(y)
+    kind = _kind(y) if settings.task == "auto" else settings.task
     if test is None:
-        stratify = (_kind(y) if settings.task == "auto" else settings.task) == "classification"
-        x, y, x_test, y_test = split(x, y, settings.test_fraction, seed, stratify)
+        x, y, x_test, y_test = split(x, y, settings.test_fraction, seed, kind == "classification")
         test = (x_test, y_test)
     fraction = None if validation is not None else settings.val_fraction
-    return prepare(x, y, validation, fraction, test, settings.task, seed + 1)
+    return prepare(x, y, validation, fraction, test, kind, seed + 1)
 
 
 class GivenData:
