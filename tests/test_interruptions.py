@@ -212,3 +212,56 @@ def test_the_tracking_server_going_away_stops_the_study_or_is_waited_out(tmp_pat
     finally:
         resumed.kill()
         stop(server)
+
+
+SIGTERM_IN_FIT = '''
+import os, signal, time
+from pathlib import Path
+
+import keras
+import keras_tuner
+
+
+class InterruptedInFit(keras_tuner.HyperModel):
+    """Its second trial gets a SIGTERM inside `fit`, in code that {mode}s the interrupt, as
+    TensorFlow's or MLflow's own code can."""
+
+    def build(self, hp):
+        model = keras.Sequential([keras.layers.Flatten(),
+                                  keras.layers.Dense(hp.Int("units", 4, 16), activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        calls = Path("fit_calls")
+        calls.write_text(calls.read_text() + "x" if calls.exists() else "x")
+        if calls.read_text() == "xx":
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except KeyboardInterrupt as interrupt:
+                if "{mode}" == "convert":
+                    raise RuntimeError("an interrupted library call") from interrupt
+        return model.fit(*args, **kwargs)
+'''
+
+
+@pytest.mark.parametrize("mode", ["swallow", "convert"])
+def test_a_sigterm_a_library_swallows_or_converts_still_stops_the_study(
+    mode, module_server, tmp_path
+):
+    """SIGTERM lands wherever Python runs; library code there may swallow the interrupt or
+    turn it into another error. The study stops KILLED all the same, with no FAILED trial."""
+    (tmp_path / "interrupted.py").write_text(SIGTERM_IN_FIT.replace("{mode}", mode))
+    args = [*SMOKE, "model=hypermodel", "model.build=interrupted:InterruptedInFit",
+            "strategy=random", "strategy.max_trials=4", "model.training.epochs=2",
+            "study_name=sigterm", f"workdir={tmp_path}",
+            f"tracking.experiment=sigterm-{mode}"]  # fmt: skip
+    done = tunelab_cli(args, tmp_path, env={"MLFLOW_TRACKING_URI": module_server}, timeout=300)
+    assert done.returncode == 130, done.stderr[-2000:]
+    client = MlflowClient(module_server)
+    study = client.get_run(study_run_id(tmp_path / "sigterm"))
+    assert study.info.status == "KILLED"
+    statuses = [r.info.status for r in children(client, study.info.run_id)]
+    assert statuses == ["KILLED", "FINISHED"]  # newest first: the second trial, killed

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import sys
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
-from tunelab import config
+from tunelab import config, interrupts
 from tunelab.schema import ConfigError, StudyFailed
 from tunelab.tracking import reachability
 
@@ -36,10 +35,6 @@ def expand_overrides(argv: list[str]) -> list[str]:
         elif arg.strip():
             out.append(arg)
     return out
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @hydra.main(version_base="1.3", config_path=config.CONF_DIR, config_name="config")
@@ -109,7 +104,7 @@ def main() -> None:
         from tunelab.tracking.cleanup import main as cleanup
 
         sys.exit(cleanup(sys.argv[2:]))
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupts.stop_on_sigterm()
     overrides = expand_overrides(sys.argv[1:])
     sys.argv = [sys.argv[0], *overrides]
     if os.environ.get("HYDRA_FULL_ERROR"):  # the user asked for Hydra's own reports

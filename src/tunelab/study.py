@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
-from tunelab import __version__, plots, workers
+from tunelab import __version__, interrupts, plots, workers
 from tunelab.config import StudyConfig
 from tunelab.files import write_atomically
 from tunelab.progress import TrialProgress
@@ -290,6 +290,7 @@ class Study:
         progress = TrialProgress(cfg, self.strategy.expected_trials, folder.records)
         with collector_off_long_lived_objects(), progress as bar:
             while True:
+                interrupts.check()
                 proposal = self.strategy.ask()
                 self._end_abandoned_runs()
                 if proposal is None:
@@ -466,6 +467,7 @@ class Study:
 
             def on_epoch(epoch: int, metrics: dict[str, float], images: dict) -> bool:
                 _stop_worker_here_if_testing(index + 1)
+                interrupts.check()
                 tracker.log_metrics(run, metrics, epoch)
                 for key, image in images.items():
                     tracker.log_image(run, image, key, epoch)
@@ -492,6 +494,7 @@ class Study:
         except Exception as error:  # the trial fails; the study goes on, unless MLflow is gone
             if tracker.outage_in(error) or isinstance(error, ModelError):
                 raise
+            interrupts.check()  # a SIGTERM a library turned into this error
             if hp is not None:
                 proposal = self._drawn(proposal, hp, run, logged)
             reason = f"{type(error).__name__}: {error}"[:4000]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from tunelab import backend
+from tunelab import backend, interrupts
 from tunelab.files import write_atomically
 from tunelab.schema import ConfigError, StudyFailed
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     from tunelab import config
     from tunelab.study import Study
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupts.stop_on_sigterm()
     args = argv if argv is not None else sys.argv[1:]
     wait = args[:1] == ["--wait"]
     (folder,) = args[1:] if wait else args
@@ -143,10 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":
