@@ -106,11 +106,11 @@ def plain_fits(overrides: list[str], points: list[dict], workers: int) -> tuple[
     fit with validation, predict the test split, for each point of the search space in turn.
     TensorFlow's threads sized as a tunelab worker's; the wall clock at the first fit's start
     and at the last one's end."""
-    from tunelab import workers as tunelab_workers
+    from tunelab import local_workers
     from tunelab.data import load_dataset
     from tunelab.train import seed_everything
 
-    tunelab_workers.pin_threads(workers)  # before TensorFlow runs its first op
+    local_workers.pin_threads(workers)  # before TensorFlow runs its first op
     cfg = load_config(overrides)
     data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
     started = time.time()

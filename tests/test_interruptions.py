@@ -16,7 +16,7 @@ import pytest
 from conftest import start_mlflow_server, tunelab_cli
 from mlflow.tracking import MlflowClient
 
-from tunelab.study import KILL_BEFORE_TELL
+from tunelab import faults
 
 pytestmark = pytest.mark.slow
 
@@ -145,7 +145,7 @@ def test_a_kill_between_the_journal_and_the_strategy_loses_no_trial(
     args = [*SMOKE, *WINDOW[strategy], "model.training.epochs=2", "study_name=window",
             f"workdir={tmp_path}", f"tracking.experiment=window-{strategy}"]  # fmt: skip
     folder = tmp_path / "window"
-    killed = tunelab_cli(args, tmp_path, env={**env, KILL_BEFORE_TELL: "2"}, timeout=300)
+    killed = tunelab_cli(args, tmp_path, env={**env, faults.KILL: "journaled:2"}, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     second = journal(folder)[1]
     assert client.get_run(second["run_id"]).info.status == "FINISHED"

@@ -38,6 +38,60 @@ def test_ci_installs_the_chromium_the_browser_test_drives():
     assert ci.index("apt-get install -y chromium") < ci.index("python -m pytest")
 
 
+def tunelab_imports() -> dict[str, set[str]]:
+    """Each tunelab module and the tunelab modules it imports, at the top or inside a function
+    (but not under `if TYPE_CHECKING:`), its own parent packages left out."""
+    import ast
+
+    source = PROJECT / "src"
+    modules = {}
+    for path in source.rglob("*.py"):
+        parts = path.relative_to(source).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {id(node) for branch in ast.walk(tree) if isinstance(branch, ast.If)
+                       and "TYPE_CHECKING" in ast.unparse(branch.test)
+                       for node in ast.walk(branch)}  # fmt: skip
+        imported = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+        graph[name] = {m for m in imported & set(modules)
+                       if m != name and not name.startswith(f"{m}.")}  # fmt: skip
+    return graph
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle in `graph` (a depth-first search), or None."""
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                return [*path[path.index(target) :], target]
+            if target not in state and (cycle := visit(target, [*path, target])):
+                return cycle
+        state[node] = "done"
+        return None
+
+    return next((c for n in sorted(graph) if n not in state and (c := visit(n, [n]))), None)
+
+
+def test_tunelab_has_no_import_cycle():
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    graph = tunelab_imports()
+    assert {"tunelab.workers", "tunelab.study"} <= graph.keys()
+    assert "tunelab.study" in graph["tunelab.workers"]  # imports inside functions count
+    assert import_cycle(graph) is None
+
+
 def test_code_is_ruff_clean():
     out = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"],

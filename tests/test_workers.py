@@ -70,8 +70,8 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
 
 
 def test_a_worker_gone_before_go_fails_the_study_with_its_log(tmp_path):
+    from tunelab.local_workers import Crew
     from tunelab.schema import StudyFailed
-    from tunelab.workers import Crew
 
     crew = Crew(tmp_path, 2)  # no config.yaml: worker 1 exits at once
     crew.processes[0].wait(timeout=60)
@@ -85,14 +85,14 @@ def test_a_worker_joining_without_a_number_is_labelled_by_its_host_and_pid(tmp_p
     import os
     import socket
 
-    from tunelab import workers
+    from tunelab import interrupts, local_workers, workers
 
-    monkeypatch.setenv(workers.WORKER, "unset below, restored after the test")
-    monkeypatch.delenv(workers.WORKER)
-    monkeypatch.setattr(workers.signal, "signal", lambda *args: None)  # pytest's SIGTERM kept
+    monkeypatch.setenv(local_workers.WORKER, "unset below, restored after the test")
+    monkeypatch.delenv(local_workers.WORKER)
+    monkeypatch.setattr(interrupts.signal, "signal", lambda *args: None)  # pytest's SIGTERM kept
     with pytest.raises(FileNotFoundError):  # no study there: it stops, labelled already
         workers.main([str(tmp_path)])
-    assert workers.label() == f"{socket.gethostname()}:{os.getpid()}"
+    assert local_workers.label() == f"{socket.gethostname()}:{os.getpid()}"
 
 
 @pytest.mark.slow
@@ -170,7 +170,7 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_its_run_killed(tracking_u
             "strategy.heartbeat_seconds=1", "model.training.epochs=8", "workers=2",
             "dataset=digits", "budget=smoke", "quiet=true",
             "tracking.experiment=faults"]  # fmt: skip
-    env = {**os.environ, "TUNELAB_TEST_KILL_WORKER_IN_TRIAL": "1:1"}
+    env = {**os.environ, "TUNELAB_TEST_KILL": "epoch:1@1"}
     coordinator = subprocess.Popen([sys.executable, "-m", "tunelab", *args], cwd=tmp_path,
                                    env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
     folder = tmp_path / ".tunelab" / "mlp-digits-tpe-seed0"

@@ -17,9 +17,7 @@ from __future__ import annotations
 import gc
 import json
 import math
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -32,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
-from tunelab import __version__, interrupts, plots, workers
+from tunelab import __version__, faults, interrupts, local_workers, plots
 from tunelab.config import StudyConfig
 from tunelab.files import write_atomically
 from tunelab.progress import TrialProgress
@@ -183,27 +181,6 @@ def collector_off_long_lived_objects() -> Iterator[None]:
         gc.unfreeze()
 
 
-KILL_BEFORE_TELL = "TUNELAB_TEST_KILL_BEFORE_TELL"
-
-
-def _stop_here_if_testing(journaled: int) -> None:
-    """A test hook: with $TUNELAB_TEST_KILL_BEFORE_TELL=N, the process kills itself (SIGKILL)
-    once the N-th trial is in the journal and before the strategy is told of it."""
-    if os.environ.get(KILL_BEFORE_TELL) == str(journaled):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-KILL_WORKER_IN_TRIAL = "TUNELAB_TEST_KILL_WORKER_IN_TRIAL"
-
-
-def _stop_worker_here_if_testing(started_trials: int) -> None:
-    """A test hook: with $TUNELAB_TEST_KILL_WORKER_IN_TRIAL=W:N, worker W kills itself
-    (SIGKILL) during its N-th trial's first epoch."""
-    worker = os.environ.get(workers.WORKER)
-    if os.environ.get(KILL_WORKER_IN_TRIAL) == f"{worker}:{started_trials}":
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def git_commit() -> str:
     """The commit of tunelab's own source tree ("unknown" for an installed wheel)."""
     try:
@@ -234,7 +211,7 @@ class Study:
                 f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
                 "start a new one with resume=false or another study_name"
             )
-        with workers.crew(folder.path, cfg.workers, cfg.resolved) as crew:
+        with local_workers.crew(folder.path, cfg.workers, cfg.resolved) as crew:
             self._set_up()
             started = time.perf_counter()
             run_id = self.tracker.start_study(
@@ -331,14 +308,14 @@ class Study:
         from tunelab.backend import quiet_tensorflow
 
         quiet_tensorflow()
-        workers.pin_threads(cfg.workers)
+        local_workers.pin_threads(cfg.workers)
         self.space = cfg.model.cls.searched_space(cfg.model.space)  # a user's model: built here
         self.strategy: Strategy = cfg.strategy.cls(
             cfg.strategy.settings,
             StrategyContext(
                 space=self.space, objective=cfg.objective, seed=cfg.seed,
                 workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
-                shared=cfg.workers > 1 or joining, joining=joining, worker=workers.label(),
+                shared=cfg.workers > 1 or joining, joining=joining, worker=local_workers.label(),
                 define_by_run=cfg.model.cls.defines_space,
             ),
         )  # fmt: skip
@@ -447,7 +424,7 @@ class Study:
         if cfg.workers == 1:  # with workers, the journal's order numbers them at the end
             tags["tunelab.trial_index"] = str(index)
         else:
-            tags["tunelab.worker"] = workers.label()
+            tags["tunelab.worker"] = local_workers.label()
         started = time.perf_counter()
         key = f"{folder.meta['study_id']}/{proposal.trial_id}"
         run = tracker.start_trial(f"trial-{proposal.trial_id}", key, tags)
@@ -466,7 +443,7 @@ class Study:
             warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
 
             def on_epoch(epoch: int, metrics: dict[str, float], images: dict) -> bool:
-                _stop_worker_here_if_testing(index + 1)
+                faults.reached("epoch", index + 1)
                 interrupts.check()
                 tracker.log_metrics(run, metrics, epoch)
                 for key, image in images.items():
@@ -517,7 +494,7 @@ class Study:
         )  # fmt: skip
         tracker.settle()  # the run has ended in MLflow before the journal says so
         folder.journal(record)
-        _stop_here_if_testing(len(folder.records))
+        faults.reached("journaled", len(folder.records))
         self.strategy.tell(proposal, outcome)
         return record
 

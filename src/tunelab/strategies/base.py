@@ -8,22 +8,14 @@ to resume under `context.workdir`.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
-
-import numpy as np
+from typing import Any, ClassVar, Literal
 
 from tunelab.config import Objective
-from tunelab.files import write_atomically
 from tunelab.schema import ConfigError
-from tunelab.seeding import derive
 from tunelab.space import SearchSpace
-
-if TYPE_CHECKING:
-    from tunelab.strategies.shared_plan import SharedPlan
 
 
 @dataclass
@@ -140,80 +132,3 @@ class StudyDesign:
     params: dict[str, Any] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)  # artifact path -> content
     figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> matplotlib Figure
-
-
-@dataclass
-class PlannedTrial:
-    values: dict[str, Any]
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-class FixedPlan(Strategy):
-    """A strategy whose trials are all known up front: a grid or a designed experiment.
-
-    Subclasses implement `plan()`. Points run in plan order, or in a seeded random order when
-    `settings.randomize` is true; finished points are remembered in the work folder so a resumed
-    study runs only the rest. With `workers=N` the points not done wait in a queue that every
-    worker takes from (`SharedPlan`), so each runs once.
-    """
-
-    parallel = True
-
-    def __init__(self, settings: Any, context: StrategyContext) -> None:
-        super().__init__(settings, context)
-        self.points = self.plan()
-        self.order = list(range(len(self.points)))
-        if getattr(settings, "randomize", False):
-            np.random.default_rng(derive(context.seed, "run order")).shuffle(self.order)
-        self.state_file = context.workdir / "plan_done.json"
-        resumed = context.resume and self.state_file.exists()
-        self.done: set[int] = set(json.loads(self.state_file.read_text())) if resumed else set()
-        self.queue: SharedPlan | None = None
-        if context.shared:
-            from tunelab.strategies.shared_plan import SharedPlan
-
-            todo = [index for index in self.order if index not in self.done]
-            self.queue = SharedPlan(context.workdir, todo, context.joining)
-
-    @abstractmethod
-    def plan(self) -> list[PlannedTrial]:
-        """Every trial of the study, in standard order."""
-
-    def ask(self) -> Proposal | None:
-        if self.queue is not None:
-            taken = self.queue.take()
-            return None if taken is None else self._proposal(*taken)
-        return next((self._proposal(i) for i in self.order if i not in self.done), None)
-
-    def _proposal(self, index: int, handle: Any = None) -> Proposal:
-        point = self.points[index]
-        params = {**point.params, "standard_order": index, "run_order": self.order.index(index)}
-        return Proposal(self._trial_id(index), point.values, params=params, handle=handle)
-
-    def _trial_id(self, index: int) -> str:
-        return f"{index:0{len(str(len(self.points)))}d}"
-
-    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
-        index = int(proposal.trial_id)
-        if self.queue is None:
-            self.done.add(index)
-            write_atomically(self.state_file, json.dumps(sorted(self.done)))
-            return
-        score = outcome.score if outcome.status == "COMPLETE" else None
-        self.queue.finish(index, proposal.handle, score)
-        with self.queue.lock():  # every worker's points
-            done = json.loads(self.state_file.read_text()) if self.state_file.exists() else []
-            self.done = {*done, index}
-            write_atomically(self.state_file, json.dumps(sorted(self.done)))
-
-    def abandoned(self) -> dict[str, str]:
-        if self.queue is None:
-            return {}
-        return {self._trial_id(i): why for i, why in self.queue.abandoned().items()}
-
-    def pending_elsewhere(self) -> bool:
-        return self.queue is not None and self.queue.pending_elsewhere()
-
-    @property
-    def expected_trials(self) -> int:
-        return len(self.points)

@@ -15,7 +15,7 @@ import numpy as np
 
 from tunelab.schema import ConfigError
 from tunelab.space import Param, SearchSpace
-from tunelab.strategies.base import PlannedTrial
+from tunelab.strategies.plan import PlannedTrial
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ import string
 from dataclasses import dataclass
 
 from tunelab.schema import ConfigError
-from tunelab.strategies.base import FixedPlan, PlannedTrial, StudyDesign
+from tunelab.strategies.base import StudyDesign
 from tunelab.strategies.design import design_csv, factors, planned_trials
+from tunelab.strategies.plan import FixedPlan, PlannedTrial
 
 
 @dataclass

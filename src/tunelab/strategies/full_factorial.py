@@ -8,8 +8,9 @@ from typing import Literal
 import numpy as np
 
 from tunelab.schema import ConfigError
-from tunelab.strategies.base import FixedPlan, PlannedTrial, StudyDesign
+from tunelab.strategies.base import StudyDesign
 from tunelab.strategies.design import design_csv, factors, planned_trials
+from tunelab.strategies.plan import FixedPlan, PlannedTrial
 
 
 @dataclass

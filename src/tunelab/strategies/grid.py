@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunelab.schema import ConfigError
-from tunelab.strategies.base import FixedPlan, PlannedTrial
+from tunelab.strategies.plan import FixedPlan, PlannedTrial
 
 
 @dataclass

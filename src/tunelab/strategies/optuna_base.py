@@ -8,6 +8,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from tunelab.files import locked
@@ -66,19 +67,18 @@ class OptunaStrategy(Strategy):
                     f"{masked(storage)}; continue it with resume=true, or give this study another "
                     "study_name (a shared storage's studies are never deleted)"
                 )
-        self.abandoned_trials: dict[str, str] = {}  # failed for a silent heartbeat: why
-        self.heartbeats: dict[int, Heartbeat] = {}  # this process's running trials
         if context.shared and storage is None:
             raise ConfigError(
                 "strategy.storage: memory cannot be shared by workers; leave it null (the "
                 "study folder's SQLite file) or give a database URL"
             )
-        if storage and context.shared:
-            storage = beating_storage(storage, settings.heartbeat_seconds, self._retry_abandoned)
-        self.heartbeat_storage = storage
+        self.sharing = (
+            SharedTrials(storage, settings.heartbeat_seconds, context.workdir, trial_number)
+            if context.shared else None
+        )  # fmt: skip
         self.study = optuna.create_study(
             study_name=name,
-            storage=storage,
+            storage=self.sharing.storage if self.sharing else storage,
             sampler=self.make_sampler(optuna, self.process_seed),
             pruner=self._pruner(),
             direction="maximize" if context.objective.sign > 0 else "minimize",
@@ -127,8 +127,8 @@ class OptunaStrategy(Strategy):
 
     def ask(self) -> Proposal | None:
         with self._one_at_a_time():
-            if self.context.shared:  # a dead worker's trial: failed, and enqueued again
-                self.optuna.storages.fail_stale_trials(self.study)
+            if self.sharing:  # a dead worker's trial: failed, and enqueued again
+                self.sharing.fail_stale(self.study)
             if self.interrupted:
                 trial = self.interrupted.pop(0)
             elif self._counted() < self.settings.n_trials or self._retries_waiting():
@@ -141,18 +141,15 @@ class OptunaStrategy(Strategy):
                 values, hp = {}, TrialHyperParameters(draw=optuna_draw(trial, self.context.space))
             else:
                 values, hp = self.context.space.suggest_optuna(trial), None
-        if self.context.shared:  # (it takes the lock too)
-            self.heartbeats[trial.number] = Heartbeat(
-                self.heartbeat_storage, trial._trial_id, self.settings.heartbeat_seconds,
-                self._one_at_a_time,
-            )  # fmt: skip
+        if self.sharing:  # (it takes the lock too)
+            self.sharing.started(trial)
         return Proposal(trial_id=str(trial.number), values=values, handle=trial, hp=hp)
 
     def _counted(self) -> int:
         """Trials that count towards `n_trials`: the finished ones, and with other workers
         the running and waiting ones too (but not a dead worker's trial that was retried), so
         that together they run exactly `n_trials`."""
-        if not self.context.shared:
+        if not self.sharing:
             return self._finished()
         trials = self.study.get_trials(deepcopy=False)
         retried = {self.optuna.storages.RetryFailedTrialCallback.retried_trial_number(t)
@@ -160,33 +157,16 @@ class OptunaStrategy(Strategy):
         return sum(t.number not in retried for t in trials)
 
     def _retries_waiting(self) -> bool:
-        waiting = (self.optuna.trial.TrialState.WAITING,)
-        return bool(self.study.get_trials(deepcopy=False, states=waiting))
-
-    def _retry_abandoned(self, study: Any, trial: Any) -> None:
-        """Optuna failed a trial whose worker stopped beating: enqueue it again, and note it
-        for the study, which ends its MLflow run."""
-        silent = 3 * self.settings.heartbeat_seconds
-        self.abandoned_trials[str(trial.number)] = (
-            f"its worker stopped (no heartbeat for {silent} s); Optuna failed the trial and "
-            "enqueued it again")  # fmt: skip
-        self.optuna.storages.RetryFailedTrialCallback(max_retry=3)(study, trial)
+        return waiting(self.study)
 
     def abandoned(self) -> dict[str, str]:
-        found, self.abandoned_trials = self.abandoned_trials, {}
-        return found
+        return self.sharing.abandoned() if self.sharing else {}
 
     def pending_elsewhere(self) -> bool:
-        running = (self.optuna.trial.TrialState.RUNNING,)
-        trials = self.study.get_trials(deepcopy=False, states=running)
-        return any(t.number not in self.heartbeats for t in trials) or self._retries_waiting()
+        return self.sharing is not None and self.sharing.pending_elsewhere(self.study)
 
     def _one_at_a_time(self) -> Any:
-        """With other workers, one process at a time counts and asks, reports or tells (a lock
-        file in the study folder, which local workers share; SQLite takes one writer)."""
-        if not self.context.shared:
-            return contextlib.nullcontext()
-        return locked(self.context.workdir / "ask.lock")
+        return self.sharing.lock() if self.sharing else contextlib.nullcontext()
 
     def report(self, proposal: Proposal, epoch: int, value: float) -> bool:
         with warnings.catch_warnings(), self._one_at_a_time():
@@ -197,8 +177,8 @@ class OptunaStrategy(Strategy):
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         states = self.optuna.trial.TrialState
-        if heartbeat := self.heartbeats.pop(proposal.handle.number, None):
-            heartbeat.stop()
+        if self.sharing:
+            self.sharing.ended(proposal.handle)
         with self._one_at_a_time():
             if outcome.status == "PRUNED":
                 self.study.tell(proposal.handle, state=states.PRUNED)
@@ -210,6 +190,73 @@ class OptunaStrategy(Strategy):
     @property
     def expected_trials(self) -> int:
         return self.settings.n_trials
+
+
+def trial_number(trial: Any) -> str:
+    return str(trial.number)
+
+
+def waiting(study: Any) -> bool:
+    """Whether trials wait in `study`'s queue (enqueued, or a dead worker's, enqueued again)."""
+    import optuna
+
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+
+
+class SharedTrials:
+    """What several processes running trials of one Optuna study share: one process at a time
+    counts and asks, reports or tells (`lock`: a lock file in the study folder, which local
+    workers share; SQLite takes one writer), each running trial beats its heart, and a trial
+    whose process went silent for 3 heartbeats is failed and enqueued again by Optuna's own
+    `RetryFailedTrialCallback`. `trial_id(trial)` names a trial as the study does."""
+
+    def __init__(self, url: str, seconds: int, workdir: Path,
+                 trial_id: Callable[[Any], str]) -> None:  # fmt: skip
+        self.storage = beating_storage(url, seconds, self._retry)
+        self.seconds, self.lock_file, self.trial_id = seconds, workdir / "ask.lock", trial_id
+        self.heartbeats: dict[int, Heartbeat] = {}  # this process's running trials, by number
+        self.abandoned_trials: dict[str, str] = {}  # failed for a silent heartbeat: why
+
+    def lock(self) -> Any:
+        return locked(self.lock_file)
+
+    def fail_stale(self, study: Any) -> None:
+        """Fail (and so enqueue again) the trials whose process stopped beating."""
+        import optuna
+
+        optuna.storages.fail_stale_trials(study)
+
+    def started(self, trial: Any) -> None:
+        self.heartbeats[trial.number] = Heartbeat(
+            self.storage, trial._trial_id, self.seconds, self.lock
+        )
+
+    def ended(self, trial: Any) -> None:
+        if heartbeat := self.heartbeats.pop(trial.number, None):
+            heartbeat.stop()
+
+    def _retry(self, study: Any, trial: Any) -> None:
+        """Optuna failed a trial whose worker stopped beating: enqueue it again, and note it
+        for the study, which ends its MLflow run."""
+        import optuna
+
+        self.abandoned_trials[self.trial_id(trial)] = (
+            f"its worker stopped (no heartbeat for {3 * self.seconds} s); Optuna failed the "
+            "trial and enqueued it again")  # fmt: skip
+        optuna.storages.RetryFailedTrialCallback(max_retry=3)(study, trial)
+
+    def abandoned(self) -> dict[str, str]:
+        found, self.abandoned_trials = self.abandoned_trials, {}
+        return found
+
+    def pending_elsewhere(self, study: Any) -> bool:
+        """Whether other processes still run trials of `study`, or trials wait in its queue."""
+        import optuna
+
+        running = (optuna.trial.TrialState.RUNNING,)
+        with self.lock():
+            trials = study.get_trials(deepcopy=False, states=running)
+            return any(t.number not in self.heartbeats for t in trials) or waiting(study)
 
 
 Lock = Callable[[], contextlib.AbstractContextManager[Any]]

@@ -12,8 +12,9 @@ import pandas as pd
 
 from tunelab.schema import ConfigError
 from tunelab.space import Param
-from tunelab.strategies.base import FixedPlan, Outcome, PlannedTrial, Proposal, StudyDesign
+from tunelab.strategies.base import Outcome, Proposal, StudyDesign
 from tunelab.strategies.design import natural
+from tunelab.strategies.plan import FixedPlan, PlannedTrial
 
 
 @dataclass

@@ -1,0 +1,114 @@
+"""The N − 1 local worker processes a study starts (`workers=N`), and each process's label.
+
+The study's process (the coordinator) creates everything shared before any worker joins: the
+strategy's Optuna study, the MLflow experiment and the study run, and the study folder with its
+resolved config. Its N − 1 workers, `python -m tunelab.workers --wait <study folder>`, start
+first and import TensorFlow meanwhile, then join when the coordinator says `go`; it runs trials
+itself too. Each worker joins the shared Optuna study, asks it for trials (one process at a
+time counts and asks, so that together they run exactly `n_trials`), logs each trial as a child
+of the study run and journals it; the coordinator waits for all of them and then finishes the
+study. Each process pins TensorFlow to cores / N threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from tunelab.files import write_atomically
+from tunelab.schema import StudyFailed
+
+CONFIG = "config.yaml"  # the resolved config in the study folder, which workers load
+WORKER = "TUNELAB_WORKER"  # the worker's label (tag tunelab.worker; 0 is the coordinator)
+LOG_TAIL = 3
+GO = b"go\n"  # the coordinator's word to its waiting workers that the study is ready
+
+
+def label() -> str:
+    """This process's worker label: $TUNELAB_WORKER, or 0 for the coordinator (or the only
+    process)."""
+    return os.environ.get(WORKER, "0")
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def pin_threads(workers: int) -> None:
+    """TensorFlow's thread pools sized for `workers` processes sharing the cores; before
+    TensorFlow runs its first op (later, it keeps the pools it has)."""
+    if workers == 1:
+        return
+    import tensorflow as tf
+
+    threads = threads_per_worker(workers)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already started in this process (tests, a chain)
+        pass
+
+
+class Crew:
+    """The `workers - 1` worker processes of a study, started before the coordinator sets the
+    study up: each imports TensorFlow, MLflow and the rest meanwhile (seconds), then waits for
+    `go`, the coordinator's word that the Optuna study, the study run and the task are ready."""
+
+    def __init__(self, folder: Path, workers: int) -> None:
+        self.folder, self.workers = folder, workers
+        self.processes: list[subprocess.Popen] = []
+        for index in range(1, workers):
+            log = open(folder / f"worker-{index}.log", "w")  # noqa: SIM115 (kept for the process)
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "tunelab.workers", "--wait", str(folder)], stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
+                env={**os.environ, WORKER: str(index)},
+            ))  # fmt: skip
+
+    def go(self) -> None:
+        """Let the workers join the study (one that has already exited is left to `wait`)."""
+        for process in self.processes:
+            assert process.stdin is not None
+            with contextlib.suppress(BrokenPipeError), process.stdin:
+                process.stdin.write(GO)
+
+    def wait(self) -> None:
+        """Wait for every worker; StudyFailed if one failed."""
+        for index, process in enumerate(self.processes, start=1):
+            code = process.wait()
+            if code < 0:  # killed: its trial was failed and run again (the strategy's heartbeat)
+                print(f"tunelab: worker {index} was killed (signal {-code}); the others "
+                      "finished its trials", file=sys.stderr)  # fmt: skip
+            elif code != 0:
+                lines = (self.folder / f"worker-{index}.log").read_text().strip().splitlines()
+                tail = " / ".join(lines[-LOG_TAIL:])
+                raise StudyFailed(f"worker {index} of {self.workers} failed (exit {code}): {tail}")
+
+    def stop(self) -> None:
+        """Stop every worker now (their open runs end KILLED) and wait for them."""
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            process.wait()
+
+
+@contextmanager
+def crew(folder: Path, workers: int, resolved: dict) -> Iterator[Crew]:
+    """The study's workers (none for `workers=1`), given the resolved config to load; if the
+    coordinator stops, they stop too."""
+    if workers > 1:  # in the coordinator's order, so that workers suggest in the same one
+        write_atomically(folder / CONFIG, yaml.safe_dump(resolved, sort_keys=False))
+    started = Crew(folder, workers)
+    try:
+        yield started
+    except BaseException:
+        started.stop()
+        raise

@@ -1,0 +1,124 @@
+"""Strategies whose trials are all known up front: a grid or a designed experiment."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tunelab.files import write_atomically
+from tunelab.seeding import derive
+from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
+from tunelab.strategies.optuna_base import SharedTrials, waiting
+
+POINT = "point"  # the user attribute holding a queued trial's index in the plan
+HEARTBEAT_SECONDS = 10  # a worker silent for 3 heartbeats has its point failed and queued again
+
+
+@dataclass
+class PlannedTrial:
+    values: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class FixedPlan(Strategy):
+    """A strategy whose trials are all known up front: a grid or a designed experiment.
+
+    Subclasses implement `plan()`. Points run in plan order, or in a seeded random order when
+    `settings.randomize` is true; finished points are remembered in the work folder so a resumed
+    study runs only the rest. With `workers=N` the points not done wait, enqueued once, in the
+    study's Optuna study, and every worker's ask takes the next; Optuna hands each to one
+    process, and a dead worker's point is failed and enqueued again (`SharedTrials`).
+    """
+
+    parallel = True
+
+    def __init__(self, settings: Any, context: StrategyContext) -> None:
+        super().__init__(settings, context)
+        self.points = self.plan()
+        self.order = list(range(len(self.points)))
+        if getattr(settings, "randomize", False):
+            np.random.default_rng(derive(context.seed, "run order")).shuffle(self.order)
+        self.state_file = context.workdir / "plan_done.json"
+        resumed = context.resume and self.state_file.exists()
+        self.done: set[int] = set(json.loads(self.state_file.read_text())) if resumed else set()
+        self.sharing: SharedTrials | None = None
+        if context.shared:
+            self._enqueue([index for index in self.order if index not in self.done])
+
+    def _enqueue(self, todo: list[int]) -> None:
+        """The shared queue: the study's process (not `joining`) fills it afresh with `todo`,
+        in run order; workers that join take from it."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        url, name = f"sqlite:///{self.context.workdir / 'optuna.db'}", self.context.workdir.name
+        self.sharing = SharedTrials(
+            url, HEARTBEAT_SECONDS, self.context.workdir,
+            lambda trial: self._trial_id(trial.user_attrs[POINT]),
+        )  # fmt: skip
+        with self.sharing.lock():
+            if not self.context.joining:  # rebuilt from plan_done.json on resume
+                with contextlib.suppress(KeyError):
+                    optuna.delete_study(study_name=name, storage=self.sharing.storage)
+            self.queue = optuna.create_study(
+                study_name=name, storage=self.sharing.storage, load_if_exists=True
+            )
+            if not self.context.joining:
+                for index in todo:
+                    self.queue.enqueue_trial({}, user_attrs={POINT: index})
+
+    @abstractmethod
+    def plan(self) -> list[PlannedTrial]:
+        """Every trial of the study, in standard order."""
+
+    def ask(self) -> Proposal | None:
+        if self.sharing is None:
+            return next((self._proposal(i) for i in self.order if i not in self.done), None)
+        with self.sharing.lock():
+            self.sharing.fail_stale(self.queue)
+            if not waiting(self.queue):
+                return None
+            trial = self.queue.ask()
+        self.sharing.started(trial)
+        return self._proposal(trial.user_attrs[POINT], trial)
+
+    def _proposal(self, index: int, handle: Any = None) -> Proposal:
+        point = self.points[index]
+        params = {**point.params, "standard_order": index, "run_order": self.order.index(index)}
+        return Proposal(self._trial_id(index), point.values, params=params, handle=handle)
+
+    def _trial_id(self, index: int) -> str:
+        return f"{index:0{len(str(len(self.points)))}d}"
+
+    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
+        index = int(proposal.trial_id)
+        if self.sharing is None:
+            self.done.add(index)
+            write_atomically(self.state_file, json.dumps(sorted(self.done)))
+            return
+        from optuna.trial import TrialState
+
+        self.sharing.ended(proposal.handle)
+        with self.sharing.lock():  # every worker's points
+            if outcome.status == "COMPLETE" and outcome.score is not None:
+                self.queue.tell(proposal.handle, outcome.score)
+            else:
+                self.queue.tell(proposal.handle, state=TrialState.FAIL)
+            done = json.loads(self.state_file.read_text()) if self.state_file.exists() else []
+            self.done = {*done, index}
+            write_atomically(self.state_file, json.dumps(sorted(self.done)))
+
+    def abandoned(self) -> dict[str, str]:
+        return self.sharing.abandoned() if self.sharing else {}
+
+    def pending_elsewhere(self) -> bool:
+        return self.sharing is not None and self.sharing.pending_elsewhere(self.queue)
+
+    @property
+    def expected_trials(self) -> int:
+        return len(self.points)
