@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,19 +71,31 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`mlflow server` backed by a private PostgreSQL 16 (pgserver), over psycopg 3."""
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A private PostgreSQL 16 (pgserver) for this session."""
     import pgserver
 
-    folder = tmp_path_factory.mktemp("postgres")
-    postgres = pgserver.get_server(folder / "data", cleanup_mode="stop")
-    postgres.psql("CREATE DATABASE mlflow;")
-    uri = postgres.get_uri("mlflow").replace("postgresql://", "postgresql+psycopg://", 1)
-    process, http = start_mlflow_server(folder / "server", backend_store_uri=uri)
+    server = pgserver.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+def postgres_database(postgres: Any, name: str) -> str:
+    """A new database on `postgres`: its SQLAlchemy URL, over psycopg 3."""
+    postgres.psql(f"CREATE DATABASE {name};")
+    return postgres.get_uri(name).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_mlflow_server(
+    postgres: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`mlflow server` backed by PostgreSQL."""
+    uri = postgres_database(postgres, "mlflow")
+    process, http = start_mlflow_server(tmp_path_factory.mktemp("pg_mlflow"), backend_store_uri=uri)
     yield http
     process.terminate()
     process.wait(timeout=30)
-    postgres.cleanup()
 
 
 @pytest.fixture()

@@ -5,7 +5,8 @@ Hydra composes `conf/`; `--overrides "a=1 b=2"` splices a whole override string 
 answers, exits 2 with one line before TensorFlow or MLflow is touched, whether the schema finds
 it or Hydra cannot compose it; Ctrl-C and SIGTERM leave the study's runs KILLED; a tracking
 server that stops answering mid-study exits 1 with one line. `tunelab server …` is
-`tunelab.server`'s command, `tunelab cleanup …` is `tunelab.tracking.cleanup`'s.
+`tunelab.server`'s command, `tunelab cleanup …` is `tunelab.tracking.cleanup`'s, and `tunelab
+worker …` (joining a study from any machine) is `tunelab.workers`'s.
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ def main() -> None:
         from tunelab.server import main as server
 
         sys.exit(server(sys.argv[2:]))
+    if sys.argv[1:2] == ["worker"]:  # `tunelab worker --study --storage`: join from anywhere
+        from tunelab.workers import main as worker
+
+        sys.exit(worker(sys.argv[2:]))
     if sys.argv[1:2] == ["cleanup"]:  # `tunelab cleanup`: dead processes' RUNNING runs
         from tunelab.tracking.cleanup import main as cleanup
 

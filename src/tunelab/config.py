@@ -176,6 +176,13 @@ class StudyConfig:
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
     extra_tags: dict[str, str] = field(default_factory=dict)  # `tags`, and a chain's on its stages
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may run this study's trials: its own `workers=N`, or any
+        worker that joins through a database server holding its Optuna study."""
+        storage = getattr(self.strategy.settings, "storage", None) or ""
+        return self.workers > 1 or storage.startswith(("postgresql", "mysql"))
+
     def fingerprint(self) -> dict[str, Any]:
         """What must not change between an interrupted study and its resumption."""
         ignored = (

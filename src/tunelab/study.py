@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 
-from tunelab import __version__, faults, interrupts, local_workers, plots
+from tunelab import __version__, faults, interrupts, joining, local_workers, plots
 from tunelab.config import StudyConfig
 from tunelab.files import write_atomically
 from tunelab.progress import TrialProgress
@@ -133,11 +133,10 @@ class StudyFolder:
     def best_headline(self, trial_id: str) -> Path:
         return self.path / "best" / f"{trial_id}.headline.json"
 
-    def reload_records(self) -> None:
+    def reload_records(self, lines: list[dict[str, Any]]) -> None:
         """Every worker's journal lines, in the order they were written, renumbered and with
         the running best and epochs counted over them all."""
-        lines = self.journal_file.read_text().splitlines() if self.journal_file.exists() else []
-        self.records = [TrialRecord(**json.loads(line)) for line in lines if line]
+        self.records = [TrialRecord(**line) for line in lines]
         best, epochs = None, 0
         for index, record in enumerate(self.records):
             epochs += record.epochs_trained
@@ -220,8 +219,15 @@ class Study:
                 resume_run_id=folder.meta.get("run_id") if folder.resuming else None,
             )  # fmt: skip
             folder.save(run_id=run_id)
+            if cfg.shared:  # what a worker on any machine joins with
+                identity = {"config": cfg.resolved, "run_id": run_id,
+                            "study_id": folder.meta["study_id"]}  # fmt: skip
+                url = joining.storage_url(cfg.strategy.settings, str(folder.path))
+                joining.publish(url, folder.path.name, identity)
             try:
                 if folder.resuming:
+                    if cfg.shared:  # other workers' trials too
+                        folder.reload_records(self.tracker.recorded_trials())
                     self.tracker.keep_only_trial_runs({r.run_id for r in folder.records})
                 else:
                     self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved),
@@ -236,17 +242,21 @@ class Study:
                 crew.go()
                 self._run_trials()
                 crew.wait()
-                if cfg.workers > 1:
-                    folder.reload_records()
+                if cfg.shared:  # every worker's trials, as they tagged their runs
+                    folder.reload_records(self.tracker.recorded_trials())
                 summary = self._finish(started)
             except BaseException as error:
                 self._end_runs_after(error)
                 raise
         return summary
 
-    def work(self) -> None:
-        """As one of `workers=N` processes: run trials of the study the coordinator started
-        until the strategy has none left; the coordinator finishes the study."""
+    def work(self, identity: dict[str, Any] | None = None) -> None:
+        """As a worker: run trials of the study another process started until the strategy
+        has none left; that process finishes the study. The study is the one in the study
+        folder (`workers=N` on this machine), or the one `identity` names (read from the
+        study's storage by a worker on any machine, whose folder is its own scratch)."""
+        if identity:
+            self.folder.save(run_id=identity["run_id"], study_id=identity["study_id"])
         if "run_id" not in self.folder.meta:
             raise ConfigError(f"workers: study {self.cfg.study_name!r} has no study run to join")
         self._set_up(joining=True)
@@ -315,7 +325,7 @@ class Study:
             StrategyContext(
                 space=self.space, objective=cfg.objective, seed=cfg.seed,
                 workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
-                shared=cfg.workers > 1 or joining, joining=joining, worker=local_workers.label(),
+                shared=cfg.shared or joining, joining=joining, worker=local_workers.label(),
                 define_by_run=cfg.model.cls.defines_space,
             ),
         )  # fmt: skip
@@ -421,7 +431,7 @@ class Study:
             **self.tags, **proposal.tags, "tunelab.kind": "trial",
             "tunelab.trial_id": proposal.trial_id, "tunelab.tuned": ",".join(proposal.values),
         }  # fmt: skip
-        if cfg.workers == 1:  # with workers, the journal's order numbers them at the end
+        if not cfg.shared:  # with workers, the journal's order numbers them at the end
             tags["tunelab.trial_index"] = str(index)
         else:
             tags["tunelab.worker"] = local_workers.label()
@@ -453,7 +463,7 @@ class Study:
 
             fit = self.train.fit(
                 cfg.model, hp, self.task, epochs=epochs, initial_epoch=proposal.initial_epoch,
-                seed=derive(cfg.seed, "trial", index if cfg.workers == 1 else proposal.trial_id),
+                seed=derive(cfg.seed, "trial", proposal.trial_id if cfg.shared else index),
                 objective=cfg.objective,
                 on_epoch=on_epoch, warm_start=warm,
             )  # fmt: skip
@@ -492,7 +502,8 @@ class Study:
             best_so_far=best, wall_time=time.perf_counter() - started, values=proposal.values,
             reason=outcome.message,
         )  # fmt: skip
-        tracker.settle()  # the run has ended in MLflow before the journal says so
+        tracker.record_trial(run, {**asdict(record), "reason": record.reason[:1000]})
+        tracker.settle()  # the run has ended in MLflow, and says so, before the journal does
         folder.journal(record)
         faults.reached("journaled", len(folder.records))
         self.strategy.tell(proposal, outcome)
@@ -542,9 +553,12 @@ class Study:
             train.save_weights(fit.model, self.folder.checkpoint(proposal.trial_id))
         best = self._best_record()
         if score is not None and cfg.objective.better(score, best.score if best else None):
-            train.save_weights(fit.model, self.folder.best_weights(proposal.trial_id))
-            write_atomically(self.folder.best_headline(proposal.trial_id),
-                             json.dumps(evaluation.headline))  # fmt: skip
+            weights = self.folder.best_weights(proposal.trial_id)
+            headline = self.folder.best_headline(proposal.trial_id)
+            train.save_weights(fit.model, weights)
+            write_atomically(headline, json.dumps(evaluation.headline))
+            if cfg.shared:  # for whichever worker closes the study
+                tracker.log_best_weights(run, weights, headline)
         return Outcome(status, score, len(fit.history))
 
     def _best_record(self) -> TrialRecord | None:
@@ -569,6 +583,8 @@ class Study:
         }  # fmt: skip
         registered = None
         if best is not None:
+            if not folder.best_headline(best.trial_id).exists():  # another worker's trial
+                tracker.best_weights(best.run_id, folder.path)
             metrics[f"best_{cfg.objective.name}"] = best.score
             headline = json.loads(folder.best_headline(best.trial_id).read_text())
             metrics.update({f"best_trial_{key}": value for key, value in headline.items()})

@@ -1,11 +1,16 @@
-"""`python -m tunelab.workers [--wait] <study folder>`: a worker process of a study.
+"""A worker process of a study: it runs trials until the study's strategy has none left.
 
-`tunelab.local_workers` starts these for `workers=N`; a worker started by hand joins a running
-study the same way.
+    tunelab worker --study NAME --storage URL [--tracking-uri URI] [--workdir DIR]
+
+joins a study from any machine, with nothing in common with the study's other processes but
+the Optuna storage and the tracking server (`tunelab.joining`). `python -m tunelab.workers
+[--wait] <study folder>` is the form `workers=N` starts on its own machine
+(`tunelab.local_workers`), which reads the study folder.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import sys
@@ -13,23 +18,41 @@ from pathlib import Path
 
 import yaml
 
-from tunelab import backend, config, interrupts
+from tunelab import backend, config, interrupts, joining
 from tunelab.local_workers import CONFIG, GO, WORKER
 from tunelab.schema import ConfigError, StudyFailed
 from tunelab.study import Study
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tunelab worker",
+        description="Join a running study from this machine and run its trials until none are "
+        "left. Only the study's Optuna storage and tracking server are shared.",
+    )
+    p.add_argument("--study", required=True, help="the study's name (its study_name)")
+    p.add_argument("--storage", required=True,
+                   help="the study's Optuna storage, e.g. postgresql://user@host/db")  # fmt: skip
+    p.add_argument("--tracking-uri", help="the MLflow tracking server (default: the one the "
+                   "study was created with)")  # fmt: skip
+    p.add_argument("--workdir", default=".tunelab",
+                   help="this worker's own scratch folder (default: .tunelab)")  # fmt: skip
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tunelab.workers <study folder>`: run trials of that study until its strategy
-    has none left. With `--wait` (the coordinator's own workers), first import everything and
-    wait for the coordinator's `go` on stdin; without it, the study must be running."""
+    """Run trials of a study until its strategy has none left: `--study/--storage` from any
+    machine; `<study folder>` on the study's own (with `--wait`, the coordinator's own
+    workers first import everything and wait for its `go` on stdin)."""
     interrupts.stop_on_sigterm()
     args = argv if argv is not None else sys.argv[1:]
-    wait = args[:1] == ["--wait"]
-    (folder,) = args[1:] if wait else args
     if WORKER not in os.environ:  # a worker joining without a number: <host>:<pid>
         os.environ[WORKER] = f"{socket.gethostname()}:{os.getpid()}"
     try:
+        if any(a.startswith("--study") for a in args):
+            return _join(parser().parse_args(args))
+        wait = args[:1] == ["--wait"]
+        (folder,) = args[1:] if wait else args
         raw = yaml.safe_load((Path(folder) / CONFIG).read_text())
         cfg = config.load({**raw, "resume": True, "quiet": True})
         if wait:
@@ -38,10 +61,26 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         Study(cfg).work()
     except (ConfigError, StudyFailed) as error:
-        print(f"tunelab.workers: error: {error}", file=sys.stderr)
+        print(f"tunelab worker: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _join(args: argparse.Namespace) -> int:
+    """Join the study named in the storage: its config, run and versions come from there."""
+    identity = joining.read(args.storage, args.study)
+    raw = identity["config"]
+    if "storage" not in raw["strategy"]:
+        raise ConfigError(f"--study: strategy={raw['strategy']['name']} shares its plan through "
+                          "the study folder; join it on that machine with python -m "
+                          "tunelab.workers <study folder>")  # fmt: skip
+    tracking = {**raw["tracking"], "uri": args.tracking_uri or raw["tracking"]["uri"]}
+    cfg = config.load({**raw, "resume": True, "quiet": True, "workdir": args.workdir,
+                       "tracking": tracking,
+                       "strategy": {**raw["strategy"], "storage": args.storage}})  # fmt: skip
+    Study(cfg).work(identity)
     return 0
 
 

@@ -4,10 +4,13 @@ subclass names its sampler (`make_sampler`), e.g. TPE, CMA-ES, Sobol or a Gaussi
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,7 +60,7 @@ class OptunaStrategy(Strategy):
         url = settings.storage or f"sqlite:///{context.workdir / 'optuna.db'}"
         storage: Any = None if url == "memory" else url
         name = context.workdir.name
-        if storage and not context.resume:
+        if storage and not context.resume and not context.joining:
             if settings.storage is None:  # the study folder's own file: start it afresh
                 with contextlib.suppress(KeyError):  # no earlier study of that name
                     optuna.delete_study(study_name=name, storage=storage)
@@ -213,12 +216,10 @@ class SharedTrials:
     def __init__(self, url: str, seconds: int, workdir: Path,
                  trial_id: Callable[[Any], str]) -> None:  # fmt: skip
         self.storage = beating_storage(url, seconds, self._retry)
-        self.seconds, self.lock_file, self.trial_id = seconds, workdir / "ask.lock", trial_id
+        self.seconds, self.trial_id = seconds, trial_id
+        self.lock: Lock = storage_lock(url, workdir)
         self.heartbeats: dict[int, Heartbeat] = {}  # this process's running trials, by number
         self.abandoned_trials: dict[str, str] = {}  # failed for a silent heartbeat: why
-
-    def lock(self) -> Any:
-        return locked(self.lock_file)
 
     def fail_stale(self, study: Any) -> None:
         """Fail (and so enqueue again) the trials whose process stopped beating."""
@@ -260,6 +261,40 @@ class SharedTrials:
 
 
 Lock = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+def storage_lock(url: str, workdir: Path) -> Lock:
+    """The lock that processes sharing the study at `url` take turns on, wherever they run: a
+    PostgreSQL advisory lock named after the study (released by the server if the process
+    dies), a lock file beside a SQLite file, or else a lock file in the study folder (workers
+    on this machine only)."""
+    if url.startswith("sqlite:///"):
+        return partial(locked, f"{url.removeprefix('sqlite:///')}.lock")
+    if url.startswith("postgresql"):
+        return partial(advisory_lock, url, f"tunelab:{workdir.name}")
+    return partial(locked, workdir / "ask.lock")
+
+
+@contextlib.contextmanager
+def advisory_lock(url: str, name: str) -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock on `name` (hashed to 64 bits) in the block."""
+    import sqlalchemy
+
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                         signed=True)  # fmt: skip
+    with _engine(url).connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+@functools.cache
+def _engine(url: str) -> Any:
+    import sqlalchemy
+
+    return sqlalchemy.create_engine(url, pool_pre_ping=True)
 
 
 def beating_storage(url: str, seconds: int, on_stale: Callable[[Any, Any], None]) -> Any:

@@ -12,10 +12,12 @@ process.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -39,6 +41,8 @@ Run = str | Future  # a run id, or the future id of a trial run the sender threa
 CHAMPION = "champion"
 TRIAL_KEY = "tunelab.trial_key"  # <study id>/<trial id>: one run per trial
 ABANDONED = "tunelab.abandoned"  # a trial whose worker died; its trial ran again
+RECORD = "tunelab.record"  # a finished trial's journal line, which any worker can read back
+BEST_WEIGHTS = "best"  # a trial run's folder of weights, when it was the study's best so far
 
 
 def run_id(run: Run) -> str:
@@ -224,6 +228,26 @@ class Tracker:
             filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.study_run_id}'{running}",
             max_results=50000,
         )
+
+    def record_trial(self, run: Run, record: Mapping[str, Any]) -> None:
+        """The trial's journal line, as a tag of its (ended) run."""
+        self.set_tags(run, {RECORD: json.dumps(record, default=str)})
+
+    def recorded_trials(self) -> list[dict[str, Any]]:
+        """Every worker's journal lines of this study, in the order their runs ended."""
+        runs = [r for r in self._trial_runs() if RECORD in r.data.tags]
+        runs.sort(key=lambda r: r.info.end_time or 0)
+        return [json.loads(r.data.tags[RECORD]) for r in runs]
+
+    def log_best_weights(self, run: Run, *files: Path) -> None:
+        """Weights and headline of a trial that was the study's best when it ended, for the
+        worker that closes the study (`best_weights`)."""
+        for file in files:
+            self._send(self.client.log_artifact, run, str(file), BEST_WEIGHTS)
+
+    def best_weights(self, run_id: str, folder: Path) -> None:
+        """Download what `log_best_weights` logged into `folder`/best."""
+        self.client.download_artifacts(run_id, BEST_WEIGHTS, str(folder))
 
     def kill_trial(self, key: str, reason: str) -> None:
         """A trial run another process left RUNNING (it died) ends KILLED, with the reason."""
