@@ -9,11 +9,9 @@ import sys
 import time
 
 import pytest
-from conftest import postgres_database
+from conftest import postgres_database, tunelab_cli
 
 from tunelab import joining
-
-pytestmark = pytest.mark.slow
 
 STUDY = ["strategy=tpe", "strategy.pruner=none", "dataset=digits", "budget=smoke", "quiet=true",
          "study_name=joined"]  # fmt: skip
@@ -45,6 +43,7 @@ def worker(storage: str, uri: str, folder, name: str = "joined") -> subprocess.P
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_workers_join_from_their_own_folders_with_the_storage_and_tracking_uri_alone(
     postgres, postgres_mlflow_server, tmp_path
 ):
@@ -81,3 +80,87 @@ def test_two_workers_join_from_their_own_folders_with_the_storage_and_tracking_u
         [study.info.experiment_id], filter_string=f"source_run_id = '{study.info.run_id}'"
     )
     assert len(models) == 1  # the best model, logged once, by the process that closed the study
+
+
+def refusal(storage: str, study: str, tmp_path) -> str:
+    out = tunelab_cli(["worker", "--study", study, "--storage", storage], tmp_path, timeout=60)
+    assert out.returncode == 1 and not out.stdout, out
+    (line,) = out.stderr.strip().splitlines()
+    return line
+
+
+def test_a_worker_is_refused_in_one_line_for_a_missing_study_or_other_versions(tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(study_name="plain", storage=storage)
+    assert refusal(storage, "nowhere", tmp_path) == (
+        f"tunelab worker: error: --study: no study 'nowhere' in {storage} (studies there: plain)"
+    )
+    assert refusal(storage, "plain", tmp_path).startswith(
+        "tunelab worker: error: --study: 'plain' in "
+    ) and "is not a tunelab study that takes workers" in refusal(storage, "plain", tmp_path)
+    older = optuna.create_study(study_name="older", storage=storage)
+    older.set_user_attr(joining.IDENTITY, {"versions": {**joining.versions(), "keras": "2.0.0"}})
+    assert refusal(storage, "older", tmp_path) == (
+        "tunelab worker: error: --study: 'older' was created with keras 2.0.0, this machine has "
+        f"{joining.versions()['keras']}; install the same version to join it"
+    )
+
+
+@pytest.mark.slow
+def test_workers_0_waits_for_workers_and_the_last_one_out_closes_the_study(
+    postgres, postgres_mlflow_server, tmp_path
+):
+    """The study's process creates it and returns; two workers started from the command it
+    prints run every trial, and exactly one of them closes the study."""
+    import shlex
+
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    storage = postgres_database(postgres, "waiting")
+    (tmp_path / "creator").mkdir()
+    created = tunelab_cli(
+        [*STUDY, "study_name=waiting", "strategy.n_trials=8", "model.training.epochs=4",
+         "workers=0", f"strategy.storage='{storage}'", "tracking.experiment=waiting"],
+        tmp_path / "creator", env={"MLFLOW_TRACKING_URI": postgres_mlflow_server}, timeout=300,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr[-3000:]
+    command = created.stdout.strip().splitlines()[-1].strip()
+    assert command.startswith("tunelab worker --study waiting --storage "), created.stdout
+    args = shlex.split(command)[1:]
+    assert args[args.index("--tracking-uri") + 1] == postgres_mlflow_server
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))}
+    workers = []
+    for i in (1, 2):
+        (tmp_path / f"w{i}").mkdir()
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "tunelab", *args], cwd=tmp_path / f"w{i}", env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))  # fmt: skip
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker_process, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker_process.returncode == 0, stderr[-3000:]
+    closing = [out for out, _ in outputs if out.startswith("tunelab worker: closed study")]
+    assert len(closing) == 1, outputs
+
+    study_attrs = optuna.load_study(study_name="waiting", storage=storage).user_attrs
+    client = MlflowClient(postgres_mlflow_server)
+    study = client.get_run(study_attrs[joining.IDENTITY]["run_id"])
+    assert study.info.status == "FINISHED" and study.data.metrics["trials"] == 8
+    assert (
+        f"(8 trials; best val_accuracy {study.data.metrics['best_val_accuracy']:.4f})"
+        in (closing[0])
+    )
+    trials = client.search_runs([study.info.experiment_id], "tags.`tunelab.kind` = 'trial'")
+    assert len(trials) == 8 and {t.info.status for t in trials} == {"FINISHED"}
+    assert "0" not in {t.data.tags["tunelab.worker"] for t in trials}  # the creator ran none
+    best = client.get_run(study.data.tags["tunelab.best_trial_run_id"])
+    assert best.data.tags["tunelab.worker"] == study_attrs[joining.CLOSER] or [
+        a.path for a in client.list_artifacts(best.info.run_id, "best")
+    ]  # the closer trained the best trial, or read its weights from MLflow
+    models = client.search_logged_models(
+        [study.info.experiment_id], filter_string=f"source_run_id = '{study.info.run_id}'"
+    )
+    assert len(models) == 1

@@ -26,9 +26,9 @@ def test_a_strategy_that_runs_in_one_process_refuses_workers_naming_what_does(st
         load_config([f"strategy={strategy}", "workers=2"])
 
 
-def test_workers_must_be_positive():
-    with pytest.raises(ConfigError, match="^workers: must be at least 1, got 0$"):
-        load_config(["workers=0"])
+def test_workers_cannot_be_negative():
+    with pytest.raises(ConfigError, match="^workers: must be at least 0, got -1$"):
+        load_config(["workers=-1"])
 
 
 @pytest.mark.slow

@@ -55,7 +55,11 @@ def app(cfg: DictConfig) -> None:
         else:
             from tunelab.study import Study
 
-            summaries = [Study(study_cfg).run()]
+            summary = Study(study_cfg).run()
+            if summary is None:  # workers=0: the study waits for workers
+                _print_join(study_cfg)
+                return
+            summaries = [summary]
     except ConfigError as error:
         print(f"tunelab: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -68,6 +72,23 @@ def app(cfg: DictConfig) -> None:
         sys.exit(130)
     for summary in summaries:
         _print_summary(study_cfg, summary)
+
+
+def _print_join(cfg: config.StudyConfig) -> None:
+    """How a worker on any machine joins the study `workers=0` created."""
+    from pathlib import Path
+
+    import mlflow
+
+    from tunelab.joining import storage_url
+    from tunelab.tracking.reachability import masked
+
+    folder = Path(cfg.workdir).resolve() / cfg.study_name
+    print(f"study {cfg.study_name} is waiting for workers; on any machine that reaches its "
+          "storage and tracking server, run:")  # fmt: skip
+    print(f"  tunelab worker --study {cfg.study_name} --storage "
+          f"'{masked(storage_url(cfg.strategy.settings, str(folder)))}' "
+          f"--tracking-uri '{mlflow.get_tracking_uri()}'")  # fmt: skip
 
 
 def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:
@@ -102,6 +123,10 @@ def main() -> None:
 
         sys.exit(server(sys.argv[2:]))
     if sys.argv[1:2] == ["worker"]:  # `tunelab worker --study --storage`: join from anywhere
+        from tunelab.workers import main as worker
+
+        sys.exit(worker(sys.argv[2:]))
+    if sys.argv[1:3] == ["study", "close"]:  # a study whose workers all died
         from tunelab.workers import main as worker
 
         sys.exit(worker(sys.argv[2:]))

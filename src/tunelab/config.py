@@ -181,7 +181,7 @@ class StudyConfig:
         """Whether other processes may run this study's trials: its own `workers=N`, or any
         worker that joins through a database server holding its Optuna study."""
         storage = getattr(self.strategy.settings, "storage", None) or ""
-        return self.workers > 1 or storage.startswith(("postgresql", "mysql"))
+        return self.workers != 1 or storage.startswith("postgresql")
 
     def fingerprint(self) -> dict[str, Any]:
         """What must not change between an interrupted study and its resumption."""
@@ -366,10 +366,10 @@ def load(raw: dict[str, Any]) -> StudyConfig:
 
 def _workers(value: Any, strategy: Component) -> int:
     workers = _int(value, "workers")
-    if workers < 1:
-        raise ConfigError(f"workers: must be at least 1, got {workers}")
+    if workers < 0:
+        raise ConfigError(f"workers: must be at least 0, got {workers}")
     cls: Any = strategy.cls  # a Strategy subclass (not imported here: no TensorFlow)
-    if workers > 1 and not cls.parallel:
+    if workers != 1 and not cls.parallel:
         raise ConfigError(f"workers: strategy={strategy.name} runs in one process; with "
                           f"workers={workers} use {cls.in_parallel_use}")  # fmt: skip
     return workers

@@ -8,13 +8,19 @@ database and the tracking server.
 
 from __future__ import annotations
 
+import time
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from tunelab.schema import ConfigError
+from tunelab.local_workers import label
+from tunelab.schema import ConfigError, StudyFailed
+from tunelab.strategies.optuna_base import storage_lock
 from tunelab.tracking.reachability import masked
 
 IDENTITY = "tunelab"  # the Optuna study's user attribute holding the identity
+CLOSER = "tunelab.closer"  # the worker that claimed the study's closing
+CLOSED = "tunelab.closed"  # what the closer tells the others (the registered model)
 CHECKED_VERSIONS = ("tunelab", "tensorflow", "keras")  # a worker must run what the creator ran
 
 
@@ -41,6 +47,7 @@ def publish(url: str, name: str, identity: dict[str, Any]) -> None:
 
     study = optuna.load_study(study_name=name, storage=url)
     study.set_user_attr(IDENTITY, {**identity, "versions": versions()})
+    study.set_user_attr(CLOSER, None)  # a resumed study's closer may have died closing it
 
 
 def read(url: str, name: str) -> dict[str, Any]:
@@ -68,3 +75,39 @@ def read(url: str, name: str) -> dict[str, Any]:
                 f"{here.get(package)}; install the same version to join it"
             )
     return identity
+
+
+def _study(url: str, name: str) -> Any:
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def claim_close(url: str, name: str, force: bool = False) -> bool:
+    """Whether this process is the first to claim closing study `name` (the others then
+    leave it); taken under the lock the study's workers take turns on. `force`: claim it
+    even if another process did (and died closing it)."""
+    with storage_lock(url, Path(name))():
+        study = _study(url, name)
+        if study.user_attrs.get(CLOSER) and not force:
+            return False
+        study.set_user_attr(CLOSER, label())
+        return True
+
+
+def closed(url: str, name: str, registered: dict[str, Any] | None) -> None:
+    """Tell the study's other processes it is closed, with what was registered."""
+    _study(url, name).set_user_attr(CLOSED, {"registered": registered})
+
+
+def wait_until_closed(url: str, name: str, seconds: float = 900) -> dict[str, Any]:
+    """What the closer told (`closed`), once it has; StudyFailed after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        attrs = _study(url, name).user_attrs
+        if CLOSED in attrs:
+            return dict(attrs[CLOSED])
+        time.sleep(1)
+    closer = _study(url, name).user_attrs.get(CLOSER)
+    raise StudyFailed(f"worker {closer} claimed closing study {name!r} but has not closed it "
+                      f"in {seconds:.0f} s; close it with tunelab study close")  # fmt: skip

@@ -45,7 +45,7 @@ def threads_per_worker(workers: int) -> int:
 def pin_threads(workers: int) -> None:
     """TensorFlow's thread pools sized for `workers` processes sharing the cores; before
     TensorFlow runs its first op (later, it keeps the pools it has)."""
-    if workers == 1:
+    if workers <= 1:  # one process, or workers=0 (which runs no trial)
         return
     import tensorflow as tf
 

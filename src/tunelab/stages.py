@@ -71,6 +71,7 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
         summary = study.finished_summary()
         if summary is None:
             summary = study.run()
+            assert summary is not None, "a stage is one process's study (workers >= 1)"
             ran = True
         else:
             report(f"stage {stage.name}: finished before (study {summary.study_id}); kept")

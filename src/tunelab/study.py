@@ -203,7 +203,10 @@ class Study:
         self.cfg = cfg
         self.folder = StudyFolder(cfg)  # refuses a changed config before anything is logged
 
-    def run(self) -> StudySummary:
+    def run(self) -> StudySummary | None:
+        """Create (or resume) the study and run trials; the summary once the study is closed,
+        by this process or another worker. None with `workers=0`: the study then waits for
+        workers from other machines (`tunelab worker`)."""
         cfg, folder = self.cfg, self.folder
         if folder.meta.get("finished"):
             raise ConfigError(
@@ -221,9 +224,9 @@ class Study:
             folder.save(run_id=run_id)
             if cfg.shared:  # what a worker on any machine joins with
                 identity = {"config": cfg.resolved, "run_id": run_id,
-                            "study_id": folder.meta["study_id"]}  # fmt: skip
-                url = joining.storage_url(cfg.strategy.settings, str(folder.path))
-                joining.publish(url, folder.path.name, identity)
+                            "study_id": folder.meta["study_id"],
+                            "tracking_uri": self.tracker.tracking_uri}  # fmt: skip
+                joining.publish(self.storage_url, folder.path.name, identity)
             try:
                 if folder.resuming:
                     if cfg.shared:  # other workers' trials too
@@ -240,39 +243,63 @@ class Study:
                     self._log_design(self.strategy.describe())
                 self._prepare_task(run_id)
                 crew.go()
-                self._run_trials()
+                if cfg.workers == 0:  # the study waits for workers from other machines
+                    self.tracker.leave()
+                    return None
+                summary = self._work_then_close(started)
                 crew.wait()
-                if cfg.shared:  # every worker's trials, as they tagged their runs
-                    folder.reload_records(self.tracker.recorded_trials())
-                summary = self._finish(started)
+                return summary or self._closed_elsewhere()
             except BaseException as error:
                 self._end_runs_after(error)
                 raise
-        return summary
 
-    def work(self, identity: dict[str, Any] | None = None) -> None:
-        """As a worker: run trials of the study another process started until the strategy
-        has none left; that process finishes the study. The study is the one in the study
-        folder (`workers=N` on this machine), or the one `identity` names (read from the
-        study's storage by a worker on any machine, whose folder is its own scratch)."""
+    def work(
+        self, identity: dict[str, Any] | None = None, close: bool = False
+    ) -> StudySummary | None:
+        """As a worker: run trials of a study another process created until none is left to
+        start or running anywhere; the summary if this worker then closed the study. The study
+        is the one in the study folder (`workers=N` on this machine), or the one `identity`
+        names (read from the study's storage by a worker on any machine, whose folder is its
+        own scratch). `close`: close it even if another worker claimed that and died."""
         if identity:
             self.folder.save(run_id=identity["run_id"], study_id=identity["study_id"])
         if "run_id" not in self.folder.meta:
             raise ConfigError(f"workers: study {self.cfg.study_name!r} has no study run to join")
-        self._set_up(joining=True)
+        self._set_up(as_worker=True)
         self.tracker.join_study(self.folder.meta["run_id"])
+        started = time.perf_counter()
         try:
             self._prepare_task(self.folder.meta["run_id"])
-            self._run_trials(joining=True)
-            self.tracker.leave()
+            summary = self._work_then_close(started, force=close)
+            if summary is None:
+                self.tracker.leave()
+            return summary
         except BaseException as error:
             self._end_runs_after(error)
             raise
 
-    def _run_trials(self, joining: bool = False) -> None:
-        """Ask, run, record, tell until the strategy has no trial left. The coordinator of
-        `workers=N` then waits while other workers still run trials, taking over any a dead
-        worker left (the strategy proposes those again)."""
+    def _work_then_close(self, started: float, force: bool = False) -> StudySummary | None:
+        """Run trials; then, in a shared study, close it if this process is the first to
+        claim that (every process tries once nothing is left anywhere; one wins)."""
+        self._run_trials()
+        if self.cfg.shared:
+            if not joining.claim_close(self.storage_url, self.folder.path.name, force):
+                return None
+            self.folder.reload_records(self.tracker.recorded_trials())  # every worker's
+        return self._finish(started)
+
+    def _closed_elsewhere(self) -> StudySummary:
+        """The summary of this shared study once another worker has closed it."""
+        closed = joining.wait_until_closed(self.storage_url, self.folder.path.name)
+        self.tracker.leave()
+        self.folder.reload_records(self.tracker.recorded_trials())
+        self.folder.save(finished=True, registered=closed["registered"])
+        return self._summary(self._best_record(), closed["registered"])
+
+    def _run_trials(self) -> None:
+        """Ask, run, record, tell until the strategy has no trial left, then wait while
+        other workers still run trials, taking over any a dead worker left (the strategy
+        proposes those again)."""
         cfg, folder = self.cfg, self.folder
         progress = TrialProgress(cfg, self.strategy.expected_trials, folder.records)
         with collector_off_long_lived_objects(), progress as bar:
@@ -281,7 +308,7 @@ class Study:
                 proposal = self.strategy.ask()
                 self._end_abandoned_runs()
                 if proposal is None:
-                    if joining or not self.strategy.pending_elsewhere():
+                    if not self.strategy.pending_elsewhere():
                         break
                     time.sleep(1)
                     continue
@@ -311,12 +338,13 @@ class Study:
             ) from None
         self.tracker.end_all("FAILED")
 
-    def _set_up(self, joining: bool = False) -> None:
+    def _set_up(self, as_worker: bool = False) -> None:
         """The strategy (a design it cannot make fails here, fast), the data, the task and the
-        tracker; `joining`: as a worker on a study its coordinator started."""
+        tracker; `as_worker`: as a worker on a study another process created."""
         cfg, folder = self.cfg, self.folder
         from tunelab.backend import quiet_tensorflow
 
+        self.storage_url = joining.storage_url(cfg.strategy.settings, str(folder.path))
         quiet_tensorflow()
         local_workers.pin_threads(cfg.workers)
         self.space = cfg.model.cls.searched_space(cfg.model.space)  # a user's model: built here
@@ -325,7 +353,7 @@ class Study:
             StrategyContext(
                 space=self.space, objective=cfg.objective, seed=cfg.seed,
                 workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
-                shared=cfg.shared or joining, joining=joining, worker=local_workers.label(),
+                shared=cfg.shared or as_worker, joining=as_worker, worker=local_workers.label(),
                 define_by_run=cfg.model.cls.defines_space,
             ),
         )  # fmt: skip
@@ -573,6 +601,8 @@ class Study:
         run_id = folder.meta["run_id"]
         records = folder.records
         elapsed = folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
+        if cfg.shared:  # since the study began, whichever process closes it
+            elapsed = time.time() - tracker.study_started()
         best = self._best_record()
         counts = {s: sum(r.status == s for r in records) for s in ("COMPLETE", "PRUNED", "FAILED")}
         metrics = {
@@ -608,11 +638,16 @@ class Study:
         tracker.end_run(run_id, "FINISHED")
         folder.save(finished=True, elapsed=elapsed, registered=registered,
                     ui_link=tracker.ui_link(), tracking_uri=tracker.tracking_uri)  # fmt: skip
+        if cfg.shared:  # for the study's other processes
+            joining.closed(self.storage_url, folder.path.name, registered)
+        return self._summary(best, registered)
+
+    def _summary(self, best: TrialRecord | None, registered: dict | None) -> StudySummary:
         return StudySummary(
-            study_id=folder.meta["study_id"], run_id=run_id,
+            study_id=self.folder.meta["study_id"], run_id=self.folder.meta["run_id"],
             best_score=best.score if best else None, best_values=best.values if best else None,
-            trials=records, registered=registered, ui_link=tracker.ui_link(),
-            tracking_uri=tracker.tracking_uri,
+            trials=self.folder.records, registered=registered, ui_link=self.tracker.ui_link(),
+            tracking_uri=self.tracker.tracking_uri,
         )  # fmt: skip
 
     def _log_design(self, design: Any) -> None:

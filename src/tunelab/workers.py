@@ -1,6 +1,7 @@
 """A worker process of a study: it runs trials until the study's strategy has none left.
 
     tunelab worker --study NAME --storage URL [--tracking-uri URI] [--workdir DIR]
+    tunelab study close --study NAME --storage URL [--tracking-uri URI]
 
 joins a study from any machine, with nothing in common with the study's other processes but
 the Optuna storage and the tracking server (`tunelab.joining`). `python -m tunelab.workers
@@ -21,15 +22,20 @@ import yaml
 from tunelab import backend, config, interrupts, joining
 from tunelab.local_workers import CONFIG, GO, WORKER
 from tunelab.schema import ConfigError, StudyFailed
-from tunelab.study import Study
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(close: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="tunelab worker",
-        description="Join a running study from this machine and run its trials until none are "
-        "left. Only the study's Optuna storage and tracking server are shared.",
-    )
+        prog="tunelab study close" if close else "tunelab worker",
+        description=(
+            "Close a study whose workers all died: run any trials left, then log its best "
+            "model and summary and end its MLflow run, even if a dead worker claimed that."
+            if close else
+            "Join a running study from this machine and run its trials until none are left; "
+            "the worker that finishes last closes the study. Only the study's Optuna storage "
+            "and tracking server are shared."
+        ),
+    )  # fmt: skip
     p.add_argument("--study", required=True, help="the study's name (its study_name)")
     p.add_argument("--storage", required=True,
                    help="the study's Optuna storage, e.g. postgresql://user@host/db")  # fmt: skip
@@ -49,12 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     if WORKER not in os.environ:  # a worker joining without a number: <host>:<pid>
         os.environ[WORKER] = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        if any(a.startswith("--study") for a in args):
+        if args[:1] == ["close"]:  # `tunelab study close`
+            return _join(parser(close=True).parse_args(args[1:]), close=True)
+        if any(a.startswith("--study") for a in args) or args[:1] in (["-h"], ["--help"]):
             return _join(parser().parse_args(args))
         wait = args[:1] == ["--wait"]
         (folder,) = args[1:] if wait else args
         raw = yaml.safe_load((Path(folder) / CONFIG).read_text())
         cfg = config.load({**raw, "resume": True, "quiet": True})
+        from tunelab.study import Study  # MLflow's import: not for --help
+
         if wait:
             backend.keras()  # TensorFlow's import, while the coordinator sets the study up
             if sys.stdin.buffer.readline() != GO:  # the coordinator stopped first
@@ -68,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _join(args: argparse.Namespace) -> int:
+def _join(args: argparse.Namespace, close: bool = False) -> int:
     """Join the study named in the storage: its config, run and versions come from there."""
     identity = joining.read(args.storage, args.study)
     raw = identity["config"]
@@ -76,11 +86,18 @@ def _join(args: argparse.Namespace) -> int:
         raise ConfigError(f"--study: strategy={raw['strategy']['name']} shares its plan through "
                           "the study folder; join it on that machine with python -m "
                           "tunelab.workers <study folder>")  # fmt: skip
-    tracking = {**raw["tracking"], "uri": args.tracking_uri or raw["tracking"]["uri"]}
+    tracking = {**raw["tracking"], "uri": args.tracking_uri or identity["tracking_uri"]}
     cfg = config.load({**raw, "resume": True, "quiet": True, "workdir": args.workdir,
                        "tracking": tracking,
                        "strategy": {**raw["strategy"], "storage": args.storage}})  # fmt: skip
-    Study(cfg).work(identity)
+    from tunelab.study import Study
+
+    summary = Study(cfg).work(identity, close=close)
+    if summary is not None:
+        best = "" if summary.best_score is None else (
+            f"; best {cfg.objective.name} {summary.best_score:.4f}")  # fmt: skip
+        print(f"tunelab worker: closed study {cfg.study_name} ({len(summary.trials)} trials"
+              f"{best}); MLflow study run {summary.run_id}: {summary.ui_link}")  # fmt: skip
     return 0
 
 

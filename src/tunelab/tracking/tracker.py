@@ -157,6 +157,10 @@ class Tracker:
             raise RuntimeError("Tracker.start_study comes first")
         return self.study_run_id
 
+    def study_started(self) -> float:
+        """When the study run started (seconds since the epoch)."""
+        return self.client.get_run(self.study_run).info.start_time / 1000
+
     @property
     def tracking_uri(self) -> str:
         return mlflow.get_tracking_uri()
