@@ -632,7 +632,7 @@ class Study:
                     file.unlink()
         tracker.log_metrics(run_id, metrics)
         try:
-            self._log_design(self.strategy.summary())
+            self._log_design(self.strategy.summary({r.trial_id: r.outcome for r in records}))
         except Exception as error:  # the trials stand even if the closing analysis fails
             tracker.set_tags(run_id, {"tunelab.summary_error": f"{type(error).__name__}: {error}"})
         tracker.end_run(run_id, "FINISHED")

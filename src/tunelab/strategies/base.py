@@ -9,6 +9,7 @@ to resume under `context.workdir`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -108,8 +109,9 @@ class Strategy(ABC):
         """What the study run should record about the plan itself (a design matrix, aliases)."""
         return StudyDesign()
 
-    def summary(self) -> StudyDesign:
-        """What the study run should record once every trial is told (e.g. a GP's posterior)."""
+    def summary(self, told: Mapping[str, Outcome]) -> StudyDesign:
+        """What the study run should record once every trial is told (e.g. a GP's posterior);
+        `told`: every trial's outcome by trial id, whichever process or session ran it."""
         return StudyDesign()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,7 +175,7 @@ class GPEI(Strategy):
                  "rng": self.rng.bit_generator.state}  # fmt: skip
         write_atomically(self.state_file, json.dumps(state))
 
-    def summary(self) -> StudyDesign:
+    def summary(self, told: Mapping[str, Outcome]) -> StudyDesign:
         if not self.history:
             return StudyDesign()
         from tunelab import plots

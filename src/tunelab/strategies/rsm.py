@@ -4,6 +4,7 @@ then a full quadratic model fitted to the results (see `tunelab.analysis.rsm`)."
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,7 +13,7 @@ import pandas as pd
 
 from tunelab.schema import ConfigError
 from tunelab.space import Param
-from tunelab.strategies.base import Outcome, Proposal, StudyDesign
+from tunelab.strategies.base import Outcome, StudyDesign
 from tunelab.strategies.design import natural
 from tunelab.strategies.plan import FixedPlan, PlannedTrial
 
@@ -48,7 +49,6 @@ class RSM(FixedPlan):
             coded = pyDOE3.ccdesign(k, center=(0, s.center_points), alpha=alpha, face=s.face)
         else:
             coded = pyDOE3.bbdesign(k, center=s.center_points)
-        self.scores: dict[int, float] = {}
         return [
             PlannedTrial(
                 {n: natural(p, c) for (n, p), c in zip(params.items(), row, strict=True)},
@@ -57,17 +57,13 @@ class RSM(FixedPlan):
             for row in coded
         ]
 
-    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
-        super().tell(proposal, outcome)
-        if outcome.score is not None:
-            self.scores[int(proposal.trial_id)] = outcome.score
-
-    def summary(self) -> StudyDesign:
+    def summary(self, told: Mapping[str, Outcome]) -> StudyDesign:
         from tunelab import plots
         from tunelab.analysis.rsm import fit_quadratic
 
         names = self.context.space.names
-        done = sorted(self.scores)
+        scores = {int(trial): o.score for trial, o in told.items() if o.score is not None}
+        done = sorted(scores)
         if len(done) <= len(names) * (len(names) + 3) // 2:  # fewer runs than coefficients
             return StudyDesign(params={"rsm.fit": "too few finished runs"})
         coded = pd.DataFrame([[self.points[i].params[f"coded.{n}"] for n in names] for i in done],
@@ -77,7 +73,7 @@ class RSM(FixedPlan):
             [[_natural_axis(params[n], self.points[i].values[n]) for n in names] for i in done],
             columns=names,
         )
-        fit = fit_quadratic(coded, natural_frame, np.array([self.scores[i] for i in done]))
+        fit = fit_quadratic(coded, natural_frame, np.array([scores[i] for i in done]))
         summary = {"rsm.r2": fit.r2, "rsm.adj_r2": fit.adj_r2, "rsm.nature": fit.nature}
         summary.update({f"rsm.stationary.coded.{n}": v for n, v in fit.stationary_point.items()})
         summary.update({f"rsm.stationary.{n}": natural(params[n], v)
