@@ -108,6 +108,61 @@ def test_a_worker_is_refused_in_one_line_for_a_missing_study_or_other_versions(t
     )
 
 
+def published_study(tmp_path, overrides: list[str]) -> str:
+    """A study's identity as its creator publishes it, composed in `tmp_path/creator` (no
+    study run: the refusals come before a worker reads one)."""
+    import optuna
+
+    from tunelab import config
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    cwd = os.getcwd()
+    os.chdir(tmp_path / "creator")
+    try:
+        cfg = config.compose([*overrides, "strategy=tpe", f"strategy.storage={storage}",
+                              "study_name=published"])  # fmt: skip
+        identity = {
+            "config": cfg.resolved,
+            "run_id": "none",
+            "study_id": "published-0",
+            "tracking_uri": "sqlite:///unused.db",
+            "data": joining.data_fingerprint(getattr(cfg.dataset.settings, "path", None)),
+        }
+    finally:
+        os.chdir(cwd)
+    optuna.create_study(study_name="published", storage=storage)
+    joining.publish(storage, "published", identity)
+    return storage
+
+
+OWN_MODEL = "import keras\n\ndef build(hp):\n    return keras.Sequential()\n"
+
+
+def test_a_worker_is_refused_for_a_model_it_cannot_import_or_other_data(tmp_path):
+    import numpy as np
+
+    (tmp_path / "creator").mkdir()
+    (tmp_path / "creator" / "own.py").write_text(OWN_MODEL)
+    data = {"x": np.zeros((20, 3)), "y": np.arange(20) % 2}
+    np.savez(tmp_path / "creator" / "data.npz", **data)
+    storage = published_study(tmp_path, ["model=hypermodel", "model.build=own:build",
+                                         "dataset=npz", "dataset.path=data.npz"])  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert refusal(storage, "published", elsewhere).startswith(
+        "tunelab worker: error: model.build: no module 'own' on "
+    )
+    (elsewhere / "own.py").write_text(OWN_MODEL)
+    assert refusal(storage, "published", elsewhere) == (
+        "tunelab worker: error: dataset.path: nothing at 'data.npz' on this machine; a worker "
+        "reads the study's data from the same path"
+    )
+    np.savez(elsewhere / "data.npz", **{**data, "y": np.arange(20) % 3})
+    assert refusal(storage, "published", elsewhere).startswith(
+        "tunelab worker: error: dataset.path: 'data.npz' differs from the study's data ("
+    )
+
+
 @pytest.mark.slow
 def test_workers_0_waits_for_workers_and_the_last_one_out_closes_the_study(
     postgres, postgres_mlflow_server, tmp_path

@@ -8,6 +8,7 @@ database and the tracking server.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from importlib import metadata
 from pathlib import Path
@@ -39,6 +40,39 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[package] = "not installed"
     return found
+
+
+def data_fingerprint(path: str | None) -> dict[str, Any] | None:
+    """A dataset read from `path`: its size and a hash of its first MiB (of a folder: of its
+    files' names and sizes); None for data not read from a path."""
+    if not path:
+        return None
+    where = Path(path)
+    if where.is_file():
+        with where.open("rb") as f:
+            return {"size": where.stat().st_size,
+                    "sha256": hashlib.sha256(f.read(2**20)).hexdigest()}  # fmt: skip
+    if where.is_dir():
+        files = sorted(f for f in where.rglob("*") if f.is_file())
+        listing = "\n".join(f"{f.relative_to(where)}:{f.stat().st_size}" for f in files)
+        return {"size": sum(f.stat().st_size for f in files),
+                "sha256": hashlib.sha256(listing.encode()).hexdigest()}  # fmt: skip
+    return {"missing": True}
+
+
+def check_data(identity: dict[str, Any], path: str | None) -> None:
+    """Refuse, in one line, data at `path` that is not the data the study was created with."""
+    theirs, ours = identity.get("data"), data_fingerprint(path)
+    if theirs == ours:
+        return
+    if ours is None or ours.get("missing"):
+        raise ConfigError(f"dataset.path: nothing at {path!r} on this machine; a worker reads "
+                          "the study's data from the same path")  # fmt: skip
+    raise ConfigError(
+        f"dataset.path: {path!r} differs from the study's data ({ours['size']} bytes here, "
+        f"{theirs['size'] if theirs else '?'} when it was created, or other content); a "
+        "worker must read the same data"
+    )
 
 
 def publish(url: str, name: str, identity: dict[str, Any]) -> None:

@@ -225,7 +225,8 @@ class Study:
             if cfg.shared:  # what a worker on any machine joins with
                 identity = {"config": cfg.resolved, "run_id": run_id,
                             "study_id": folder.meta["study_id"],
-                            "tracking_uri": self.tracker.tracking_uri}  # fmt: skip
+                            "tracking_uri": self.tracker.tracking_uri,
+                            "data": joining.data_fingerprint(self.data_path)}  # fmt: skip
                 joining.publish(self.storage_url, folder.path.name, identity)
             try:
                 if folder.resuming:
@@ -371,7 +372,8 @@ class Study:
             )
             self.tracker = Tracker(cfg.tracking, artifacts)
             path = getattr(cfg.dataset.settings, "path", None)
-            self.data_inputs = dataset_inputs(self.data, cfg.dataset.name, path and str(path))
+            self.data_path = str(path) if path else None
+            self.data_inputs = dataset_inputs(self.data, cfg.dataset.name, self.data_path)
         except BaseException:
             artifacts.terminate()
             raise

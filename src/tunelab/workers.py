@@ -82,6 +82,10 @@ def _join(args: argparse.Namespace, close: bool = False) -> int:
     """Join the study named in the storage: its config, run and versions come from there."""
     identity = joining.read(args.storage, args.study)
     raw = identity["config"]
+    if raw["dataset"]["name"] == "arrays":
+        raise ConfigError(f"--study: {args.study!r} trains on arrays its creator passed to "
+                          "tunelab.tune, which no other process can read; save them to a file "
+                          "(dataset=npz or table) to take workers")  # fmt: skip
     if "storage" not in raw["strategy"]:
         raise ConfigError(f"--study: strategy={raw['strategy']['name']} shares its plan through "
                           "the study folder; join it on that machine with python -m "
@@ -90,6 +94,8 @@ def _join(args: argparse.Namespace, close: bool = False) -> int:
     cfg = config.load({**raw, "resume": True, "quiet": True, "workdir": args.workdir,
                        "tracking": tracking,
                        "strategy": {**raw["strategy"], "storage": args.storage}})  # fmt: skip
+    path = getattr(cfg.dataset.settings, "path", None)
+    joining.check_data(identity, path and str(path))
     from tunelab.study import Study
 
     summary = Study(cfg).work(identity, close=close)
