@@ -13,8 +13,7 @@ from conftest import postgres_database, tunelab_cli
 
 from tunelab import joining
 
-STUDY = ["strategy=tpe", "strategy.pruner=none", "dataset=digits", "budget=smoke", "quiet=true",
-         "study_name=joined"]  # fmt: skip
+STUDY = ["dataset=digits", "budget=smoke", "quiet=true", "study_name=joined"]
 
 
 def wait_for_identity(storage: str, name: str, process: subprocess.Popen) -> dict:
@@ -43,18 +42,28 @@ def worker(storage: str, uri: str, folder, name: str = "joined") -> subprocess.P
     )  # fmt: skip
 
 
+PLANS = {  # twelve trials each: TPE's, and a 2^3 factorial with four centre points
+    "tpe": ["strategy=tpe", "strategy.n_trials=12", "strategy.pruner=none"],
+    "full_factorial": ["strategy=full_factorial", "model.tune=[lr,dropout,depth]",
+                       "strategy.center_points=4"],
+}  # fmt: skip
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("strategy", list(PLANS))
 def test_two_workers_join_from_their_own_folders_with_the_storage_and_tracking_uri_alone(
-    postgres, postgres_mlflow_server, tmp_path
+    strategy, postgres, postgres_mlflow_server, tmp_path
 ):
+    """Exactly the study's trials (a plan's points each once), by three processes that share
+    nothing but the database and the tracking server."""
     import optuna
     from mlflow.tracking import MlflowClient
 
-    storage = postgres_database(postgres, "joined")
+    storage = postgres_database(postgres, f"joined_{strategy}")
     (tmp_path / "creator").mkdir()
     creator = subprocess.Popen(
-        [sys.executable, "-m", "tunelab", *STUDY, "strategy.n_trials=12",
-         "model.training.epochs=8", f"strategy.storage='{storage}'", "tracking.experiment=joined"],
+        [sys.executable, "-m", "tunelab", *STUDY, *PLANS[strategy], "model.training.epochs=8",
+         f"strategy.storage='{storage}'", f"tracking.experiment=joined-{strategy}"],
         cwd=tmp_path / "creator", env={**os.environ, "MLFLOW_TRACKING_URI": postgres_mlflow_server},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -72,6 +81,8 @@ def test_two_workers_join_from_their_own_folders_with_the_storage_and_tracking_u
     assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {study.info.run_id}
     labels = {t.data.tags["tunelab.worker"] for t in trials}
     assert len(labels) == 3 and "0" in labels, labels  # the creator and both workers ran trials
+    if strategy != "tpe":
+        assert sorted(int(t.data.params["standard_order"]) for t in trials) == list(range(12))
     states = [t.state.name for t in optuna.load_study(study_name="joined", storage=storage).trials]
     assert states == ["COMPLETE"] * 12
     best = study.data.tags["tunelab.best_trial_run_id"]
@@ -177,8 +188,9 @@ def test_workers_0_waits_for_workers_and_the_last_one_out_closes_the_study(
     storage = postgres_database(postgres, "waiting")
     (tmp_path / "creator").mkdir()
     created = tunelab_cli(
-        [*STUDY, "study_name=waiting", "strategy.n_trials=8", "model.training.epochs=4",
-         "workers=0", f"strategy.storage='{storage}'", "tracking.experiment=waiting"],
+        [*STUDY, "strategy=tpe", "strategy.pruner=none", "study_name=waiting",
+         "strategy.n_trials=8", "model.training.epochs=4", "workers=0",
+         f"strategy.storage='{storage}'", "tracking.experiment=waiting"],
         tmp_path / "creator", env={"MLFLOW_TRACKING_URI": postgres_mlflow_server}, timeout=300,
     )  # fmt: skip
     assert created.returncode == 0, created.stderr[-3000:]

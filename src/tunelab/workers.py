@@ -86,10 +86,6 @@ def _join(args: argparse.Namespace, close: bool = False) -> int:
         raise ConfigError(f"--study: {args.study!r} trains on arrays its creator passed to "
                           "tunelab.tune, which no other process can read; save them to a file "
                           "(dataset=npz or table) to take workers")  # fmt: skip
-    if "storage" not in raw["strategy"]:
-        raise ConfigError(f"--study: strategy={raw['strategy']['name']} shares its plan through "
-                          "the study folder; join it on that machine with python -m "
-                          "tunelab.workers <study folder>")  # fmt: skip
     tracking = {**raw["tracking"], "uri": args.tracking_uri or identity["tracking_uri"]}
     cfg = config.load({**raw, "resume": True, "quiet": True, "workdir": args.workdir,
                        "tracking": tracking,

@@ -24,6 +24,8 @@ class FractionalFactorialSettings:
     replicates: int = 1
     center_points: int = 0
     randomize: bool = True
+    # null: the study folder's SQLite file; a postgresql:// URL: workers on any machine
+    storage: str | None = None
 
     def check(self, path: str) -> None:
         if self.generators is None and self.resolution is None:

@@ -19,6 +19,8 @@ class FullFactorialSettings:
     replicates: int = 1
     center_points: int = 0  # runs at the centre of every factor (two-level designs)
     randomize: bool = True  # seeded random run order; the standard order is logged too
+    # null: the study folder's SQLite file; a postgresql:// URL: workers on any machine
+    storage: str | None = None
 
     def check(self, path: str) -> None:
         if self.replicates < 1 or self.center_points < 0:

@@ -13,6 +13,8 @@ class GridSettings:
     randomize: bool = False  # run the points in a seeded random order instead of the standard one
     points: int = 3  # values per float or log-scaled int range (log-spaced where log)
     max_points: int = 1000  # a larger grid is refused, naming its size
+    # null: the study folder's SQLite file; a postgresql:// URL: workers on any machine
+    storage: str | None = None
 
     def check(self, path: str) -> None:
         if self.points < 2:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from abc import abstractmethod
 from dataclasses import dataclass, field
@@ -11,9 +10,11 @@ from typing import Any
 import numpy as np
 
 from tunelab.files import write_atomically
+from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.strategies.optuna_base import SharedTrials, waiting
+from tunelab.tracking.reachability import masked
 
 POINT = "point"  # the user attribute holding a queued trial's index in the plan
 HEARTBEAT_SECONDS = 10  # a worker silent for 3 heartbeats has its point failed and queued again
@@ -56,15 +57,23 @@ class FixedPlan(Strategy):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        url, name = f"sqlite:///{self.context.workdir / 'optuna.db'}", self.context.workdir.name
+        name = self.context.workdir.name
+        url = self.settings.storage or f"sqlite:///{self.context.workdir / 'optuna.db'}"
         self.sharing = SharedTrials(
             url, HEARTBEAT_SECONDS, self.context.workdir,
             lambda trial: self._trial_id(trial.user_attrs[POINT]),
         )  # fmt: skip
         with self.sharing.lock():
-            if not self.context.joining:  # rebuilt from plan_done.json on resume
-                with contextlib.suppress(KeyError):
-                    optuna.delete_study(study_name=name, storage=self.sharing.storage)
+            exists = name in optuna.get_all_study_names(self.sharing.storage)
+            afresh = not (self.context.resume or self.context.joining)
+            if exists and self.settings.storage and afresh:
+                raise ConfigError(
+                    f"strategy.storage: a study named {name!r} already exists in "
+                    f"{masked(url)}; continue it with resume=true, or give this study another "
+                    "study_name (a shared storage's studies are never deleted)"
+                )
+            if exists and not self.context.joining:  # rebuilt from plan_done.json on resume
+                optuna.delete_study(study_name=name, storage=self.sharing.storage)
             self.queue = optuna.create_study(
                 study_name=name, storage=self.sharing.storage, load_if_exists=True
             )

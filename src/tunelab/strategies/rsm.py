@@ -25,6 +25,8 @@ class RSMSettings:
     alpha: Literal["orthogonal", "rotatable"] = "rotatable"  # ccd's axial distance (ccc, cci)
     center_points: int = 3
     randomize: bool = True
+    # null: the study folder's SQLite file; a postgresql:// URL: workers on any machine
+    storage: str | None = None
 
 
 class RSM(FixedPlan):
