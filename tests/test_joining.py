@@ -31,10 +31,11 @@ def wait_for_identity(storage: str, name: str, process: subprocess.Popen) -> dic
     raise AssertionError("the study never published its identity")
 
 
-def worker(storage: str, uri: str, folder, name: str = "joined") -> subprocess.Popen:
+def worker(storage: str, uri: str, folder, name: str = "joined", **env: str) -> subprocess.Popen:
     """`tunelab worker` in a folder of its own, without the study's environment."""
     folder.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))},
+           **env}  # fmt: skip
     return subprocess.Popen(
         [sys.executable, "-m", "tunelab", "worker", "--study", name, "--storage", storage,
          "--tracking-uri", uri], cwd=folder, env=env, stdout=subprocess.PIPE,
@@ -231,3 +232,62 @@ def test_workers_0_waits_for_workers_and_the_last_one_out_closes_the_study(
         [study.info.experiment_id], filter_string=f"source_run_id = '{study.info.run_id}'"
     )
     assert len(models) == 1
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_worker_and_of_the_study_s_creator_loses_no_trial(
+    postgres, postgres_mlflow_server, tmp_path
+):
+    """The creator dies (kill -9) in its second trial and worker w1 in its first: Optuna's
+    heartbeat fails their trials and enqueues them again, their runs end KILLED with the
+    reason, and the two live workers run exactly the configured trials and close the study."""
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    from tunelab import faults
+
+    storage = postgres_database(postgres, "killed")
+    (tmp_path / "creator").mkdir()
+    creator = subprocess.Popen(
+        [sys.executable, "-m", "tunelab", *STUDY, "strategy=tpe", "strategy.pruner=none",
+         "strategy.n_trials=10", "strategy.heartbeat_seconds=1", "model.training.epochs=8",
+         "study_name=killed", f"strategy.storage='{storage}'", "tracking.experiment=killed"],
+        cwd=tmp_path / "creator", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": postgres_mlflow_server,
+             faults.KILL: "epoch:2@0"},
+    )  # fmt: skip
+    identity = wait_for_identity(storage, "killed", creator)
+    workers = {
+        label: worker(storage, postgres_mlflow_server, tmp_path / label, "killed",
+                      TUNELAB_WORKER=label, **{faults.KILL: "epoch:1@w1"})
+        for label in ("w1", "w2", "w3")
+    }  # fmt: skip
+    creator.communicate(timeout=600)
+    assert creator.returncode == -9
+    outputs = {label: process.communicate(timeout=600) for label, process in workers.items()}
+    assert workers["w1"].returncode == -9
+    for label in ("w2", "w3"):
+        assert workers[label].returncode == 0, outputs[label][1][-3000:]
+    closing = [label for label, (out, _) in outputs.items() if "closed study killed" in out]
+    assert len(closing) == 1
+
+    trials = optuna.load_study(study_name="killed", storage=storage).trials
+    states = [t.state.name for t in trials]
+    assert states.count("COMPLETE") == 10 and states.count("FAIL") == 2, states
+    for dead in (t for t in trials if t.state.name == "FAIL"):
+        (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+        assert retry.params == dead.params and retry.state.name == "COMPLETE"
+
+    client = MlflowClient(postgres_mlflow_server)
+    study = client.get_run(identity["run_id"])
+    assert study.info.status == "FINISHED" and study.data.metrics["trials"] == 10
+    runs = client.search_runs([study.info.experiment_id], "tags.`tunelab.kind` = 'trial'")
+    killed = [r for r in runs if r.info.status == "KILLED"]
+    assert sorted(r.data.tags["tunelab.worker"] for r in killed) == ["0", "w1"]
+    for run in killed:
+        assert run.data.tags["tunelab.failure_reason"].startswith(
+            "its worker stopped (no heartbeat for 3 s)"
+        )
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    assert len(finished) == 10 and len(runs) == 12
+    assert {r.data.tags["tunelab.worker"] for r in finished} <= {"0", "w2", "w3"}
