@@ -1,12 +1,11 @@
 """The N − 1 local worker processes a study starts (`workers=N`), and each process's label.
 
-The study's process (the coordinator) creates everything shared before any worker joins: the
-strategy's Optuna study, the MLflow experiment and the study run, and the study folder with its
-resolved config. Its N − 1 workers, `python -m tunelab.workers --wait <study folder>`, start
-first and import TensorFlow meanwhile, then join when the coordinator says `go`; it runs trials
-itself too. Each worker joins the shared Optuna study, asks it for trials (one process at a
-time counts and asks, so that together they run exactly `n_trials`), logs each trial as a child
-of the study run and journals it; the coordinator waits for all of them and then finishes the
+The study's process creates everything shared before any worker joins: the strategy's Optuna
+study (with the study's identity in it), the MLflow experiment and the study run. Its N − 1
+workers, `python -m tunelab.workers --wait --study NAME --storage URL`, start first and import
+TensorFlow meanwhile, then join when it says `go`, exactly as `tunelab worker` joins from
+another machine, each with its own scratch folder. Every process runs trials (one at a time
+counts and asks, so that together they run exactly `n_trials`); the last one out closes the
 study. Each process pins TensorFlow to cores / N threads.
 """
 
@@ -21,12 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-
-from tunelab.files import write_atomically
 from tunelab.schema import StudyFailed
 
-CONFIG = "config.yaml"  # the resolved config in the study folder, which workers load
 WORKER = "TUNELAB_WORKER"  # the worker's label (tag tunelab.worker; 0 is the coordinator)
 LOG_TAIL = 3
 GO = b"go\n"  # the coordinator's word to its waiting workers that the study is ready
@@ -62,14 +57,15 @@ class Crew:
     study up: each imports TensorFlow, MLflow and the rest meanwhile (seconds), then waits for
     `go`, the coordinator's word that the Optuna study, the study run and the task are ready."""
 
-    def __init__(self, folder: Path, workers: int) -> None:
+    def __init__(self, folder: Path, workers: int, storage: str) -> None:
         self.folder, self.workers = folder, workers
         self.processes: list[subprocess.Popen] = []
         for index in range(1, workers):
             log = open(folder / f"worker-{index}.log", "w")  # noqa: SIM115 (kept for the process)
             self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "tunelab.workers", "--wait", str(folder)], stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
+                [sys.executable, "-m", "tunelab.workers", "--wait", "--study", folder.name,
+                 "--storage", storage, "--workdir", str(folder / f"worker-{index}")],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
                 env={**os.environ, WORKER: str(index)},
             ))  # fmt: skip
 
@@ -101,12 +97,11 @@ class Crew:
 
 
 @contextmanager
-def crew(folder: Path, workers: int, resolved: dict) -> Iterator[Crew]:
-    """The study's workers (none for `workers=1`), given the resolved config to load; if the
-    coordinator stops, they stop too."""
-    if workers > 1:  # in the coordinator's order, so that workers suggest in the same one
-        write_atomically(folder / CONFIG, yaml.safe_dump(resolved, sort_keys=False))
-    started = Crew(folder, workers)
+def crew(folder: Path, workers: int, storage: str) -> Iterator[Crew]:
+    """The study's other workers on this machine (none for `workers=1`), which join it through
+    its Optuna storage as a worker on any machine does; if the coordinator stops, they stop
+    too."""
+    started = Crew(folder, workers, storage)
     try:
         yield started
     except BaseException:

@@ -213,7 +213,8 @@ class Study:
                 f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
                 "start a new one with resume=false or another study_name"
             )
-        with local_workers.crew(folder.path, cfg.workers, cfg.resolved) as crew:
+        url = joining.storage_url(cfg.strategy.settings, str(folder.path))
+        with local_workers.crew(folder.path, cfg.workers, url) as crew:
             self._set_up()
             started = time.perf_counter()
             run_id = self.tracker.start_study(
@@ -254,18 +255,12 @@ class Study:
                 self._end_runs_after(error)
                 raise
 
-    def work(
-        self, identity: dict[str, Any] | None = None, close: bool = False
-    ) -> StudySummary | None:
-        """As a worker: run trials of a study another process created until none is left to
-        start or running anywhere; the summary if this worker then closed the study. The study
-        is the one in the study folder (`workers=N` on this machine), or the one `identity`
-        names (read from the study's storage by a worker on any machine, whose folder is its
-        own scratch). `close`: close it even if another worker claimed that and died."""
-        if identity:
-            self.folder.save(run_id=identity["run_id"], study_id=identity["study_id"])
-        if "run_id" not in self.folder.meta:
-            raise ConfigError(f"workers: study {self.cfg.study_name!r} has no study run to join")
+    def work(self, identity: dict[str, Any], close: bool = False) -> StudySummary | None:
+        """As a worker: run trials of the study `identity` names (read from its storage; this
+        process's study folder is its own scratch) until none is left to start or running
+        anywhere; the summary if this worker then closed the study. `close`: close it even if
+        another worker claimed that and died."""
+        self.folder.save(run_id=identity["run_id"], study_id=identity["study_id"])
         self._set_up(as_worker=True)
         self.tracker.join_study(self.folder.meta["run_id"])
         started = time.perf_counter()

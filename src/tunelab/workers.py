@@ -4,9 +4,8 @@
     tunelab study close --study NAME --storage URL [--tracking-uri URI]
 
 joins a study from any machine, with nothing in common with the study's other processes but
-the Optuna storage and the tracking server (`tunelab.joining`). `python -m tunelab.workers
-[--wait] <study folder>` is the form `workers=N` starts on its own machine
-(`tunelab.local_workers`), which reads the study folder.
+the Optuna storage and the tracking server (`tunelab.joining`); the workers `workers=N` starts
+on the study's own machine (`tunelab.local_workers`) join the same way.
 """
 
 from __future__ import annotations
@@ -15,12 +14,9 @@ import argparse
 import os
 import socket
 import sys
-from pathlib import Path
-
-import yaml
 
 from tunelab import backend, config, interrupts, joining
-from tunelab.local_workers import CONFIG, GO, WORKER
+from tunelab.local_workers import GO, WORKER, label
 from tunelab.schema import ConfigError, StudyFailed
 
 
@@ -41,41 +37,35 @@ def parser(close: bool = False) -> argparse.ArgumentParser:
                    help="the study's Optuna storage, e.g. postgresql://user@host/db")  # fmt: skip
     p.add_argument("--tracking-uri", help="the MLflow tracking server (default: the one the "
                    "study was created with)")  # fmt: skip
-    p.add_argument("--workdir", default=".tunelab",
-                   help="this worker's own scratch folder (default: .tunelab)")  # fmt: skip
+    p.add_argument("--workdir", help="this worker's own scratch folder (default: "
+                   ".tunelab/workers/<host>:<pid>)")  # fmt: skip
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run trials of a study until its strategy has none left: `--study/--storage` from any
-    machine; `<study folder>` on the study's own (with `--wait`, the coordinator's own
-    workers first import everything and wait for its `go` on stdin)."""
+    """`tunelab worker` (and `tunelab study close`): join a study and run its trials until
+    none is left. With `--wait` (the workers `workers=N` starts), first import everything and
+    wait for the study's process to say `go` on stdin."""
     interrupts.stop_on_sigterm()
-    args = argv if argv is not None else sys.argv[1:]
+    args = list(argv if argv is not None else sys.argv[1:])
     if WORKER not in os.environ:  # a worker joining without a number: <host>:<pid>
         os.environ[WORKER] = f"{socket.gethostname()}:{os.getpid()}"
+    close = args[:1] == ["close"]
+    wait = "--wait" in args
     try:
-        if args[:1] == ["close"]:  # `tunelab study close`
-            return _join(parser(close=True).parse_args(args[1:]), close=True)
-        if any(a.startswith("--study") for a in args) or args[:1] in (["-h"], ["--help"]):
-            return _join(parser().parse_args(args))
-        wait = args[:1] == ["--wait"]
-        (folder,) = args[1:] if wait else args
-        raw = yaml.safe_load((Path(folder) / CONFIG).read_text())
-        cfg = config.load({**raw, "resume": True, "quiet": True})
-        from tunelab.study import Study  # MLflow's import: not for --help
-
+        options = parser(close).parse_args(
+            [a for a in (args[1:] if close else args) if a != "--wait"]
+        )
         if wait:
-            backend.keras()  # TensorFlow's import, while the coordinator sets the study up
-            if sys.stdin.buffer.readline() != GO:  # the coordinator stopped first
+            backend.keras()  # TensorFlow's import, while the study's process sets it up
+            if sys.stdin.buffer.readline() != GO:  # the study's process stopped first
                 return 0
-        Study(cfg).work()
+        return _join(options, close)
     except (ConfigError, StudyFailed) as error:
         print(f"tunelab worker: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
 
 
 def _join(args: argparse.Namespace, close: bool = False) -> int:
@@ -87,7 +77,8 @@ def _join(args: argparse.Namespace, close: bool = False) -> int:
                           "tunelab.tune, which no other process can read; save them to a file "
                           "(dataset=npz or table) to take workers")  # fmt: skip
     tracking = {**raw["tracking"], "uri": args.tracking_uri or identity["tracking_uri"]}
-    cfg = config.load({**raw, "resume": True, "quiet": True, "workdir": args.workdir,
+    workdir = args.workdir or f".tunelab/workers/{label()}"
+    cfg = config.load({**raw, "resume": True, "quiet": True, "workdir": workdir,
                        "tracking": tracking,
                        "strategy": {**raw["strategy"], "storage": args.storage}})  # fmt: skip
     path = getattr(cfg.dataset.settings, "path", None)

@@ -52,8 +52,8 @@ class FixedPlan(Strategy):
             self._enqueue([index for index in self.order if index not in self.done])
 
     def _enqueue(self, todo: list[int]) -> None:
-        """The shared queue: the study's process (not `joining`) fills it afresh with `todo`,
-        in run order; workers that join take from it."""
+        """The shared queue, which the study's process fills with `todo`, in run order, when
+        it creates it; workers that join take from it, and a resumed study goes on with it."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -72,12 +72,13 @@ class FixedPlan(Strategy):
                     f"{masked(url)}; continue it with resume=true, or give this study another "
                     "study_name (a shared storage's studies are never deleted)"
                 )
-            if exists and not self.context.joining:  # rebuilt from plan_done.json on resume
+            if exists and afresh:  # the study folder's own file: a study started afresh
                 optuna.delete_study(study_name=name, storage=self.sharing.storage)
+                exists = False
             self.queue = optuna.create_study(
                 study_name=name, storage=self.sharing.storage, load_if_exists=True
             )
-            if not self.context.joining:
+            if not exists and not self.context.joining:
                 for index in todo:
                     self.queue.enqueue_trial({}, user_attrs={POINT: index})
 
@@ -105,22 +106,18 @@ class FixedPlan(Strategy):
         return f"{index:0{len(str(len(self.points)))}d}"
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
-        index = int(proposal.trial_id)
         if self.sharing is None:
-            self.done.add(index)
+            self.done.add(int(proposal.trial_id))
             write_atomically(self.state_file, json.dumps(sorted(self.done)))
             return
         from optuna.trial import TrialState
 
         self.sharing.ended(proposal.handle)
-        with self.sharing.lock():  # every worker's points
+        with self.sharing.lock():
             if outcome.status == "COMPLETE" and outcome.score is not None:
                 self.queue.tell(proposal.handle, outcome.score)
             else:
                 self.queue.tell(proposal.handle, state=TrialState.FAIL)
-            done = json.loads(self.state_file.read_text()) if self.state_file.exists() else []
-            self.done = {*done, index}
-            write_atomically(self.state_file, json.dumps(sorted(self.done)))
 
     def abandoned(self) -> dict[str, str]:
         return self.sharing.abandoned() if self.sharing else {}
