@@ -31,8 +31,43 @@ def test_workers_cannot_be_negative():
         load_config(["workers=-1"])
 
 
+def fake_nvidia_smi(folder: Path, count: int) -> dict[str, str]:
+    """An environment whose `nvidia-smi -L` lists `count` GPUs (a script: this machine has
+    none), and no $CUDA_VISIBLE_DEVICES."""
+    import os
+
+    folder.mkdir()
+    script = folder / "nvidia-smi"
+    lines = "".join(f"echo 'GPU {i}: Fake GPU (UUID: GPU-{i})'\n" for i in range(count))
+    script.write_text(f"#!/bin/sh\n{lines}")
+    script.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    return {**env, "PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+def test_workers_get_one_gpu_each_round_robin_from_the_device_list(tmp_path, monkeypatch):
+    from tunelab.local_workers import GPU, gpu_environment, gpus
+
+    for key, value in fake_nvidia_smi(tmp_path / "bin", 3).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert gpus() == ["0", "1", "2"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # the user's choice wins
+    assert gpus() == ["2", "3"]
+    assert [gpu_environment(i, ["2", "3"])["CUDA_VISIBLE_DEVICES"] for i in range(5)] == list(
+        "23232"
+    )
+    assert gpu_environment(1, ["2", "3"]) == {
+        "CUDA_VISIBLE_DEVICES": "3", "TF_FORCE_GPU_ALLOW_GROWTH": "true", GPU: "3"
+    }  # fmt: skip
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert gpus() == [] and gpu_environment(1, []) == {}  # no GPU: nothing is set
+
+
 @pytest.mark.slow
 def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri, tmp_path):
+    """On a machine whose (faked) device list has two GPUs, each worker's trials are tagged
+    with its own; TensorFlow's CPU wheel ignores the device it is given."""
     import optuna
     from mlflow.tracking import MlflowClient
 
@@ -41,7 +76,8 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     out = tunelab_cli(["strategy=tpe", "strategy.n_trials=6", "strategy.pruner=none",
                        "model.training.epochs=8", "workers=2", "dataset=digits",
                        "budget=smoke", "quiet=true", "tracking.experiment=workers"],
-                      cwd=tmp_path, timeout=600)  # fmt: skip
+                      cwd=tmp_path, timeout=600,
+                      env=fake_nvidia_smi(tmp_path / "bin", 2))  # fmt: skip
     assert out.returncode == 0, out.stderr
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("workers").experiment_id
@@ -52,6 +88,7 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     assert {t.info.status for t in trials} == {"FINISHED"}
     assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {study.info.run_id}
     assert {t.data.tags["tunelab.worker"] for t in trials} == {"0", "1"}  # both ran trials
+    assert all(t.data.tags["tunelab.gpu"] == t.data.tags["tunelab.worker"] for t in trials)
 
     folder = tmp_path / ".tunelab" / "mlp-digits-tpe-seed0"
     optuna_study = optuna.load_study(study_name=folder.name,

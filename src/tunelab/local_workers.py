@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 from tunelab.schema import StudyFailed
 
 WORKER = "TUNELAB_WORKER"  # the worker's label (tag tunelab.worker; 0 is the coordinator)
+GPU = "TUNELAB_GPU"  # the GPU workers=N gave this process (tag tunelab.gpu)
 LOG_TAIL = 3
 GO = b"go\n"  # the coordinator's word to its waiting workers that the study is ready
 
@@ -52,6 +54,30 @@ def pin_threads(workers: int) -> None:
         pass
 
 
+def gpus() -> list[str]:
+    """This machine's GPUs as CUDA numbers them, without importing TensorFlow: those in
+    $CUDA_VISIBLE_DEVICES if it is set, else what `nvidia-smi -L` lists (none without it)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                                 timeout=30, check=True).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return re.findall(r"^GPU (\d+):", listing, re.M)
+
+
+def gpu_environment(index: int, devices: list[str]) -> dict[str, str]:
+    """What worker `index` of a study runs with on a machine with `devices`: one GPU each,
+    round robin, its memory taken as needed (so that two workers can share one); nothing
+    without GPUs."""
+    if not devices:
+        return {}
+    device = devices[index % len(devices)]
+    return {"CUDA_VISIBLE_DEVICES": device, "TF_FORCE_GPU_ALLOW_GROWTH": "true", GPU: device}
+
+
 class Crew:
     """The `workers - 1` worker processes of a study, started before the coordinator sets the
     study up: each imports TensorFlow, MLflow and the rest meanwhile (seconds), then waits for
@@ -60,14 +86,16 @@ class Crew:
     def __init__(self, folder: Path, workers: int, storage: str) -> None:
         self.folder, self.workers = folder, workers
         self.processes: list[subprocess.Popen] = []
+        devices = gpus() if workers > 1 else []
         for index in range(1, workers):
             log = open(folder / f"worker-{index}.log", "w")  # noqa: SIM115 (kept for the process)
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "tunelab.workers", "--wait", "--study", folder.name,
                  "--storage", storage, "--workdir", str(folder / f"worker-{index}")],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
-                env={**os.environ, WORKER: str(index)},
+                env={**os.environ, WORKER: str(index), **gpu_environment(index, devices)},
             ))  # fmt: skip
+        os.environ.update(gpu_environment(0, devices))  # the study's own process: worker 0
 
     def go(self) -> None:
         """Let the workers join the study (one that has already exited is left to `wait`)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -460,6 +461,8 @@ class Study:
             tags["tunelab.trial_index"] = str(index)
         else:
             tags["tunelab.worker"] = local_workers.label()
+        if local_workers.GPU in os.environ:
+            tags["tunelab.gpu"] = os.environ[local_workers.GPU]
         started = time.perf_counter()
         key = f"{folder.meta['study_id']}/{proposal.trial_id}"
         run = tracker.start_trial(f"trial-{proposal.trial_id}", key, tags)
