@@ -278,3 +278,23 @@ def test_a_bad_stage_override_names_the_stage():
     bad = cfg.stages[0].__class__(name="broken", overrides=["strategy.resolution=x"])
     with pytest.raises(ConfigError, match="stages.broken: strategy.resolution: expected an int"):
         stage_config(cfg, ["experiment=cifar_doe"], bad)
+
+
+def test_a_python_without_tensorflow_is_refused_in_one_line_naming_the_extras(monkeypatch):
+    import importlib.util
+
+    from tunelab import backend
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorflow" else real(name, *a),
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"^TensorFlow is not installed: pip install 'tunelab\[cpu\]', or 'tunelab\[gpu\]'",
+    ):
+        backend.require_tensorflow()
+    monkeypatch.undo()
+    backend.require_tensorflow()  # this Python has it

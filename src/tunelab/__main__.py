@@ -19,7 +19,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from tunelab import config, interrupts
+from tunelab import backend, config, interrupts
 from tunelab.schema import ConfigError, StudyFailed
 from tunelab.tracking import reachability
 
@@ -42,6 +42,7 @@ def expand_overrides(argv: list[str]) -> list[str]:
 def app(cfg: DictConfig) -> None:
     try:
         study_cfg = config.from_hydra(cfg)
+        backend.require_tensorflow()
         reachability.check(study_cfg.tracking.uri)  # seconds, before TensorFlow is imported
         storage = getattr(study_cfg.strategy.settings, "storage", None)  # Optuna's, if any
         if storage and storage != "memory":

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunelab import config
+from tunelab import backend, config
 from tunelab.config import Component, ModelConfig, Objective, StudyConfig, TrackingSettings
 from tunelab.schema import ConfigError
 from tunelab.space import SearchSpace
@@ -152,6 +152,7 @@ def tune(
     """
     from tunelab.tracking import reachability
 
+    backend.require_tensorflow()
     strategy_settings, fit = _split_settings(strategy, max_trials, kwargs)
     chosen = config.strategy_component(strategy, strategy_settings)
     goal = _objective(objective)

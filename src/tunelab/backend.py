@@ -3,8 +3,19 @@ and the comparison CLI never pay for them. Everything that needs Keras gets it f
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
+
+
+def require_tensorflow() -> None:
+    """Refuse, in one line and without importing it, a Python with no TensorFlow (tunelab
+    installed without its `cpu` or `gpu` extra)."""
+    if importlib.util.find_spec("tensorflow") is None:
+        from tunelab.schema import ConfigError
+
+        raise ConfigError("TensorFlow is not installed: pip install 'tunelab[cpu]', or "
+                          "'tunelab[gpu]' on a machine with CUDA GPUs (README: GPUs)")  # fmt: skip
 
 
 def keras() -> Any:

@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _join(args: argparse.Namespace, close: bool = False) -> int:
     """Join the study named in the storage: its config, run and versions come from there."""
+    backend.require_tensorflow()
     identity = joining.read(args.storage, args.study)
     raw = identity["config"]
     if raw["dataset"]["name"] == "arrays":
