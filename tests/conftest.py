@@ -31,7 +31,10 @@ def free_port() -> int:
 
 
 def start_mlflow_server(
-    folder: Path, backend_store_uri: str | None = None, port: int | None = None
+    folder: Path,
+    backend_store_uri: str | None = None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
 ) -> tuple[subprocess.Popen, str]:
     """`mlflow server` with a SQLite backend in `folder` (or `backend_store_uri`), artifacts in
     `folder`, on `port` (default: a free one); returns once /health answers. Started again on
@@ -41,12 +44,12 @@ def start_mlflow_server(
     backend_store_uri = backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}"
     with open(folder / "server.log", "a") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
              "--backend-store-uri", backend_store_uri,
              "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=log, env={**NO_JOB_EXECUTION, **os.environ},
         )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
+    uri = f"http://{host}:{port}"
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
     deadline = time.time() + 90
     while time.time() < deadline:

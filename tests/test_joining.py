@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import postgres_database, tunelab_cli
+from conftest import free_port, postgres_database, start_mlflow_server, tunelab_cli
 
 from tunelab import joining
 
@@ -291,3 +294,169 @@ def test_kill_9_of_a_worker_and_of_the_study_s_creator_loses_no_trial(
     finished = [r for r in runs if r.info.status == "FINISHED"]
     assert len(finished) == 10 and len(runs) == 12
     assert {r.data.tags["tunelab.worker"] for r in finished} <= {"0", "w2", "w3"}
+
+
+NETWORK = "10.231.0"  # the veth pair's subnet: .1 this host, .2 the other "host"
+
+
+@pytest.fixture()
+def other_host() -> Iterator[str]:
+    """A network and UTS namespace standing for another machine, reaching this one through a
+    veth pair at {NETWORK}.1; yields the namespace's name (`ip netns exec NAME …`)."""
+    import shutil
+
+    if os.geteuid() != 0 or not (shutil.which("ip") and shutil.which("unshare")):
+        pytest.skip("another host needs root, iproute2 and unshare (network namespaces)")
+    name, here, there = f"tl{os.getpid()}", f"tla{os.getpid()}", f"tlb{os.getpid()}"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    ip("netns", "add", name)
+    try:
+        ip("link", "add", here, "type", "veth", "peer", "name", there)
+        ip("link", "set", there, "netns", name)
+        ip("addr", "add", f"{NETWORK}.1/24", "dev", here)
+        ip("link", "set", here, "up")
+        for args in (["addr", "add", f"{NETWORK}.2/24", "dev", there], ["link", "set", there, "up"],
+                     ["link", "set", "lo", "up"]):  # fmt: skip
+            ip("netns", "exec", name, "ip", *args)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "del", here], capture_output=True)
+        ip("netns", "del", name)
+
+
+def postgres_on_tcp(folder: Path, host: str) -> tuple[Any, str]:
+    """A PostgreSQL (pgserver's) listening on `host` over TCP too, trusting its subnet; its
+    server and the SQLAlchemy URL of a new database `optuna` there."""
+    import pgserver
+    from pgserver._commands import pg_ctl
+
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    server.psql("CREATE DATABASE optuna;")
+    with (server.pgdata / "pg_hba.conf").open("a") as hba:
+        hba.write(f"host all all {NETWORK}.0/24 trust\n")
+    port = free_port()
+    socket_dir = server.get_postmaster_info().socket_dir
+    pg_ctl(["-w", "-o", f"-h {host}", "-o", f"-p {port}", "-o", f"-k {socket_dir}", "-l",
+            str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user)  # fmt: skip
+    return server, f"postgresql+psycopg://postgres@{host}:{port}/optuna"
+
+
+@pytest.mark.slow
+def test_a_worker_on_another_host_is_killed_and_cleaned_up_and_the_total_stays_exact(
+    other_host, tmp_path
+):
+    """A worker in its own network and UTS namespaces (host name far-host) joins over TCP
+    through a veth pair; its runs carry that host. Killed (kill -9) in its first trial, its run
+    is KILLED by `tunelab cleanup --gone-host far-host`, its trial is failed by the heartbeat
+    and run again by the others, and the study ends with exactly its trials."""
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    from tunelab import faults
+
+    here = f"{NETWORK}.1"
+    postgres, storage = postgres_on_tcp(tmp_path / "pgdata", here)
+    server, uri = start_mlflow_server(tmp_path / "mlflow", host=here)
+    try:
+        (tmp_path / "creator").mkdir()
+        creator = subprocess.Popen(
+            [sys.executable, "-m", "tunelab", *STUDY, "strategy=tpe", "strategy.pruner=none",
+             "strategy.n_trials=10", "strategy.heartbeat_seconds=5", "model.training.epochs=8",
+             "study_name=far", f"strategy.storage='{storage}'", f"tracking.uri={uri}",
+             "tracking.experiment=far"],
+            cwd=tmp_path / "creator", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        identity = wait_for_identity(storage, "far", creator)
+        (tmp_path / "far").mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))}
+        far = subprocess.Popen(
+            ["ip", "netns", "exec", other_host, "unshare", "--uts", "sh", "-c",
+             f"hostname far-host && exec {sys.executable} -m tunelab worker --study far "
+             f"--storage '{storage}' --tracking-uri {uri}"],
+            cwd=tmp_path / "far", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**env, "TUNELAB_WORKER": "far", faults.KILL: "epoch:1@far"},
+        )  # fmt: skip
+        _, far_errors = far.communicate(timeout=300)
+        assert far.returncode == -9, far_errors[-3000:]
+        cleanup = tunelab_cli(["cleanup", "--tracking-uri", uri, "--experiment", "far",
+                               "--gone-host", "far-host"], tmp_path)  # fmt: skip
+        assert cleanup.returncode == 0, cleanup.stderr
+        _, errors = creator.communicate(timeout=600)
+        assert creator.returncode == 0, errors[-3000:]
+
+        client = MlflowClient(uri)
+        study = client.get_run(identity["run_id"])
+        assert study.info.status == "FINISHED" and study.data.metrics["trials"] == 10
+        runs = client.search_runs([study.info.experiment_id], "tags.`tunelab.kind` = 'trial'")
+        (dead,) = [r for r in runs if r.data.tags["tunelab.worker"] == "far"]
+        assert dead.data.tags["tunelab.process"].startswith("far-host:")
+        assert dead.info.status == "KILLED"
+        assert dead.data.tags["tunelab.failure_reason"].startswith(
+            "its host far-host is gone (tunelab cleanup --gone-host); ended by tunelab cleanup"
+        )
+        finished = [r for r in runs if r.info.status == "FINISHED"]
+        assert len(finished) == 10 and len(runs) == 11
+        states = [t.state.name for t in optuna.load_study(study_name="far", storage=storage).trials]
+        assert states.count("COMPLETE") == 10 and states.count("FAIL") == 1, states
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        postgres.cleanup()
+
+
+def restart_postgres(server: Any, down_seconds: float) -> None:
+    """Stop pgserver's PostgreSQL (fast shutdown: sessions cut), wait, start it again as
+    pgserver does (its socket only)."""
+    from pgserver._commands import pg_ctl
+
+    socket_dir = server.get_postmaster_info().socket_dir
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    time.sleep(down_seconds)
+    pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log), "start"],
+           pgdata=server.pgdata, user=server.system_user)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_study_outlasts_its_database_restarting_mid_study(mlflow_server, tmp_path):
+    """PostgreSQL, which holds the study's Optuna storage, goes away for 10 s while two
+    workers run trials: they wait for it and the study ends with exactly its trials, none
+    lost, none RUNNING."""
+    import optuna
+    import pgserver
+    from mlflow.tracking import MlflowClient
+
+    postgres = pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop")
+    try:
+        storage = postgres_database(postgres, "restarted")
+        (tmp_path / "creator").mkdir()
+        creator = subprocess.Popen(
+            [sys.executable, "-m", "tunelab", *STUDY, "strategy=tpe", "strategy.pruner=none",
+             "strategy.n_trials=10", "model.training.epochs=8", "workers=2",
+             "study_name=restarted", f"strategy.storage='{storage}'",
+             "tracking.experiment=restarted"],
+            cwd=tmp_path / "creator", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server},
+        )  # fmt: skip
+        identity = wait_for_identity(storage, "restarted", creator)
+        deadline = time.time() + 180
+        while time.time() < deadline:  # a trial or two done, more running
+            study = optuna.load_study(study_name="restarted", storage=storage)
+            if sum(t.state.name == "COMPLETE" for t in study.trials) >= 2:
+                break
+            time.sleep(0.5)
+        restart_postgres(postgres, 10)
+        _, errors = creator.communicate(timeout=600)
+        assert creator.returncode == 0, errors[-3000:]
+        trials = optuna.load_study(study_name="restarted", storage=storage).trials
+        states = [t.state.name for t in trials]
+        assert states.count("COMPLETE") == 10 and "RUNNING" not in states, states
+    finally:
+        postgres.cleanup()
+    client = MlflowClient(mlflow_server)
+    study_run = client.get_run(identity["run_id"])
+    assert study_run.info.status == "FINISHED" and study_run.data.metrics["trials"] == 10
+    runs = client.search_runs([study_run.info.experiment_id], "tags.`tunelab.kind` = 'trial'")
+    assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 10

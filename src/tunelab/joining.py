@@ -16,7 +16,7 @@ from typing import Any
 
 from tunelab.local_workers import label
 from tunelab.schema import ConfigError, StudyFailed
-from tunelab.strategies.optuna_base import storage_lock
+from tunelab.strategies.optuna_base import outlasting_restarts, storage_lock
 from tunelab.tracking.reachability import masked
 
 IDENTITY = "tunelab"  # the Optuna study's user attribute holding the identity
@@ -111,12 +111,14 @@ def read(url: str, name: str) -> dict[str, Any]:
     return identity
 
 
+@outlasting_restarts
 def _study(url: str, name: str) -> Any:
     import optuna
 
     return optuna.load_study(study_name=name, storage=url)
 
 
+@outlasting_restarts
 def claim_close(url: str, name: str, force: bool = False) -> bool:
     """Whether this process is the first to claim closing study `name` (the others then
     leave it); taken under the lock the study's workers take turns on. `force`: claim it
@@ -129,6 +131,7 @@ def claim_close(url: str, name: str, force: bool = False) -> bool:
         return True
 
 
+@outlasting_restarts
 def closed(url: str, name: str, registered: dict[str, Any] | None) -> None:
     """Tell the study's other processes it is closed, with what was registered."""
     _study(url, name).set_user_attr(CLOSED, {"registered": registered})

@@ -7,18 +7,57 @@ import contextlib
 import functools
 import hashlib
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from tunelab.files import locked
-from tunelab.schema import ConfigError
+from tunelab.schema import ConfigError, StudyFailed
 from tunelab.seeding import derive
 from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tracking.reachability import masked
+
+F = TypeVar("F", bound=Callable[..., Any])
+RESTART_SECONDS = 120  # how long a study waits for its database to come back
+
+
+def outlasting_restarts(function: F) -> F:
+    """`function`, called again every second while the study's database cannot be reached (a
+    restart, a failover), for up to RESTART_SECONDS; a lock it took is released with the lost
+    connection and taken again."""
+
+    @functools.wraps(function)
+    def again(*args: Any, **kwargs: Any) -> Any:
+        import sqlalchemy
+
+        deadline = time.monotonic() + RESTART_SECONDS
+        while True:
+            try:
+                return function(*args, **kwargs)
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as error:
+                if time.monotonic() > deadline:
+                    reason = str(error.orig).strip().splitlines()[0] if error.orig else error
+                    raise StudyFailed(
+                        f"the study's database stopped answering for {RESTART_SECONDS} s "
+                        f"({reason}); start it again and continue with resume=true"
+                    ) from None
+                time.sleep(1)
+
+    return cast(F, again)
+
+
+@contextlib.contextmanager
+def told_once() -> Iterator[None]:
+    """A tell the database recorded before its connection was lost is not an error when it
+    is sent again."""
+    import optuna
+
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        yield
 
 
 @dataclass
@@ -128,6 +167,7 @@ class OptunaStrategy(Strategy):
         done = (states.COMPLETE, states.PRUNED, states.FAIL)
         return len(self.study.get_trials(deepcopy=False, states=done))
 
+    @outlasting_restarts
     def ask(self) -> Proposal | None:
         with self._one_at_a_time():
             if self.sharing:  # a dead worker's trial: failed, and enqueued again
@@ -165,12 +205,14 @@ class OptunaStrategy(Strategy):
     def abandoned(self) -> dict[str, str]:
         return self.sharing.abandoned() if self.sharing else {}
 
+    @outlasting_restarts
     def pending_elsewhere(self) -> bool:
         return self.sharing is not None and self.sharing.pending_elsewhere(self.study)
 
     def _one_at_a_time(self) -> Any:
         return self.sharing.lock() if self.sharing else contextlib.nullcontext()
 
+    @outlasting_restarts
     def report(self, proposal: Proposal, epoch: int, value: float) -> bool:
         with warnings.catch_warnings(), self._one_at_a_time():
             # an interrupted trial run again reports its epochs again
@@ -178,11 +220,12 @@ class OptunaStrategy(Strategy):
             proposal.handle.report(value, epoch)
             return proposal.handle.should_prune()
 
+    @outlasting_restarts
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         states = self.optuna.trial.TrialState
         if self.sharing:
             self.sharing.ended(proposal.handle)
-        with self._one_at_a_time():
+        with self._one_at_a_time(), told_once():
             if outcome.status == "PRUNED":
                 self.study.tell(proposal.handle, state=states.PRUNED)
             elif outcome.status == "FAILED" or outcome.score is None:
@@ -308,6 +351,7 @@ def beating_storage(url: str, seconds: int, on_stale: Callable[[Any, Any], None]
     return optuna.storages.RDBStorage(
         url, heartbeat_interval=seconds, grace_period=3 * seconds,
         heartbeat_stale_trial_callback=on_stale,
+        engine_kwargs={"pool_pre_ping": True},  # connections outlive a database restart
     )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from tunelab.files import write_atomically
 from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
-from tunelab.strategies.optuna_base import SharedTrials, waiting
+from tunelab.strategies.optuna_base import SharedTrials, outlasting_restarts, told_once, waiting
 from tunelab.tracking.reachability import masked
 
 POINT = "point"  # the user attribute holding a queued trial's index in the plan
@@ -86,6 +86,7 @@ class FixedPlan(Strategy):
     def plan(self) -> list[PlannedTrial]:
         """Every trial of the study, in standard order."""
 
+    @outlasting_restarts
     def ask(self) -> Proposal | None:
         if self.sharing is None:
             return next((self._proposal(i) for i in self.order if i not in self.done), None)
@@ -105,6 +106,7 @@ class FixedPlan(Strategy):
     def _trial_id(self, index: int) -> str:
         return f"{index:0{len(str(len(self.points)))}d}"
 
+    @outlasting_restarts
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         if self.sharing is None:
             self.done.add(int(proposal.trial_id))
@@ -113,7 +115,7 @@ class FixedPlan(Strategy):
         from optuna.trial import TrialState
 
         self.sharing.ended(proposal.handle)
-        with self.sharing.lock():
+        with self.sharing.lock(), told_once():
             if outcome.status == "COMPLETE" and outcome.score is not None:
                 self.queue.tell(proposal.handle, outcome.score)
             else:
@@ -122,6 +124,7 @@ class FixedPlan(Strategy):
     def abandoned(self) -> dict[str, str]:
         return self.sharing.abandoned() if self.sharing else {}
 
+    @outlasting_restarts
     def pending_elsewhere(self) -> bool:
         return self.sharing is not None and self.sharing.pending_elsewhere(self.queue)
 
