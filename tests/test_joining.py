@@ -349,13 +349,11 @@ def test_a_worker_on_another_host_is_killed_and_cleaned_up_and_the_total_stays_e
     other_host, tmp_path
 ):
     """A worker in its own network and UTS namespaces (host name far-host) joins over TCP
-    through a veth pair; its runs carry that host. Killed (kill -9) in its first trial, its run
+    through a veth pair; its runs carry that host. Killed (kill -9) mid-trial, its run
     is KILLED by `tunelab cleanup --gone-host far-host`, its trial is failed by the heartbeat
     and run again by the others, and the study ends with exactly its trials."""
     import optuna
     from mlflow.tracking import MlflowClient
-
-    from tunelab import faults
 
     here = f"{NETWORK}.1"
     postgres, storage = postgres_on_tcp(tmp_path / "pgdata", here)
@@ -372,28 +370,36 @@ def test_a_worker_on_another_host_is_killed_and_cleaned_up_and_the_total_stays_e
         identity = wait_for_identity(storage, "far", creator)
         (tmp_path / "far").mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))}
-        far = subprocess.Popen(
+        far = subprocess.Popen(  # ip, unshare and sh exec in turn: its pid becomes the worker's
             ["ip", "netns", "exec", other_host, "unshare", "--uts", "sh", "-c",
              f"hostname far-host && exec {sys.executable} -m tunelab worker --study far "
              f"--storage '{storage}' --tracking-uri {uri}"],
             cwd=tmp_path / "far", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**env, "TUNELAB_WORKER": "far", faults.KILL: "epoch:1@far"},
+            env={**env, "TUNELAB_WORKER": "far"},
         )  # fmt: skip
-        _, far_errors = far.communicate(timeout=300)
-        assert far.returncode == -9, far_errors[-3000:]
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name("far").experiment_id
+        deadline = time.time() + 120
+        while time.time() < deadline and not client.search_runs(
+            [experiment], "tags.`tunelab.worker` = 'far' AND attributes.status = 'RUNNING'"
+        ):
+            assert far.poll() is None, far.communicate()[1][-3000:]
+            time.sleep(0.2)
+        far.kill()  # kill -9 mid-trial
+        assert far.wait(timeout=60) == -9
         cleanup = tunelab_cli(["cleanup", "--tracking-uri", uri, "--experiment", "far",
                                "--gone-host", "far-host"], tmp_path)  # fmt: skip
         assert cleanup.returncode == 0, cleanup.stderr
+        assert "its host far-host is gone" in cleanup.stdout, cleanup.stdout
         _, errors = creator.communicate(timeout=600)
         assert creator.returncode == 0, errors[-3000:]
 
-        client = MlflowClient(uri)
         study = client.get_run(identity["run_id"])
         assert study.info.status == "FINISHED" and study.data.metrics["trials"] == 10
         runs = client.search_runs([study.info.experiment_id], "tags.`tunelab.kind` = 'trial'")
         (dead,) = [r for r in runs if r.data.tags["tunelab.worker"] == "far"]
         assert dead.data.tags["tunelab.process"].startswith("far-host:")
-        assert dead.info.status == "KILLED"
+        assert dead.info.status == "KILLED" and dead.data.tags["tunelab.abandoned"] == "true"
         assert dead.data.tags["tunelab.failure_reason"].startswith(
             "its host far-host is gone (tunelab cleanup --gone-host); ended by tunelab cleanup"
         )

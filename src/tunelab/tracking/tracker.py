@@ -254,12 +254,16 @@ class Tracker:
         self.client.download_artifacts(run_id, BEST_WEIGHTS, str(folder))
 
     def kill_trial(self, key: str, reason: str) -> None:
-        """A trial run another process left RUNNING (it died) ends KILLED, with the reason."""
-        for run in self._trial_runs(only_running=True):
-            if run.data.tags.get(TRIAL_KEY) == key:
-                self.set_tags(run.info.run_id, {REASON: reason,
-                                                ABANDONED: "true"})  # fmt: skip
+        """A trial run another process left (it died) ends KILLED, with the reason, and is
+        kept; one `tunelab cleanup` ended already keeps its reason."""
+        for run in self._trial_runs():
+            if run.data.tags.get(TRIAL_KEY) != key or run.info.status == "FINISHED":
+                continue
+            if run.info.status == "RUNNING":
+                self.set_tags(run.info.run_id, {REASON: reason, ABANDONED: "true"})
                 self.end_run(run.info.run_id, "KILLED")
+            else:
+                self.set_tags(run.info.run_id, {ABANDONED: "true"})
 
     # --- trials --------------------------------------------------------------------------
     def log_inputs(self, run: Run, inputs: list[Any]) -> None:
