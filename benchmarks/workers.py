@@ -10,22 +10,21 @@ plain KerasTuner Hyperband in one process. Real short trials: the MLP on the emb
    tracking, no figures) in 1 process and in 2 processes sharing them, TensorFlow's threads
    sized as tunelab's workers size them. What 2 such processes gain over 1 is what this
    machine's cores give to perfectly parallel trials.
-2. Time to quality, per seed: plain KerasTuner Hyperband (`Tuner.search`, no tracking) on the
-   default MLP space, then tunelab TPE with an asynchronous pruner (`--pruner`: asha, or
-   Optuna's Hyperband; none, to see what pruning gives) and 2 workers on the same space, data
-   and epochs. The target is KerasTuner's final best validation accuracy; each side's time is
-   from its start (after imports: KerasTuner's data loading, tunelab's study run) to the end of
-   the first epoch that reaches it, and beside it to the end of that epoch's trial (KerasTuner:
-   its fit). KerasTuner reaches its own final best by definition; tunelab gets 100 trials, so
-   that a seed seldom ends without reaching it (its time is the first reach: more trials never
-   lengthen it). Target: tunelab's median ≤ ½ of KerasTuner's.
-   `--rival kerastuner` times a second KerasTuner Hyperband (another oracle seed, the same
-   data, three Hyperband iterations so that it seldom ends short) in tunelab's place: what
-   the measure gives a rival exactly as good as KerasTuner. KerasTuner reaches its own final
-   best before its search ends, while a rival is timed to a level set by a search it did not
-   run, so an equal rival scores above 1, not 1.
+2. Time to quality, to a level fixed beforehand: `TARGET`, the 90th percentile of the best
+   validation accuracy of 200 random full-length trials of the default MLP space on the
+   embedded MNIST (`--calibrate` measures it; the value and its date are written below). Per
+   seed, plain KerasTuner Hyperband (`Tuner.search` in one process, no tracking; three
+   Hyperband iterations so that it seldom ends short) and tunelab TPE with an asynchronous
+   pruner (`--pruner`: asha, or Optuna's Hyperband; none, to see what pruning gives) and 2
+   workers (at most 100 trials) run on the same space, data and epochs; each side's time is
+   from its start (after imports: KerasTuner's data loading, tunelab's study run) to the end
+   of its first epoch reaching `TARGET` (never: a side that did not). The medians over the
+   seeds and their ratio are reported, with the seeds where a side never got there. Target:
+   tunelab's median ≤ ½ of KerasTuner's. `--rival kerastuner` times a second KerasTuner
+   Hyperband (another oracle seed) in tunelab's place: an equal rival scores 1.
 
-    python benchmarks/workers.py                           # 16 trials, 5 seeds
+    python benchmarks/workers.py --calibrate --trials 0 --seeds 0  # the target level, once
+    python benchmarks/workers.py                           # 16 trials, 10 seeds
     python benchmarks/workers.py --trials 8 --seeds 1 --epochs 3
     python benchmarks/workers.py --trials 32 --seeds 0      # throughput only
     python benchmarks/workers.py --trials 0 --first-seed 5  # time to quality, seeds 5-9
@@ -58,6 +57,12 @@ from tunelab.seeding import derive  # noqa: E402
 # The throughput study's space (its trials and the plain fits beside them): only lr, dropout and
 # L2 are tuned, so that every trial costs about the same.
 THROUGHPUT_SPACE = "model.tune=[lr,dropout,l2]"
+
+# The time-to-quality level, fixed before any side is timed: the 90th percentile of the best
+# val_accuracy of 200 random 9-epoch trials of the default MLP space on the embedded MNIST
+# (`--calibrate`, seed 0).
+TARGET = None  # not measured yet
+CALIBRATION_TRIALS = 200
 
 
 def tunelab_run(overrides: list[str], cwd: Path) -> float:
@@ -183,16 +188,34 @@ def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path, oracle: str = "
     return max(best for _, best in fits), fits, epoch_ends
 
 
-def kerastuner_to_quality(seed: int, epochs: int, workdir: Path,
-                          target: float) -> tuple[float, float, float]:  # fmt: skip
-    """A second KerasTuner Hyperband on the same data, its oracle seeded otherwise and given
-    three Hyperband iterations (as tunelab gets 100 trials: more never delay a first reach),
-    ended at its first epoch reaching `target`: seconds to that epoch's end (inf if none did),
-    twice (the epoch's fit ends there too), and its best."""
-    best, _, epoch_ends = keras_tuner_hyperband(seed, epochs, workdir, oracle="rival oracle",
+def kerastuner_to_quality(seed: int, epochs: int, workdir: Path, target: float,
+                          oracle: str = "oracle") -> tuple[float, float]:  # fmt: skip
+    """KerasTuner Hyperband with three iterations (as tunelab gets 100 trials: more never delay
+    a first reach), ended at its first epoch reaching `target`: seconds to that epoch's end
+    (inf if none did) and its best."""
+    best, _, epoch_ends = keras_tuner_hyperband(seed, epochs, workdir, oracle=oracle,
                                                 iterations=3, stop_at=target)  # fmt: skip
     reached = next((t for t, accuracy in epoch_ends if accuracy >= target), float("inf"))
-    return reached, reached, best
+    return reached, best
+
+
+def calibrate(uri: str, scratch: Path, epochs: int) -> float:
+    """The 90th percentile of the best val_accuracy of CALIBRATION_TRIALS random trials."""
+    import numpy as np
+
+    tunelab_run(["strategy=random", f"strategy.max_trials={CALIBRATION_TRIALS}",
+                 f"model.training.epochs={epochs}", f"tracking.uri={uri}",
+                 "tracking.experiment=calibration", "study_name=calibration",
+                 f"workdir={scratch / 'work'}"], scratch)  # fmt: skip
+    _, runs = runs_of(uri, "calibration")
+    scores = [r.data.metrics["best_val_accuracy"] for r in runs
+              if "best_val_accuracy" in r.data.metrics]  # fmt: skip
+    level = float(np.percentile(scores, 90))
+    print(
+        f"calibration: {len(scores)} random trials of {epochs} epochs, best val_accuracy "
+        f"median {np.median(scores):.4f}, 90th percentile {level:.4f}, max {max(scores):.4f}"
+    )
+    return level
 
 
 def tunelab_to_quality(uri: str, scratch: Path, seed: int, epochs: int, trials: int,
@@ -252,60 +275,67 @@ def main() -> None:
                         help="epochs per trial (Hyperband: max_epochs)")  # fmt: skip
     parser.add_argument("--quality-trials", type=int, default=100,
                         help="tunelab's trials in the time-to-quality study (at most)")  # fmt: skip
-    parser.add_argument("--seeds", type=int, default=5,
+    parser.add_argument("--seeds", type=int, default=10,
                         help="time-to-quality seeds (0: throughput only)")  # fmt: skip
     parser.add_argument("--first-seed", type=int, default=0,
                         help="the first time-to-quality seed; the others follow it")  # fmt: skip
     parser.add_argument("--pruner", default="asha", choices=["asha", "hyperband", "none"],
                         help="time to quality: tunelab's Optuna pruner")  # fmt: skip
     parser.add_argument("--rival", default="tunelab", choices=["tunelab", "kerastuner"],
-                        help="time to quality: who is timed to KerasTuner's final best "
+                        help="time to quality: who is timed against KerasTuner "
                              "(kerastuner: a second KerasTuner Hyperband)")  # fmt: skip
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="measure the time-to-quality level (write it into TARGET)",
+    )
     args = parser.parse_args()
+    if args.seeds and TARGET is None and not args.calibrate:
+        raise SystemExit("TARGET is not measured yet: run with --calibrate first")
 
     rival = "tunelab" if args.rival == "tunelab" else "2nd KT"
     scratch = Path(tempfile.mkdtemp(prefix="tunelab-bench-workers-"))
     server, uri = start_mlflow_server(scratch / "server")
+    rows = []
     try:
+        if args.calibrate:
+            calibrate(uri, scratch, args.epochs)
         if args.trials:
             report_throughput(uri, scratch, args.trials, args.epochs)
-        rows = []
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            target, fits, epoch_ends = keras_tuner_hyperband(seed, args.epochs, scratch / "kt")
-            kt_epoch = next(t for t, accuracy in epoch_ends if accuracy >= target)
-            kt_fit = next(t for t, best in fits if best >= target)
+        for seed in range(args.first_seed, args.first_seed + args.seeds if TARGET else 0):
+            kt, kt_best = kerastuner_to_quality(seed, args.epochs, scratch / "kt", TARGET)
             if args.rival == "kerastuner":
-                ours_epoch, ours_trial, ours_best = kerastuner_to_quality(
-                    seed, args.epochs, scratch / "kt", target
-                )
+                ours, ours_best = kerastuner_to_quality(seed, args.epochs, scratch / "kt",
+                                                        TARGET, oracle="rival oracle")  # fmt: skip
             else:
-                ours_epoch, ours_trial, ours_best = tunelab_to_quality(
-                    uri, scratch, seed, args.epochs, args.quality_trials, target, args.pruner
+                ours, _, ours_best = tunelab_to_quality(
+                    uri, scratch, seed, args.epochs, args.quality_trials, TARGET, args.pruner
                 )
-            rows.append((seed, target, kt_epoch, kt_fit, fits[-1][0], ours_epoch, ours_trial,
-                         ours_best))  # fmt: skip
-            print(f"  seed {seed}: target {target:.4f}, KerasTuner {kt_epoch:.1f} s, "
-                  f"{rival} {ours_epoch:.1f} s", file=sys.stderr)  # fmt: skip
+            rows.append((seed, kt, kt_best, ours, ours_best))
+            print(f"  seed {seed}: KerasTuner {kt:.1f} s, {rival} {ours:.1f} s",
+                  file=sys.stderr)  # fmt: skip
     finally:
         server.terminate()
         shutil.rmtree(scratch, ignore_errors=True)
-    if not rows:  # --seeds 0: throughput only
-        return
+    if rows:
+        report_quality(rows, rival)
 
-    print("time to KerasTuner Hyperband's final best val_accuracy (target tunelab ≤ ½):")
-    print("at the end of the first epoch reaching it, and of that epoch's fit / trial")
-    print(f"  {'seed':>4} {'target':>7} {'KT epoch s':>10} {'KT fit s':>8} {'KT wall s':>9} "
-          f"{rival + ' epoch s':>15} {'trial s':>7} {rival + ' best':>12}")  # fmt: skip
-    for seed, target, kt_epoch, kt_fit, kt_wall, ours_epoch, ours_trial, ours_best in rows:
-        print(f"  {seed:>4} {target:>7.4f} {kt_epoch:>10.1f} {kt_fit:>8.1f} {kt_wall:>9.1f} "
-              f"{ours_epoch:>15.1f} {ours_trial:>7.1f} {ours_best:>12.4f}")  # fmt: skip
-    for name, kt_column, ours_column in (("epoch", 2, 5), ("fit / trial", 3, 6)):
-        kt_median = statistics.median(r[kt_column] for r in rows)
-        ours_median = statistics.median(r[ours_column] for r in rows)
-        per_seed = statistics.median(r[ours_column] / r[kt_column] for r in rows)
-        print(f"  median to the {name}: KerasTuner {kt_median:.1f} s, {rival} "
-              f"{ours_median:.1f} s, ratio {ours_median / kt_median:.2f} "
-              f"(median of the per-seed ratios {per_seed:.2f})")  # fmt: skip
+
+def report_quality(rows: list[tuple], rival: str) -> None:
+    """Per seed and the medians: seconds to the first epoch reaching TARGET."""
+    print(f"time to val_accuracy {TARGET} (fixed beforehand; target: {rival} ≤ ½ KerasTuner)")
+    print(f"  {'seed':>4} {'KerasTuner s':>12} {'best':>6} {rival + ' s':>10} {'best':>6}")
+    for seed, kt, kt_best, ours, ours_best in rows:
+        print(f"  {seed:>4} {kt:>12.1f} {kt_best:>6.4f} {ours:>10.1f} {ours_best:>6.4f}")
+    kt_median = statistics.median(r[1] for r in rows)
+    ours_median = statistics.median(r[3] for r in rows)
+    never = {name: [r[0] for r in rows if r[column] == float("inf")]
+             for name, column in (("KerasTuner", 1), (rival, 3))}  # fmt: skip
+    print(
+        f"  median: KerasTuner {kt_median:.1f} s, {rival} {ours_median:.1f} s, ratio "
+        f"{ours_median / kt_median:.2f}; never reached: "
+        + "; ".join(f"{name} seeds {seeds or 'none'}" for name, seeds in never.items())
+    )
 
 
 if __name__ == "__main__":

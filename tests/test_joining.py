@@ -466,3 +466,33 @@ def test_a_study_outlasts_its_database_restarting_mid_study(mlflow_server, tmp_p
     assert study_run.info.status == "FINISHED" and study_run.data.metrics["trials"] == 10
     runs = client.search_runs([study_run.info.experiment_id], "tags.`tunelab.kind` = 'trial'")
     assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 10
+
+
+@pytest.mark.slow
+def test_study_close_runs_what_is_left_and_closes_a_study_whose_workers_are_gone(
+    postgres, postgres_mlflow_server, tmp_path
+):
+    """A study whose closing a dead worker claimed: `tunelab study close` runs the trials
+    left and closes it all the same."""
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    storage = postgres_database(postgres, "orphan")
+    (tmp_path / "creator").mkdir()
+    created = tunelab_cli(
+        [*STUDY, "strategy=tpe", "strategy.pruner=none", "study_name=orphan",
+         "strategy.n_trials=3", "model.training.epochs=2", "workers=0",
+         f"strategy.storage='{storage}'", "tracking.experiment=orphan"],
+        tmp_path / "creator", env={"MLFLOW_TRACKING_URI": postgres_mlflow_server}, timeout=300,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr[-3000:]
+    optuna.load_study(study_name="orphan", storage=storage).set_user_attr(
+        joining.CLOSER, "a worker that died closing it"
+    )
+    closed = tunelab_cli(["study", "close", "--study", "orphan", "--storage", storage],
+                         tmp_path, timeout=300)  # fmt: skip
+    assert closed.returncode == 0, closed.stderr[-3000:]
+    assert closed.stdout.startswith("tunelab study close: closed study orphan (3 trials; best ")
+    identity = optuna.load_study(study_name="orphan", storage=storage).user_attrs
+    study = MlflowClient(postgres_mlflow_server).get_run(identity[joining.IDENTITY]["run_id"])
+    assert study.info.status == "FINISHED" and study.data.metrics["trials"] == 3

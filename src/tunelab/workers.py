@@ -90,7 +90,8 @@ def _join(args: argparse.Namespace, close: bool = False) -> int:
     if summary is not None:
         best = "" if summary.best_score is None else (
             f"; best {cfg.objective.name} {summary.best_score:.4f}")  # fmt: skip
-        print(f"tunelab worker: closed study {cfg.study_name} ({len(summary.trials)} trials"
+        command = "tunelab study close" if close else "tunelab worker"
+        print(f"{command}: closed study {cfg.study_name} ({len(summary.trials)} trials"
               f"{best}); MLflow study run {summary.run_id}: {summary.ui_link}")  # fmt: skip
     return 0
 
