@@ -13,6 +13,7 @@ from conftest import PROJECT
 
 sys.path.insert(0, str(PROJECT / "docs" / "hooks"))
 
+import commands_reference  # noqa: E402
 import config_reference  # noqa: E402
 
 RUNNABLE = re.compile(r"<!-- runnable -->\s*```python\n(.*?)```", re.DOTALL)
@@ -42,6 +43,18 @@ def test_the_configuration_reference_lists_every_setting_of_every_option():
             prefix = "hparams." if group == "model" else ""
             for field in dataclasses.fields(settings):
                 assert f"`{prefix}{field.name}`" in text, (group, path.stem, field.name)
+
+
+def test_the_commands_reference_has_every_tunelab_subcommand_s_help():
+    main = (PROJECT / "src" / "tunelab" / "__main__.py").read_text()
+    dispatched = {" ".join(re.findall(r'"([a-z]+)"', words))
+                  for words in re.findall(r"sys\.argv\[1:\d\] == \[([^\]]+)\]", main)}  # fmt: skip
+    assert dispatched == {"server", "cleanup", "worker", "study close"}
+    assert {f"tunelab {command}" for command in dispatched} <= set(commands_reference.COMMANDS)
+    page = commands_reference.reference()
+    assert page.count("usage: tunelab worker [-h] --study STUDY --storage STORAGE") == 1
+    assert "usage: tunelab server [-h] [--state STATE]" in page
+    assert "### `python -m tunelab.compare factorial`" in page
 
 
 def test_a_setting_without_a_yaml_entry_fails_the_build(tmp_path):
