@@ -277,9 +277,10 @@ def test_kill_9_of_a_worker_and_of_the_study_s_creator_loses_no_trial(
     trials = optuna.load_study(study_name="killed", storage=storage).trials
     states = [t.state.name for t in trials]
     assert states.count("COMPLETE") == 10 and states.count("FAIL") == 2, states
-    for dead in (t for t in trials if t.state.name == "FAIL"):
-        (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
-        assert retry.params == dead.params and retry.state.name == "COMPLETE"
+    for dead in (t for t in trials if t.state.name == "FAIL"):  # run again, maybe twice
+        (retry,) = [t for t in trials if t.state.name == "COMPLETE"
+                    and dead.number in t.system_attrs.get("retry_history", [])]  # fmt: skip
+        assert retry.params == dead.params
 
     client = MlflowClient(postgres_mlflow_server)
     study = client.get_run(identity["run_id"])

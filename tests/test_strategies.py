@@ -178,3 +178,23 @@ def test_asha_stops_a_trial_at_its_first_rung_below_the_top_third():
     assert not tpe.report(leader, 1, 0.9)
     assert tpe.report(running, 1, 0.2)  # below the leader's rung: stopped, the leader unended
     assert not tpe.report(leader, 2, 0.95)
+
+
+def test_a_trial_retried_twice_counts_once_towards_a_shared_study_s_total():
+    """Worker 1 dies in trial 0 and worker 2 in its retry 1: retry 2 is the one that counts."""
+    import optuna
+
+    from tunelab.strategies.optuna_base import counted
+
+    study = optuna.create_study()
+    retry = optuna.storages.RetryFailedTrialCallback()
+    first = study.ask()
+    study.tell(first, state=optuna.trial.TrialState.FAIL)
+    retry(study, study.trials[0])  # trial 1, WAITING
+    second = study.ask()
+    study.tell(second, state=optuna.trial.TrialState.FAIL)
+    retry(study, study.trials[1])  # trial 2: its history names trials 0 and 1
+    study.tell(study.ask(), 0.5)
+    study.tell(study.ask(), 0.7)  # trial 3, never retried
+    assert [t.system_attrs.get("retry_history") for t in study.trials] == [None, [0], [0, 1], None]
+    assert counted(study.trials) == 2

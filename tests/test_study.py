@@ -178,6 +178,7 @@ def test_bad_initialiser_preset_stays_stuck_near_chance(tracking_uri, tmp_path):
 def test_pruned_trials_are_tagged_pruned_not_left_as_finished_lookalikes(tracking_uri, tmp_path):
     summary = run_study(
         [*SMOKE, "strategy=grid", "~strategy.randomize", "~strategy.points", "~strategy.max_points",
+         "strategy.storage=unused", "~strategy.storage",  # Hydra cannot delete a null key
          "strategy.name=prune",
          "strategy._target_=strategies_for_tests.PruneEveryTrial", "model.training.epochs=4"],
         tmp_path,
@@ -260,7 +261,8 @@ CLASSIFIER_STUDY_METRICS = {
 CLASSIFIER_TRIAL_TAGS = {
     "mlflow.parentRunId", "mlflow.runName", "tunelab.budget", "tunelab.dataset",
     "tunelab.git_commit", "tunelab.kind", "tunelab.model", "tunelab.objective",
-    "tunelab.process", "tunelab.repetition", "tunelab.seed", "tunelab.stop_reason",
+    "tunelab.process", "tunelab.record", "tunelab.repetition", "tunelab.seed",
+    "tunelab.stop_reason",
     "tunelab.strategy", "tunelab.study_id", "tunelab.study_name", "tunelab.trial_id",
     "tunelab.trial_index", "tunelab.trial_key", "tunelab.trial_status", "tunelab.tuned",
     "tunelab.version",

@@ -194,10 +194,7 @@ class OptunaStrategy(Strategy):
         that together they run exactly `n_trials`."""
         if not self.sharing:
             return self._finished()
-        trials = self.study.get_trials(deepcopy=False)
-        retried = {self.optuna.storages.RetryFailedTrialCallback.retried_trial_number(t)
-                   for t in trials}  # fmt: skip
-        return sum(t.number not in retried for t in trials)
+        return counted(self.study.get_trials(deepcopy=False))
 
     def _retries_waiting(self) -> bool:
         return waiting(self.study)
@@ -236,6 +233,14 @@ class OptunaStrategy(Strategy):
     @property
     def expected_trials(self) -> int:
         return self.settings.n_trials
+
+
+def counted(trials: list[Any]) -> int:
+    """How many of a shared study's `trials` count towards its total: all but the earlier
+    attempts of a retried trial. A retry that died too is in its own retry's history, though
+    Optuna's `retried_trial_number` names only the first attempt."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    return sum(t.number not in retried for t in trials)
 
 
 def trial_number(trial: Any) -> str:
