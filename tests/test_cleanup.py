@@ -9,7 +9,7 @@ import sys
 
 from conftest import run_study, tunelab_cli
 
-from tunelab.tracking.cleanup import PROCESS, REASON, this_process
+from tunelab.tracking.cleanup import PROCESS, REASON, SHARED, this_process
 
 
 def dead_pid() -> int:
@@ -25,18 +25,19 @@ def test_dead_processes_runs_are_killed_with_the_reason_and_the_rest_left(tracki
     experiment = client.create_experiment("cleanup")
     host = socket.gethostname()
 
-    def running(name: str, process: str | None) -> str:
-        tags = {PROCESS: process} if process else {}
+    def running(name: str, process: str | None, **more: str) -> str:
+        tags = {PROCESS: process, **more} if process else {}
         return client.create_run(experiment, run_name=name, tags=tags).info.run_id
 
     dead = running("dead", f"{host}:{dead_pid()}")
     alive = running("alive", this_process())
     elsewhere = running("elsewhere", "other-machine:4242")
     foreign = running("foreign", None)
+    shared = running("shared", f"{host}:{dead_pid()}", **{SHARED: "true"})  # workers=0 made it
 
     out = tunelab_cli(["cleanup", "--experiment", "cleanup", "--dry-run"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "4 running, 1 dead (dry run)" in out.stdout
+    assert "5 running, 1 dead (dry run)" in out.stdout
     assert client.get_run(dead).info.status == "RUNNING"
 
     out = tunelab_cli(["cleanup", "--experiment", "cleanup"], cwd=tmp_path)
@@ -44,12 +45,13 @@ def test_dead_processes_runs_are_killed_with_the_reason_and_the_rest_left(tracki
     assert f"KILLED     {dead} dead: its process {host}:" in out.stdout
     assert client.get_run(dead).info.status == "KILLED"
     assert "is gone; ended by tunelab cleanup" in client.get_run(dead).data.tags[REASON]
-    statuses = {r: client.get_run(r).info.status for r in (alive, elsewhere, foreign)}
+    assert f"left       {shared} shared: a shared study's run: its workers close it" in out.stdout
+    statuses = {r: client.get_run(r).info.status for r in (alive, elsewhere, foreign, shared)}
     assert set(statuses.values()) == {"RUNNING"}
 
     out = tunelab_cli(["cleanup", "--experiment", "cleanup", "--gone-host", "other-machine"],
                       cwd=tmp_path)  # fmt: skip
-    assert "3 running, 1 dead" in out.stdout
+    assert "4 running, 1 dead" in out.stdout
     assert client.get_run(elsewhere).info.status == "KILLED"
     assert "its host other-machine is gone" in client.get_run(elsewhere).data.tags[REASON]
     assert client.get_run(alive).info.status == "RUNNING"

@@ -39,6 +39,7 @@ from tunelab.schema import ConfigError, ModelError, StudyFailed
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tasks.base import StudyExtras, Task
+from tunelab.tracking.cleanup import SHARED
 from tunelab.tracking.datasets import dataset_inputs
 from tunelab.tracking.reachability import TrackingOutage
 from tunelab.tracking.tracker import Run, Tracker, run_id, start_artifact_worker
@@ -218,8 +219,9 @@ class Study:
         with local_workers.crew(folder.path, cfg.workers, url) as crew:
             self._set_up()
             started = time.perf_counter()
+            shared = {SHARED: "true"} if cfg.shared else {}  # its workers close it
             run_id = self.tracker.start_study(
-                cfg.study_name, {**self.tags, "tunelab.kind": "study"},
+                cfg.study_name, {**self.tags, "tunelab.kind": "study", **shared},
                 _flatten(cfg.fingerprint()),
                 resume_run_id=folder.meta.get("run_id") if folder.resuming else None,
             )  # fmt: skip

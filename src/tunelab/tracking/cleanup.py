@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 PROCESS = "tunelab.process"  # <host>:<pid> of the process that writes the run
 REASON = "tunelab.failure_reason"
+SHARED = "tunelab.shared"  # a study run any of its workers ends, not the process that made it
 
 
 def this_process() -> str:
@@ -65,6 +66,10 @@ def running_runs(
         name = run.data.tags.get("mlflow.runName", "")
         if process is None:
             why = f"no {PROCESS} tag: not a tunelab run, or an older one"
+            verdicts.append(Verdict(run.info.run_id, name, False, why))
+            continue
+        if run.data.tags.get(SHARED) == "true":
+            why = "a shared study's run: its workers close it (or tunelab study close)"
             verdicts.append(Verdict(run.info.run_id, name, False, why))
             continue
         dead, why = judge(process, run.info.start_time, gone_hosts)
