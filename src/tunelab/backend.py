@@ -15,7 +15,8 @@ def require_tensorflow() -> None:
         from tunelab.schema import ConfigError
 
         raise ConfigError("TensorFlow is not installed: pip install 'tunelab[cpu]', or "
-                          "'tunelab[gpu]' on a machine with CUDA GPUs (README: GPUs)")  # fmt: skip
+                          "'tunelab[gpu]' on a machine with CUDA GPUs (docs: how-to/workers.md, "
+                          "GPUs)")  # fmt: skip
 
 
 def keras() -> Any:

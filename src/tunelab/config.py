@@ -172,7 +172,7 @@ class StudyConfig:
     strategy: Component
     stages: list[Stage] = field(default_factory=list)
     stop_after_identical_failures: int = 3  # 0 = never stop a study for failing trials
-    workers: int = 1  # processes running this study's trials (README: "N workers")
+    workers: int = 1  # processes running this study's trials (docs: how-to/workers.md)
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
     extra_tags: dict[str, str] = field(default_factory=dict)  # `tags`, and a chain's on its stages
 

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 MAX_POINTS = 5_000  # weights drawn per layer in a violin (a random subset of larger layers)
 DPI = 80  # enough for a 10-class confusion matrix; every trial draws three figures
 # Trial figures get fixed margins: `tight_layout` draws a figure twice, and the artifact worker
-# shares the cores with training (README, "Measured while building").
+# shares the cores with training (docs/benchmarks.md, "Measured while building").
 
 
 def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> Figure:

@@ -28,8 +28,8 @@ DEFAULT_STATE = Path(".tunelab/server")
 DATABASES = ("mlflow", "optuna")
 START_SECONDS = 90  # mlflow server's first start creates its schema in PostgreSQL
 # MLflow's job execution (GenAI jobs, which tunelab never submits) starts eight more processes
-# beside the server: 1.5 GB of memory and 30 s of CPU in its first 40 s (README, "Measured while
-# building"). Off unless the environment turns it on.
+# beside the server: 1.5 GB of memory and 30 s of CPU in its first 40 s (docs/benchmarks.md,
+# "Measured while building"). Off unless the environment turns it on.
 NO_JOB_EXECUTION = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 

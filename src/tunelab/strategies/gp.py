@@ -18,9 +18,9 @@ class GP(OptunaStrategy):
     def check_space(self) -> None:
         if importlib.util.find_spec("torch") is None:
             raise ConfigError(
-                "strategy=gp: Optuna's GPSampler needs PyTorch: pip install -e '.[gp]' (README: "
-                '"Optuna\'s samplers"); strategy=gp_ei and strategy=bayesian are '
-                "Gaussian-process strategies without it"
+                "strategy=gp: Optuna's GPSampler needs PyTorch: pip install -e '.[gp]' (docs: "
+                "how-to/run-studies.md, Optuna's samplers); strategy=gp_ei and strategy=bayesian "
+                "are Gaussian-process strategies without it"
             )
 
     def make_sampler(self, optuna: Any, seed: int) -> Any:

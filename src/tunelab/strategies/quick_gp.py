@@ -13,7 +13,7 @@ generic finite-difference machinery. Here the same steps are taken with less aro
   differences, absolute step 1e-8, stepping back at the upper bound), so L-BFGS-B takes the
   same path and the proposals are KerasTuner's, bit for bit (tested).
 
-What it saves is in the README ("Measured while building").
+What it saves is in docs/benchmarks.md ("Measured while building").
 """
 
 from __future__ import annotations

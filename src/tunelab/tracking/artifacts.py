@@ -2,7 +2,7 @@
 
 Drawing and uploading a classifier trial's three figures and two tables costs a good part of a
 second of CPU; in a thread it would hold the GIL against the training loop. A separate process
-at idle priority uses what CPU training leaves idle (SCHED_IDLE beat nice 19; the README's
+at idle priority uses what CPU training leaves idle (SCHED_IDLE beat nice 19; docs/benchmarks.md,
 "Measured while building" has the figures).
 """
 
