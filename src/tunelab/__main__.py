@@ -88,7 +88,7 @@ def _print_join(cfg: config.StudyConfig) -> None:
     print(f"study {cfg.study_name} is waiting for workers; on any machine that reaches its "
           "storage and tracking server, run:")  # fmt: skip
     print(f"  tunelab worker --study {cfg.study_name} --storage "
-          f"'{masked(storage_url(cfg.strategy.settings, str(folder)))}' "
+          f"'{masked(storage_url(cfg.strategy.settings, folder))}' "
           f"--tracking-uri '{mlflow.get_tracking_uri()}'")  # fmt: skip
 
 

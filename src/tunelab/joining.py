@@ -16,7 +16,7 @@ from typing import Any
 
 from tunelab.local_workers import label
 from tunelab.schema import ConfigError, StudyFailed
-from tunelab.strategies.optuna_base import outlasting_restarts, storage_lock
+from tunelab.strategies.optuna_base import outlasting_restarts, storage_lock, study_storage
 from tunelab.tracking.reachability import masked
 
 IDENTITY = "tunelab"  # the Optuna study's user attribute holding the identity
@@ -25,10 +25,15 @@ CLOSED = "tunelab.closed"  # what the closer tells the others (the registered mo
 CHECKED_VERSIONS = ("tunelab", "tensorflow", "keras")  # a worker must run what the creator ran
 
 
-def storage_url(strategy_settings: Any, study_folder: str) -> str:
+def storage_url(strategy_settings: Any, study_folder: Path) -> str:
     """Where a study's Optuna study lives: `strategy.storage`, or the study folder's file."""
-    storage = getattr(strategy_settings, "storage", None)
-    return storage or f"sqlite:///{study_folder}/optuna.db"
+    return study_storage(getattr(strategy_settings, "storage", None), study_folder)
+
+
+def data_path(dataset_settings: Any) -> str | None:
+    """The path a dataset is read from (`dataset.path`), None for data not read from one."""
+    path = getattr(dataset_settings, "path", None)
+    return str(path) if path else None
 
 
 def versions() -> dict[str, str]:
@@ -119,12 +124,12 @@ def _study(url: str, name: str) -> Any:
 
 
 @outlasting_restarts
-def claim_close(url: str, name: str, force: bool = False) -> bool:
-    """Whether this process is the first to claim closing study `name` (the others then
-    leave it); taken under the lock the study's workers take turns on. `force`: claim it
-    even if another process did (and died closing it)."""
-    with storage_lock(url, Path(name))():
-        study = _study(url, name)
+def claim_close(url: str, folder: Path, force: bool = False) -> bool:
+    """Whether this process is the first to claim closing the study of study folder `folder`
+    (the others then leave it); taken under the lock the study's workers take turns on.
+    `force`: claim it even if another process did (and died closing it)."""
+    with storage_lock(url, folder)():
+        study = _study(url, folder.name)
         if study.user_attrs.get(CLOSER) and not force:
             return False
         study.set_user_attr(CLOSER, label())

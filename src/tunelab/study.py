@@ -204,6 +204,7 @@ class Study:
     def __init__(self, cfg: StudyConfig) -> None:
         self.cfg = cfg
         self.folder = StudyFolder(cfg)  # refuses a changed config before anything is logged
+        self.storage_url = joining.storage_url(cfg.strategy.settings, self.folder.path)
 
     def run(self) -> StudySummary | None:
         """Create (or resume) the study and run trials; the summary once the study is closed,
@@ -215,8 +216,7 @@ class Study:
                 f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
                 "start a new one with resume=false or another study_name"
             )
-        url = joining.storage_url(cfg.strategy.settings, str(folder.path))
-        with local_workers.crew(folder.path, cfg.workers, url) as crew:
+        with local_workers.crew(folder.path, cfg.workers, self.storage_url) as crew:
             self._set_up()
             started = time.perf_counter()
             shared = {SHARED: "true"} if cfg.shared else {}  # its workers close it
@@ -282,7 +282,7 @@ class Study:
         claim that (every process tries once nothing is left anywhere; one wins)."""
         self._run_trials()
         if self.cfg.shared:
-            if not joining.claim_close(self.storage_url, self.folder.path.name, force):
+            if not joining.claim_close(self.storage_url, self.folder.path, force):
                 return None
             self.folder.reload_records(self.tracker.recorded_trials())  # every worker's
         return self._finish(started)
@@ -343,7 +343,6 @@ class Study:
         cfg, folder = self.cfg, self.folder
         from tunelab.backend import quiet_tensorflow
 
-        self.storage_url = joining.storage_url(cfg.strategy.settings, str(folder.path))
         quiet_tensorflow()
         local_workers.pin_threads(cfg.workers)
         self.space = cfg.model.cls.searched_space(cfg.model.space)  # a user's model: built here
@@ -369,8 +368,7 @@ class Study:
                 cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
             )
             self.tracker = Tracker(cfg.tracking, artifacts)
-            path = getattr(cfg.dataset.settings, "path", None)
-            self.data_path = str(path) if path else None
+            self.data_path = joining.data_path(cfg.dataset.settings)
             self.data_inputs = dataset_inputs(self.data, cfg.dataset.name, self.data_path)
         except BaseException:
             artifacts.terminate()
@@ -602,9 +600,11 @@ class Study:
         cfg, folder, tracker = self.cfg, self.folder, self.tracker
         run_id = folder.meta["run_id"]
         records = folder.records
-        elapsed = folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
-        if cfg.shared:  # since the study began, whichever process closes it
-            elapsed = time.time() - tracker.study_started()
+        elapsed = (
+            time.time() - tracker.study_started()  # since it began, whichever process closes it
+            if cfg.shared
+            else folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
+        )
         best = self._best_record()
         counts = {s: sum(r.status == s for r in records) for s in ("COMPLETE", "PRUNED", "FAILED")}
         metrics = {

@@ -82,8 +82,7 @@ def _join(args: argparse.Namespace, close: bool = False) -> int:
     cfg = config.load({**raw, "resume": True, "quiet": True, "workdir": workdir,
                        "tracking": tracking,
                        "strategy": {**raw["strategy"], "storage": args.storage}})  # fmt: skip
-    path = getattr(cfg.dataset.settings, "path", None)
-    joining.check_data(identity, path and str(path))
+    joining.check_data(identity, joining.data_path(cfg.dataset.settings))
     from tunelab.study import Study
 
     summary = Study(cfg).work(identity, close=close)

@@ -96,19 +96,11 @@ class OptunaStrategy(Strategy):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
         self.check_space()
-        url = settings.storage or f"sqlite:///{context.workdir / 'optuna.db'}"
+        url = study_storage(settings.storage, context.workdir)
         storage: Any = None if url == "memory" else url
         name = context.workdir.name
         if storage and not context.resume and not context.joining:
-            if settings.storage is None:  # the study folder's own file: start it afresh
-                with contextlib.suppress(KeyError):  # no earlier study of that name
-                    optuna.delete_study(study_name=name, storage=storage)
-            elif name in optuna.get_all_study_names(storage):  # shared: maybe others' work
-                raise ConfigError(
-                    f"strategy.storage: an Optuna study named {name!r} already exists in "
-                    f"{masked(storage)}; continue it with resume=true, or give this study another "
-                    "study_name (a shared storage's studies are never deleted)"
-                )
+            start_afresh(storage, name, given=settings.storage is not None)
         if context.shared and storage is None:
             raise ConfigError(
                 "strategy.storage: memory cannot be shared by workers; leave it null (the "
@@ -235,6 +227,29 @@ class OptunaStrategy(Strategy):
         return self.settings.n_trials
 
 
+def study_storage(storage: str | None, workdir: Path) -> str:
+    """Where a study's Optuna study lives: `strategy.storage`, or the study folder's file."""
+    return storage or f"sqlite:///{workdir / 'optuna.db'}"
+
+
+def start_afresh(storage: Any, name: str, given: bool) -> None:
+    """Make room for a new study `name` (not resumed, not joined): an earlier one in the study
+    folder's own file is deleted; one in a storage given by `strategy.storage` is refused in
+    one line (a shared storage's studies may be others' work and are never deleted)."""
+    import optuna
+
+    if name not in optuna.get_all_study_names(storage):
+        return
+    if given:
+        url = storage if isinstance(storage, str) else storage.url
+        raise ConfigError(
+            f"strategy.storage: an Optuna study named {name!r} already exists in "
+            f"{masked(url)}; continue it with resume=true, or give this study another "
+            "study_name (a shared storage's studies are never deleted)"
+        )
+    optuna.delete_study(study_name=name, storage=storage)
+
+
 def counted(trials: list[Any]) -> int:
     """How many of a shared study's `trials` count towards its total: all but the earlier
     attempts of a retried trial. A retry that died too is in its own retry's history, though
@@ -256,10 +271,10 @@ def waiting(study: Any) -> bool:
 
 class SharedTrials:
     """What several processes running trials of one Optuna study share: one process at a time
-    counts and asks, reports or tells (`lock`: a lock file in the study folder, which local
-    workers share; SQLite takes one writer), each running trial beats its heart, and a trial
-    whose process went silent for 3 heartbeats is failed and enqueued again by Optuna's own
-    `RetryFailedTrialCallback`. `trial_id(trial)` names a trial as the study does."""
+    counts and asks, reports or tells (`lock`, see `storage_lock`), each running trial beats
+    its heart, and a trial whose process went silent for 3 heartbeats is failed and enqueued
+    again by Optuna's own `RetryFailedTrialCallback`. `trial_id(trial)` names a trial as the
+    study does."""
 
     def __init__(self, url: str, seconds: int, workdir: Path,
                  trial_id: Callable[[Any], str]) -> None:  # fmt: skip

@@ -10,11 +10,16 @@ from typing import Any
 import numpy as np
 
 from tunelab.files import write_atomically
-from tunelab.schema import ConfigError
 from tunelab.seeding import derive
 from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
-from tunelab.strategies.optuna_base import SharedTrials, outlasting_restarts, told_once, waiting
-from tunelab.tracking.reachability import masked
+from tunelab.strategies.optuna_base import (
+    SharedTrials,
+    outlasting_restarts,
+    start_afresh,
+    study_storage,
+    told_once,
+    waiting,
+)
 
 POINT = "point"  # the user attribute holding a queued trial's index in the plan
 HEARTBEAT_SECONDS = 10  # a worker silent for 3 heartbeats has its point failed and queued again
@@ -58,27 +63,19 @@ class FixedPlan(Strategy):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         name = self.context.workdir.name
-        url = self.settings.storage or f"sqlite:///{self.context.workdir / 'optuna.db'}"
+        url = study_storage(self.settings.storage, self.context.workdir)
         self.sharing = SharedTrials(
             url, HEARTBEAT_SECONDS, self.context.workdir,
             lambda trial: self._trial_id(trial.user_attrs[POINT]),
         )  # fmt: skip
         with self.sharing.lock():
-            exists = name in optuna.get_all_study_names(self.sharing.storage)
-            afresh = not (self.context.resume or self.context.joining)
-            if exists and self.settings.storage and afresh:
-                raise ConfigError(
-                    f"strategy.storage: a study named {name!r} already exists in "
-                    f"{masked(url)}; continue it with resume=true, or give this study another "
-                    "study_name (a shared storage's studies are never deleted)"
-                )
-            if exists and afresh:  # the study folder's own file: a study started afresh
-                optuna.delete_study(study_name=name, storage=self.sharing.storage)
-                exists = False
+            if not (self.context.resume or self.context.joining):
+                start_afresh(self.sharing.storage, name, given=self.settings.storage is not None)
+            created = name not in optuna.get_all_study_names(self.sharing.storage)
             self.queue = optuna.create_study(
                 study_name=name, storage=self.sharing.storage, load_if_exists=True
             )
-            if not exists and not self.context.joining:
+            if created and not self.context.joining:
                 for index in todo:
                     self.queue.enqueue_trial({}, user_attrs={POINT: index})
 
