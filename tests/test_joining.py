@@ -178,6 +178,22 @@ def test_a_worker_is_refused_for_a_model_it_cannot_import_or_other_data(tmp_path
     )
 
 
+def waiting_study(postgres, uri: str, tmp_path: Path, name: str, trials: int,
+                  epochs: int) -> tuple[str, subprocess.CompletedProcess]:  # fmt: skip
+    """A TPE study `name` created with `workers=0` in its own PostgreSQL database (no trial
+    run yet): its storage URL and the creating command's outcome."""
+    storage = postgres_database(postgres, name)
+    (tmp_path / "creator").mkdir()
+    created = tunelab_cli(
+        [*STUDY, "strategy=tpe", "strategy.pruner=none", f"study_name={name}",
+         f"strategy.n_trials={trials}", f"model.training.epochs={epochs}", "workers=0",
+         f"strategy.storage='{storage}'", f"tracking.experiment={name}"],
+        tmp_path / "creator", env={"MLFLOW_TRACKING_URI": uri}, timeout=300,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr[-3000:]
+    return storage, created
+
+
 @pytest.mark.slow
 def test_workers_0_waits_for_workers_and_the_last_one_out_closes_the_study(
     postgres, postgres_mlflow_server, tmp_path
@@ -189,15 +205,7 @@ def test_workers_0_waits_for_workers_and_the_last_one_out_closes_the_study(
     import optuna
     from mlflow.tracking import MlflowClient
 
-    storage = postgres_database(postgres, "waiting")
-    (tmp_path / "creator").mkdir()
-    created = tunelab_cli(
-        [*STUDY, "strategy=tpe", "strategy.pruner=none", "study_name=waiting",
-         "strategy.n_trials=8", "model.training.epochs=4", "workers=0",
-         f"strategy.storage='{storage}'", "tracking.experiment=waiting"],
-        tmp_path / "creator", env={"MLFLOW_TRACKING_URI": postgres_mlflow_server}, timeout=300,
-    )  # fmt: skip
-    assert created.returncode == 0, created.stderr[-3000:]
+    storage, created = waiting_study(postgres, postgres_mlflow_server, tmp_path, "waiting", 8, 4)
     command = created.stdout.strip().splitlines()[-1].strip()
     assert command.startswith("tunelab worker --study waiting --storage "), created.stdout
     args = shlex.split(command)[1:]
@@ -478,15 +486,7 @@ def test_study_close_runs_what_is_left_and_closes_a_study_whose_workers_are_gone
     import optuna
     from mlflow.tracking import MlflowClient
 
-    storage = postgres_database(postgres, "orphan")
-    (tmp_path / "creator").mkdir()
-    created = tunelab_cli(
-        [*STUDY, "strategy=tpe", "strategy.pruner=none", "study_name=orphan",
-         "strategy.n_trials=3", "model.training.epochs=2", "workers=0",
-         f"strategy.storage='{storage}'", "tracking.experiment=orphan"],
-        tmp_path / "creator", env={"MLFLOW_TRACKING_URI": postgres_mlflow_server}, timeout=300,
-    )  # fmt: skip
-    assert created.returncode == 0, created.stderr[-3000:]
+    storage, _ = waiting_study(postgres, postgres_mlflow_server, tmp_path, "orphan", 3, 2)
     optuna.load_study(study_name="orphan", storage=storage).set_user_attr(
         joining.CLOSER, "a worker that died closing it"
     )
