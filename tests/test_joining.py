@@ -497,3 +497,36 @@ def test_study_close_runs_what_is_left_and_closes_a_study_whose_workers_are_gone
     identity = optuna.load_study(study_name="orphan", storage=storage).user_attrs
     study = MlflowClient(postgres_mlflow_server).get_run(identity[joining.IDENTITY]["run_id"])
     assert study.info.status == "FINISHED" and study.data.metrics["trials"] == 3
+
+
+def test_a_relative_sqlite_or_folder_uri_is_handed_to_workers_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert joining.portable_uri("sqlite:///mlflow.db") == f"sqlite:///{tmp_path}/mlflow.db"
+    assert joining.portable_uri("mlruns") == str(tmp_path / "mlruns")
+    for unchanged in ("sqlite:////srv/mlflow.db", "http://127.0.0.1:5000",
+                      "postgresql+psycopg://u@host/optuna", "file:///srv/mlruns"):  # fmt: skip
+        assert joining.portable_uri(unchanged) == unchanged
+
+
+@pytest.mark.slow
+def test_the_join_command_workers_0_prints_works_from_another_folder(tmp_path):
+    """As the docs show it: a study on this machine's SQLite files (a relative tracking URI),
+    created with workers=0, and a worker started in another folder with the printed command."""
+    import shlex
+
+    created = tunelab_cli(
+        [*STUDY, "strategy=tpe", "strategy.pruner=none", "strategy.n_trials=3",
+         "model.training.epochs=2", "workers=0", "tracking.uri=sqlite:///mlflow.db"],
+        tmp_path, timeout=300,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr[-3000:]
+    command = shlex.split(created.stdout.strip().splitlines()[-1])
+    assert command[:2] == ["tunelab", "worker"], created.stdout
+    (tmp_path / "elsewhere").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))}
+    joined = subprocess.run([sys.executable, "-m", "tunelab", *command[1:]],
+                            cwd=tmp_path / "elsewhere", env=env, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert joined.returncode == 0, joined.stderr[-3000:]
+    assert joined.stdout.startswith("tunelab worker: closed study joined (3 trials; best ")
+    assert not (tmp_path / "elsewhere" / "mlflow.db").exists()  # it logged to the study's

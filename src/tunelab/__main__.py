@@ -81,15 +81,15 @@ def _print_join(cfg: config.StudyConfig) -> None:
 
     import mlflow
 
-    from tunelab.joining import storage_url
+    from tunelab.joining import portable_uri, storage_url
     from tunelab.tracking.reachability import masked
 
     folder = Path(cfg.workdir).resolve() / cfg.study_name
     print(f"study {cfg.study_name} is waiting for workers; on any machine that reaches its "
           "storage and tracking server, run:")  # fmt: skip
     print(f"  tunelab worker --study {cfg.study_name} --storage "
-          f"'{masked(storage_url(cfg.strategy.settings, folder))}' "
-          f"--tracking-uri '{mlflow.get_tracking_uri()}'")  # fmt: skip
+          f"'{masked(portable_uri(storage_url(cfg.strategy.settings, folder)))}' "
+          f"--tracking-uri '{portable_uri(mlflow.get_tracking_uri())}'")  # fmt: skip
 
 
 def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:

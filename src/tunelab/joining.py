@@ -36,6 +36,16 @@ def data_path(dataset_settings: Any) -> str | None:
     return str(path) if path else None
 
 
+def portable_uri(uri: str) -> str:
+    """`uri` as a process in another working directory reaches it: a relative SQLite file or
+    local folder made absolute (a server's URL stays as it is)."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    if "://" not in uri and not uri.startswith("sqlite:"):
+        return str(Path(uri).resolve())
+    return uri
+
+
 def versions() -> dict[str, str]:
     """The installed versions a worker must share with the study's creator."""
     found = {}

@@ -204,7 +204,9 @@ class Study:
     def __init__(self, cfg: StudyConfig) -> None:
         self.cfg = cfg
         self.folder = StudyFolder(cfg)  # refuses a changed config before anything is logged
-        self.storage_url = joining.storage_url(cfg.strategy.settings, self.folder.path)
+        self.storage_url = joining.portable_uri(
+            joining.storage_url(cfg.strategy.settings, self.folder.path)
+        )
 
     def run(self) -> StudySummary | None:
         """Create (or resume) the study and run trials; the summary once the study is closed,
@@ -229,7 +231,7 @@ class Study:
             if cfg.shared:  # what a worker on any machine joins with
                 identity = {"config": cfg.resolved, "run_id": run_id,
                             "study_id": folder.meta["study_id"],
-                            "tracking_uri": self.tracker.tracking_uri,
+                            "tracking_uri": joining.portable_uri(self.tracker.tracking_uri),
                             "data": joining.data_fingerprint(self.data_path)}  # fmt: skip
                 joining.publish(self.storage_url, folder.path.name, identity)
             try:
