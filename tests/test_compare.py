@@ -104,6 +104,29 @@ def test_anova_matches_statsmodels_and_scipy_called_directly():
     assert result.lenth is None  # replicated: a real residual, no need for Lenth
 
 
+@pytest.mark.parametrize("bend", [0.0, 3.0])
+def test_centre_points_make_the_codes_numeric_and_test_curvature(bend):
+    """A 2^3 design with 4 centre points: categorical factors of three levels would leave the
+    main effects rank-deficient (NaN), as `python -m tunelab.compare factorial` gave before."""
+    rng = np.random.default_rng(1)
+    points = [*itertools.product([-1, 1], repeat=3), *[(0, 0, 0)] * 4]
+    rows = [{"lr": a, "batch": b, "c": c,
+             "y": 10 + 2 * a - 1.5 * b + 0.8 * a * b + bend * (a == b == c == 0)
+             + rng.normal(0, 0.3)} for a, b, c in points]  # fmt: skip
+    data = pd.DataFrame(rows)
+    result = factorial.analyse(data, ["lr", "batch", "c"], "y", order=2)
+    numeric = data.assign(curvature=[float(a == b == c == 0) for a, b, c in points])
+    direct = sm.stats.anova_lm(
+        smf.ols("y ~ lr + batch + c + lr:batch + lr:c + batch:c + curvature", numeric).fit(), typ=2
+    )
+    np.testing.assert_allclose(result.anova["sum_sq"].to_numpy(), direct["sum_sq"].to_numpy())
+    assert list(result.anova["df"]) == [1, 1, 1, 1, 1, 1, 1, 4]
+    assert result.anova.loc["lr", "PR(>F)"] < 0.01 and result.anova.loc["c", "PR(>F)"] > 0.05
+    assert (result.anova.loc["curvature", "PR(>F)"] < 0.01) == (bend > 0)
+    assert result.effects.loc["lr", "effect"] == pytest.approx(4, abs=0.5)  # corners only
+    assert result.effects.loc["lr:batch", "effect"] == pytest.approx(1.6, abs=0.5)
+
+
 @pytest.fixture(scope="module")
 def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A local SQLite tracking store: runs_frame reads any tracking URI, and the quick tests

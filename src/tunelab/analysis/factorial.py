@@ -61,10 +61,21 @@ def terms(factors: list[str], order: int, wrap: str = "C({})") -> list[str]:
 def analyse(
     data: pd.DataFrame, factors: list[str], response: str, order: int = 2, typ: int = 2
 ) -> FactorialResult:
-    """OLS with main effects and interactions up to `order`, then `anova_lm(typ=typ)`."""
-    wrap = "C({}, Sum)" if typ == 3 else "C({})"  # type III needs sum-to-zero contrasts
+    """OLS with main effects and interactions up to `order`, then `anova_lm(typ=typ)`.
+
+    Factors are categorical, except in a two-level design with centre points (coded ±1, and 0
+    for every factor at once): there they are the numeric codes, and a `curvature` term (1 at
+    the centre points) tests the centre against the corners, as Montgomery (§ 6.8) does.
+    """
     safe, data = _safe_names(data, factors, response)
-    formula = "y ~ " + " + ".join(terms(list(safe), order, wrap))
+    centre = _centre_points(data, list(safe))
+    if centre is None:
+        wrap = "C({}, Sum)" if typ == 3 else "C({})"  # type III needs sum-to-zero contrasts
+        formula = "y ~ " + " + ".join(terms(list(safe), order, wrap))
+    else:
+        wrap = "{}"
+        data = data.assign(curvature=centre.astype(float))
+        formula = "y ~ " + " + ".join(terms(list(safe), order, wrap)) + " + curvature"
     model = smf.ols(formula, data=data).fit()
     if model.df_resid > 0:
         anova = sm.stats.anova_lm(model, typ=typ)
@@ -74,8 +85,9 @@ def analyse(
         anova[["F", "PR(>F)"]] = np.nan  # no residual: no F test (see Lenth's PSE instead)
     anova = _relabel(anova, safe, wrap)
     effects = lenth = None
-    if all(data[f].nunique() == 2 for f in safe):
-        effects = _relabel(two_level_effects(data, list(safe), "y", order), safe, "{}")
+    corners = data if centre is None else data[~centre]
+    if all(corners[f].nunique() == 2 for f in safe):
+        effects = _relabel(two_level_effects(corners, list(safe), "y", order), safe, "{}")
         if model.df_resid == 0:
             lenth = lenth_pse(effects["effect"].to_numpy())
             effects["significant"] = effects["effect"].abs() > lenth["margin_of_error"]
@@ -92,6 +104,17 @@ def ranked_factors(result: FactorialResult, factors: list[str]) -> list[str]:
     main = result.anova.loc[factors]
     keys = main.assign(p=main["PR(>F)"].fillna(np.inf), ss=-main["sum_sq"])
     return list(keys.sort_values(["p", "ss"]).index)
+
+
+def _centre_points(data: pd.DataFrame, factors: list[str]) -> pd.Series | None:
+    """Which runs are centre points, if the factors are a two-level design's codes (±1) with
+    centre points (0 for every factor); else None."""
+    codes = data[factors].apply(pd.to_numeric, errors="coerce")
+    centre = (codes == 0).all(axis=1)
+    corners = codes[~centre]
+    if not centre.any() or corners.empty or not corners.isin([-1, 1]).all().all():
+        return None
+    return centre
 
 
 def _safe_names(
