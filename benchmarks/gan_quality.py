@@ -33,8 +33,12 @@ def main() -> None:
     parser.add_argument("--experiment", default="gan_shootout")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--workdir", default=".tunelab")
-    parser.add_argument("--hparams", nargs="+", metavar="NAME=VALUE",
-                        help="the hyperparameters to train (default: the shoot-out's best)")
+    parser.add_argument(
+        "--hparams",
+        nargs="+",
+        metavar="NAME=VALUE",
+        help="the hyperparameters to train (default: the shoot-out's best)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="with --hparams")
     parser.add_argument("overrides", nargs="*", help="more config overrides, KEY=VALUE")
     args = parser.parse_args()
