@@ -3,6 +3,7 @@ its tutorials' runnable blocks run."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,7 +17,8 @@ sys.path.insert(0, str(PROJECT / "docs" / "hooks"))
 import commands_reference  # noqa: E402
 import config_reference  # noqa: E402
 
-RUNNABLE = re.compile(r"<!-- runnable -->\s*```python\n(.*?)```", re.DOTALL)
+RUNNABLE = re.compile(r"<!-- runnable -->\s*```(python|bash)\n(.*?)```", re.DOTALL)
+STUDY_COMMAND = re.compile(r"^(\s*python -m tunelab)(\s.*)?$")
 
 
 def test_the_site_builds_strictly(tmp_path):
@@ -64,13 +66,73 @@ def test_a_setting_without_a_yaml_entry_fails_the_build(tmp_path):
         config_reference._option("strategy", tmp_path / "random.yaml", "Settings")
 
 
+def steps(text: str) -> list[tuple[str, str]]:
+    """A page's runnable blocks in order; consecutive Python blocks are one script, so that a
+    block can use what the one before it defined."""
+    joined: list[tuple[str, str]] = []
+    for language, code in RUNNABLE.findall(text):
+        if joined and language == joined[-1][0] == "python":
+            joined[-1] = ("python", joined[-1][1] + "\n" + code)
+        else:
+            joined.append((language, code))
+    return joined
+
+
+def at_smoke_budget(script: str) -> str:
+    """A bash block whose study commands (`python -m tunelab …`, not its submodules) run at
+    `budget=smoke` unless they set a budget themselves."""
+    lines = []
+    for line in script.replace("\\\n", " ").splitlines():
+        if STUDY_COMMAND.match(line) and "budget=" not in line:
+            line += " budget=smoke"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def test_tutorial_commands_run_at_smoke_budget():
+    text = """<!-- runnable -->
+```bash
+python -m tunelab -m strategy=a,b \\
+    seed=1
+python -m tunelab.compare optimisers --experiment x
+python -m tunelab budget=default
+```
+<!-- runnable -->
+```python
+a = 1
+```
+```python
+not_run()
+```
+<!-- runnable -->
+```python
+print(a)
+```
+"""
+    (bash, script), python = steps(text)
+    assert bash == "bash" and python == ("python", "a = 1\n\nprint(a)\n")
+    assert at_smoke_budget(script).splitlines() == [
+        "python -m tunelab -m strategy=a,b      seed=1 budget=smoke",
+        "python -m tunelab.compare optimisers --experiment x",
+        "python -m tunelab budget=default",
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", sorted((PROJECT / "docs" / "tutorials").glob("*.md")),
                          ids=lambda p: p.stem)  # fmt: skip
 def test_a_tutorials_runnable_blocks_run(page, tmp_path):
-    blocks = RUNNABLE.findall(page.read_text())
+    """Each tutorial's runnable blocks, in order, in a fresh folder, with this Python first on
+    PATH; study commands at smoke budget."""
+    blocks = steps(page.read_text())
     assert blocks, f"{page.name} has no runnable block"
-    (tmp_path / "tutorial.py").write_text("\n".join(blocks))
-    done = subprocess.run([sys.executable, "tutorial.py"], cwd=tmp_path, capture_output=True,
-                          text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    for language, code in blocks:
+        if language == "bash":
+            command = ["bash", "-euo", "pipefail", "-c", at_smoke_budget(code)]
+        else:
+            (tmp_path / "tutorial.py").write_text(code)
+            command = [sys.executable, "tutorial.py"]
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{language} block:\n{code}\n{done.stderr[-3000:]}"
