@@ -99,6 +99,26 @@ def test_bad_values_name_the_key_and_the_valid_choices(overrides, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("strategy._target_=incomplete_components.AskOnly",
+         "strategy._target_: incomplete_components.AskOnly does not implement tell"),
+        ("model._target_=incomplete_components.NoBuild",
+         "model._target_: incomplete_components.NoBuild does not implement build"),
+        ("model._target_=incomplete_components.BuildsForAnIncompleteTask",
+         "model._target_: BuildsForAnIncompleteTask's task TrainsOnly does not implement "
+         "evaluate, servable"),
+        ("dataset._target_=incomplete_components.NoArrays",
+         "dataset._target_: incomplete_components.NoArrays does not implement arrays"),
+    ],
+)  # fmt: skip
+def test_an_extension_that_leaves_an_abstract_method_out_is_refused(override, message):
+    with pytest.raises(ConfigError) as error:
+        load_config([override])
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
 def test_validation_imports_neither_tensorflow_nor_mlflow():
     code = (
         "import sys; sys.path.insert(0, 'tests'); from conftest import load_config; "

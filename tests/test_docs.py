@@ -136,3 +136,43 @@ def test_a_tutorials_runnable_blocks_run(page, tmp_path):
             command = [sys.executable, "tutorial.py"]
         done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"{language} block:\n{code}\n{done.stderr[-3000:]}"
+
+
+PUBLIC_API = {  # object -> whether its example trains (slow)
+    "tunelab.api.tune": True,
+    "tunelab.api.TuneResult": True,
+    "tunelab.strategies.base.Strategy": False,
+    "tunelab.tasks.base.Task": True,  # imports TensorFlow
+    "tunelab.models.common.ModelBuilder": True,
+    "tunelab.data.base.DatasetSource": False,
+    "tunelab.compare.factorial": True,
+    "tunelab.compare.optimisers": True,
+}
+
+
+def public_object(name: str) -> object:
+    import importlib
+
+    module, _, attribute = name.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if slow else [])
+                                  for n, slow in PUBLIC_API.items()])  # fmt: skip
+def test_each_public_api_docstring_has_arguments_and_an_example_that_runs(name, tmp_path,
+                                                                          monkeypatch):  # fmt: skip
+    import doctest
+
+    obj = public_object(name)
+    text = obj.__doc__ or ""
+    contract = [getattr(obj, m).__doc__ or "" for m in getattr(obj, "__abstractmethods__", ())]
+    assert any(w in t for t in [text, *contract] for w in ("Args:", "Attributes:")), name
+    assert "Examples:" in text and "+SKIP" not in text, name
+    [examples] = doctest.DocTestFinder(recurse=False).find(obj, name, globs={})
+    assert len(examples.examples) >= 3, name
+    monkeypatch.chdir(tmp_path)  # the examples' ./mlflow.db and .tunelab
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report: list[str] = []
+    runner.run(examples, out=report.append)
+    assert runner.failures == 0, "".join(report)[-4000:]

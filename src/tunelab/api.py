@@ -31,6 +31,29 @@ class TuneResult:
         study_run_id: the study's MLflow run, its trials nested under it.
         trials: one row per trial: trial id, state, objective, run id and the values used.
         tracking_uri: where the runs are.
+
+    Examples:
+        >>> import keras, tunelab
+        >>> from sklearn.datasets import load_digits
+        >>> digits = load_digits()
+        >>> def build_model(hp):
+        ...     model = keras.Sequential([
+        ...         keras.layers.Flatten(),
+        ...         keras.layers.Dense(hp.Choice("units", [16, 64]), activation="relu"),
+        ...         keras.layers.Dense(10, activation="softmax")])
+        ...     model.compile("adam", loss="sparse_categorical_crossentropy",
+        ...                   metrics=["accuracy"])
+        ...     return model
+        >>> result = tunelab.tune(build_model, digits.images / 16.0, digits.target,
+        ...                       validation_split=0.2, strategy="grid", epochs=2,
+        ...                       objective="val_accuracy", quiet=True)
+        >>> sorted(result.trials["units"]), result.best_params["units"] in (16, 64)
+        ([16, 64], True)
+        >>> result.trials["state"].tolist()
+        ['COMPLETE', 'COMPLETE']
+        >>> model = result.load_best_model()
+        >>> model.predict(digits.images[:3] / 16.0, verbose=0).shape
+        (3, 10)
     """
 
     best_params: dict[str, Any]
@@ -131,7 +154,7 @@ def tune(
         A `TuneResult`: `best_params`, `best_value`, `best_model_uri`, `trials` (a DataFrame),
         `load_best_model()`.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np, tunelab
         >>> from sklearn.datasets import load_digits
         >>> digits = load_digits()

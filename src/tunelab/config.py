@@ -414,6 +414,10 @@ def _component(group: dict[str, Any], path: str, settings_attr: str) -> Componen
 def _model(group: dict[str, Any]) -> ModelConfig:
     name, cls, rest = _split(group, "model")
     cls = cast("type[ModelBuilder]", cls)
+    if not isinstance(getattr(cls, "task", None), type):
+        raise ConfigError(f"model._target_: {cls.__name__} names no task; set its `task` to a "
+                          "tunelab.tasks class, e.g. Classification")  # fmt: skip
+    _require_implemented(cls.task, f"{cls.__name__}'s task {cls.task.__name__}", "model._target_")
     allowed = {"training", "hparams", "space", "tune", "task"}
     if cls.defines_space:  # a user's build(hp): its import path and fixed `fit` arguments
         allowed |= {"build", "fit"}
@@ -495,13 +499,23 @@ def _as_dict(container: Any) -> dict[str, Any]:
 
 
 def _import(target: str, path: str) -> type:
+    """The class `target` names; refused if it leaves an abstract method unimplemented."""
     module_name, _, attr = target.rpartition(".")
     try:
         import importlib
 
-        return getattr(importlib.import_module(module_name), attr)
+        cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as error:
         raise ConfigError(f"{path}: cannot import {target!r} ({error})") from None
+    _require_implemented(cls, target, path)
+    return cls
+
+
+def _require_implemented(cls: Any, name: str, path: str) -> None:
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise ConfigError(f"{path}: {name} does not implement {', '.join(missing)}; "
+                          f"define {' and '.join(missing)} in it")  # fmt: skip
 
 
 def _int(value: Any, key: str) -> int:

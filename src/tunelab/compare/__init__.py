@@ -33,11 +33,28 @@ def factorial(factors: list[str], *, experiment: str = "tunelab", tracking_uri: 
         A `FactorialResult`: `anova`, `one_way`, `effects` (two-level designs) DataFrames,
         the `formula`, and `lenth` (pseudo standard error, margin of error).
 
-    Example:
-        >>> import tunelab.compare
-        >>> result = tunelab.compare.factorial(["coded.lr", "coded.dropout"],
-        ...                                    experiment="doe", tracking_uri="sqlite:///mlflow.db")
-        >>> result.anova  # doctest: +SKIP
+    Examples:
+        A 2 × 2 full factorial of a small network's width and learning rate, then its ANOVA
+        (main effects only: four runs leave one degree of freedom for the residual):
+
+        >>> import keras, tunelab, tunelab.compare
+        >>> from sklearn.datasets import load_digits
+        >>> digits = load_digits()
+        >>> def build_model(hp):
+        ...     model = keras.Sequential([
+        ...         keras.layers.Flatten(),
+        ...         keras.layers.Dense(hp.Choice("units", [8, 64]), activation="relu"),
+        ...         keras.layers.Dense(10, activation="softmax")])
+        ...     model.compile(keras.optimizers.Adam(hp.Choice("lr", [1e-3, 1e-2])),
+        ...                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        ...     return model
+        >>> study = tunelab.tune(build_model, digits.images / 16.0, digits.target,
+        ...                      validation_split=0.2, strategy="full_factorial", epochs=2,
+        ...                      objective="val_accuracy", experiment="doe", quiet=True)
+        >>> result = tunelab.compare.factorial(["units", "lr"], experiment="doe", order=1)
+        factorial/anova...
+        >>> result.formula, list(result.effects.index)
+        ('best_val_accuracy ~ units + lr', ['units', 'lr'])
     """
     from tunelab.compare.reports import Query
     from tunelab.compare.reports import factorial as report
@@ -66,10 +83,30 @@ def optimisers(*, experiment: str = "tunelab", tracking_uri: str | None = None,
         An `OptimiserComparison`: `summary`, `kruskal`, `pairwise`, `anytime`, `friedman`,
         `paired` DataFrames, and best-so-far `curves`.
 
-    Example:
-        >>> import tunelab.compare
-        >>> comparison = tunelab.compare.optimisers(experiment="shootout")  # doctest: +SKIP
-        >>> comparison.summary  # doctest: +SKIP
+    Examples:
+        Random search against TPE, two seeds each, on one small network:
+
+        >>> import keras, tunelab, tunelab.compare
+        >>> from sklearn.datasets import load_digits
+        >>> digits = load_digits()
+        >>> def build_model(hp):
+        ...     model = keras.Sequential([
+        ...         keras.layers.Flatten(),
+        ...         keras.layers.Dense(hp.Int("units", 8, 64), activation="relu"),
+        ...         keras.layers.Dense(10, activation="softmax")])
+        ...     model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-1, sampling="log")),
+        ...                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        ...     return model
+        >>> for strategy in ["random", "tpe"]:
+        ...     for seed in [0, 1]:
+        ...         study = tunelab.tune(build_model, digits.images / 16.0, digits.target,
+        ...                              validation_split=0.2, strategy=strategy, max_trials=2,
+        ...                              epochs=1, seed=seed, objective="val_accuracy",
+        ...                              experiment="shootout", quiet=True)
+        >>> comparison = tunelab.compare.optimisers(experiment="shootout")
+        optimisers/summary...
+        >>> comparison.summary["studies"].to_dict()
+        {('build_model/arrays', 'random'): 2, ('build_model/arrays', 'tpe'): 2}
     """
     from tunelab.compare.reports import Query
     from tunelab.compare.reports import optimisers as report

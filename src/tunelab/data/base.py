@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -83,16 +84,48 @@ class Dataset:
                 "data.train_per_class": ",".join(str(int(c)) for c in counts)}  # fmt: skip
 
 
-class DatasetSource:
-    """Base of every dataset module: declare `Settings`, `class_names`, `max_value`, `arrays`."""
+class DatasetSource(ABC):
+    """Base of the image datasets: declare `Settings`, `class_names`, `max_value`, `arrays`.
+
+    tunelab splits what `arrays` returns (stratified, seeded), scales it to [0, 1] and hands
+    the models a `DataSpec`. To use one of your own, name it in a dataset YAML (`name:
+    even_digits`, `_target_: mypackage.EvenDigits`, then the `DataSettings` keys) in a folder
+    given with `--config-dir`, and run `python -m tunelab dataset=even_digits`.
+
+    Examples:
+        scikit-learn's even digits, five classes:
+
+        >>> from sklearn.datasets import load_digits
+        >>> from tunelab.data.base import Arrays, DatasetSource, DataSettings
+        >>> class EvenDigits(DatasetSource):
+        ...     class_names = ["0", "2", "4", "6", "8"]
+        ...     max_value = 16.0  # the pixels' range: 0..16
+        ...     @classmethod
+        ...     def arrays(cls, settings: DataSettings) -> Arrays:
+        ...         digits = load_digits()
+        ...         even = digits.target % 2 == 0
+        ...         return Arrays(x=digits.images[even, ..., None], y=digits.target[even] // 2)
+        >>> data = EvenDigits.load(DataSettings(n_val=100, n_test=100), seed=0)
+        >>> data.x_train.shape, float(data.x_train.max()), data.spec.n_classes
+        ((691, 8, 8, 1), 1.0, 5)
+    """
 
     Settings: ClassVar[type[DataSettings]] = DataSettings
     class_names: ClassVar[list[str]]
     max_value: ClassVar[float] = 255.0
 
     @classmethod
+    @abstractmethod
     def arrays(cls, settings: Any) -> Arrays:
-        raise NotImplementedError
+        """The whole dataset as raw arrays: images (N, H, W, C) in 0..`max_value` and integer
+        labels indexing `class_names`; with its own test split if it has one.
+
+        Args:
+            settings: the dataset's settings, an instance of `Settings`.
+
+        Returns:
+            `Arrays`; tunelab takes the test split from `x` when `x_test` is None.
+        """
 
     @classmethod
     def load(cls, settings: Any, seed: int) -> Any:

@@ -3,6 +3,7 @@ regulariser and initialiser."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -35,13 +36,45 @@ class TrainHParams:
             raise ConfigError(f"{path}.lr: must be positive, got {self.lr}")
 
 
-class ModelBuilder:
+class ModelBuilder(ABC):
     """A model family: its `HParams` dataclass, `build(hp, spec)` returning a compiled model,
     and the task that trains, evaluates and serves it (`tunelab.tasks`).
 
-    A family whose model declares its own space as it builds (KerasTuner's `build(hp)`,
-    `tunelab.models.hypermodel`) sets `defines_space` and overrides the class methods below;
-    the built-in families take their hyperparameters as a dataclass laid over fixed values.
+    The built-in families take their hyperparameters as a dataclass: the model YAML's
+    `hparams` fix every field, its `space` names those tuned, and each trial's values are laid
+    over the fixed ones. A family whose model declares its own space as it builds (KerasTuner's
+    `build(hp)`, `tunelab.models.hypermodel`) sets `defines_space` and overrides the class
+    methods below. To use one of your own, name it in a model YAML (`name: linear`,
+    `_target_: mypackage.Linear`, `training`, `hparams`, `space`, as in `conf/model/mlp.yaml`)
+    in a folder given with `--config-dir`, and run `python -m tunelab model=linear`.
+
+    Examples:
+        Softmax regression, its L2 penalty a hyperparameter:
+
+        >>> from dataclasses import dataclass
+        >>> from tunelab.backend import keras
+        >>> from tunelab.data.base import Augmentation, DataSpec
+        >>> from tunelab.models.common import ModelBuilder, TrainHParams, compile_classifier
+        >>> from tunelab.models.common import inputs, regularizer
+        >>> from tunelab.tasks.classification import Classification
+        >>> @dataclass
+        ... class LinearHParams(TrainHParams):  # batch_size, optimizer, lr, ... and:
+        ...     l2: float = 0.0
+        >>> class Linear(ModelBuilder):
+        ...     HParams = LinearHParams
+        ...     task = Classification  # trained on labels, scored by accuracy and macro-F1
+        ...     @staticmethod
+        ...     def build(hp: LinearHParams, spec: DataSpec):
+        ...         layers = keras().layers
+        ...         inp, x = inputs(spec)
+        ...         dense = layers.Dense(spec.n_classes, activation="softmax",
+        ...                              kernel_regularizer=regularizer(0.0, hp.l2))
+        ...         return compile_classifier(keras().Model(inp, dense(layers.Flatten()(x))), hp)
+        >>> spec = DataSpec(input_shape=(8, 8, 1), n_classes=10, resize=None,
+        ...                 augmentation=Augmentation())
+        >>> model = Linear.build(Linear.hparams_for(LinearHParams(), {"l2": 1e-4}), spec)
+        >>> model.count_params(), model.optimizer.name
+        (650, 'adam')
     """
 
     HParams: ClassVar[type] = TrainHParams
@@ -49,8 +82,17 @@ class ModelBuilder:
     defines_space: ClassVar[bool] = False  # the strategies then draw values as the model asks
 
     @staticmethod
-    def build(hp: Any, spec: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def build(hp: Any, spec: DataSpec) -> Any:
+        """A compiled Keras model for one trial.
+
+        Args:
+            hp: the trial's hyperparameters, an instance of `HParams` (fixed and tuned).
+            spec: the data's input shape, number of classes, resize and augmentation.
+
+        Returns:
+            A compiled `keras.Model` that reports the task's objectives.
+        """
 
     @classmethod
     def searched_space(cls, declared: SearchSpace) -> SearchSpace:

@@ -65,7 +65,57 @@ class Outcome:
 
 
 class Strategy(ABC):
-    """Base of all strategies. Subclasses set `Settings` (a dataclass) and implement ask/tell."""
+    """Base of all strategies: `ask` for a trial, `report` its epochs, `tell` how it ended.
+
+    A strategy is made once per study with its settings (an instance of its `Settings`
+    dataclass, checked by the schema) and a `StrategyContext`; the runner then asks until it
+    gets None. To use one of your own, name it in a strategy YAML (`name: every_choice`,
+    `_target_: mypackage.EveryChoice`, then its settings) in a folder given with
+    `--config-dir`, and run `python -m tunelab strategy=every_choice`.
+
+    Args:
+        settings: the strategy's settings, an instance of `Settings`.
+        context: the study's search space, objective, seed and private folder.
+
+    Examples:
+        A strategy that tries every grid point of the space once, in a seeded order:
+
+        >>> import random
+        >>> from dataclasses import dataclass
+        >>> from pathlib import Path
+        >>> from tunelab.config import Objective
+        >>> from tunelab.space import SearchSpace
+        >>> from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
+        >>> @dataclass
+        ... class ShuffledGridSettings:
+        ...     points: int = 2  # per numeric parameter
+        >>> class ShuffledGrid(Strategy):
+        ...     Settings = ShuffledGridSettings
+        ...     def __init__(self, settings, context):
+        ...         super().__init__(settings, context)
+        ...         self.todo = context.space.grid(settings.points)
+        ...         random.Random(context.seed).shuffle(self.todo)
+        ...         self.best = None
+        ...     def ask(self):
+        ...         if not self.todo:
+        ...             return None
+        ...         return Proposal(trial_id=str(len(self.todo)), values=self.todo.pop())
+        ...     def tell(self, proposal, outcome):
+        ...         if outcome.score is not None and self.context.objective.better(
+        ...                 outcome.score, self.best and self.best[1]):
+        ...             self.best = (proposal.values, outcome.score)
+        >>> space = SearchSpace.from_config({
+        ...     "lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
+        ...     "units": {"type": "choice", "values": [32, 64]}})
+        >>> context = StrategyContext(space=space, objective=Objective("val_accuracy", "max"),
+        ...                           seed=0, workdir=Path("."), resume=False, epochs=5)
+        >>> strategy = ShuffledGrid(ShuffledGridSettings(), context)
+        >>> while (proposal := strategy.ask()) is not None:  # what the runner does
+        ...     accuracy = 0.9 - abs(proposal.values["lr"] - 0.01)  # a trial's best epoch
+        ...     strategy.tell(proposal, Outcome("COMPLETE", score=accuracy, epochs_trained=5))
+        >>> strategy.best
+        ({'lr': 0.001, 'units': 64}, 0.891)
+    """
 
     Settings: ClassVar[type]
     keeps_checkpoints: ClassVar[bool] = False  # True: proposals may warm-start from a trial

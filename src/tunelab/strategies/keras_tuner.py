@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +74,9 @@ class KerasTunerStrategy(Strategy):
         if context.resume and (context.workdir / PROJECT / "oracle.json").exists():
             self.oracle.reload()
 
+    @abstractmethod
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
-        raise NotImplementedError
+        """The KerasTuner oracle that proposes the trials (`kt` is the `keras_tuner` module)."""
 
     def ask(self) -> Proposal | None:
         trial = self.oracle.create_trial(TUNER_ID)

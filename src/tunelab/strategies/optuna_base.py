@@ -9,6 +9,7 @@ import hashlib
 import threading
 import time
 import warnings
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -137,9 +138,9 @@ class OptunaStrategy(Strategy):
             return self.study_seed
         return derive(self.context.seed, type(self).__name__.lower(), "worker", self.context.worker)
 
+    @abstractmethod
     def make_sampler(self, optuna: Any, seed: int) -> Any:
         """The Optuna sampler that proposes the trials, drawing with `seed`."""
-        raise NotImplementedError
 
     def check_space(self) -> None:
         """Refuse, with one line, a search space the sampler cannot handle."""
