@@ -17,7 +17,8 @@ from tunelab.reproduce.claims import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, R
 from tunelab.reproduce.references import STUDIES
 
 
-def made_up(parts: dict[str, list[dict]], stages: dict[str, list[str]] | None = None) -> Results:
+def made_up(parts: dict[str, list[dict]], stages: dict[str, list[str]] | None = None,
+            seed: str = "0") -> Results:  # fmt: skip
     """Results of one study per preset (or per stage) with these trials' params and metrics:
     `{"mnist_mlp/batch_size": [{"params.batch_size": 256, "metrics.test_accuracy": 0.9}]}`."""
     studies, trials = [], []
@@ -27,21 +28,27 @@ def made_up(parts: dict[str, list[dict]], stages: dict[str, list[str]] | None = 
             best = max((r.get("metrics.test_accuracy", np.nan) for r in rows), default=np.nan)
             studies.append({"run_id": f"s-{study_id}", "tags.tunelab.study_id": study_id,
                             "tags.tunelab.preset": preset, "tags.tunelab.stage": stage,
-                            "tags.tunelab.budget": "default", "tags.tunelab.seed": "0",
+                            "tags.tunelab.budget": "default", "tags.tunelab.seed": seed,
                             "metrics.best_trial_test_accuracy": best})  # fmt: skip
             trials += [{"run_id": f"t-{study_id}-{i}", "tags.tunelab.study_id": study_id, **row}
                        for i, row in enumerate(rows)]  # fmt: skip
     return Results(pd.DataFrame(studies), pd.DataFrame(trials))
 
 
+def over_seeds(*seeds: Results) -> Results:
+    """One reproduction of several seeds' results."""
+    return Results(pd.concat([r.studies for r in seeds], ignore_index=True),
+                   pd.concat([r._trials for r in seeds], ignore_index=True))  # fmt: skip
+
+
 def claim(study: str, claim_id: str) -> claims.Claim:
     return next(c for c in STUDIES[study].claims if c.id == claim_id)
 
 
-def batch_sizes(accuracies: dict[int, float]) -> Results:
+def batch_sizes(accuracies: dict[int, float], seed: str = "0") -> Results:
     return made_up({"mnist_mlp/batch_size": [
         {"params.batch_size": b, "metrics.test_accuracy": a} for b, a in accuracies.items()
-    ]})  # fmt: skip
+    ]}, seed=seed)  # fmt: skip
 
 
 def test_an_ordering_claim_is_reproduced_only_in_the_claimed_order():
@@ -50,6 +57,31 @@ def test_an_ordering_claim_is_reproduced_only_in_the_claimed_order():
     assert held == claims.Verdict(REPRODUCED, "256: 98.0 %, 1: 96.0 %, full: 95.0 %")
     broken = batch_size_order.verdict(batch_sizes({1: 0.99, 256: 0.98, 0: 0.95}))
     assert broken.status == NOT_REPRODUCED and "1: 99.0 %" in broken.numbers
+
+
+def test_over_seeds_a_claim_is_reproduced_only_if_it_holds_in_every_seed():
+    batch_size_order = claim("mnist_mlp", "batch_size_order")
+    seeds = [batch_sizes({1: 0.96, 256: 0.98, 0: 0.95}, "0"),
+             batch_sizes({1: 0.95, 256: 0.97, 0: 0.9}, "1")]
+    held = batch_size_order.verdict(over_seeds(*seeds))
+    assert held.status == REPRODUCED and held.numbers.endswith("holds in 2 of 2 seeds")
+    assert "256: 97.5 %, 1: 95.5 %, full: 92.5 % (means over seeds 0, 1)" in held.numbers
+    seeds.append(batch_sizes({1: 0.97, 256: 0.96, 0: 0.5}, "2"))  # on the means it still holds
+    mixed = batch_size_order.verdict(over_seeds(*seeds))
+    assert mixed.status == NOT_REPRODUCED and mixed.numbers.endswith("holds in 2 of 3 seeds")
+
+
+def test_the_report_gives_each_part_its_mean_and_spread_over_seeds():
+    from tunelab.reproduce import report
+
+    results = over_seeds(batch_sizes({1: 0.96, 256: 0.98, 0: 0.95}, "0"),
+                         batch_sizes({1: 0.94, 256: 0.97, 0: 0.9}, "1"))
+    study = STUDIES["mnist_mlp"]
+    built = report.build(study, results, claims.check_all(study.claims, results),
+                         {"id": "x", "budget": "default", "seeds": "0, 1", "version": "0",
+                          "commit": "0" * 10, "command": "c"}, read_png=None)  # fmt: skip
+    assert "256: 97.5 ± 0.7 %" in built.markdown and "full: 92.5 ± 3.5 %" in built.markdown
+    assert "figures/mnist_mlp-batch_size.png" in built.figures
 
 
 def test_a_claim_whose_part_did_not_run_or_lacks_a_value_is_not_testable():

@@ -343,14 +343,22 @@ def stages(table: Any, response: str) -> Figure:
 
 
 def ours_and_reference(ours: dict[str, float], reference: dict[str, float], metric: str,
-                       title: str) -> Figure:  # fmt: skip
-    """A reproduced part: our figure per label (bars) and the reference's where it gave one
-    (dots; it ran on full data with larger budgets)."""
+                       title: str, per_seed: dict[str, list[float]] | None = None
+                       ) -> Figure:  # fmt: skip
+    """A reproduced part: our figure per label (bars: the mean over seeds; black dots: each
+    seed, beside its bar) and the reference's where it gave one (red dots; it ran on full data
+    with larger budgets)."""
     labels = list(ours) + [k for k in reference if k not in ours]
     fig = Figure(figsize=(1.4 * len(labels) + 2.5, 3.6), dpi=DPI)
     ax = fig.subplots()
     x = np.arange(len(labels))
-    ax.bar(x, [ours.get(k, np.nan) for k in labels], color="tab:blue", alpha=0.7, label="ours")
+    seeds = per_seed or {}
+    ax.bar(x, [ours.get(k, np.nan) for k in labels], color="tab:blue", alpha=0.7,
+           label="ours, mean over seeds" if seeds else "ours")  # fmt: skip
+    if seeds:
+        points = [(i + 0.28, v) for i, k in enumerate(labels) for v in seeds.get(k, [])]
+        ax.plot(*zip(*points, strict=True), "o", color="black", markersize=4,
+                label=f"ours, each seed ({max(map(len, seeds.values()))})")  # fmt: skip
     if reference:
         ax.plot(x, [reference.get(k, np.nan) for k in labels], "o", color="tab:red",
                 label="reference (full data)")  # fmt: skip

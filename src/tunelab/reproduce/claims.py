@@ -3,6 +3,10 @@
 A claim reads `Results` (the study runs and finished trials of one reproduction, as frames read
 back from MLflow) and returns a `Verdict`: reproduced, not reproduced, or not testable (a part
 that did not run, a metric that is missing), always with the numbers it compared.
+
+With several seeds, a claim is checked on the means over the seeds for its numbers, and on each
+seed alone for its status: it is reproduced only if it holds in every seed. One seed's 91.0
+against 89.8 % is within seed noise; a claim that also holds in every other seed is not.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ NOT_REPRODUCED: Status = "not reproduced"
 NOT_TESTABLE: Status = "not testable"
 
 PRESET, STAGE, STUDY = "tags.tunelab.preset", "tags.tunelab.stage", "tags.tunelab.study_id"
+SEED = "tags.tunelab.seed"
 
 
 class Untestable(Exception):
@@ -44,23 +49,59 @@ class Claim:
 
     def verdict(self, results: Results) -> Verdict:
         try:
-            return self.check(results)
+            on_means = self.check(results)
         except Untestable as missing:
             return Verdict(NOT_TESTABLE, str(missing))
+        seeds = results.seeds
+        if len(seeds) < 2:
+            return on_means
+        held = [s for s in seeds if self._holds(results.of_seed(s))]
+        return Verdict.of(len(held) == len(seeds), f"{on_means.numbers} (means over seeds "
+                                                   f"{', '.join(seeds)}); holds in {len(held)} "
+                                                   f"of {len(seeds)} seeds")  # fmt: skip
+
+    def _holds(self, results: Results) -> bool:
+        try:
+            return self.check(results).status == REPRODUCED
+        except Untestable:
+            return False
 
 
 class Results:
-    """The study runs and finished trial runs of one reproduction, by preset (and stage)."""
+    """The study runs and finished trial runs of one reproduction, by preset (and stage).
+
+    `pooled` presets repeat over seeds of their own (a sweep): they are never split by seed.
+    """
 
     def __init__(self, studies: pd.DataFrame, trials: pd.DataFrame,
-                 missing: dict[str, str] | None = None) -> None:  # fmt: skip
+                 missing: dict[str, str] | None = None,
+                 pooled: frozenset[str] = frozenset()) -> None:  # fmt: skip
         self.studies = studies
         self.missing = missing or {}  # preset -> why it has no runs (skipped, failed)
+        self.pooled = pooled
+        self._trials = trials
         self.trials = trials
         if len(trials) and len(studies):
             context = [c for c in (PRESET, STAGE, "tags.tunelab.strategy") if c in studies]
             joined = studies[[STUDY, *context]].rename(columns={c: f"study.{c}" for c in context})
             self.trials = trials.merge(joined, on=STUDY, how="inner")
+
+    @property
+    def seeds(self) -> list[str]:
+        """The seeds the reproduction ran its own presets with (not the pooled ones')."""
+        if self.studies.empty or SEED not in self.studies:
+            return []
+        own = self.studies[~self.studies[PRESET].isin(self.pooled)]
+        return sorted(set(own[SEED].dropna()), key=int)
+
+    def of_seed(self, seed: str) -> Results:
+        """The studies of one seed (and every pooled preset's), with their trials."""
+        keep = (self.studies[SEED] == seed) | self.studies[PRESET].isin(self.pooled)
+        studies = self.studies[keep]
+        trials = self._trials
+        if len(trials):
+            trials = trials[trials[STUDY].isin(studies[STUDY])]
+        return Results(studies, trials, self.missing, self.pooled)
 
     def studies_of(self, preset: str, stage: str | None = None) -> pd.DataFrame:
         found = _select(self.studies, preset, stage, "")

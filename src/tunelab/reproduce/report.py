@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tunelab.reproduce.claims import Claim, Results, Untestable, Verdict, percent
@@ -78,14 +79,42 @@ def build(study: ReferenceStudy, results: Results, verdicts: list[tuple[Claim, V
             row = [f"`{part.preset}`", part.what, str(missing), part.reference, "–", "–", "–"]
             lines.append(f"| {' | '.join(row)} |")
             continue
-        values = ", ".join(f"{k}: {show(part.metric, v)}" for k, v in figure.items())
+        per_seed = {} if part.sweep else _per_seed(results, part)
+        values = ", ".join(f"{k}: {_spread(part.metric, v, per_seed.get(k, []))}"
+                           for k, v in figure.items())  # fmt: skip
         studies = results.studies_of(part.preset)
         row = [f"`{part.preset}`", part.what, f"{part.metric} {values}", part.reference,
                _data_sizes(studies), _ran_at(studies), _trials(studies)]  # fmt: skip
         lines.append(f"| {' | '.join(row)} |")
-        sections += _figures(report, results, part, figure, read_png)
+        sections += _figures(report, results, part, figure, per_seed, read_png)
     report.markdown = "\n".join([*lines, "", *sections]) + "\n"
     return report
+
+
+def _per_seed(results: Results, part: Part) -> dict[str, list[float]]:
+    """Our figure of `part` in each seed alone, by label (empty with one seed)."""
+    seeds = results.seeds
+    if len(seeds) < 2:
+        return {}
+    values: dict[str, list[float]] = {}
+    for seed in seeds:
+        try:
+            figure = ours(results.of_seed(seed), part)
+        except Untestable:
+            continue
+        for label, value in figure.items():
+            values.setdefault(label, []).append(value)
+    return values
+
+
+def _spread(metric: str, mean: float, values: list[float]) -> str:
+    """The mean, ± the standard deviation over the seeds when there are several."""
+    if len(values) < 2:
+        return show(metric, mean)
+    sd = float(np.std(values, ddof=1))
+    if "accuracy" in metric:
+        return f"{100 * mean:.1f} ± {100 * sd:.1f} %"
+    return f"{mean:.4g} ± {sd:.2g}"
 
 
 def _data_sizes(studies: pd.DataFrame) -> str:
@@ -112,13 +141,14 @@ def _trials(studies: pd.DataFrame) -> str:
 
 
 def _figures(report: Report, results: Results, part: Part, figure: dict[str, float],
-             read_png: Any) -> list[str]:  # fmt: skip
+             per_seed: dict[str, list[float]], read_png: Any) -> list[str]:  # fmt: skip
     from tunelab import plots
 
     slug = part.preset.replace("/", "-")
     lines = [f"### `{part.preset}`", ""]
-    if len(figure) > 1 or part.reference_values:
-        drawn = plots.ours_and_reference(figure, part.reference_values, part.metric, part.what)
+    if len(figure) > 1 or part.reference_values or per_seed:
+        drawn = plots.ours_and_reference(figure, part.reference_values, part.metric, part.what,
+                                         per_seed)  # fmt: skip
         path = f"figures/{slug}.png"
         report.figures[path] = _png(drawn)
         lines += [f"![{part.preset}]({path})", ""]

@@ -100,7 +100,8 @@ def read_results(reproduction: Reproduction, studies: list[ReferenceStudy],
                 trial_frames.append(trials[trials["status"] == "FINISHED"])
     studies_frame = pd.concat(study_frames, ignore_index=True) if study_frames else pd.DataFrame()
     trials_frame = pd.concat(trial_frames, ignore_index=True) if trial_frames else pd.DataFrame()
-    return Results(studies_frame, trials_frame, missing)
+    pooled = frozenset(p.preset for study in studies for p in study.parts if p.sweep)
+    return Results(studies_frame, trials_frame, missing, pooled)
 
 
 def previous_verdicts(reproduction: Reproduction, study: ReferenceStudy) -> dict[str, str]:
