@@ -61,8 +61,10 @@ def test_an_ordering_claim_is_reproduced_only_in_the_claimed_order():
 
 def test_over_seeds_a_claim_is_reproduced_only_if_it_holds_in_every_seed():
     batch_size_order = claim("mnist_mlp", "batch_size_order")
-    seeds = [batch_sizes({1: 0.96, 256: 0.98, 0: 0.95}, "0"),
-             batch_sizes({1: 0.95, 256: 0.97, 0: 0.9}, "1")]
+    seeds = [
+        batch_sizes({1: 0.96, 256: 0.98, 0: 0.95}, "0"),
+        batch_sizes({1: 0.95, 256: 0.97, 0: 0.9}, "1"),
+    ]
     held = batch_size_order.verdict(over_seeds(*seeds))
     assert held.status == REPRODUCED and held.numbers.endswith("holds in 2 of 2 seeds")
     assert "256: 97.5 %, 1: 95.5 %, full: 92.5 % (means over seeds 0, 1)" in held.numbers
@@ -74,8 +76,10 @@ def test_over_seeds_a_claim_is_reproduced_only_if_it_holds_in_every_seed():
 def test_the_report_gives_each_part_its_mean_and_spread_over_seeds():
     from tunelab.reproduce import report
 
-    results = over_seeds(batch_sizes({1: 0.96, 256: 0.98, 0: 0.95}, "0"),
-                         batch_sizes({1: 0.94, 256: 0.97, 0: 0.9}, "1"))
+    results = over_seeds(
+        batch_sizes({1: 0.96, 256: 0.98, 0: 0.95}, "0"),
+        batch_sizes({1: 0.94, 256: 0.97, 0: 0.9}, "1"),
+    )
     study = STUDIES["mnist_mlp"]
     built = report.build(study, results, claims.check_all(study.claims, results),
                          {"id": "x", "budget": "default", "seeds": "0, 1", "version": "0",

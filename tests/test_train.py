@@ -71,6 +71,33 @@ def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
     assert augmenter(digits.spec.augmentation) is None  # nothing to transform
 
 
+@pytest.mark.parametrize(("n_train", "batch_size", "set_to", "momentum"), [
+    (3660, 64, None, 0.9),  # 58 steps per epoch: 1 - 6/58 is below the floor 0.9
+    (40000, 64, None, 0.99),  # 625 steps: Keras' default
+    (12000, 64, None, 1 - 6 / 188),  # in between: a sixth of an epoch
+    (3660, 64, 0.99, 0.99),  # as set
+    (3660, 0, None, 0.9),  # full batch: one step per epoch
+])  # fmt: skip
+def test_batch_norm_averages_over_a_sixth_of_an_epoch(digits, n_train, batch_size, set_to,
+                                                      momentum):  # fmt: skip
+    from dataclasses import replace
+
+    spec = replace(digits.spec, n_train=n_train)
+    hp = CNNHParams(blocks=1, filters=4, dense_units=8, batch_size=batch_size,
+                    batch_norm_momentum=set_to)  # fmt: skip
+    assert hp.momentum_for(spec) == pytest.approx(momentum)
+    norms = [layer for layer in CNN.build(hp, spec).layers if "batch_norm" in layer.name]
+    assert norms and all(layer.momentum == pytest.approx(momentum) for layer in norms)
+    assert digits.spec.n_train == 400  # the loader says how many images the model trains on
+
+
+@pytest.mark.parametrize(("batch_norm", "dropouts"), [(True, 1), (False, 4)])
+def test_with_batch_norm_dropout_comes_only_before_the_output(digits, batch_norm, dropouts):
+    hp = CNNHParams(blocks=3, filters=4, dense_units=8, dropout=0.25, batch_norm=batch_norm)
+    names = [type(layer).__name__ for layer in CNN.build(hp, digits.spec).layers]
+    assert names.count("Dropout") == dropouts and names[-2] == "Dropout"
+
+
 def test_cnn_reaches_five_blocks(digits):
     hp = CNNHParams(blocks=5, filters=2, resolution=16, dense_units=8, dropout=0.0)
     model = CNN.build(hp, digits.spec)

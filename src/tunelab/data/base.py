@@ -59,6 +59,7 @@ class DataSpec:
     n_classes: int
     resize: int | None
     augmentation: Augmentation
+    n_train: int | None = None  # training images (batch norm's momentum follows the steps)
 
 
 @dataclass
@@ -160,9 +161,8 @@ def split_and_scale(source: type[DatasetSource], settings: DataSettings, seed: i
     ]  # fmt: skip
     scale = np.float32(1.0 / source.max_value)
     x_train, x_val, x_test = (np.asarray(a, np.float32) * scale for a in (x_train, x_val, x_test))
-    spec = DataSpec(
-        tuple(x_train.shape[1:]), len(source.class_names), settings.resize, settings.augmentation
-    )
+    spec = DataSpec(tuple(x_train.shape[1:]), len(source.class_names), settings.resize,
+                    settings.augmentation, len(y_train))  # fmt: skip
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, list(source.class_names), spec,
                    notices)  # fmt: skip
 
