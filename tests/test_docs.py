@@ -172,6 +172,8 @@ def test_each_public_api_docstring_has_arguments_and_an_example_that_runs(name, 
     assert len(examples.examples) >= 3, name
     monkeypatch.chdir(tmp_path)  # the examples' ./mlflow.db and .tunelab
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # as a new process: no tracking URI that an earlier test in this one set
+    monkeypatch.setattr("mlflow.tracking._tracking_service.utils._tracking_uri", None)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report: list[str] = []
     runner.run(examples, out=report.append)

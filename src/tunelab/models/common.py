@@ -73,8 +73,8 @@ class ModelBuilder(ABC):
         >>> spec = DataSpec(input_shape=(8, 8, 1), n_classes=10, resize=None,
         ...                 augmentation=Augmentation())
         >>> model = Linear.build(Linear.hparams_for(LinearHParams(), {"l2": 1e-4}), spec)
-        >>> model.count_params(), model.optimizer.name
-        (650, 'adam')
+        >>> model.count_params(), type(model.optimizer).__name__
+        (650, 'Adam')
     """
 
     HParams: ClassVar[type] = TrainHParams
