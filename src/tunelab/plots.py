@@ -6,6 +6,7 @@ They use matplotlib's object API, not pyplot, so they can be drawn off the main 
 from __future__ import annotations
 
 import itertools
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -349,7 +350,8 @@ def ours_and_reference(ours: dict[str, float], reference: dict[str, float], metr
     seed, beside its bar) and the reference's where it gave one (red dots; it ran on full data
     with larger budgets)."""
     labels = list(ours) + [k for k in reference if k not in ours]
-    fig = Figure(figsize=(1.4 * len(labels) + 2.5, 3.6), dpi=DPI)
+    width = max(1.4 * len(labels) + 2.5, 5.0)
+    fig = Figure(figsize=(width, 3.6), dpi=DPI)
     ax = fig.subplots()
     x = np.arange(len(labels))
     seeds = per_seed or {}
@@ -363,7 +365,7 @@ def ours_and_reference(ours: dict[str, float], reference: dict[str, float], metr
         ax.plot(x, [reference.get(k, np.nan) for k in labels], "o", color="tab:red",
                 label="reference (full data)")  # fmt: skip
     ax.set_xticks(x, labels)
-    ax.set(ylabel=metric, title=title)
+    ax.set(ylabel=metric, title=textwrap.fill(title, int(9 * width)))
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     fig.tight_layout()
