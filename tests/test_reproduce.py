@@ -38,7 +38,7 @@ def made_up(parts: dict[str, list[dict]], stages: dict[str, list[str]] | None = 
 def over_seeds(*seeds: Results) -> Results:
     """One reproduction of several seeds' results."""
     return Results(pd.concat([r.studies for r in seeds], ignore_index=True),
-                   pd.concat([r._trials for r in seeds], ignore_index=True))  # fmt: skip
+                   pd.concat([r.trial_runs for r in seeds], ignore_index=True))  # fmt: skip
 
 
 def claim(study: str, claim_id: str) -> claims.Claim:

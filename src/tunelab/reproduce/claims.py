@@ -79,7 +79,7 @@ class Results:
         self.studies = studies
         self.missing = missing or {}  # preset -> why it has no runs (skipped, failed)
         self.pooled = pooled
-        self._trials = trials
+        self.trial_runs = trials  # as read, before the join below
         self.trials = trials
         if len(trials) and len(studies):
             context = [c for c in (PRESET, STAGE, "tags.tunelab.strategy") if c in studies]
@@ -98,7 +98,7 @@ class Results:
         """The studies of one seed (and every pooled preset's), with their trials."""
         keep = (self.studies[SEED] == seed) | self.studies[PRESET].isin(self.pooled)
         studies = self.studies[keep]
-        trials = self._trials
+        trials = self.trial_runs
         if len(trials):
             trials = trials[trials[STUDY].isin(studies[STUDY])]
         return Results(studies, trials, self.missing, self.pooled)
