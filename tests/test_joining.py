@@ -22,16 +22,27 @@ STUDY = ["dataset=digits", "budget=smoke", "quiet=true", "study_name=joined"]
 def wait_for_identity(storage: str, name: str, process: subprocess.Popen) -> dict:
     import optuna
 
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the study ended early:\n{process.stderr.read()}")
-        if name in optuna.get_all_study_names(storage):
-            identity = optuna.load_study(study_name=name, storage=storage).user_attrs
-            if joining.IDENTITY in identity:
-                return identity[joining.IDENTITY]
-        time.sleep(0.5)
-    raise AssertionError("the study never published its identity")
+    polled = polling_storage(storage)  # one engine: a new one per poll leaks its connections
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"the study ended early:\n{process.stderr.read()}")
+            if name in optuna.get_all_study_names(polled):
+                identity = optuna.load_study(study_name=name, storage=polled).user_attrs
+                if joining.IDENTITY in identity:
+                    return identity[joining.IDENTITY]
+            time.sleep(0.5)
+        raise AssertionError("the study never published its identity")
+    finally:
+        polled.engine.dispose()
+
+
+def polling_storage(storage: str):
+    """An Optuna storage to poll with, its connections kept in one engine's pool."""
+    import optuna
+
+    return optuna.storages.RDBStorage(storage)
 
 
 def worker(storage: str, uri: str, folder, name: str = "joined", **env: str) -> subprocess.Popen:
@@ -456,12 +467,14 @@ def test_a_study_outlasts_its_database_restarting_mid_study(mlflow_server, tmp_p
             env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server},
         )  # fmt: skip
         identity = wait_for_identity(storage, "restarted", creator)
+        polled = polling_storage(storage)
         deadline = time.time() + 180
         while time.time() < deadline:  # a trial or two done, more running
-            study = optuna.load_study(study_name="restarted", storage=storage)
+            study = optuna.load_study(study_name="restarted", storage=polled)
             if sum(t.state.name == "COMPLETE" for t in study.trials) >= 2:
                 break
             time.sleep(0.5)
+        polled.engine.dispose()
         restart_postgres(postgres, 10)
         _, errors = creator.communicate(timeout=600)
         assert creator.returncode == 0, errors[-3000:]
