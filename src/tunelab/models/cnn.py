@@ -88,7 +88,7 @@ class CNN(ModelBuilder):
         return compile_classifier(keras().Model(inp, out, name="cnn"), hp)
 
 
-def conv_features(x: Any, hp: CNNHParams, condition: Any = None, momentum: float = 0.99) -> Any:
+def conv_features(x: Any, hp: CNNHParams, momentum: float, condition: Any = None) -> Any:
     """The CNN up to its last hidden layer. `condition` (batch, d), if given, is projected and
     added to every block's feature maps before its activation (a timestep embedding);
     `momentum` is batch norm's."""

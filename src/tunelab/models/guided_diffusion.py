@@ -55,7 +55,7 @@ class GuidedDiffusion(ModelBuilder):
         if side:
             x = layers.Resizing(side, side, name="resolution")(x)
         embedding = timestep_embedding(t, hp.timesteps, TIME_EMBEDDING, "time")
-        features = conv_features(x, hp, embedding, momentum=hp.momentum_for(spec))
+        features = conv_features(x, hp, hp.momentum_for(spec), condition=embedding)
         logits = layers.Dense(spec.n_classes, name="logits")(features)
         model = keras().Model([image, t], logits, name="noise_aware_classifier")
         loss = keras().losses.SparseCategoricalCrossentropy(from_logits=True)
