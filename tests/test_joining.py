@@ -3,7 +3,9 @@ study's Optuna storage (PostgreSQL) and its tracking server, each in its own fol
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +38,24 @@ def wait_for_identity(storage: str, name: str, process: subprocess.Popen) -> dic
         raise AssertionError("the study never published its identity")
     finally:
         polled.engine.dispose()
+
+
+def finishing(process: subprocess.Popen, folder: Path, timeout: float = 600) -> tuple[str, str]:
+    """`process.communicate(timeout)`; if it is still running then, it and every process it
+    started print their threads' stacks (faulthandler, on SIGABRT) into the failure."""
+    import psutil
+
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for child in [*psutil.Process(process.pid).children(recursive=True), process]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGABRT)
+        _, stacks = process.communicate(timeout=60)
+        logs = "\n".join(f"{log}:\n{log.read_text()[-5000:]}" for log in folder.rglob("*.log"))
+        raise AssertionError(
+            f"still running after {timeout} s:\n{stacks[-8000:]}\n{logs}"
+        ) from None
 
 
 def polling_storage(storage: str):
@@ -433,6 +453,15 @@ def test_a_worker_on_another_host_is_killed_and_cleaned_up_and_the_total_stays_e
         postgres.cleanup()
 
 
+def completed(storage: Any, name: str = "restarted") -> int:
+    import optuna
+
+    return sum(
+        t.state.name == "COMPLETE"
+        for t in optuna.load_study(study_name=name, storage=storage).trials
+    )
+
+
 def restart_postgres(server: Any, down_seconds: float) -> None:
     """Stop pgserver's PostgreSQL (fast shutdown: sessions cut), wait, start it again as
     pgserver does (its socket only)."""
@@ -464,19 +493,17 @@ def test_a_study_outlasts_its_database_restarting_mid_study(mlflow_server, tmp_p
              "study_name=restarted", f"strategy.storage='{storage}'",
              "tracking.experiment=restarted"],
             cwd=tmp_path / "creator", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server},
+            env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "PYTHONFAULTHANDLER": "1"},
         )  # fmt: skip
         identity = wait_for_identity(storage, "restarted", creator)
         polled = polling_storage(storage)
-        deadline = time.time() + 180
-        while time.time() < deadline:  # a trial or two done, more running
-            study = optuna.load_study(study_name="restarted", storage=polled)
-            if sum(t.state.name == "COMPLETE" for t in study.trials) >= 2:
-                break
+        deadline = time.time() + 300
+        while (done := completed(polled)) < 2 and time.time() < deadline:  # more running
             time.sleep(0.5)
         polled.engine.dispose()
+        assert done >= 2, f"{done} trials completed in 300 s"
         restart_postgres(postgres, 10)
-        _, errors = creator.communicate(timeout=600)
+        _, errors = finishing(creator, tmp_path / "creator")
         assert creator.returncode == 0, errors[-3000:]
         trials = optuna.load_study(study_name="restarted", storage=storage).trials
         states = [t.state.name for t in trials]
@@ -543,3 +570,19 @@ def test_the_join_command_workers_0_prints_works_from_another_folder(tmp_path):
     assert joined.returncode == 0, joined.stderr[-3000:]
     assert joined.stdout.startswith("tunelab worker: closed study joined (3 trials; best ")
     assert not (tmp_path / "elsewhere" / "mlflow.db").exists()  # it logged to the study's
+
+
+def test_a_claim_to_close_sent_again_by_its_own_process_is_still_its_own(tmp_path):
+    """A database restart can cut the lock's connection after the claim was written, and the
+    claim is sent again: it is still this process's, while another process's is not."""
+    import optuna
+
+    (tmp_path / "study").mkdir()
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(study_name="study", storage=url)
+    assert joining.claim_close(url, tmp_path / "study")
+    assert joining.claim_close(url, tmp_path / "study")
+    optuna.load_study(study_name="study", storage=url).set_user_attr(
+        joining.CLOSING_PROCESS, "elsewhere:1"
+    )
+    assert not joining.claim_close(url, tmp_path / "study")

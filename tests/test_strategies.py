@@ -198,3 +198,35 @@ def test_a_trial_retried_twice_counts_once_towards_a_shared_study_s_total():
     study.tell(study.ask(), 0.7)  # trial 3, never retried
     assert [t.system_attrs.get("retry_history") for t in study.trials] == [None, [0], [0, 1], None]
     assert counted(study.trials) == 2
+
+
+@pytest.mark.parametrize("name", ["tpe", "full_factorial"])
+def test_an_ask_the_database_cut_short_proposes_its_trial_when_sent_again(
+    name, tmp_path, monkeypatch
+):
+    """The database goes away after a shared study's ask took a trial and before the trial's
+    heartbeat started: the ask, sent again, proposes that trial, so none is left RUNNING
+    without a process to run it (the study's processes would wait for it for ever)."""
+    import sqlalchemy
+
+    from tunelab.strategies import optuna_base
+
+    cfg = load_config([f"strategy={name}", "budget=smoke", *NARROWER.get(name, [])])
+    context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
+                              workdir=tmp_path, resume=False, epochs=2, shared=True)  # fmt: skip
+    strategy = cfg.strategy.cls(cfg.strategy.settings, context)
+    started = optuna_base.SharedTrials.started
+    lost = sqlalchemy.exc.OperationalError("heartbeat", {}, Exception("server closed"))
+    cuts = [lost]
+
+    def cut_once(sharing, trial):
+        if cuts:
+            raise cuts.pop()
+        started(sharing, trial)
+
+    monkeypatch.setattr(optuna_base.SharedTrials, "started", cut_once)
+    proposal = strategy.ask()
+    strategy.tell(proposal, Outcome("COMPLETE", 0.5, 2))
+    study = strategy.study if name == "tpe" else strategy.queue
+    assert not cuts and proposal.handle.number == 0
+    assert "RUNNING" not in [t.state.name for t in study.trials]

@@ -9,6 +9,8 @@ database and the tracking server.
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import time
 from importlib import metadata
 from pathlib import Path
@@ -21,6 +23,7 @@ from tunelab.tracking.reachability import masked
 
 IDENTITY = "tunelab"  # the Optuna study's user attribute holding the identity
 CLOSER = "tunelab.closer"  # the worker that claimed the study's closing
+CLOSING_PROCESS = "tunelab.closing_process"  # and its process (host:pid)
 CLOSED = "tunelab.closed"  # what the closer tells the others (the registered model)
 CHECKED_VERSIONS = ("tunelab", "tensorflow", "keras")  # a worker must run what the creator ran
 
@@ -140,10 +143,15 @@ def claim_close(url: str, folder: Path, force: bool = False) -> bool:
     `force`: claim it even if another process did (and died closing it)."""
     with storage_lock(url, folder)():
         study = _study(url, folder.name)
-        if study.user_attrs.get(CLOSER) and not force:
-            return False
+        if study.user_attrs.get(CLOSER) and not force:  # this process's own claim, sent again
+            return study.user_attrs.get(CLOSING_PROCESS) == this_process()  # (a lost unlock)
+        study.set_user_attr(CLOSING_PROCESS, this_process())
         study.set_user_attr(CLOSER, label())
         return True
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @outlasting_restarts

@@ -162,15 +162,18 @@ class OptunaStrategy(Strategy):
 
     @outlasting_restarts
     def ask(self) -> Proposal | None:
+        """The next trial. It stays first in `interrupted` until its proposal is made, so that
+        an ask the database cut short, sent again, proposes it rather than leave it RUNNING
+        with no process to run it (the others would wait for it). Not covered: a connection
+        lost inside Optuna's own ask, between creating the trial and returning it."""
         with self._one_at_a_time():
             if self.sharing:  # a dead worker's trial: failed, and enqueued again
                 self.sharing.fail_stale(self.study)
-            if self.interrupted:
-                trial = self.interrupted.pop(0)
-            elif self._counted() < self.settings.n_trials or self._retries_waiting():
-                trial = self.study.ask()
-            else:
-                return None
+            if not self.interrupted:
+                if self._counted() >= self.settings.n_trials and not self._retries_waiting():
+                    return None
+                self.interrupted.insert(0, self.study.ask())
+            trial = self.interrupted[0]
             if self.context.define_by_run:  # drawn as the model asks for them
                 from tunelab.hyperparameters import TrialHyperParameters, optuna_draw
 
@@ -179,6 +182,7 @@ class OptunaStrategy(Strategy):
                 values, hp = self.context.space.suggest_optuna(trial), None
         if self.sharing:  # (it takes the lock too)
             self.sharing.started(trial)
+        self.interrupted.pop(0)
         return Proposal(trial_id=str(trial.number), values=values, handle=trial, hp=hp)
 
     def _counted(self) -> int:

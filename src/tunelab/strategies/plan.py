@@ -53,6 +53,7 @@ class FixedPlan(Strategy):
         resumed = context.resume and self.state_file.exists()
         self.done: set[int] = set(json.loads(self.state_file.read_text())) if resumed else set()
         self.sharing: SharedTrials | None = None
+        self.taken: Any = None  # the queue's trial this process took, until it is proposed
         if context.shared:
             self._enqueue([index for index in self.order if index not in self.done])
 
@@ -89,10 +90,13 @@ class FixedPlan(Strategy):
             return next((self._proposal(i) for i in self.order if i not in self.done), None)
         with self.sharing.lock():
             self.sharing.fail_stale(self.queue)
-            if not waiting(self.queue):
-                return None
-            trial = self.queue.ask()
+            if self.taken is None:  # else an ask the database cut short: its trial again
+                if not waiting(self.queue):
+                    return None
+                self.taken = self.queue.ask()
+            trial = self.taken
         self.sharing.started(trial)
+        self.taken = None
         return self._proposal(trial.user_attrs[POINT], trial)
 
     def _proposal(self, index: int, handle: Any = None) -> Proposal:
