@@ -225,7 +225,7 @@ def best_so_far_bands(
         ax.fill_between(curve.index, curve.quantile(0.25, axis=1), curve.quantile(0.75, axis=1),
                         color=line.get_color(), alpha=0.2)  # fmt: skip
     ax.set_xlabel(axis)
-    ax.set_ylabel(f"best {response} so far")
+    ax.set_ylabel(f"{response.removeprefix('best_')}, best so far")
     ax.set_title(f"Anytime performance {task} (median and IQR over repetitions)")
     ax.grid(alpha=0.3)
     ax.legend()
