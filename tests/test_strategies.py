@@ -200,21 +200,26 @@ def test_a_trial_retried_twice_counts_once_towards_a_shared_study_s_total():
     assert counted(study.trials) == 2
 
 
+def shared_strategy(name: str, workdir: Path):
+    cfg = load_config([f"strategy={name}", "budget=smoke", *NARROWER.get(name, [])])
+    context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
+                              workdir=workdir, resume=False, epochs=2, shared=True)  # fmt: skip
+    strategy = cfg.strategy.cls(cfg.strategy.settings, context)
+    return strategy, strategy.study if name == "tpe" else strategy.queue
+
+
 @pytest.mark.parametrize("name", ["tpe", "full_factorial"])
 def test_an_ask_the_database_cut_short_proposes_its_trial_when_sent_again(
     name, tmp_path, monkeypatch
 ):
     """The database goes away after a shared study's ask took a trial and before the trial's
-    heartbeat started: the ask, sent again, proposes that trial, so none is left RUNNING
-    without a process to run it (the study's processes would wait for it for ever)."""
+    heartbeat thread started: the ask, sent again, proposes that trial, so none is left
+    RUNNING without a process to run it (the study's processes would wait for it for ever)."""
     import sqlalchemy
 
     from tunelab.strategies import optuna_base
 
-    cfg = load_config([f"strategy={name}", "budget=smoke", *NARROWER.get(name, [])])
-    context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
-                              workdir=tmp_path, resume=False, epochs=2, shared=True)  # fmt: skip
-    strategy = cfg.strategy.cls(cfg.strategy.settings, context)
+    strategy, study = shared_strategy(name, tmp_path)
     started = optuna_base.SharedTrials.started
     lost = sqlalchemy.exc.OperationalError("heartbeat", {}, Exception("server closed"))
     cuts = [lost]
@@ -227,6 +232,22 @@ def test_an_ask_the_database_cut_short_proposes_its_trial_when_sent_again(
     monkeypatch.setattr(optuna_base.SharedTrials, "started", cut_once)
     proposal = strategy.ask()
     strategy.tell(proposal, Outcome("COMPLETE", 0.5, 2))
-    study = strategy.study if name == "tpe" else strategy.queue
     assert not cuts and proposal.handle.number == 0
     assert "RUNNING" not in [t.state.name for t in study.trials]
+
+
+@pytest.mark.parametrize("name", ["tpe", "full_factorial"])
+def test_a_trial_an_ask_left_running_without_a_heartbeat_is_taken_up(name, tmp_path):
+    """The database went away inside Optuna's ask, after it created the trial: the trial is
+    RUNNING and never had a heartbeat, which Optuna never calls stale. The next ask, of any
+    process of the study, proposes it."""
+    import optuna
+
+    strategy, study = shared_strategy(name, tmp_path)
+    orphan = optuna.load_study(study_name=study.study_name, storage=strategy.sharing.storage).ask()
+    proposal = strategy.ask()
+    assert proposal.handle.number == orphan.number
+    strategy.tell(proposal, Outcome("COMPLETE", 0.5, 2))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] + ["WAITING"] * (
+        len(study.trials) - 1
+    )

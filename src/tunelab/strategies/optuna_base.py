@@ -120,7 +120,7 @@ class OptunaStrategy(Strategy):
             load_if_exists=True,
         )
         running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        if context.joining:  # RUNNING trials are other workers' own
+        if context.shared or context.joining:  # others' (a dead one's is failed and run again)
             running = []
         self.interrupted = [optuna.trial.Trial(self.study, t._trial_id) for t in running]
 
@@ -162,18 +162,17 @@ class OptunaStrategy(Strategy):
 
     @outlasting_restarts
     def ask(self) -> Proposal | None:
-        """The next trial. It stays first in `interrupted` until its proposal is made, so that
-        an ask the database cut short, sent again, proposes it rather than leave it RUNNING
-        with no process to run it (the others would wait for it). Not covered: a connection
-        lost inside Optuna's own ask, between creating the trial and returning it."""
+        """The next trial: one a killed study left RUNNING, else a new one. It stays first in
+        `interrupted` until its proposal is made, so that an ask the database cut short, sent
+        again, proposes it rather than leave it RUNNING with no process to run it (the others
+        would wait for it); in a shared study `SharedTrials.take` chooses it."""
         with self._one_at_a_time():
-            if self.sharing:  # a dead worker's trial: failed, and enqueued again
-                self.sharing.fail_stale(self.study)
-            if not self.interrupted:
-                if self._counted() >= self.settings.n_trials and not self._retries_waiting():
-                    return None
-                self.interrupted.insert(0, self.study.ask())
-            trial = self.interrupted[0]
+            if self.sharing:
+                trial = self.sharing.take(self.study, self.interrupted, self._new_trial)
+            else:
+                trial = first_held(self.interrupted, self._new_trial)
+            if trial is None:
+                return None
             if self.context.define_by_run:  # drawn as the model asks for them
                 from tunelab.hyperparameters import TrialHyperParameters, optuna_draw
 
@@ -184,6 +183,12 @@ class OptunaStrategy(Strategy):
             self.sharing.started(trial)
         self.interrupted.pop(0)
         return Proposal(trial_id=str(trial.number), values=values, handle=trial, hp=hp)
+
+    def _new_trial(self) -> Any:
+        """A new trial of the study, or None once it has all its trials."""
+        if self._counted() < self.settings.n_trials or self._retries_waiting():
+            return self.study.ask()
+        return None
 
     def _counted(self) -> int:
         """Trials that count towards `n_trials`: the finished ones, and with other workers
@@ -263,6 +268,13 @@ def counted(trials: list[Any]) -> int:
     return sum(t.number not in retried for t in trials)
 
 
+def first_held(held: list[Any], new: Callable[[], Any]) -> Any:
+    """The first of `held`; else `new()`, held first (None if it is None)."""
+    if not held and (trial := new()) is not None:
+        held.insert(0, trial)
+    return held[0] if held else None
+
+
 def trial_number(trial: Any) -> str:
     return str(trial.number)
 
@@ -294,6 +306,42 @@ class SharedTrials:
         import optuna
 
         optuna.storages.fail_stale_trials(study)
+
+    def take(self, study: Any, held: list[Any], new: Callable[[], Any]) -> Any:
+        """Under the lock, the trial to propose next, its heartbeat recorded at once: the
+        first of `held` (this process's) still RUNNING; else one that an ask the database cut
+        short inside Optuna left RUNNING without a heartbeat, which no process runs; else
+        `new()` (None if it is None). The caller keeps it first in `held` until proposed."""
+        import optuna
+
+        self.fail_stale(study)  # a dead worker's trial: failed, and enqueued again
+        running = optuna.trial.TrialState.RUNNING
+        while held and self.storage.get_trial(held[0]._trial_id).state != running:
+            held.pop(0)  # failed as stale while the database was away
+        if not held and (orphan := self._unbeaten(study)) is not None:
+            held.insert(0, optuna.trial.Trial(study, orphan))
+        trial = first_held(held, new)
+        if trial is not None:
+            self.storage.record_heartbeat(trial._trial_id)
+        return trial
+
+    def _unbeaten(self, study: Any) -> int | None:
+        """A RUNNING trial of `study` that never had a heartbeat (every trial gets one in the
+        lock hold that took it), by Optuna's own tables."""
+        import sqlalchemy
+        from optuna.storages._rdb import models
+        from optuna.trial import TrialState
+
+        trial, beat = models.TrialModel, models.TrialHeartbeatModel
+        query = (
+            sqlalchemy.select(trial.trial_id)
+            .outerjoin(beat, beat.trial_id == trial.trial_id)
+            .where(trial.study_id == self.storage.get_study_id_from_name(study.study_name),
+                   trial.state == TrialState.RUNNING, beat.trial_id.is_(None))
+            .order_by(trial.number).limit(1)
+        )  # fmt: skip
+        with self.storage.engine.connect() as connection:
+            return connection.execute(query).scalar()
 
     def started(self, trial: Any) -> None:
         self.heartbeats[trial.number] = Heartbeat(

@@ -53,7 +53,7 @@ class FixedPlan(Strategy):
         resumed = context.resume and self.state_file.exists()
         self.done: set[int] = set(json.loads(self.state_file.read_text())) if resumed else set()
         self.sharing: SharedTrials | None = None
-        self.taken: Any = None  # the queue's trial this process took, until it is proposed
+        self.held: list[Any] = []  # the queue's trial this process took, until proposed
         if context.shared:
             self._enqueue([index for index in self.order if index not in self.done])
 
@@ -89,15 +89,15 @@ class FixedPlan(Strategy):
         if self.sharing is None:
             return next((self._proposal(i) for i in self.order if i not in self.done), None)
         with self.sharing.lock():
-            self.sharing.fail_stale(self.queue)
-            if self.taken is None:  # else an ask the database cut short: its trial again
-                if not waiting(self.queue):
-                    return None
-                self.taken = self.queue.ask()
-            trial = self.taken
+            trial = self.sharing.take(self.queue, self.held, self._next_point)
+        if trial is None:
+            return None
         self.sharing.started(trial)
-        self.taken = None
+        self.held.pop(0)
         return self._proposal(trial.user_attrs[POINT], trial)
+
+    def _next_point(self) -> Any:
+        return self.queue.ask() if waiting(self.queue) else None
 
     def _proposal(self, index: int, handle: Any = None) -> Proposal:
         point = self.points[index]
