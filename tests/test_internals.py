@@ -83,3 +83,17 @@ def test_tensorflow_keeps_its_gradient_registry_where_train_py_cleans_it():
     assert isinstance(getattr(getattr(ops, "_gradient_registry", None), "_registry", None), dict), (
         f"tensorflow's ops._gradient_registry._registry moved, which train.py cleans after "
         f"every trial (tensorflow/tensorflow#97697); {MOVE_THE_BOUND}")  # fmt: skip
+
+
+def test_optuna_heartbeats_live_in_tables_the_shared_studies_read(tmp_path):
+    """`SharedTrials.take` finds a RUNNING trial that never had a heartbeat through Optuna's
+    ORM models `TrialModel` and `TrialHeartbeatModel` and `RDBStorage.engine`."""
+    import optuna
+
+    from tunelab.strategies.optuna_base import SharedTrials
+
+    sharing = SharedTrials(f"sqlite:///{tmp_path / 'optuna.db'}", 10, tmp_path, str)
+    study = optuna.create_study(study_name="s", storage=sharing.storage)
+    beaten, unbeaten = study.ask(), study.ask()
+    sharing.storage.record_heartbeat(beaten._trial_id)
+    assert sharing._unbeaten(study) == unbeaten._trial_id, MOVE_THE_BOUND
