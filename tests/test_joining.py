@@ -463,6 +463,14 @@ def completed(storage: Any, name: str = "restarted") -> int:
     )
 
 
+def stop_postgres(server: Any) -> None:
+    """Stop pgserver's PostgreSQL if it still runs."""
+    from pgserver._commands import pg_ctl
+
+    if (Path(server.pgdata) / "postmaster.pid").exists():
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+
+
 def restart_postgres(server: Any, down_seconds: float) -> None:
     """Stop pgserver's PostgreSQL (fast shutdown: sessions cut), wait, start it again as
     pgserver does (its socket only)."""
@@ -511,6 +519,7 @@ def test_a_study_outlasts_its_database_restarting_mid_study(mlflow_server, tmp_p
         assert states.count("COMPLETE") == 10 and "RUNNING" not in states, states
     finally:
         postgres.cleanup()
+        stop_postgres(postgres)  # the one started again is not pgserver's to stop
     client = MlflowClient(mlflow_server)
     study_run = client.get_run(identity["run_id"])
     assert study_run.info.status == "FINISHED" and study_run.data.metrics["trials"] == 10
