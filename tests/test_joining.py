@@ -477,7 +477,7 @@ def restart_postgres(server: Any, down_seconds: float) -> None:
     from pgserver._commands import pg_ctl
 
     socket_dir = server.get_postmaster_info().socket_dir
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    stop_postgres(server)
     time.sleep(down_seconds)
     pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log), "start"],
            pgdata=server.pgdata, user=server.system_user)  # fmt: skip

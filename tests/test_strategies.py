@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PROJECT, load_config
@@ -21,11 +22,13 @@ NARROWER = {  # what a strategy needs of the default MLP space (or to keep the t
 }  # fmt: skip
 
 
-def strategy_for(name: str, workdir: Path, overrides: list[str] = ()):
+def strategy_for(name: str, workdir: Path, overrides: list[str] = (), **context: Any):
+    """The strategy `name` of a smoke study in `workdir`; `context`: more StrategyContext
+    fields (e.g. shared=True)."""
     cfg = load_config([f"strategy={name}", "budget=smoke", f"workdir={workdir}",
                        *NARROWER.get(name, []), *overrides])  # fmt: skip
     context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
-                              workdir=workdir, resume=False, epochs=2)  # fmt: skip
+                              workdir=workdir, resume=False, epochs=2, **context)  # fmt: skip
     return cfg, cfg.strategy.cls(cfg.strategy.settings, context)
 
 
@@ -201,10 +204,8 @@ def test_a_trial_retried_twice_counts_once_towards_a_shared_study_s_total():
 
 
 def shared_strategy(name: str, workdir: Path):
-    cfg = load_config([f"strategy={name}", "budget=smoke", *NARROWER.get(name, [])])
-    context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
-                              workdir=workdir, resume=False, epochs=2, shared=True)  # fmt: skip
-    strategy = cfg.strategy.cls(cfg.strategy.settings, context)
+    """The strategy of a shared study, and the Optuna study it takes its trials from."""
+    _, strategy = strategy_for(name, workdir, shared=True)
     return strategy, strategy.study if name == "tpe" else strategy.queue
 
 

@@ -9,8 +9,6 @@ database and the tracking server.
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import time
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 from tunelab.local_workers import label
 from tunelab.schema import ConfigError, StudyFailed
 from tunelab.strategies.optuna_base import outlasting_restarts, storage_lock, study_storage
+from tunelab.tracking.cleanup import this_process
 from tunelab.tracking.reachability import masked
 
 IDENTITY = "tunelab"  # the Optuna study's user attribute holding the identity
@@ -148,10 +147,6 @@ def claim_close(url: str, folder: Path, force: bool = False) -> bool:
         study.set_user_attr(CLOSING_PROCESS, this_process())
         study.set_user_attr(CLOSER, label())
         return True
-
-
-def this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @outlasting_restarts

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 
 from tunelab import backend, config, interrupts, joining
 from tunelab.local_workers import GO, WORKER, label
 from tunelab.schema import ConfigError, StudyFailed
+from tunelab.tracking.cleanup import this_process
 
 
 def parser(close: bool = False) -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupts.stop_on_sigterm()
     args = list(argv if argv is not None else sys.argv[1:])
     if WORKER not in os.environ:  # a worker joining without a number: <host>:<pid>
-        os.environ[WORKER] = f"{socket.gethostname()}:{os.getpid()}"
+        os.environ[WORKER] = this_process()
     close = args[:1] == ["close"]
     wait = "--wait" in args
     try:

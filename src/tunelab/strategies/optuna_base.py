@@ -301,12 +301,6 @@ class SharedTrials:
         self.heartbeats: dict[int, Heartbeat] = {}  # this process's running trials, by number
         self.abandoned_trials: dict[str, str] = {}  # failed for a silent heartbeat: why
 
-    def fail_stale(self, study: Any) -> None:
-        """Fail (and so enqueue again) the trials whose process stopped beating."""
-        import optuna
-
-        optuna.storages.fail_stale_trials(study)
-
     def take(self, study: Any, held: list[Any], new: Callable[[], Any]) -> Any:
         """Under the lock, the trial to propose next, its heartbeat recorded at once: the
         first of `held` (this process's) still RUNNING; else one that an ask the database cut
@@ -314,7 +308,7 @@ class SharedTrials:
         `new()` (None if it is None). The caller keeps it first in `held` until proposed."""
         import optuna
 
-        self.fail_stale(study)  # a dead worker's trial: failed, and enqueued again
+        optuna.storages.fail_stale_trials(study)  # a dead worker's: failed, enqueued again
         running = optuna.trial.TrialState.RUNNING
         while held and self.storage.get_trial(held[0]._trial_id).state != running:
             held.pop(0)  # failed as stale while the database was away
