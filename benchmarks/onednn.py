@@ -44,7 +44,8 @@ def run(overrides: list[str], env: dict[str, str], folder: Path) -> tuple[list, 
     started = time.perf_counter()
     subprocess.run(args, check=True, capture_output=True, env={**os.environ, **env})
     wall = time.perf_counter() - started
-    records = [json.loads(line) for line in (folder / "onednn" / "trials.jsonl").open()]
+    (journal,) = folder.glob("*/onednn/trials.jsonl")  # <workdir>/<store>/<study_name>
+    records = [json.loads(line) for line in journal.open()]
     return [r["score"] for r in records], records[-1]["best_so_far"], wall
 
 

@@ -97,3 +97,15 @@ def test_optuna_heartbeats_live_in_tables_the_shared_studies_read(tmp_path):
     beaten, unbeaten = study.ask(), study.ask()
     sharing.storage.record_heartbeat(beaten._trial_id)
     assert sharing._unbeaten(study) == unbeaten._trial_id, MOVE_THE_BOUND
+
+
+def test_mlflow_still_skips_type_hint_validation_where_serving_asks_it_to():
+    """`tunelab.serving.ServedModel` sets `_skip_type_hint_validation`: its `predict` takes
+    DataFrames, arrays or dicts, and MLflow would otherwise wrap it and warn at import."""
+    import mlflow.pyfunc.model
+
+    source = inspect.getsource(mlflow.pyfunc.model.PythonModel.__init_subclass__)
+    assert "_skip_type_hint_validation" in source, (
+        f"mlflow's PythonModel no longer reads _skip_type_hint_validation, which serving.py "
+        f"sets; {MOVE_THE_BOUND}"
+    )

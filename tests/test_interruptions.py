@@ -17,6 +17,8 @@ from conftest import start_mlflow_server, tunelab_cli
 from mlflow.tracking import MlflowClient
 
 from tunelab import faults
+from tunelab.config import TrackingSettings
+from tunelab.study import study_folder
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +105,8 @@ RESUMABLE = ["dataset=digits", "budget=smoke", "strategy=random", "strategy.max_
 def test_interrupted_study_resumes_without_duplicate_trials(kill, module_server, tmp_path):
     client = MlflowClient(module_server)
     args = [*RESUMABLE, f"workdir={tmp_path}", f"tracking.experiment=resume-{kill.name}"]
-    folder = tmp_path / "resumable"
+    folder = study_folder(tmp_path, "resumable", TrackingSettings(
+        uri=module_server, experiment=f"resume-{kill.name}"))  # fmt: skip
     process = _start_cli(args, tmp_path, module_server)
     _wait_for_trials(folder / "trials.jsonl", 2, process)
     process.send_signal(kill)
@@ -117,10 +120,10 @@ def test_interrupted_study_resumes_without_duplicate_trials(kill, module_server,
         assert study.info.status == "RUNNING"  # nobody could mark it after kill -9
 
     if kill == signal.SIGKILL:  # the refusal does not depend on how the study stopped
-        changed = tunelab_cli([*args, "resume=true", "strategy.max_trials=6"], tmp_path,
+        changed = tunelab_cli([*args, "resume=true", "model.training.epochs=3"], tmp_path,
                               env={"MLFLOW_TRACKING_URI": module_server})  # fmt: skip
         assert changed.returncode == 2
-        assert "strategy.max_trials: 5 -> 6" in changed.stderr
+        assert "model.training.epochs: 2 -> 3" in changed.stderr
 
     resumed = tunelab_cli([*args, "resume=true"], tmp_path,
                           env={"MLFLOW_TRACKING_URI": module_server})  # fmt: skip
@@ -144,7 +147,8 @@ def test_a_kill_between_the_journal_and_the_strategy_loses_no_trial(
     env = {"MLFLOW_TRACKING_URI": module_server}
     args = [*SMOKE, *WINDOW[strategy], "model.training.epochs=2", "study_name=window",
             f"workdir={tmp_path}", f"tracking.experiment=window-{strategy}"]  # fmt: skip
-    folder = tmp_path / "window"
+    folder = study_folder(tmp_path, "window", TrackingSettings(
+        uri=module_server, experiment=f"window-{strategy}"))  # fmt: skip
     killed = tunelab_cli(args, tmp_path, env={**env, faults.KILL: "journaled:2"}, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     second = journal(folder)[1]
@@ -171,8 +175,9 @@ def test_the_tracking_server_going_away_stops_the_study_or_is_waited_out(tmp_pat
     away for longer than `tracking.retry_seconds`: the study stops with one line. Resumed with
     a longer retry window, an outage of about 2 s mid-trial is waited out, and the study ends
     with exactly its trials, each logged completely and none left RUNNING."""
-    server_folder, folder = tmp_path / "server", tmp_path / "outage"
+    server_folder = tmp_path / "server"
     server, uri = start_mlflow_server(server_folder)
+    folder = study_folder(tmp_path, "outage", TrackingSettings(uri=uri))
     port = int(uri.rsplit(":", 1)[1])
     args = [*OUTAGE, f"workdir={tmp_path}"]
     study = _start_cli([*args, "tracking.retry_seconds=2"], tmp_path, uri)
@@ -261,7 +266,9 @@ def test_a_sigterm_a_library_swallows_or_converts_still_stops_the_study(
     done = tunelab_cli(args, tmp_path, env={"MLFLOW_TRACKING_URI": module_server}, timeout=300)
     assert done.returncode == 130, done.stderr[-2000:]
     client = MlflowClient(module_server)
-    study = client.get_run(study_run_id(tmp_path / "sigterm"))
+    folder = study_folder(tmp_path, "sigterm", TrackingSettings(
+        uri=module_server, experiment=f"sigterm-{mode}"))  # fmt: skip
+    study = client.get_run(study_run_id(folder))
     assert study.info.status == "KILLED"
     statuses = [r.info.status for r in children(client, study.info.run_id)]
     assert statuses == ["KILLED", "FINISHED"]  # newest first: the second trial, killed

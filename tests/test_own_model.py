@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_diabetes, load_digits
+from stop_at import StopAt
 
 import tunelab
 from tunelab.schema import ConfigError, StudyFailed
@@ -407,19 +408,6 @@ def test_a_dataframe_study_compared_on_its_own_objective(tracking_uri, tmp_path)
                                       tracking_uri=tracking_uri)  # fmt: skip
     assert anova.formula.startswith("best_val_rmse ~")  # the study's objective, not accuracy
     assert isinstance(anova.anova, pd.DataFrame) and len(anova.anova) == 3  # 2 factors, residual
-
-
-class StopAt(keras.callbacks.Callback):
-    """Ctrl-C during the n-th trial's first epoch."""
-
-    def __init__(self, trial: int) -> None:
-        super().__init__()
-        self.trial, self.fits = trial, 0
-
-    def on_train_begin(self, logs=None):
-        self.fits += 1
-        if self.fits == self.trial:
-            raise KeyboardInterrupt
 
 
 def test_ctrl_c_leaves_the_runs_killed_and_the_study_resumes_by_name(tracking_uri, tmp_path):

@@ -11,7 +11,9 @@ import pytest
 from conftest import load_config, tunelab_cli
 from mlflow.entities import ViewType
 
+from tunelab.config import TrackingSettings
 from tunelab.schema import ConfigError
+from tunelab.study import study_folder
 
 
 @pytest.mark.parametrize(("strategy", "instead"), [
@@ -90,11 +92,12 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     assert {t.data.tags["tunelab.worker"] for t in trials} == {"0", "1"}  # both ran trials
     assert all(t.data.tags["tunelab.gpu"] == t.data.tags["tunelab.worker"] for t in trials)
 
-    folder = tmp_path / ".tunelab" / "mlp-digits-tpe-seed0"
+    folder = study_folder(tmp_path / ".tunelab", "mlp-digits-tpe-seed0",
+                          TrackingSettings(uri=tracking_uri, experiment="workers"))  # fmt: skip
     optuna_study = optuna.load_study(study_name=folder.name,
                                      storage=f"sqlite:///{folder / 'optuna.db'}")  # fmt: skip
     assert [t.state.name for t in optuna_study.trials] == ["COMPLETE"] * 6
-    assert (folder / "worker-1" / folder.name / "trials.jsonl").exists()  # its own folder
+    assert list((folder / "worker-1").glob(f"*/{folder.name}/trials.jsonl"))  # its own folder
     records = [json.loads(t.data.tags["tunelab.record"]) for t in trials]  # every worker's
     scores = {r["trial_id"]: r["score"] for r in records}
     assert scores[study.data.tags["tunelab.best_trial_id"]] == max(scores.values())
@@ -144,7 +147,7 @@ def test_a_coordinator_that_fails_before_its_workers_join_stops_them(tracking_ur
     assert out.returncode == 2, out.stderr  # a configuration error
     last_line = out.stderr.strip().splitlines()[-1]
     assert last_line == f"tunelab: error: dataset.path: no file at {str(missing)!r}"
-    assert list((tmp_path / ".tunelab").glob("*/worker-1.log"))  # worker 1 had started
+    assert list((tmp_path / ".tunelab").glob("*/*/worker-1.log"))  # worker 1 had started
     assert not any(is_worker(process, tmp_path) for process in psutil.process_iter())
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("workers-no-data")
@@ -209,7 +212,8 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_its_run_killed(tracking_u
     env = {**os.environ, "TUNELAB_TEST_KILL": "epoch:1@1"}
     coordinator = subprocess.Popen([sys.executable, "-m", "tunelab", *args], cwd=tmp_path,
                                    env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    folder = tmp_path / ".tunelab" / "mlp-digits-tpe-seed0"
+    folder = study_folder(tmp_path / ".tunelab", "mlp-digits-tpe-seed0",
+                          TrackingSettings(uri=tracking_uri, experiment="faults"))  # fmt: skip
     deadline = time.time() + 300
     seen = False
     while time.time() < deadline:  # until worker 1 has died (a zombie until reaped)

@@ -77,14 +77,13 @@ def app(cfg: DictConfig) -> None:
 
 def _print_join(cfg: config.StudyConfig) -> None:
     """How a worker on any machine joins the study `workers=0` created."""
-    from pathlib import Path
-
     import mlflow
 
     from tunelab.joining import portable_uri, storage_url
+    from tunelab.study import study_folder
     from tunelab.tracking.reachability import masked
 
-    folder = Path(cfg.workdir).resolve() / cfg.study_name
+    folder = study_folder(cfg.workdir, cfg.study_name, cfg.tracking)
     print(f"study {cfg.study_name} is waiting for workers; on any machine that reaches its "
           "storage and tracking server, run:")  # fmt: skip
     print(f"  tunelab worker --study {cfg.study_name} --storage "

@@ -17,6 +17,11 @@ from tunelab.schema import ConfigError
 from tunelab.space import SearchSpace
 
 TRIAL_COUNT = ("max_trials", "n_trials")  # what each strategy family calls its trial count
+PYTHON_NAMES = {  # the study config's keys as `tune`'s arguments, for its error messages
+    "strategy.n_trials": "max_trials", "strategy.": "", "model.training.": "", "model.fit.": "",
+    "model.task": "task", "model.build": "build", "model.space.": "space.",
+    "dataset.digest": "the data (x, y, validation_data, test_data)", "objective.": "objective.",
+}  # fmt: skip
 
 
 @dataclass
@@ -54,6 +59,8 @@ class TuneResult:
         >>> model = result.load_best_model()
         >>> model.predict(digits.images[:3] / 16.0, verbose=0).shape
         (3, 10)
+        >>> result.predict(digits.images[:3] / 16.0).shape  # labels, as the served model gives
+        (3,)
     """
 
     best_params: dict[str, Any]
@@ -64,17 +71,35 @@ class TuneResult:
     trials: Any  # a pandas DataFrame
     tracking_uri: str
     objective: Objective = field(repr=False, default_factory=Objective)
+    _loaded: Any = field(repr=False, default=None)  # the served model, once loaded
 
     def load_best_model(self) -> Any:
-        """The best trial's Keras model, loaded from MLflow (needs `log_model=True`)."""
+        """The best trial's Keras network, loaded from MLflow (needs `log_model=True`): it
+        takes what it was trained on (a DataFrame's encoded columns) and gives its raw output;
+        `predict` takes what you gave `tune` and answers with labels."""
+        return self._served().unwrap_python_model().network
+
+    def predict(self, x: Any) -> Any:
+        """The best model's answers for `x` as you gave it to `tune` (a raw DataFrame, arrays
+        or a dict of arrays): labels (your class names, where you gave strings) or numbers
+        for a regression. The same as `mlflow.pyfunc.load_model(best_model_uri).predict(x)`
+        and the registry's `champion`."""
+        return self._served().predict(x)
+
+    def _served(self) -> Any:
         if self.best_model_uri is None:
             raise ValueError("no model was logged: the study ran with log_model=False, or no "
                              "trial finished")  # fmt: skip
-        import mlflow
-        import mlflow.tensorflow
+        if self._loaded is None:
+            import mlflow.pyfunc
 
-        mlflow.set_tracking_uri(self.tracking_uri)
-        return mlflow.tensorflow.load_model(self.best_model_uri)
+            previous = mlflow.get_tracking_uri()
+            mlflow.set_tracking_uri(self.tracking_uri)
+            try:
+                self._loaded = mlflow.pyfunc.load_model(self.best_model_uri)
+            finally:
+                mlflow.set_tracking_uri(previous)
+        return self._loaded
 
 
 def tune(
@@ -237,16 +262,29 @@ def _objective(objective: Any) -> Objective:
     return Objective(str(name), direction)
 
 
+@dataclass
+class Served:
+    """What a model trained on DataFrames is served with: the encoding fitted on the training
+    rows, and a few raw evaluation rows as its input example."""
+
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    raw_rows: Any = None
+
+
 def _from_frames(
-    x: Any, y: Any, validation: Any, test: Any, target: str | None
-) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    x: Any, y: Any, validation: Any, validation_split: float | None, test: Any,
+    target: str | None, task: str, seed: int,
+) -> tuple[Any, Any, Any, Any, Served]:  # fmt: skip
     """(x, y), validation and test as given; or, with `target`, DataFrames split into features
-    encoded as `dataset=table` does (fitted on the training frame) and the target column."""
+    encoded as `dataset=table` does and the target column. The encoding is fitted on the
+    training rows alone: a `validation_split` is cut off the frame first (the rows `prepare`
+    would cut), and comes back as the validation frame."""
     if target is None:
         if y is None and not hasattr(x, "element_spec"):  # a tf.data.Dataset brings its targets
             raise ConfigError("y: missing; give tune(build, x, y, ...), or a DataFrame as x "
                               "with target='<column>'")  # fmt: skip
-        return x, y, validation, test, {}
+        return x, y, validation, test, Served()
+    from tunelab.data.supervised import split_rows
     from tunelab.data.table import Encoder
 
     def columns(frame: Any) -> Any:
@@ -256,15 +294,20 @@ def _from_frames(
                               f"{', '.join(names) or 'none (x is not a DataFrame)'}")  # fmt: skip
         return frame.drop(columns=[target]), frame[target].to_numpy()
 
+    if validation is None and validation_split:
+        columns(x)  # the target is there
+        kept, taken = split_rows(x[target].to_numpy(), validation_split, seed, task)
+        x, validation = x.iloc[kept], x.iloc[taken]
     features, y = columns(x)
     encoder = Encoder.fit(features)
-    encoded = []
+    encoded, raw = [], features
     for part in (validation, test):  # a DataFrame each, or (x, y) as given
         if part is not None and hasattr(part, "columns"):
             part_features, part_y = columns(part)
-            part = (encoder.transform(part_features), part_y)
+            part, raw = (encoder.transform(part_features), part_y), part_features
         encoded.append(part)
-    return encoder.transform(features), y, encoded[0], encoded[1], encoder.describe()
+    served = Served(encoder.describe(), raw.head(5))  # the evaluation split's first rows
+    return encoder.transform(features), y, encoded[0], encoded[1], served
 
 
 def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_split: Any,
@@ -279,9 +322,10 @@ def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_s
 
     family = HyperModelFamily.of(build)
     name = family.name
-    x, y, val, test, encoding = _from_frames(x, y, validation_data, test_data, target)
-    data = prepare(x, y, val, validation_split, test, task, seed)
-    data.preprocessing = encoding
+    x, y, val, test, served = _from_frames(x, y, validation_data, validation_split, test_data,
+                                           target, task, seed)  # fmt: skip
+    data = prepare(x, y, val, None if val is not None else validation_split, test, task, seed)
+    data.preprocessing, data.raw_rows = served.preprocessing, served.raw_rows
     declared = SearchSpace.from_config(space or {}, "space")
     training = config.TrainingSettings(epochs=epochs)
     training.check("epochs")
@@ -307,6 +351,7 @@ def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_s
                                   log_model=log_model),
         model=model, dataset=Component("arrays", GivenData, GivenData.Settings(data)),
         strategy=strategy, stop_after_identical_failures=stop_after, resolved=resolved,
+        caller="python", python_names=PYTHON_NAMES,
     )  # fmt: skip
 
 

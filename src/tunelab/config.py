@@ -175,6 +175,15 @@ class StudyConfig:
     workers: int = 1  # processes running this study's trials (docs: how-to/workers.md)
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
     extra_tags: dict[str, str] = field(default_factory=dict)  # `tags`, and a chain's on its stages
+    caller: Literal["config", "python"] = "config"  # how error messages spell a setting
+    python_names: dict[str, str] = field(default_factory=dict)  # dotted key -> tune's argument
+
+    def spell(self, key: str, value: Any) -> str:
+        """`key=value` as this study's user writes it: `resume=False` from Python
+        (`tunelab.tune`), `resume=false` on the command line or in YAML."""
+        if self.caller == "python":
+            return f"{self.name_of(key)}={value!r}"
+        return f"{key}={json.dumps(value) if value is None or isinstance(value, bool) else value}"
 
     @property
     def shared(self) -> bool:
@@ -182,6 +191,20 @@ class StudyConfig:
         worker that joins through a database server holding its Optuna study."""
         storage = getattr(self.strategy.settings, "storage", None) or ""
         return self.workers != 1 or storage.startswith("postgresql")
+
+    def name_of(self, key: str) -> str:
+        """A dotted config key as this study's user names it (`model.training.epochs` is
+        `epochs` for `tunelab.tune`): `python_names` maps whole keys, or prefixes (ending in
+        a dot) to what replaces them."""
+        if self.caller != "python":
+            return key
+        if key in self.python_names:
+            return self.python_names[key]
+        prefixes = [p for p in self.python_names if p.endswith(".") and key.startswith(p)]
+        if not prefixes:
+            return key
+        prefix = max(prefixes, key=len)
+        return self.python_names[prefix] + key.removeprefix(prefix)
 
     def fingerprint(self) -> dict[str, Any]:
         """What must not change between an interrupted study and its resumption."""

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tunelab.schema import one_line
+
 
 class TrialProgress:
     """`with TrialProgress(cfg, expected, done) as bar: bar.advance(record)`; silent if quiet."""
@@ -44,7 +46,9 @@ class TrialProgress:
             print(f"trial {self.done}/{self.expected or '?'} {record.status.lower()}  "
                   f"{self._best(record.best_so_far)}", flush=True)  # fmt: skip
         if record.status == "FAILED":
-            self.console.print(f"[yellow]trial {record.trial_id} failed; see its MLflow run")
+            self.console.print(f"trial {record.trial_id} failed: {one_line(record.reason, 200)}",
+                               style="yellow", markup=False, highlight=False,
+                               soft_wrap=True)  # fmt: skip
 
     def __enter__(self) -> TrialProgress:
         self.progress.start()

@@ -29,6 +29,12 @@ class StudyFailed(RuntimeError):
     """A study cannot go on (its first trials all failed the same way); one line says why."""
 
 
+def one_line(reason: str, limit: int = 300) -> str:
+    """A failure's reason on one line (a library's message may span several), shortened."""
+    text = " ".join(reason.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def build(cls: type[T], mapping: Any, path: str) -> T:
     """Build dataclass `cls` from `mapping`, the config at dotted `path`."""
     if not isinstance(mapping, dict):

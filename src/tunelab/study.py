@@ -15,6 +15,7 @@ already has: it is told the journaled outcome and the trial is not run again.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import math
 import os
@@ -32,16 +33,16 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import yaml
 
 from tunelab import __version__, faults, interrupts, joining, local_workers, plots
-from tunelab.config import StudyConfig
+from tunelab.config import StudyConfig, TrackingSettings
 from tunelab.files import write_atomically
 from tunelab.progress import TrialProgress
-from tunelab.schema import ConfigError, ModelError, StudyFailed
+from tunelab.schema import ConfigError, ModelError, StudyFailed, one_line
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tasks.base import StudyExtras, Task
 from tunelab.tracking.cleanup import SHARED
 from tunelab.tracking.datasets import dataset_inputs
-from tunelab.tracking.reachability import TrackingOutage
+from tunelab.tracking.reachability import TrackingOutage, masked
 from tunelab.tracking.tracker import Run, Tracker, run_id, start_artifact_worker
 
 if TYPE_CHECKING:  # train imports TensorFlow; the study imports it only in run()
@@ -81,20 +82,44 @@ class StudySummary:
     tracking_uri: str
 
 
+TRIAL_COUNTS = ("strategy.max_trials", "strategy.n_trials")  # a resumed study may raise them
+
+
+def study_folder(workdir: str | Path, study_name: str, tracking: TrackingSettings) -> Path:
+    """`<workdir>/<store>/<study_name>`: the folder of the study of that name in its tracking
+    store and experiment (`<store>` a hash of both, its `store.json` saying which), so that
+    same-named studies in two stores keep apart."""
+    import mlflow
+
+    uri = joining.portable_uri(tracking.uri or mlflow.get_tracking_uri())
+    key = hashlib.sha256(f"{uri}\n{tracking.experiment}".encode()).hexdigest()[:12]
+    store = Path(workdir).resolve() / key
+    if not (store / "store.json").exists():
+        store.mkdir(parents=True, exist_ok=True)
+        described = {"tracking_uri": masked(uri), "experiment": tracking.experiment}
+        write_atomically(store / "store.json", json.dumps(described, indent=1))
+    return store / study_name
+
+
 class StudyFolder:
-    """The study's work folder: `study.json` (identity, config), `trials.jsonl` (journal)."""
+    """The study's work folder (`study_folder`): `study.json` (identity, config),
+    `trials.jsonl` (journal)."""
 
     def __init__(self, cfg: StudyConfig) -> None:
-        self.path = Path(cfg.workdir).resolve() / cfg.study_name
+        self.path = study_folder(cfg.workdir, cfg.study_name, cfg.tracking)
         self.meta_file = self.path / "study.json"
         self.journal_file = self.path / "trials.jsonl"
         self.meta: dict[str, Any] = {}
         self.objective = cfg.objective
         self.records: list[TrialRecord] = []
         self.resuming = cfg.resume and self.meta_file.exists()
+        self.extended = False  # resumed with more trials than it had
+        self.closed_before = False  # resumed after it had finished (extended, or refused)
         if self.resuming:
             self.meta = json.loads(self.meta_file.read_text())
-            _refuse_changed_config(self.meta["fingerprint"], cfg.fingerprint())
+            self.closed_before = bool(self.meta.get("finished"))
+            self.extended = _refuse_changed_config(self.meta["fingerprint"], cfg)
+            self.meta["fingerprint"] = cfg.fingerprint()
             if self.journal_file.exists():
                 lines = self.journal_file.read_text().splitlines()
                 self.records = [TrialRecord(**json.loads(line)) for line in lines if line]
@@ -147,15 +172,27 @@ class StudyFolder:
             record.trial_index, record.best_so_far, record.cumulative_epochs = index, best, epochs
 
 
-def _refuse_changed_config(before: dict[str, Any], now: dict[str, Any]) -> None:
-    a, b = _flatten(before), _flatten(now)
+def _refuse_changed_config(before: dict[str, Any], cfg: StudyConfig) -> bool:
+    """Refuse, naming the keys, a resumed study whose config differs from the one it started
+    with; True where the only change is a larger trial count (the study is extended)."""
+    a, b = _flatten(before), _flatten(cfg.fingerprint())
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    if changed:
-        details = "; ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in changed[:8])
+    raised = [k for k in changed if k in TRIAL_COUNTS and _more(b.get(k), a.get(k))]
+    refused = [k for k in changed if k not in raised]
+    if refused:
+        details = "; ".join(f"{cfg.name_of(k)}: {a.get(k)!r} -> {b.get(k)!r}"
+                            for k in refused[:8])  # fmt: skip
+        counts = sorted({cfg.name_of(k) for k in TRIAL_COUNTS if k in b}) or ["the trial count"]
         raise ConfigError(
-            f"resume: refused, the config differs from the interrupted study at {details}. "
-            "Resume with the same settings, or start afresh with resume=false."
+            f"resume: refused, the config differs from the earlier study at {details}. "
+            f"Resume with the same settings (only {counts[0]} may grow), "
+            f"or start afresh with {cfg.spell('resume', False)}."
         )
+    return bool(raised)
+
+
+def _more(now: Any, before: Any) -> bool:
+    return isinstance(now, int) and isinstance(before, int) and now > before
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -213,10 +250,12 @@ class Study:
         by this process or another worker. None with `workers=0`: the study then waits for
         workers from other machines (`tunelab worker`)."""
         cfg, folder = self.cfg, self.folder
-        if folder.meta.get("finished"):
+        if folder.closed_before and not folder.extended:
+            counts = [cfg.name_of(k) for k in TRIAL_COUNTS if k in _flatten(cfg.fingerprint())]
+            more = f"extend it with a larger {counts[0]}, or " if counts else ""
             raise ConfigError(
                 f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
-                "start a new one with resume=false or another study_name"
+                f"{more}start a new one with {cfg.spell('resume', False)} or another study_name"
             )
         with local_workers.crew(folder.path, cfg.workers, self.storage_url) as crew:
             self._set_up()
@@ -335,7 +374,7 @@ class Study:
             self.tracker.abandon()
             raise TrackingOutage(
                 f"{outage}; {len(self.folder.records)} trials are saved. Start the server "
-                "again and continue with resume=true"
+                f"again and continue with {self.cfg.spell('resume', True)}"
             ) from None
         self.tracker.end_all("FAILED")
 
@@ -369,6 +408,7 @@ class Study:
             self.task: Task = cfg.model.cls.task(
                 cfg.model.task, self.data, cfg.seed, Path(cfg.workdir).resolve()
             )
+            self.task.check_objective(cfg.model.cls, cfg.model.hparams_for({}), cfg.objective)
             self.tracker = Tracker(cfg.tracking, artifacts)
             self.data_path = joining.data_path(cfg.dataset.settings)
             self.data_inputs = dataset_inputs(self.data, cfg.dataset.name, self.data_path)
@@ -381,7 +421,7 @@ class Study:
         """With `resume=true`, the summary of this study if it had already finished (a chain's
         earlier stage); None if it still has to run."""
         meta = self.folder.meta
-        if not (self.folder.resuming and meta.get("finished")):
+        if not self.folder.closed_before or self.folder.extended:
             return None
         best = self._best_record()
         return StudySummary(
@@ -418,8 +458,9 @@ class Study:
                 and len({r.reason for r in first}) == 1:  # fmt: skip
             raise StudyFailed(
                 f"the first {k} trials all failed with the same error, so the "
-                f"study stops: {first[0].reason} (their MLflow runs are FAILED "
-                "with it; stop_after_identical_failures=0 goes on regardless)"
+                f"study stops: {one_line(first[0].reason)} (their MLflow runs are FAILED "
+                f"with it; {self.cfg.spell('stop_after_identical_failures', 0)} goes on "
+                "regardless)"
             )
 
     def _tell_recorded(self, proposal: Proposal, record: TrialRecord) -> None:
@@ -607,6 +648,8 @@ class Study:
             if cfg.shared
             else folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
         )
+        if records and all(r.status == "FAILED" for r in records):
+            self._fail_study(records)
         best = self._best_record()
         counts = {s: sum(r.status == s for r in records) for s in ("COMPLETE", "PRUNED", "FAILED")}
         metrics = {
@@ -622,7 +665,11 @@ class Study:
             metrics[f"best_{cfg.objective.name}"] = best.score
             headline = json.loads(folder.best_headline(best.trial_id).read_text())
             metrics.update({f"best_trial_{key}": value for key, value in headline.items()})
-            tracker.log_params(run_id, {f"best.{k}": v for k, v in best.values.items()})
+            best_values = {f"best.{k}": v for k, v in best.values.items()}
+            if folder.closed_before:  # logged when it first closed: params cannot change, tags can
+                tracker.set_tags(run_id, best_values)
+            else:
+                tracker.log_params(run_id, best_values)
             tracker.set_tags(run_id, {"tunelab.best_trial_run_id": best.run_id,
                                       "tunelab.best_trial_id": best.trial_id})  # fmt: skip
         tracker.keep_only_trial_runs({r.run_id for r in records})  # no twin outlives the study
@@ -645,6 +692,19 @@ class Study:
         if cfg.shared:  # for the study's other processes
             joining.closed(self.storage_url, folder.path.name, registered)
         return self._summary(best, registered)
+
+    def _fail_study(self, records: list[TrialRecord]) -> None:
+        """A study whose every trial failed is an error, not a result: its run ends FAILED
+        with the first trial's reason (a shared study's other processes are told it closed),
+        and StudyFailed says that reason in one line."""
+        first = records[0]
+        reason = (f"all {len(records)} trials failed; the first with {one_line(first.reason)} "
+                  f"(its MLflow run {first.run_id})")  # fmt: skip
+        self.tracker.set_tags(self.folder.meta["run_id"], {"tunelab.failure_reason": reason})
+        self.folder.save(finished=True)
+        if self.cfg.shared:
+            joining.closed(self.storage_url, self.folder.path.name, None)
+        raise StudyFailed(reason)
 
     def _summary(self, best: TrialRecord | None, registered: dict | None) -> StudySummary:
         return StudySummary(

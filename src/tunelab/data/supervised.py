@@ -38,6 +38,8 @@ class SupervisedData:
     target: str = "y"  # what is predicted, as the plots name it
     preprocessing: dict[str, Any] = field(default_factory=dict)  # what the source fitted
     fingerprint: str | None = None  # for streamed data: a hash of its files (else of arrays)
+    named_labels: bool = False  # the labels were strings: `class_names` are what they were
+    raw_rows: Any = None  # a few evaluation rows as the user gave them (a DataFrame's)
 
     @cached_property  # a stream's rows are counted by reading it: once
     def sizes(self) -> dict[str, Any]:
@@ -103,12 +105,14 @@ def prepare(
     `validation` and `test`."""
     if streamed(x):
         return _streams(x, validation, test, kind)
+    check_lengths(x, y, validation, test)
     y = np.asarray(y)
     resolved = _kind(y) if kind == "auto" else kind
     if resolved not in ("classification", "regression"):
         raise ConfigError(f"task: {kind!r} is not valid; valid choices: auto, classification, "
                           "regression")  # fmt: skip
     names: list[str] = []
+    named = resolved == "classification" and y.dtype.kind in "USO"  # string labels
     splits = [y, *(np.asarray(s[1]) for s in (validation, test) if s is not None)]
     if resolved == "classification":
         splits, names = _labels(splits)
@@ -119,13 +123,36 @@ def prepare(
     if test is not None:
         x_test, y_test = test[0], rest.pop(0)
     if validation is None and validation_split:
-        if not 0 < validation_split < 1:
-            raise ConfigError(f"validation_split: must be between 0 and 1, got {validation_split}")
-        x, y, x_val, y_val = split(x, y, validation_split, seed, resolved == "classification")
+        kept, taken = split_rows(y, validation_split, seed, resolved)
+        x, y, x_val, y_val = take(x, kept), y[kept], take(x, taken), y[taken]
     if resolved == "regression":
         y, y_val, y_test = (None if a is None else np.asarray(a, "float32")
                             for a in (y, y_val, y_test))  # fmt: skip
-    return SupervisedData(x, y, x_val, y_val, x_test, y_test, cast(Kind, resolved), names)
+    return SupervisedData(x, y, x_val, y_val, x_test, y_test, cast(Kind, resolved), names,
+                          named_labels=named)  # fmt: skip
+
+
+def check_lengths(
+    x: Features, y: Any, validation: tuple[Features, Any] | None,
+    test: tuple[Features, Any] | None,
+) -> None:  # fmt: skip
+    """Refuse, in one line naming the lengths, features and targets of different lengths (or
+    a dict's inputs of different lengths): Keras would drop rows of the longer, or fail every
+    trial."""
+    for key, pair in (("x, y", (x, y)), ("validation_data", validation), ("test_data", test)):
+        if pair is None:
+            continue
+        features, targets = pair[0], pair[1]
+        if isinstance(features, dict):
+            lengths = {str(k): len(v) for k, v in features.items()}
+            if len(set(lengths.values())) > 1:
+                listed = ", ".join(f"{k} {n}" for k, n in lengths.items())
+                raise ConfigError(f"{key}: the inputs of the dict differ in length ({listed} "
+                                  "rows); give every input the same rows")  # fmt: skip
+        n_x, n_y = rows(features), len(targets)
+        if n_x != n_y:
+            raise ConfigError(f"{key}: the features have {n_x} rows but the targets {n_y}; give "
+                              "both the same rows")  # fmt: skip
 
 
 def _streams(x: Any, validation: Any, test: Any, kind: str) -> SupervisedData:
@@ -222,16 +249,34 @@ def _labels(splits: list[np.ndarray]) -> tuple[list[np.ndarray], list[str]]:
     return splits, [str(i) for i in range(high + 1)]
 
 
+def split_rows(y: Any, fraction: float, seed: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The row indices kept for training and those split off for validation: a seeded
+    `fraction`, stratified where `kind` is (or, "auto", is inferred to be) classification."""
+    if not 0 < fraction < 1:
+        raise ConfigError(f"validation_split: must be between 0 and 1, got {fraction}")
+    y = np.asarray(y)
+    resolved = _kind(y) if kind == "auto" else kind
+    kept, taken = _indices(y, fraction, seed, resolved == "classification")
+    return kept, taken
+
+
+def _indices(
+    y: np.ndarray, fraction: float, seed: int, stratify: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    labels = (np.argmax(y, axis=1) if y.ndim == 2 and y.shape[1] > 1 else y) if stratify else None
+    kept, taken = train_test_split(np.arange(len(y)), test_size=fraction, random_state=seed,
+                                   stratify=labels)  # fmt: skip
+    return kept, taken
+
+
 def split(
     x: Features, y: np.ndarray, fraction: float, seed: int, stratify: bool
 ) -> tuple[Features, np.ndarray, Features, np.ndarray]:
     """(x, y) without a `fraction` of its rows, and those rows: stratified by class where
     `stratify`, seeded."""
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(len(y))
-    labels = (np.argmax(y, axis=1) if y.ndim == 2 and y.shape[1] > 1 else y) if stratify else None
-    kept, taken = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+    kept, taken = _indices(y, fraction, seed, stratify)
     return take(x, kept), y[kept], take(x, taken), y[taken]
 
 

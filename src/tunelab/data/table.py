@@ -52,6 +52,7 @@ class Table:
         target = frame[settings.target].to_numpy()
         data = from_splits(settings, seed, np.arange(len(rows)), target)
         encoder = Encoder.fit(rows.iloc[data.x_train])
+        data.raw_rows = rows.iloc[np.asarray(data.x_test)[:5]]  # what a served model takes
         data.x_train, data.x_val, data.x_test = (
             None if index is None else encoder.transform(rows.iloc[index])
             for index in (data.x_train, data.x_val, data.x_test)
@@ -80,6 +81,13 @@ class Encoder:
 
     numeric: dict[str, tuple[float, float]]  # column -> (mean, standard deviation)
     categories: dict[str, list[str]]  # column -> the training split's values
+
+    @classmethod
+    def described(cls, description: dict[str, Any]) -> Encoder:
+        """The encoder `describe` described (as logged beside a served model)."""
+        numeric = {c: (v["mean"], v["std"]) for c, v in description["standardised"].items()}
+        categories = {c: values[:-1] for c, values in description["one_hot"].items()}  # no OTHER
+        return cls(numeric, categories)
 
     @classmethod
     def fit(cls, rows: Any) -> Encoder:

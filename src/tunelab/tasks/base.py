@@ -150,6 +150,11 @@ class Task(ABC):
         """Whether `objective` is valid for this task (checked before TensorFlow loads)."""
         return objective in cls.objectives
 
+    def check_objective(self, model_cls: Any, hp: Any, objective: Any) -> None:  # noqa: B027
+        """Refuse, before any run is logged, an objective a model built with `hp` cannot
+        report (raise `ModelError` in one line). An optional hook: for most tasks `accepts` said
+        all there is."""
+
     def prepare(self) -> StudyExtras:
         """One-off work before the first trial; what the study run should record about it."""
         return StudyExtras()

@@ -74,7 +74,51 @@ class Supervised(Task):
 
     @classmethod
     def accepts(cls, objective: str) -> bool:
-        return True  # whether the model reports it is known once it has trained an epoch
+        return True  # which metrics the model reports is known once it is built
+
+    def check_objective(self, model_cls: Any, hp: Any, objective: Any) -> None:
+        """The metrics the compiled model reports, read by evaluating it (untrained) on a few
+        training rows, with their `val_` twins where there is validation data: an objective
+        among none of them is refused before anything is logged. A HyperModel with its own
+        `fit` may report more; its objective is checked after its first epoch (`score`)."""
+        from tunelab.hyperparameters import overrides_fit
+
+        if overrides_fit(model_cls.hypermodel()):
+            return
+        reported = self.reported_metrics(model_cls.build(hp, self.data.spec))
+        if reported is not None and objective.name not in reported:
+            raise ModelError(self._not_reported(objective.name, reported))
+
+    def reported_metrics(self, model: Any) -> set[str] | None:
+        """What `fit` will log for `model`: its compiled metrics, their `val_` twins with
+        validation data, and the regression errors `end_of_epoch` adds. None where the model
+        cannot be evaluated yet (the first trial then says why)."""
+        from tunelab.data.supervised import head, streamed
+
+        data = self.data
+        try:
+            if streamed(data.x_train):
+                names = model.evaluate(data.x_train.take(1), verbose=0, return_dict=True)
+            else:
+                y = data.y_train[:8] if data.y_train is not None else None
+                names = model.evaluate(head(data.x_train, 8), y, verbose=0, return_dict=True)
+        except Exception:  # the user's model and data: a trial will report it with its reason
+            return None
+        reported = set(names)
+        if data.x_val is not None:
+            reported |= {f"val_{name}" for name in names}
+            if data.kind == "regression":
+                reported |= {"val_mae", "val_rmse", "val_r2"}
+        return reported
+
+    @staticmethod
+    def _not_reported(name: str, reported: set[str]) -> str:
+        hint = ("" if any(k.startswith("val_") for k in reported)
+                else "; metrics named val_* need validation_data or validation_split")  # fmt: skip
+        return (
+            f"objective: the model does not report {name!r}; it reports "
+            f"{', '.join(sorted(reported))}{hint}"
+        )
 
     @property
     def curves(self) -> dict[str, list[str]]:  # type: ignore[override]
@@ -90,14 +134,8 @@ class Supervised(Task):
         """The best epoch's objective; an objective the model never reported stops the study,
         naming the metrics it does report."""
         if history and not any(objective.name in h for h in history):
-            reported = sorted({k for h in history for k in h} - {"epoch", "epoch_time"})
-            hint = (
-                ""
-                if any(k.startswith("val_") for k in reported)
-                else ("; metrics named val_* need validation_data or validation_split")
-            )
-            raise ModelError(f"objective: the model does not report {objective.name!r}; it "
-                             f"reports {', '.join(reported)}{hint}")  # fmt: skip
+            reported = {k for h in history for k in h} - {"epoch", "epoch_time"}
+            raise ModelError(self._not_reported(objective.name, reported))
         return super().score(history, evaluation, objective)
 
     def fit_inputs(self, hp: Any, seed: int) -> dict[str, Any]:
@@ -142,23 +180,31 @@ class Supervised(Task):
         if self.data.kind == "regression":
             return regression_evaluation(y.reshape(-1), output.reshape(-1), split,
                                          self.data.target)  # fmt: skip
+        from tunelab.serving import class_indices
         from tunelab.tasks.classification import evaluate_classes
 
-        if output.ndim == 1 or output.shape[-1] == 1:  # one sigmoid unit: class 1 above 0.5
-            predicted = (output.reshape(-1) > 0.5).astype("int64")
-        else:
-            predicted = np.argmax(output, axis=-1)
+        predicted = class_indices(output)
         return evaluate_classes(self.data.class_index(y), predicted, self.data.class_names, split)
 
     def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, Any]:
-        """The user's network rebuilt from saved weights; five evaluation rows as its example."""
+        """The user's network rebuilt from saved weights, served behind the data's
+        preprocessing and labels (`ServedModel`); five evaluation rows as the user gave them
+        as its example."""
         from tunelab.data.supervised import head
+        from tunelab.serving import ServedModel
         from tunelab.train import load_weights
 
-        model = model_cls.build(hp, self.data.spec)
+        data = self.data
+        model = model_cls.build(hp, data.spec)
         load_weights(model, weights)
-        found = self.data.evaluation_split()
-        return uncompiled(model), head(found[1] if found else self.data.x_train, 5)
+        found = data.evaluation_split()
+        example = (
+            data.raw_rows
+            if data.raw_rows is not None
+            else head(found[1] if found else data.x_train, 5)
+        )
+        names = data.class_names if data.named_labels else None
+        return ServedModel(data.kind, data.preprocessing, names, uncompiled(model)), example
 
 
 def uncompiled(model: Any) -> Any:

@@ -379,17 +379,26 @@ class Tracker:
 
     # --- the best model and the registry -------------------------------------------------
     def log_model(self, model: Any, input_example: Any, name: str = "model") -> str:
-        """Log a Keras model to the study run with signature and input example, tag the run
-        with its URI (`tunelab.model_uri.<name>`) and return it."""
+        """Log a Keras model (or a pyfunc `PythonModel` wrapping one as `model.network`) to the
+        study run with signature and input example, tag the run with its URI
+        (`tunelab.model_uri.<name>`) and return it."""
         import keras
+        import mlflow.pyfunc
         from mlflow.models import infer_signature
 
-        output = keras.ops.convert_to_numpy(model(input_example, training=False))
         keras.config.disable_interactive_logging()  # MLflow predicts on the example
-        info = self._log_keras_model(
-            self.study_run, model, name=name, input_example=input_example,
-            signature=infer_signature(input_example, output),
-        )  # fmt: skip
+        if isinstance(model, mlflow.pyfunc.PythonModel):
+            output = model.predict(None, input_example)
+            info = self._log_python_model(
+                self.study_run, model, name=name, input_example=input_example,
+                signature=infer_signature(input_example, output),
+            )  # fmt: skip
+        else:
+            output = keras.ops.convert_to_numpy(model(input_example, training=False))
+            info = self._log_keras_model(
+                self.study_run, model, name=name, input_example=input_example,
+                signature=infer_signature(input_example, output),
+            )  # fmt: skip
         self.client.update_run(self.study_run, status="RUNNING")
         self.set_tags(self.study_run, {f"tunelab.model_uri.{name}": info.model_uri})
         return info.model_uri
@@ -407,6 +416,25 @@ class Tracker:
             return mlflow.tensorflow.log_model(
                 model, name=name, pip_requirements=requirements, **kwargs
             )  # inferring the requirements would cost seconds per study
+
+    def _log_python_model(self, run_id: str, model: Any, name: str, **kwargs: Any) -> Any:
+        """`mlflow.pyfunc.log_model` of `model`, its Keras network saved beside it as the
+        artifact `network` (Keras' own format), into run `run_id`."""
+        import tempfile
+
+        import keras
+        import tensorflow
+
+        requirements = [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}",
+                        f"tensorflow=={tensorflow.__version__}"]  # fmt: skip
+        with tempfile.TemporaryDirectory() as folder:
+            network = Path(folder) / "network.keras"
+            model.network.save(network)
+            with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+                return mlflow.pyfunc.log_model(
+                    name=name, python_model=model, artifacts={"network": str(network)},
+                    pip_requirements=requirements, **kwargs,
+                )  # fmt: skip
 
     def register(self, model_uri: str, objective: str, direction: Direction, score: float) -> dict:
         """Register a model version; move the `champion` alias to it only if it beats the champion.
