@@ -37,17 +37,31 @@ def main() -> None:
     parser.add_argument("--cifar10", required=True, help="CIFAR-10 .npz or batches folder")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
-                        help="a tunelab run with these overrides (repeatable)")  # fmt: skip
-    parser.add_argument("--twin", nargs="*", default=["none", "0.99", "0.9"],
-                        help="batch-norm momenta of the twins ('none': no batch norm)")  # fmt: skip
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="a tunelab run with these overrides (repeatable)",
+    )
+    parser.add_argument(
+        "--twin",
+        nargs="*",
+        default=["none", "0.99", "0.9"],
+        help="batch-norm momenta of the twins ('none': no batch norm)",
+    )
     args = parser.parse_args()
     variants = [v.split(":", 1) for v in args.variant] or [["baseline", ""]]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        base = [*PRESET, f"dataset.path={args.cifar10}", f"seed={args.seed}",
-                f"model.training.epochs={args.epochs}", f"workdir={folder}/wd",
-                f"tracking.uri=sqlite:///{folder}/mlflow.db"]  # fmt: skip
+        base = [
+            *PRESET,
+            f"dataset.path={args.cifar10}",
+            f"seed={args.seed}",
+            f"model.training.epochs={args.epochs}",
+            f"workdir={folder}/wd",
+            f"tracking.uri=sqlite:///{folder}/mlflow.db",
+        ]
         for name, extra in variants:
             overrides = [o for o in extra.split(",") if o]
             rows.append((f"tunelab cnn {name}", *tunelab_run(base, overrides)))
@@ -55,12 +69,16 @@ def main() -> None:
         for momentum in args.twin:
             rows.append((f"plain Keras, BN {momentum}", *twin_run(data, momentum, args)))
     best_twin = max(r[1] for r in rows if r[0].startswith("plain"))
-    print(f"\nCIFAR-10 {len(data.y_train)} / {len(data.y_val)} / {len(data.y_test)} images, "
-          f"{args.epochs} epochs, seed {args.seed}")  # fmt: skip
+    print(
+        f"\nCIFAR-10 {len(data.y_train)} / {len(data.y_val)} / {len(data.y_test)} images, "
+        f"{args.epochs} epochs, seed {args.seed}"
+    )
     print(f"{'run':38} {'test acc':>8} {'/ best twin':>11} {'val acc, last 5':>16} {'s':>6}")
     for name, test, val, seconds in rows:
-        print(f"{name:38} {test:8.3f} {test / best_twin:11.2f} "
-              f"{min(val[-5:]):7.3f}–{max(val[-5:]):.3f} {seconds:6.0f}")  # fmt: skip
+        print(
+            f"{name:38} {test:8.3f} {test / best_twin:11.2f} "
+            f"{min(val[-5:]):7.3f}–{max(val[-5:]):.3f} {seconds:6.0f}"
+        )
 
 
 def load_data(base: list[str]):
@@ -82,8 +100,10 @@ def tunelab_run(base: list[str], extra: list[str]) -> tuple[float, list[float], 
     seconds = time.perf_counter() - start
     client = MlflowClient(cfg.tracking.uri)
     run_id = summary.trials[0].run_id
-    val = [m.value for m in sorted(client.get_metric_history(run_id, "val_accuracy"),
-                                   key=lambda m: m.step)]  # fmt: skip
+    val = [
+        m.value
+        for m in sorted(client.get_metric_history(run_id, "val_accuracy"), key=lambda m: m.step)
+    ]
     return client.get_run(run_id).data.metrics["test_accuracy"], val, seconds
 
 
@@ -106,17 +126,27 @@ def twin_run(data, momentum: str, args: argparse.Namespace) -> tuple[float, list
     model.add(layers.Dense(64, activation="relu"))
     model.add(layers.Dropout(0.3))
     model.add(layers.Dense(10, activation="softmax"))
-    model.compile(keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])  # fmt: skip
-    augment = keras.Sequential([layers.RandomFlip("horizontal"),
-                                layers.RandomTranslation(0.1, 0.1)])  # fmt: skip
-    batches = (tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-               .shuffle(len(data.y_train), seed=args.seed).batch(64)
-               .map(lambda x, y: (augment(x, training=True), y))
-               .prefetch(tf.data.AUTOTUNE))  # fmt: skip
+    model.compile(
+        keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    augment = keras.Sequential(
+        [layers.RandomFlip("horizontal"), layers.RandomTranslation(0.1, 0.1)]
+    )
+    batches = (
+        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+        .shuffle(len(data.y_train), seed=args.seed)
+        .batch(64)
+        .map(lambda x, y: (augment(x, training=True), y))
+        .prefetch(tf.data.AUTOTUNE)
+    )
     start = time.perf_counter()
-    history = model.fit(batches, validation_data=(data.x_val, data.y_val), epochs=args.epochs,
-                        shuffle=False, verbose=0)  # fmt: skip
+    history = model.fit(
+        batches,
+        validation_data=(data.x_val, data.y_val),
+        epochs=args.epochs,
+        shuffle=False,
+        verbose=0,
+    )
     seconds = time.perf_counter() - start
     predicted = np.argmax(model.predict(data.x_test, verbose=0), axis=1)
     return float(np.mean(predicted == data.y_test)), history.history["val_accuracy"], seconds

@@ -47,9 +47,11 @@ def log_synthetic_runs(store_uri: str, runs: int, seed: int = 0) -> None:
             experiment_id, tags={"tunelab.kind": "trial", "tunelab.study_id": "scale"}
         ).info.run_id
         params = [Param(f, str(v)) for f, v in zip(FACTORS, row, strict=True)]
-        metrics = [Metric("best_val_accuracy", accuracy, now, 0),
-                   Metric("test_accuracy", accuracy - 0.01, now, 0),
-                   Metric("wall_time_s", float(rng.uniform(5, 50)), now, 0)]  # fmt: skip
+        metrics = [
+            Metric("best_val_accuracy", accuracy, now, 0),
+            Metric("test_accuracy", accuracy - 0.01, now, 0),
+            Metric("wall_time_s", float(rng.uniform(5, 50)), now, 0),
+        ]
         client.log_batch(run_id, metrics=metrics, params=[*params, Param("seed", str(i))])
         client.set_terminated(run_id)
 
@@ -61,8 +63,12 @@ def raw_search(uri: str, page_size: int) -> int:
     experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
     count, token = 0, None
     while True:
-        page = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'trial'",
-                                  max_results=page_size, page_token=token)  # fmt: skip
+        page = client.search_runs(
+            [experiment_id],
+            "tags.`tunelab.kind` = 'trial'",
+            max_results=page_size,
+            page_token=token,
+        )
         count += len(page)
         token = page.token
         if not token:
@@ -139,10 +145,12 @@ def main() -> None:
             server.wait(timeout=30)
     best = min(small, large)
     print(f"{'':<44}{'seconds':>9}{'x best raw':>12}")
-    for name, seconds in (("raw search_runs, pages of 1,000", small),
-                          (f"raw search_runs, pages of {SEARCH_MAX_RESULTS_THRESHOLD:,}", large),
-                          (f"compare factorial, fresh (pages of {PAGE_SIZE:,})", fresh),
-                          ("compare factorial, from the Parquet cache", cached)):  # fmt: skip
+    for name, seconds in (
+        ("raw search_runs, pages of 1,000", small),
+        (f"raw search_runs, pages of {SEARCH_MAX_RESULTS_THRESHOLD:,}", large),
+        (f"compare factorial, fresh (pages of {PAGE_SIZE:,})", fresh),
+        ("compare factorial, from the Parquet cache", cached),
+    ):
         print(f"{name:<44}{seconds:>9.2f}{seconds / best:>12.2f}")
     print(f"targets: fresh <= 1.2 x best raw ({fresh / best:.2f}), cached <= 1 s ({cached:.2f})")
 

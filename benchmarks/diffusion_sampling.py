@@ -39,26 +39,41 @@ def main() -> None:
     data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
     task = cfg.model.cls.task(cfg.model.task, data, cfg.seed, Path(cfg.workdir).resolve())
     s = cfg.model.task
-    print(f"budget={cfg.budget} dataset={cfg.dataset.name} ({len(data.y_train)} training images)"
-          f", denoiser widths {s.denoiser.widths}, {s.denoiser.epochs} epochs, "
-          f"{s.sampling_steps} DDIM steps, {s.samples} samples per trial")  # fmt: skip
+    print(
+        f"budget={cfg.budget} dataset={cfg.dataset.name} ({len(data.y_train)} training images)"
+        f", denoiser widths {s.denoiser.widths}, {s.denoiser.epochs} epochs, "
+        f"{s.sampling_steps} DDIM steps, {s.samples} samples per trial"
+    )
     extras, prepared = timed(task.prepare)
     m = extras.metrics
-    print(f"\n1. denoiser: trained in {m['denoiser_train_seconds']:.0f} s (validation MSE "
-          f"{m['denoiser_val_loss']:.4f}); study preparation took {prepared:.0f} s")  # fmt: skip
+    print(
+        f"\n1. denoiser: trained in {m['denoiser_train_seconds']:.0f} s (validation MSE "
+        f"{m['denoiser_val_loss']:.4f}); study preparation took {prepared:.0f} s"
+    )
 
     hp = cfg.model.hparams_for({})
-    fit, fit_seconds = timed(lambda: train.fit(
-        cfg.model, hp, task, epochs=cfg.model.training.epochs, initial_epoch=0, seed=cfg.seed,
-        objective=cfg.objective, on_epoch=lambda *_: False))  # fmt: skip
+    fit, fit_seconds = timed(
+        lambda: train.fit(
+            cfg.model,
+            hp,
+            task,
+            epochs=cfg.model.training.epochs,
+            initial_epoch=0,
+            seed=cfg.seed,
+            objective=cfg.objective,
+            on_epoch=lambda *_: False,
+        )
+    )
     model = fit.model
     n = s.samples
     unguided = task.sample(model, 0.0, n)
     guided = task.sample(model, 1.0, n)
     ratio = guided.seconds_per_image / unguided.seconds_per_image
-    print(f"\n2. images per second over {n}: unguided {1 / unguided.seconds_per_image:.1f}, "
-          f"guided {1 / guided.seconds_per_image:.1f}: guided costs {ratio:.2f}x the unguided "
-          f"time (target <= 2x)")  # fmt: skip
+    print(
+        f"\n2. images per second over {n}: unguided {1 / unguided.seconds_per_image:.1f}, "
+        f"guided {1 / guided.seconds_per_image:.1f}: guided costs {ratio:.2f}x the unguided "
+        f"time (target <= 2x)"
+    )
 
     accuracies, accuracy_seconds = timed(lambda: task._accuracies(model))
     scoring_seconds = timed(lambda: task.scorer.scores(guided.images, final=True))[1]
@@ -82,14 +97,18 @@ def main() -> None:
         + ", ".join(f"t={k.split('_t')[1]} {v:.3f}" for k, v in accuracies.items() if "_t" in k)
     )
 
-    print(f"\n4. guidance curve ({s.curve_samples} samples each; unguided FID "
-          f"{m['unguided_fid']:.2f}, real-data floor {m['real_fid']:.2f})")  # fmt: skip
+    print(
+        f"\n4. guidance curve ({s.curve_samples} samples each; unguided FID "
+        f"{m['unguided_fid']:.2f}, real-data floor {m['real_fid']:.2f})"
+    )
     print("   w      FID     guided-class acc   within-class spread")
     for w in s.guidance_curve:
         samples = task.sample(model, w, s.curve_samples)
         metrics = samples.metrics()
-        print(f"   {w:<5g}  {metrics['fid']:7.2f}  {metrics['guided_class_accuracy']:10.3f}"
-              f"        {within_class_spread(samples):8.3f}")  # fmt: skip
+        print(
+            f"   {w:<5g}  {metrics['fid']:7.2f}  {metrics['guided_class_accuracy']:10.3f}"
+            f"        {within_class_spread(samples):8.3f}"
+        )
 
 
 if __name__ == "__main__":

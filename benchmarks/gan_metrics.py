@@ -59,12 +59,13 @@ def metric_timings(cfg) -> list[tuple[str, int, float]]:
         images = np.resize(data.x_train, (n, *data.x_train.shape[1:]))
         reference = KIDReference(np.resize(a, (3500, 64)))  # as in a study: 3,500 real digits
         reference.score(b)  # prepares the reference's subsets once, as a study does
-        rows += [("FID", n, seconds(lambda a=a, b=b: fid(a, b))),
-                 ("KID", n, seconds(lambda a=a, b=b: kid(a, b))),
-                 ("KID, 3,500 prepared", n, seconds(lambda r=reference, b=b: r.score(b))),
-                 ("IS", n, seconds(lambda z=logits: inception_score(z))),
-                 ("extractor forward", n,
-                  seconds(lambda x=images: extractor.features_and_logits(x)))]  # fmt: skip
+        rows += [
+            ("FID", n, seconds(lambda a=a, b=b: fid(a, b))),
+            ("KID", n, seconds(lambda a=a, b=b: kid(a, b))),
+            ("KID, 3,500 prepared", n, seconds(lambda r=reference, b=b: r.score(b))),
+            ("IS", n, seconds(lambda z=logits: inception_score(z))),
+            ("extractor forward", n, seconds(lambda x=images: extractor.features_and_logits(x))),
+        ]
     return rows
 
 
@@ -90,10 +91,14 @@ def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
 
     started = time.perf_counter()
     tuner = kt.RandomSearch(
-        GANHyperModel(), objective=kt.Objective("score", "max"),
-        max_trials=cfg.strategy.settings.max_trials, directory=str(workdir), overwrite=True,
-        project_name="gan", seed=derive(cfg.seed, "oracle"),
-    )  # fmt: skip
+        GANHyperModel(),
+        objective=kt.Objective("score", "max"),
+        max_trials=cfg.strategy.settings.max_trials,
+        directory=str(workdir),
+        overwrite=True,
+        project_name="gan",
+        seed=derive(cfg.seed, "oracle"),
+    )
     tuner.search(epochs=cfg.model.training.epochs, verbose=0)
     return {"trials": len(tuner.oracle.trials), "wall": time.perf_counter() - started}
 
@@ -122,20 +127,38 @@ def tunelab_study(cfg, uri: str) -> dict[str, float]:
 
     spent: dict[str, float] = {}
     timed(Generation, ["end_of_epoch", "evaluate"], spent)
-    timed(Tracker, ["start_trial", "log_params", "log_metrics", "log_image", "set_tags",
-                    "log_trial_artifacts", "end_run"], spent)  # fmt: skip
+    timed(
+        Tracker,
+        [
+            "start_trial",
+            "log_params",
+            "log_metrics",
+            "log_image",
+            "set_tags",
+            "log_trial_artifacts",
+            "end_run",
+        ],
+        spent,
+    )
     started = time.perf_counter()
     summary = Study(cfg).run()
     wall = time.perf_counter() - started
     client = MlflowClient(uri)
     runs = [client.get_run(t.run_id) for t in summary.trials]
     trial_wall = sum(t.wall_time for t in summary.trials)
-    in_epochs = sum(m.value for r in runs
-                    for m in client.get_metric_history(r.info.run_id, "epoch_time"))  # fmt: skip
+    in_epochs = sum(
+        m.value for r in runs for m in client.get_metric_history(r.info.run_id, "epoch_time")
+    )
     scoring = spent.get("end_of_epoch", 0.0) + spent.get("evaluate", 0.0)
     logging = sum(v for k, v in spent.items() if k not in ("end_of_epoch", "evaluate"))
-    return {"trials": len(summary.trials), "wall": wall, "trial_wall": trial_wall,
-            "in_epochs": in_epochs, "scoring": scoring, "logging": logging}  # fmt: skip
+    return {
+        "trials": len(summary.trials),
+        "wall": wall,
+        "trial_wall": trial_wall,
+        "in_epochs": in_epochs,
+        "scoring": scoring,
+        "logging": logging,
+    }
 
 
 def main() -> None:
@@ -148,10 +171,16 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="tunelab-gan-bench-"))
     overrides = [
-        "model=dcgan", "strategy=random", f"strategy.max_trials={args.trials}",
-        f"model.training.epochs={args.epochs}", "quiet=true", f"workdir={scratch / 'work'}",
-        "tracking.experiment=bench-gan", "study_name=bench-gan", "tracking.log_model=false",
-    ]  # fmt: skip
+        "model=dcgan",
+        "strategy=random",
+        f"strategy.max_trials={args.trials}",
+        f"model.training.epochs={args.epochs}",
+        "quiet=true",
+        f"workdir={scratch / 'work'}",
+        "tracking.experiment=bench-gan",
+        "study_name=bench-gan",
+        "tracking.log_model=false",
+    ]
     cfg = load_config(overrides)
     timings = metric_timings(cfg)  # also trains and caches the feature extractor
     server, uri = start_mlflow_server(scratch / "server")
@@ -169,11 +198,15 @@ def main() -> None:
     outside = 1 - ours["in_epochs"] / ours["trial_wall"]
     per_trial = (ours["trial_wall"] / ours["trials"]) / (plain["wall"] / plain["trials"])
     print(f"\nDCGAN random search, {args.trials} trials x {args.epochs} epochs (default budget)")
-    print(f"plain KerasTuner, no scoring, no tracking: {plain['wall']:.1f} s "
-          f"({plain['wall'] / plain['trials']:.2f} s per trial)")  # fmt: skip
-    print(f"tunelab, scored and tracked: {ours['wall']:.1f} s for the study, "
-          f"{ours['trial_wall'] / ours['trials']:.2f} s per trial "
-          f"({per_trial:.2f} x plain per trial)")  # fmt: skip
+    print(
+        f"plain KerasTuner, no scoring, no tracking: {plain['wall']:.1f} s "
+        f"({plain['wall'] / plain['trials']:.2f} s per trial)"
+    )
+    print(
+        f"tunelab, scored and tracked: {ours['wall']:.1f} s for the study, "
+        f"{ours['trial_wall'] / ours['trials']:.2f} s per trial "
+        f"({per_trial:.2f} x plain per trial)"
+    )
     print(
         f"tunelab trials: {ours['in_epochs']:.1f} s in GAN epochs of {ours['trial_wall']:.1f} s; "
         f"{outside:.1%} outside them (building, metrics, images, logging)"

@@ -53,14 +53,23 @@ def main() -> None:
     else:
         values, seed, origin = shootout_best(args.tracking_uri, args.experiment)
     overrides = [
-        "model=dcgan", "strategy=grid", "model.tune=[]", f"seed={seed}",
-        f"model.training.epochs={args.epochs}", "model.task.every=10", "quiet=true",
-        f"tracking.uri={args.tracking_uri}", "tracking.experiment=gan_quality",
-        f"workdir={args.workdir}", f"study_name=gan-quality-seed{seed}",
-        *(f"model.hparams.{k}={str(v).lower() if str(v) in ('True', 'False') else v}"
-          for k, v in values.items()),
+        "model=dcgan",
+        "strategy=grid",
+        "model.tune=[]",
+        f"seed={seed}",
+        f"model.training.epochs={args.epochs}",
+        "model.task.every=10",
+        "quiet=true",
+        f"tracking.uri={args.tracking_uri}",
+        "tracking.experiment=gan_quality",
+        f"workdir={args.workdir}",
+        f"study_name=gan-quality-seed{seed}",
+        *(
+            f"model.hparams.{k}={str(v).lower() if str(v) in ('True', 'False') else v}"
+            for k, v in values.items()
+        ),
         *args.overrides,
-    ]  # fmt: skip
+    ]
     print(f"{origin}: {values}, seed {seed}, overrides {args.overrides}")
     summary = Study(load_config(overrides)).run()
     client = MlflowClient(args.tracking_uri)
@@ -68,13 +77,25 @@ def main() -> None:
     study = client.get_run(summary.run_id).data.metrics
     real_is, real_fid = study["real_inception_score"], study["real_fid"]
     checks = [
-        ("IS", trial["final_inception_score"], f">= 0.8 x real {real_is:.2f}",
-         trial["final_inception_score"] >= 0.8 * real_is),
-        ("FID", trial["final_fid"], f"<= 10 x real {real_fid:.2f}",
-         trial["final_fid"] <= 10 * real_fid),
-        ("rarest class share", trial["min_class_share"], ">= 0.05",
-         trial["min_class_share"] >= 0.05),
-    ]  # fmt: skip
+        (
+            "IS",
+            trial["final_inception_score"],
+            f">= 0.8 x real {real_is:.2f}",
+            trial["final_inception_score"] >= 0.8 * real_is,
+        ),
+        (
+            "FID",
+            trial["final_fid"],
+            f"<= 10 x real {real_fid:.2f}",
+            trial["final_fid"] <= 10 * real_fid,
+        ),
+        (
+            "rarest class share",
+            trial["min_class_share"],
+            ">= 0.05",
+            trial["min_class_share"] >= 0.05,
+        ),
+    ]
     print(
         f"\n{args.epochs} epochs, {int(trial['final_metric_samples'])} generated images "
         f"(trial run {summary.trials[0].run_id})"
@@ -91,10 +112,13 @@ def shootout_best(tracking_uri: str, experiment: str) -> tuple[dict, int, str]:
         tracking_uri, experiment, "tags.`tunelab.kind` = 'study' AND tags.`tunelab.model` = 'dcgan'"
     )
     best = studies.dropna(subset=["metrics.best_fid"]).sort_values("metrics.best_fid").iloc[0]
-    values = {c.split(".", 2)[2]: v for c, v in best.items()
-              if c.startswith("params.best.") and v == v}  # fmt: skip
-    origin = (f"best study {best['tags.tunelab.study_id']} ({best['tags.tunelab.strategy']}, "
-              f"best_fid {best['metrics.best_fid']:.1f})")  # fmt: skip
+    values = {
+        c.split(".", 2)[2]: v for c, v in best.items() if c.startswith("params.best.") and v == v
+    }
+    origin = (
+        f"best study {best['tags.tunelab.study_id']} ({best['tags.tunelab.strategy']}, "
+        f"best_fid {best['metrics.best_fid']:.1f})"
+    )
     return values, int(best["tags.tunelab.seed"]), origin
 
 

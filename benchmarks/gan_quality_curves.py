@@ -31,17 +31,26 @@ def main() -> None:
     for label, run_id in (run.split(":", 1) for run in args.runs):
         run = client.get_run(run_id)
         parent = client.get_run(run.data.tags["mlflow.parentRunId"]).data.metrics
-        for axis, key, target in ((fid_axis, "fid", 10 * parent["real_fid"]),
-                                  (is_axis, "inception_score",
-                                   0.8 * parent["real_inception_score"])):  # fmt: skip
+        for axis, key, target in (
+            (fid_axis, "fid", 10 * parent["real_fid"]),
+            (is_axis, "inception_score", 0.8 * parent["real_inception_score"]),
+        ):
             history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
-            line, = axis.plot([m.step + 1 for m in history], [m.value for m in history],
-                              marker="o", label=label)  # fmt: skip
+            (line,) = axis.plot(
+                [m.step + 1 for m in history], [m.value for m in history], marker="o", label=label
+            )
             axis.axhline(target, linestyle="--", color=line.get_color(), linewidth=1)
-    fid_axis.set(title="FID, classifier features (dashed: target, 10 × real)", xlabel="epoch",
-                 ylabel="FID", yscale="log")  # fmt: skip
-    is_axis.set(title="Inception Score, classifier (dashed: target, 0.8 × real)",
-                xlabel="epoch", ylabel="IS")  # fmt: skip
+    fid_axis.set(
+        title="FID, classifier features (dashed: target, 10 × real)",
+        xlabel="epoch",
+        ylabel="FID",
+        yscale="log",
+    )
+    is_axis.set(
+        title="Inception Score, classifier (dashed: target, 0.8 × real)",
+        xlabel="epoch",
+        ylabel="IS",
+    )
     for axis in (fid_axis, is_axis):
         axis.grid(alpha=0.3)
         axis.legend()

@@ -38,9 +38,17 @@ SETTINGS = {
 
 def run(overrides: list[str], env: dict[str, str], folder: Path) -> tuple[list, float, float]:
     """Trial scores and the best (from the study's journal), and wall time of one study."""
-    args = [sys.executable, "-m", "tunelab", *overrides, "quiet=true", f"workdir={folder}",
-            "study_name=onednn", f"tracking.uri=sqlite:///{folder / 'mlflow.db'}",
-            "tracking.log_model=false"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "tunelab",
+        *overrides,
+        "quiet=true",
+        f"workdir={folder}",
+        "study_name=onednn",
+        f"tracking.uri=sqlite:///{folder / 'mlflow.db'}",
+        "tracking.log_model=false",
+    ]
     started = time.perf_counter()
     subprocess.run(args, check=True, capture_output=True, env={**os.environ, **env})
     wall = time.perf_counter() - started

@@ -61,13 +61,27 @@ def plain_keras_tuner(trials: int, epochs: int, seed: int, workdir: Path) -> dic
     started = time.perf_counter()
     x, y, x_val, y_val = mnist(seed + 1)
     seconds: list[float] = []
-    tuner = kt.RandomSearch(build_model, objective="val_accuracy", max_trials=trials,
-                            seed=derive(seed, "oracle"), directory=str(workdir),
-                            overwrite=True)  # fmt: skip
-    tuner.search(x, y, validation_data=(x_val, y_val), epochs=epochs, verbose=0,
-                 callbacks=[epoch_clock(seconds)])  # fmt: skip
-    return {"trials": len(tuner.oracle.trials), "wall": time.perf_counter() - started,
-            "in_epochs": sum(seconds)}  # fmt: skip
+    tuner = kt.RandomSearch(
+        build_model,
+        objective="val_accuracy",
+        max_trials=trials,
+        seed=derive(seed, "oracle"),
+        directory=str(workdir),
+        overwrite=True,
+    )
+    tuner.search(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        verbose=0,
+        callbacks=[epoch_clock(seconds)],
+    )
+    return {
+        "trials": len(tuner.oracle.trials),
+        "wall": time.perf_counter() - started,
+        "in_epochs": sum(seconds),
+    }
 
 
 def tunelab_tune(trials: int, epochs: int, seed: int, uri: str, workdir: Path) -> dict[str, float]:
@@ -76,12 +90,27 @@ def tunelab_tune(trials: int, epochs: int, seed: int, uri: str, workdir: Path) -
     started = time.perf_counter()
     x, y, x_val, y_val = mnist(seed + 1)
     seconds: list[float] = []
-    result = tunelab.tune(build_model, x, y, validation_data=(x_val, y_val), strategy="random",
-                          max_trials=trials, epochs=epochs, objective="val_accuracy", seed=seed,
-                          tracking_uri=uri, experiment="bench-own-model", quiet=True,
-                          workdir=str(workdir), callbacks=[epoch_clock(seconds)])  # fmt: skip
-    return {"trials": len(result.trials), "wall": time.perf_counter() - started,
-            "in_epochs": sum(seconds)}  # fmt: skip
+    result = tunelab.tune(
+        build_model,
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        strategy="random",
+        max_trials=trials,
+        epochs=epochs,
+        objective="val_accuracy",
+        seed=seed,
+        tracking_uri=uri,
+        experiment="bench-own-model",
+        quiet=True,
+        workdir=str(workdir),
+        callbacks=[epoch_clock(seconds)],
+    )
+    return {
+        "trials": len(result.trials),
+        "wall": time.perf_counter() - started,
+        "in_epochs": sum(seconds),
+    }
 
 
 def main() -> None:
@@ -104,12 +133,16 @@ def main() -> None:
         f"\n{args.trials} random trials x {args.epochs} epochs of build_model(hp) on 4,000 "
         "MNIST digits; wall s per trial, and the study wall over the time inside epochs"
     )
-    print(f"{'':<12} {'trials':>6} {'wall s':>8} {'per trial s':>12} {'in epochs s':>12} "
-          f"{'wall / epochs':>14}")  # fmt: skip
+    print(
+        f"{'':<12} {'trials':>6} {'wall s':>8} {'per trial s':>12} {'in epochs s':>12} "
+        f"{'wall / epochs':>14}"
+    )
     for name, side in (("KerasTuner", plain), ("tunelab", ours)):
-        print(f"{name:<12} {side['trials']:>6} {side['wall']:>8.1f} "
-              f"{side['wall'] / side['trials']:>12.2f} {side['in_epochs']:>12.1f} "
-              f"{side['wall'] / side['in_epochs']:>14.2f}")  # fmt: skip
+        print(
+            f"{name:<12} {side['trials']:>6} {side['wall']:>8.1f} "
+            f"{side['wall'] / side['trials']:>12.2f} {side['in_epochs']:>12.1f} "
+            f"{side['wall'] / side['in_epochs']:>14.2f}"
+        )
     ratio = (ours["wall"] / ours["trials"]) / (plain["wall"] / plain["trials"])
     print(f"tunelab per trial / KerasTuner per trial: {ratio:.3f} (target <= 1.03)")
 

@@ -42,8 +42,7 @@ def main() -> None:
             experiment_id = client.create_experiment(f"load-{writers}-writers")
             parent = client.create_run(experiment_id, run_name="study").info.run_id
             row = load(running.tracking_uri, experiment_id, parent, writers, trials)
-            row["complete"] = read_back(running.tracking_uri, experiment_id, parent,
-                                        row["trials"])  # fmt: skip
+            row["complete"] = read_back(running.tracking_uri, experiment_id, parent, row["trials"])
             client.set_terminated(parent, "FINISHED")
             rows.append(row)
     finally:

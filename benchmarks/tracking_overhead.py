@@ -35,10 +35,15 @@ def study_overrides(strategy: str, trials: int, epochs: int, workdir: Path) -> l
         "hyperband": [f"strategy.max_epochs={epochs}", "strategy.factor=3"],
     }
     return [
-        f"strategy={strategy}", *sizes[strategy], f"model.training.epochs={epochs}",
-        "quiet=true", f"workdir={workdir}", "tracking.log_model=true",
-        f"tracking.experiment=bench-{strategy}", f"study_name=bench-{strategy}",
-    ]  # fmt: skip
+        f"strategy={strategy}",
+        *sizes[strategy],
+        f"model.training.epochs={epochs}",
+        "quiet=true",
+        f"workdir={workdir}",
+        "tracking.log_model=true",
+        f"tracking.experiment=bench-{strategy}",
+        f"study_name=bench-{strategy}",
+    ]
 
 
 def mlp_hypermodel(cfg, data):
@@ -81,9 +86,12 @@ def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
 
     s = cfg.strategy.settings
     common = {  # the oracle seed tunelab uses, so both run the same trials
-        "objective": "val_accuracy", "directory": str(workdir), "overwrite": True,
-        "project_name": cfg.strategy.name, "seed": derive(cfg.seed, "oracle"),
-    }  # fmt: skip
+        "objective": "val_accuracy",
+        "directory": str(workdir),
+        "overwrite": True,
+        "project_name": cfg.strategy.name,
+        "seed": derive(cfg.seed, "oracle"),
+    }
     tuner = {
         "random": lambda: kt.RandomSearch(build, max_trials=s.max_trials, **common),
         "bayesian": lambda: kt.BayesianOptimization(
@@ -91,15 +99,23 @@ def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
         ),
         "hyperband": lambda: kt.Hyperband(
             build, max_epochs=s.max_epochs, factor=s.factor, **common
-        ),  # fmt: skip
+        ),
     }[cfg.strategy.name]()
     tuner.search(
-        data.x_train, data.y_train, epochs=cfg.model.training.epochs, verbose=0,
-        validation_data=(data.x_val, data.y_val), callbacks=[EpochClock()],
-    )  # fmt: skip
+        data.x_train,
+        data.y_train,
+        epochs=cfg.model.training.epochs,
+        verbose=0,
+        validation_data=(data.x_val, data.y_val),
+        callbacks=[EpochClock()],
+    )
     wall = time.perf_counter() - started
-    return {"trials": len(tuner.oracle.trials), "epochs": len(epoch_seconds), "wall": wall,
-            "in_epochs": sum(epoch_seconds)}  # fmt: skip
+    return {
+        "trials": len(tuner.oracle.trials),
+        "epochs": len(epoch_seconds),
+        "wall": wall,
+        "in_epochs": sum(epoch_seconds),
+    }
 
 
 def tunelab_study(cfg, uri: str) -> dict[str, float]:
@@ -116,8 +132,12 @@ def tunelab_study(cfg, uri: str) -> dict[str, float]:
         for trial in summary.trials
         for m in client.get_metric_history(trial.run_id, "epoch_time")
     )
-    return {"trials": len(summary.trials), "epochs": summary.trials[-1].cumulative_epochs,
-            "wall": wall, "in_epochs": in_epochs}  # fmt: skip
+    return {
+        "trials": len(summary.trials),
+        "epochs": summary.trials[-1].cumulative_epochs,
+        "wall": wall,
+        "in_epochs": in_epochs,
+    }
 
 
 def main() -> None:
@@ -144,10 +164,14 @@ def main() -> None:
         server.terminate()
         shutil.rmtree(scratch, ignore_errors=True)
 
-    print("\nstudy wall time / time inside epochs (lower is better; target tunelab <= 1.15 and "
-          "<= KerasTuner)")  # fmt: skip
-    print(f"{'strategy':<10} {'trials':>11} {'epochs':>11} {'KT wall s':>10} {'KT ratio':>9} "
-          f"{'tunelab wall s':>15} {'tunelab ratio':>14} {'extra wall/trial':>17}")  # fmt: skip
+    print(
+        "\nstudy wall time / time inside epochs (lower is better; target tunelab <= 1.15 and "
+        "<= KerasTuner)"
+    )
+    print(
+        f"{'strategy':<10} {'trials':>11} {'epochs':>11} {'KT wall s':>10} {'KT ratio':>9} "
+        f"{'tunelab wall s':>15} {'tunelab ratio':>14} {'extra wall/trial':>17}"
+    )
     for strategy, plain, ours in rows:
         per_trial = (ours["wall"] / ours["trials"]) / (plain["wall"] / plain["trials"]) - 1
         print(

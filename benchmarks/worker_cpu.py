@@ -32,8 +32,12 @@ from conftest import start_mlflow_server  # noqa: E402
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from workers import throughput_study  # noqa: E402
 
-KINDS = (("multiprocessing", "figure worker"), ("-m tunelab", "trainer"),
-         ("mlflow", "MLflow server"), ("uvicorn", "MLflow server"))  # fmt: skip
+KINDS = (
+    ("multiprocessing", "figure worker"),
+    ("-m tunelab", "trainer"),
+    ("mlflow", "MLflow server"),
+    ("uvicorn", "MLflow server"),
+)
 
 
 def cpu_seconds() -> dict[int, tuple[str, float]]:
@@ -42,8 +46,10 @@ def cpu_seconds() -> dict[int, tuple[str, float]]:
     for process in psutil.process_iter(["cmdline", "cpu_times"]):
         times = process.info["cpu_times"]
         if times is not None:  # None: gone or not ours to read
-            found[process.pid] = (" ".join(process.info["cmdline"] or []),
-                                  times.user + times.system)  # fmt: skip
+            found[process.pid] = (
+                " ".join(process.info["cmdline"] or []),
+                times.user + times.system,
+            )
     return found
 
 
@@ -56,8 +62,9 @@ def measured(argv: list[str], env: dict[str, str]) -> tuple[float, dict[str, flo
     before = cpu_seconds()
     last: dict[int, tuple[str, float]] = {}
     started = time.perf_counter()
-    process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     while process.poll() is None:
         for pid, (command, cpu) in cpu_seconds().items():
             if command:  # an exiting process loses its command line; keep the last one seen
@@ -87,8 +94,10 @@ def main() -> None:
             wall, used = measured([sys.executable, "-m", "tunelab", "quiet=true", *study], env)
             busy = sum(used.values())
             parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(used.items(), key=lambda x: -x[1]))
-            print(f"  TensorFlow threads {label:>7}: wall {wall:.1f} s; {parts}; "
-                  f"{busy / wall:.2f} cores busy")  # fmt: skip
+            print(
+                f"  TensorFlow threads {label:>7}: wall {wall:.1f} s; {parts}; "
+                f"{busy / wall:.2f} cores busy"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -69,8 +69,12 @@ CALIBRATION_TRIALS = 200
 def tunelab_run(overrides: list[str], cwd: Path) -> float:
     """`python -m tunelab` as a user runs it; its wall time."""
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "tunelab", "quiet=true", *overrides], cwd=cwd,
-                         capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "tunelab", "quiet=true", *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise SystemExit(f"tunelab {' '.join(overrides)} failed:\n{out.stderr[-2000:]}")
     return time.perf_counter() - started
@@ -82,21 +86,27 @@ def runs_of(uri: str, experiment: str) -> tuple[object, list[object]]:
     client = MlflowClient(uri)
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
     (study,) = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'study'")
-    trials = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'trial'",
-                                max_results=10000)  # fmt: skip
+    trials = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'trial'", max_results=10000)
     return study, trials
 
 
-def throughput_study(uri: str, scratch: Path, trials: int, epochs: int, workers: int,
-                     experiment: str) -> list[str]:  # fmt: skip
+def throughput_study(
+    uri: str, scratch: Path, trials: int, epochs: int, workers: int, experiment: str
+) -> list[str]:
     """The overrides of the throughput study: TPE without pruning over lr, dropout and L2, so
     that every trial costs about the same."""
     return [
-        "strategy=tpe", f"strategy.n_trials={trials}", "strategy.pruner=none",
-        f"workers={workers}", THROUGHPUT_SPACE, f"model.training.epochs={epochs}",
-        f"tracking.uri={uri}", f"tracking.experiment={experiment}", f"study_name={experiment}",
+        "strategy=tpe",
+        f"strategy.n_trials={trials}",
+        "strategy.pruner=none",
+        f"workers={workers}",
+        THROUGHPUT_SPACE,
+        f"model.training.epochs={epochs}",
+        f"tracking.uri={uri}",
+        f"tracking.experiment={experiment}",
+        f"study_name={experiment}",
         f"workdir={scratch / 'work'}",
-    ]  # fmt: skip
+    ]
 
 
 def throughput(uri: str, scratch: Path, trials: int, epochs: int, workers: int) -> dict:
@@ -124,9 +134,15 @@ def plain_fits(overrides: list[str], points: list[dict], workers: int) -> tuple[
         seed_everything(derive(cfg.seed, f"trial-{index}"))
         hp = cfg.model.hparams_for(values)
         model = cfg.model.cls.build(hp, data.spec)
-        model.fit(data.x_train, data.y_train, batch_size=hp.batch_size, shuffle=True,
-                  epochs=cfg.model.training.epochs, validation_data=(data.x_val, data.y_val),
-                  verbose=0)  # fmt: skip
+        model.fit(
+            data.x_train,
+            data.y_train,
+            batch_size=hp.batch_size,
+            shuffle=True,
+            epochs=cfg.model.training.epochs,
+            validation_data=(data.x_val, data.y_val),
+            verbose=0,
+        )
         model.predict(data.x_test, batch_size=1024, verbose=0)
     return started, time.time()
 
@@ -140,8 +156,9 @@ def ceiling(trials: int, epochs: int, workers: int) -> float:
     points = [grid[i % len(grid)] for i in range(trials)]
     spawn = multiprocessing.get_context("spawn")  # a fresh TensorFlow per process
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-        shares = [pool.submit(plain_fits, overrides, points[k::workers], workers)
-                  for k in range(workers)]  # fmt: skip
+        shares = [
+            pool.submit(plain_fits, overrides, points[k::workers], workers) for k in range(workers)
+        ]
         spans = [share.result() for share in shares]
     return max(end for _, end in spans) - min(start for start, _ in spans)
 
@@ -150,9 +167,14 @@ class _Reached(BaseException):
     """Ends a KerasTuner search from a fit's callback (KerasTuner fails a trial on Exception)."""
 
 
-def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path, oracle: str = "oracle",
-                          iterations: int = 1,
-                          stop_at: float = float("inf")) -> tuple[float, list, list]:  # fmt: skip
+def keras_tuner_hyperband(
+    seed: int,
+    epochs: int,
+    workdir: Path,
+    oracle: str = "oracle",
+    iterations: int = 1,
+    stop_at: float = float("inf"),
+) -> tuple[float, list, list]:
     """Plain KerasTuner Hyperband (max_epochs `epochs`, factor 3, `iterations` times) on the
     default MLP space, its oracle seeded by `seed` and `oracle`, ended at the first epoch whose
     validation accuracy reaches `stop_at`: its best validation accuracy, (seconds since start,
@@ -179,23 +201,37 @@ def keras_tuner_hyperband(seed: int, epochs: int, workdir: Path, oracle: str = "
             fits.append((time.perf_counter() - started, best))
 
     tuner = kt.Hyperband(
-        mlp_hypermodel(cfg, data), max_epochs=epochs, factor=3, objective="val_accuracy",
-        hyperband_iterations=iterations, directory=str(workdir), overwrite=True,
-        project_name=f"kt-{seed}-{oracle}", seed=derive(seed, oracle),
-    )  # fmt: skip
+        mlp_hypermodel(cfg, data),
+        max_epochs=epochs,
+        factor=3,
+        objective="val_accuracy",
+        hyperband_iterations=iterations,
+        directory=str(workdir),
+        overwrite=True,
+        project_name=f"kt-{seed}-{oracle}",
+        seed=derive(seed, oracle),
+    )
     with contextlib.suppress(_Reached):
-        tuner.search(data.x_train, data.y_train, epochs=epochs, verbose=0,
-                     validation_data=(data.x_val, data.y_val), callbacks=[FitClock()])  # fmt: skip
+        tuner.search(
+            data.x_train,
+            data.y_train,
+            epochs=epochs,
+            verbose=0,
+            validation_data=(data.x_val, data.y_val),
+            callbacks=[FitClock()],
+        )
     return max(best for _, best in fits), fits, epoch_ends
 
 
-def kerastuner_to_quality(seed: int, epochs: int, workdir: Path, target: float,
-                          oracle: str = "oracle") -> tuple[float, float]:  # fmt: skip
+def kerastuner_to_quality(
+    seed: int, epochs: int, workdir: Path, target: float, oracle: str = "oracle"
+) -> tuple[float, float]:
     """KerasTuner Hyperband with three iterations (as tunelab gets 100 trials: more never delay
     a first reach), ended at its first epoch reaching `target`: seconds to that epoch's end
     (inf if none did) and its best."""
-    best, _, epoch_ends = keras_tuner_hyperband(seed, epochs, workdir, oracle=oracle,
-                                                iterations=3, stop_at=target)  # fmt: skip
+    best, _, epoch_ends = keras_tuner_hyperband(
+        seed, epochs, workdir, oracle=oracle, iterations=3, stop_at=target
+    )
     reached = next((t for t, accuracy in epoch_ends if accuracy >= target), float("inf"))
     return reached, best
 
@@ -204,13 +240,22 @@ def calibrate(uri: str, scratch: Path, epochs: int) -> float:
     """The 90th percentile of the best val_accuracy of CALIBRATION_TRIALS random trials."""
     import numpy as np
 
-    tunelab_run(["strategy=random", f"strategy.max_trials={CALIBRATION_TRIALS}",
-                 f"model.training.epochs={epochs}", f"tracking.uri={uri}",
-                 "tracking.experiment=calibration", "study_name=calibration",
-                 f"workdir={scratch / 'work'}"], scratch)  # fmt: skip
+    tunelab_run(
+        [
+            "strategy=random",
+            f"strategy.max_trials={CALIBRATION_TRIALS}",
+            f"model.training.epochs={epochs}",
+            f"tracking.uri={uri}",
+            "tracking.experiment=calibration",
+            "study_name=calibration",
+            f"workdir={scratch / 'work'}",
+        ],
+        scratch,
+    )
     _, runs = runs_of(uri, "calibration")
-    scores = [r.data.metrics["best_val_accuracy"] for r in runs
-              if "best_val_accuracy" in r.data.metrics]  # fmt: skip
+    scores = [
+        r.data.metrics["best_val_accuracy"] for r in runs if "best_val_accuracy" in r.data.metrics
+    ]
     level = float(np.percentile(scores, 90))
     print(
         f"calibration: {len(scores)} random trials of {epochs} epochs, best val_accuracy "
@@ -219,29 +264,42 @@ def calibrate(uri: str, scratch: Path, epochs: int) -> float:
     return level
 
 
-def tunelab_to_quality(uri: str, scratch: Path, seed: int, epochs: int, trials: int,
-                       target: float, pruner: str) -> tuple[float, float, float]:  # fmt: skip
+def tunelab_to_quality(
+    uri: str, scratch: Path, seed: int, epochs: int, trials: int, target: float, pruner: str
+) -> tuple[float, float, float]:
     """tunelab TPE with `pruner` on 2 workers: seconds from its study run's start to the end
     of the first epoch reaching `target` and to the end of the first trial reaching it (inf
     if none did; epochs by their logged validation accuracy's timestamp), and its best."""
     from mlflow.tracking import MlflowClient
 
     experiment = f"quality-{seed}"
-    tunelab_run([
-        "strategy=tpe", f"strategy.n_trials={trials}", f"strategy.pruner={pruner}", "workers=2",
-        f"model.training.epochs={epochs}", f"seed={seed}", f"tracking.uri={uri}",
-        f"tracking.experiment={experiment}", f"study_name={experiment}",
-        f"workdir={scratch / 'work'}",
-    ], scratch)  # fmt: skip
+    tunelab_run(
+        [
+            "strategy=tpe",
+            f"strategy.n_trials={trials}",
+            f"strategy.pruner={pruner}",
+            "workers=2",
+            f"model.training.epochs={epochs}",
+            f"seed={seed}",
+            f"tracking.uri={uri}",
+            f"tracking.experiment={experiment}",
+            f"study_name={experiment}",
+            f"workdir={scratch / 'work'}",
+        ],
+        scratch,
+    )
     study, runs = runs_of(uri, experiment)
     reaching = [r for r in runs if r.data.metrics.get("best_val_accuracy", 0) >= target]
     best = max(r.data.metrics.get("best_val_accuracy", 0) for r in runs)
     if not reaching:
         return float("inf"), float("inf"), best
     client = MlflowClient(uri)
-    epoch_ends = [m.timestamp for r in reaching
-                  for m in client.get_metric_history(r.info.run_id, "val_accuracy")
-                  if m.value >= target]  # fmt: skip
+    epoch_ends = [
+        m.timestamp
+        for r in reaching
+        for m in client.get_metric_history(r.info.run_id, "val_accuracy")
+        if m.value >= target
+    ]
     trial_ends = [r.info.end_time for r in reaching]
     start = study.info.start_time
     return (min(epoch_ends) - start) / 1000, (min(trial_ends) - start) / 1000, best
@@ -251,40 +309,65 @@ def report_throughput(uri: str, scratch: Path, trials: int, epochs: int) -> None
     """The throughput study with 1 and 2 workers and the plain fits beside them, printed."""
     one = throughput(uri, scratch, trials, epochs, workers=1)
     two = throughput(uri, scratch, trials, epochs, workers=2)
-    plain = [{"trials": trials, "plain": ceiling(trials, epochs, n)}
-             for n in (1, 2)]  # fmt: skip
+    plain = [{"trials": trials, "plain": ceiling(trials, epochs, n)} for n in (1, 2)]
     print("throughput (trials per hour; target 2 workers ≥ 1.8× 1 worker)")
-    lines = (("whole command", "wall", (one, two)), ("trials only", "span", (one, two)),
-             ("plain Keras", "plain", plain))  # fmt: skip
+    lines = (
+        ("whole command", "wall", (one, two)),
+        ("trials only", "span", (one, two)),
+        ("plain Keras", "plain", plain),
+    )
     gains = {}
     for name, key, (a, b) in lines:
         rate1, rate2 = (r["trials"] * 3600 / r[key] for r in (a, b))
         gains[name] = rate2 / rate1
-        print(f"  {name:<14} 1 worker {rate1:7.0f}   2 workers {rate2:7.0f}   "
-              f"× {rate2 / rate1:.2f}   ({a['trials']} / {b['trials']} trials, "
-              f"{a[key]:.0f} s / {b[key]:.0f} s)")  # fmt: skip
-    print(f"  tunelab's gain over the trials is "
-          f"{gains['trials only'] / gains['plain Keras']:.0%} of the machine's own "
-          f"({gains['plain Keras']:.2f}× for plain Keras fits)")  # fmt: skip
+        print(
+            f"  {name:<14} 1 worker {rate1:7.0f}   2 workers {rate2:7.0f}   "
+            f"× {rate2 / rate1:.2f}   ({a['trials']} / {b['trials']} trials, "
+            f"{a[key]:.0f} s / {b[key]:.0f} s)"
+        )
+    print(
+        f"  tunelab's gain over the trials is "
+        f"{gains['trials only'] / gains['plain Keras']:.0%} of the machine's own "
+        f"({gains['plain Keras']:.2f}× for plain Keras fits)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=16,
-                        help="throughput trials (0: time to quality only)")  # fmt: skip
-    parser.add_argument("--epochs", type=int, default=9,
-                        help="epochs per trial (Hyperband: max_epochs)")  # fmt: skip
-    parser.add_argument("--quality-trials", type=int, default=100,
-                        help="tunelab's trials in the time-to-quality study (at most)")  # fmt: skip
-    parser.add_argument("--seeds", type=int, default=10,
-                        help="time-to-quality seeds (0: throughput only)")  # fmt: skip
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="the first time-to-quality seed; the others follow it")  # fmt: skip
-    parser.add_argument("--pruner", default="asha", choices=["asha", "hyperband", "none"],
-                        help="time to quality: tunelab's Optuna pruner")  # fmt: skip
-    parser.add_argument("--rival", default="tunelab", choices=["tunelab", "kerastuner"],
-                        help="time to quality: who is timed against KerasTuner "
-                             "(kerastuner: a second KerasTuner Hyperband)")  # fmt: skip
+    parser.add_argument(
+        "--trials", type=int, default=16, help="throughput trials (0: time to quality only)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=9, help="epochs per trial (Hyperband: max_epochs)"
+    )
+    parser.add_argument(
+        "--quality-trials",
+        type=int,
+        default=100,
+        help="tunelab's trials in the time-to-quality study (at most)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=10, help="time-to-quality seeds (0: throughput only)"
+    )
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the first time-to-quality seed; the others follow it",
+    )
+    parser.add_argument(
+        "--pruner",
+        default="asha",
+        choices=["asha", "hyperband", "none"],
+        help="time to quality: tunelab's Optuna pruner",
+    )
+    parser.add_argument(
+        "--rival",
+        default="tunelab",
+        choices=["tunelab", "kerastuner"],
+        help="time to quality: who is timed against KerasTuner "
+        "(kerastuner: a second KerasTuner Hyperband)",
+    )
     parser.add_argument(
         "--calibrate",
         action="store_true",
@@ -306,15 +389,15 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds if TARGET else 0):
             kt, kt_best = kerastuner_to_quality(seed, args.epochs, scratch / "kt", TARGET)
             if args.rival == "kerastuner":
-                ours, ours_best = kerastuner_to_quality(seed, args.epochs, scratch / "kt",
-                                                        TARGET, oracle="rival oracle")  # fmt: skip
+                ours, ours_best = kerastuner_to_quality(
+                    seed, args.epochs, scratch / "kt", TARGET, oracle="rival oracle"
+                )
             else:
                 ours, _, ours_best = tunelab_to_quality(
                     uri, scratch, seed, args.epochs, args.quality_trials, TARGET, args.pruner
                 )
             rows.append((seed, kt, kt_best, ours, ours_best))
-            print(f"  seed {seed}: KerasTuner {kt:.1f} s, {rival} {ours:.1f} s",
-                  file=sys.stderr)  # fmt: skip
+            print(f"  seed {seed}: KerasTuner {kt:.1f} s, {rival} {ours:.1f} s", file=sys.stderr)
     finally:
         server.terminate()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -330,8 +413,10 @@ def report_quality(rows: list[tuple], rival: str) -> None:
         print(f"  {seed:>4} {kt:>12.1f} {kt_best:>6.4f} {ours:>10.1f} {ours_best:>6.4f}")
     kt_median = statistics.median(r[1] for r in rows)
     ours_median = statistics.median(r[3] for r in rows)
-    never = {name: [r[0] for r in rows if r[column] == float("inf")]
-             for name, column in (("KerasTuner", 1), (rival, 3))}  # fmt: skip
+    never = {
+        name: [r[0] for r in rows if r[column] == float("inf")]
+        for name, column in (("KerasTuner", 1), (rival, 3))
+    }
     print(
         f"  median: KerasTuner {kt_median:.1f} s, {rival} {ours_median:.1f} s, ratio "
         f"{ours_median / kt_median:.2f}; never reached: "

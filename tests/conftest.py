@@ -20,8 +20,10 @@ from tunelab.server import NO_JOB_EXECUTION
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-MOVE_THE_BOUND = ("check what changed, adapt the module named, then move the package's upper "
-                  "bound in pyproject.toml and the pin in conda.yaml")  # fmt: skip
+MOVE_THE_BOUND = (
+    "check what changed, adapt the module named, then move the package's upper "
+    "bound in pyproject.toml and the pin in conda.yaml"
+)
 
 
 def free_port() -> int:
@@ -44,11 +46,26 @@ def start_mlflow_server(
     backend_store_uri = backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}"
     with open(folder / "server.log", "a") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-             "--backend-store-uri", backend_store_uri,
-             "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
-            stdout=subprocess.DEVNULL, stderr=log, env={**NO_JOB_EXECUTION, **os.environ},
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                backend_store_uri,
+                "--artifacts-destination",
+                str(folder / "artifacts"),
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**NO_JOB_EXECUTION, **os.environ},
+        )
     uri = f"http://{host}:{port}"
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
     deadline = time.time() + 90
@@ -133,6 +150,10 @@ def run_study(overrides: list[str], tmp_path: Path):
 def tunelab_cli(args: list[str], cwd: Path, env: dict | None = None, **kwargs):
     """Run `python -m tunelab` as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "tunelab", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, **kwargs,
-    )  # fmt: skip
+        [sys.executable, "-m", "tunelab", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )

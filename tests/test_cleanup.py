@@ -49,8 +49,9 @@ def test_dead_processes_runs_are_killed_with_the_reason_and_the_rest_left(tracki
     statuses = {r: client.get_run(r).info.status for r in (alive, elsewhere, foreign, shared)}
     assert set(statuses.values()) == {"RUNNING"}
 
-    out = tunelab_cli(["cleanup", "--experiment", "cleanup", "--gone-host", "other-machine"],
-                      cwd=tmp_path)  # fmt: skip
+    out = tunelab_cli(
+        ["cleanup", "--experiment", "cleanup", "--gone-host", "other-machine"], cwd=tmp_path
+    )
     assert "4 running, 1 dead" in out.stdout
     assert client.get_run(elsewhere).info.status == "KILLED"
     assert "its host other-machine is gone" in client.get_run(elsewhere).data.tags[REASON]
@@ -66,8 +67,17 @@ def test_an_unknown_experiment_is_one_line_naming_those_there(tracking_uri, tmp_
 def test_study_and_trial_runs_name_the_process_that_writes_them(tracking_uri, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    summary = run_study(["dataset=digits", "budget=smoke", "strategy=grid", "model.tune=[lr]",
-                         "strategy.points=2", "tracking.experiment=process"], tmp_path)  # fmt: skip
+    summary = run_study(
+        [
+            "dataset=digits",
+            "budget=smoke",
+            "strategy=grid",
+            "model.tune=[lr]",
+            "strategy.points=2",
+            "tracking.experiment=process",
+        ],
+        tmp_path,
+    )
     client = MlflowClient(tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("process").experiment_id])
     assert summary.run_id in {r.info.run_id for r in runs} and len(runs) >= 3

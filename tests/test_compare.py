@@ -22,10 +22,22 @@ from tunelab.tracking.runs import log_comparison, runs_frame
 # C = formaldehyde concentration, D = stirring rate), with its published effect estimates.
 FILTRATION = [45, 71, 48, 65, 68, 60, 80, 65, 43, 100, 45, 104, 75, 86, 70, 96]
 PUBLISHED_EFFECTS = {
-    "A": 21.625, "B": 3.125, "C": 9.875, "D": 14.625, "A:B": 0.125, "A:C": -18.125,
-    "A:D": 16.625, "B:C": 2.375, "B:D": -0.375, "C:D": -1.125, "A:B:C": 1.875, "A:B:D": 4.125,
-    "A:C:D": -1.625, "B:C:D": -2.625, "A:B:C:D": 1.375,
-}  # fmt: skip
+    "A": 21.625,
+    "B": 3.125,
+    "C": 9.875,
+    "D": 14.625,
+    "A:B": 0.125,
+    "A:C": -18.125,
+    "A:D": 16.625,
+    "B:C": 2.375,
+    "B:D": -0.375,
+    "C:D": -1.125,
+    "A:B:C": 1.875,
+    "A:B:D": 4.125,
+    "A:C:D": -1.625,
+    "B:C:D": -2.625,
+    "A:B:C:D": 1.375,
+}
 
 
 def log_runs(client: MlflowClient, experiment: str, rows: list[dict], metric: str) -> None:
@@ -42,8 +54,10 @@ def log_runs(client: MlflowClient, experiment: str, rows: list[dict], metric: st
 
 def montgomery_rows() -> list[dict]:
     levels = itertools.product([-1, 1], repeat=4)  # D slowest, A fastest: standard order
-    return [{"A": a, "B": b, "C": c, "D": d, "rate": y}
-            for (d, c, b, a), y in zip(levels, FILTRATION, strict=True)]  # fmt: skip
+    return [
+        {"A": a, "B": b, "C": c, "D": d, "rate": y}
+        for (d, c, b, a), y in zip(levels, FILTRATION, strict=True)
+    ]
 
 
 @pytest.mark.slow
@@ -54,10 +68,25 @@ def test_textbook_2k_example_gives_the_published_effects_through_a_server(
     mlflow_server = postgres_mlflow_server
     client = MlflowClient(mlflow_server)
     log_runs(client, "montgomery-6.2", montgomery_rows(), "rate")
-    code = main(["factorial", "--tracking-uri", mlflow_server, "--experiment", "montgomery-6.2",
-                 "--factors", "A,B,C,D", "--response", "rate", "--order", "4",
-                 "--cache-dir", str(tmp_path / "cache"),
-                 "--export-csv", str(tmp_path / "runs.csv")])  # fmt: skip
+    code = main(
+        [
+            "factorial",
+            "--tracking-uri",
+            mlflow_server,
+            "--experiment",
+            "montgomery-6.2",
+            "--factors",
+            "A,B,C,D",
+            "--response",
+            "rate",
+            "--order",
+            "4",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--export-csv",
+            str(tmp_path / "runs.csv"),
+        ]
+    )
     assert code == 0
     exported = pd.read_csv(tmp_path / "runs.csv")
     assert len(exported) == 16 and sorted(exported["metrics.rate"]) == sorted(FILTRATION)
@@ -110,9 +139,20 @@ def test_centre_points_make_the_codes_numeric_and_test_curvature(bend):
     main effects rank-deficient (NaN), as `python -m tunelab.compare factorial` gave before."""
     rng = np.random.default_rng(1)
     points = [*itertools.product([-1, 1], repeat=3), *[(0, 0, 0)] * 4]
-    rows = [{"lr": a, "batch": b, "c": c,
-             "y": 10 + 2 * a - 1.5 * b + 0.8 * a * b + bend * (a == b == c == 0)
-             + rng.normal(0, 0.3)} for a, b, c in points]  # fmt: skip
+    rows = [
+        {
+            "lr": a,
+            "batch": b,
+            "c": c,
+            "y": 10
+            + 2 * a
+            - 1.5 * b
+            + 0.8 * a * b
+            + bend * (a == b == c == 0)
+            + rng.normal(0, 0.3),
+        }
+        for a, b, c in points
+    ]
     data = pd.DataFrame(rows)
     result = factorial.analyse(data, ["lr", "batch", "c"], "y", order=2)
     numeric = data.assign(curvature=[float(a == b == c == 0) for a, b, c in points])
@@ -136,8 +176,12 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_clear_errors(sqlite_store):
     client = MlflowClient(sqlite_store)
-    log_runs(client, "errors", [{"lr": 0.1, "units": 64, "acc": 0.5},
-                                {"lr": 0.1, "units": 128, "acc": 0.6}], "acc")  # fmt: skip
+    log_runs(
+        client,
+        "errors",
+        [{"lr": 0.1, "units": 64, "acc": 0.5}, {"lr": 0.1, "units": 128, "acc": 0.6}],
+        "acc",
+    )
     with pytest.raises(ConfigError, match="--filter: no runs in experiment 'errors' with filter"):
         runs_frame(sqlite_store, "errors", "params.lr = '7'")
     with pytest.raises(ConfigError, match="--experiment: no experiment named 'nope'"):
@@ -159,16 +203,35 @@ def test_two_strategy_three_seed_shootout_end_to_end(tracking_uri, tmp_path):
 
     experiment = "shootout"
     for strategy, seed in itertools.product(("random", "tpe"), (1, 2, 3)):
-        overrides = ["dataset=digits", "budget=smoke", f"strategy={strategy}", f"seed={seed}",
-                     f"tracking.experiment={experiment}"]  # fmt: skip
+        overrides = [
+            "dataset=digits",
+            "budget=smoke",
+            f"strategy={strategy}",
+            f"seed={seed}",
+            f"tracking.experiment={experiment}",
+        ]
         run_study(overrides, tmp_path / f"{strategy}{seed}")
-    assert main(["optimisers", "--tracking-uri", tracking_uri, "--experiment", experiment,
-                 "--target", "0.5"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "optimisers",
+                "--tracking-uri",
+                tracking_uri,
+                "--experiment",
+                experiment,
+                "--target",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     client = MlflowClient(tracking_uri)
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
     studies = runs_frame(tracking_uri, experiment, "tags.`tunelab.kind` = 'study'")
-    best = {s: g["metrics.best_val_accuracy"].to_numpy()
-            for s, g in studies.groupby("tags.tunelab.strategy")}  # fmt: skip
+    best = {
+        s: g["metrics.best_val_accuracy"].to_numpy()
+        for s, g in studies.groupby("tags.tunelab.strategy")
+    }
     comparison = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")[0]
     assert float(comparison.data.params["kruskal.p"]) == pytest.approx(
         stats.kruskal(best["random"], best["tpe"]).pvalue
@@ -219,10 +282,19 @@ def test_seed_paired_tests_match_scipy():
     for seed in range(1, 7):
         base = rng.normal(0.9, 0.02)  # a seed effect shared by every strategy
         for strategy, shift in (("hyperband", 0.02), ("random", 0.0), ("tpe", 0.01)):
-            rows.append({"study_id": f"{strategy}-{seed}", "strategy": strategy, "seed": str(seed),
-                         "task": "mlp/digits", "start_time": 0,
-                         "best": base + shift + rng.normal(0, 0.002), "wall_time_s": 1.0,
-                         "trials": 3, "cumulative_epochs": 6})  # fmt: skip
+            rows.append(
+                {
+                    "study_id": f"{strategy}-{seed}",
+                    "strategy": strategy,
+                    "seed": str(seed),
+                    "task": "mlp/digits",
+                    "start_time": 0,
+                    "best": base + shift + rng.normal(0, 0.002),
+                    "wall_time_s": 1.0,
+                    "trials": 3,
+                    "cumulative_epochs": 6,
+                }
+            )
     table = pd.DataFrame(rows)
     result = optimisers.compare(table, pd.DataFrame(), "best_val_accuracy", "max")
     wide = table.pivot(index="seed", columns="strategy", values="best")
@@ -236,17 +308,29 @@ def test_seed_paired_tests_match_scipy():
 
 
 def study_rows(task: str, best: dict[str, list[float]]) -> list[dict]:
-    return [{"study_id": f"{task}-{strategy}-{seed}", "task": task, "strategy": strategy,
-             "seed": str(seed), "best": value, "wall_time_s": 10.0, "trials": 4,
-             "cumulative_epochs": 8, "start_time": 0}
-            for strategy, values in best.items() for seed, value in enumerate(values)]  # fmt: skip
+    return [
+        {
+            "study_id": f"{task}-{strategy}-{seed}",
+            "task": task,
+            "strategy": strategy,
+            "seed": str(seed),
+            "best": value,
+            "wall_time_s": 10.0,
+            "trials": 4,
+            "cumulative_epochs": 8,
+            "start_time": 0,
+        }
+        for strategy, values in best.items()
+        for seed, value in enumerate(values)
+    ]
 
 
 def test_normalised_score_and_bootstrap_ci_of_the_median():
     from tunelab.analysis import optimisers
 
-    table = pd.DataFrame(study_rows("mlp/mnist", {"random": [0.80, 0.84, 0.90],
-                                                  "tpe": [0.92, 0.94, 1.00]}))  # fmt: skip
+    table = pd.DataFrame(
+        study_rows("mlp/mnist", {"random": [0.80, 0.84, 0.90], "tpe": [0.92, 0.94, 1.00]})
+    )
     result = optimisers.compare(table, pd.DataFrame(), "acc", "max")
     summary = result.summary.loc["mlp/mnist"]
     # best known 1.00, random's median 0.84: tpe's median 0.94 scores (1 - 0.94) / 0.16
@@ -269,13 +353,22 @@ def test_epochs_and_time_to_a_target_value():
 
     table = pd.DataFrame(study_rows("mlp/mnist", {"random": [0.0], "tpe": [0.0]}))
     table["start_time"] = 1_000
-    trials = pd.DataFrame([
-        {"tags.tunelab.study_id": study, "tags.tunelab.trial_index": str(i),
-         "metrics.acc": acc, "metrics.epochs_trained": 3, "end_time": 1_000 + 2_000 * (i + 1)}
-        for study, accs in (("mlp/mnist-random-0", [0.5, 0.7, 0.95]),
-                            ("mlp/mnist-tpe-0", [0.91, 0.6, 0.99]))
-        for i, acc in enumerate(accs)
-    ])  # fmt: skip
+    trials = pd.DataFrame(
+        [
+            {
+                "tags.tunelab.study_id": study,
+                "tags.tunelab.trial_index": str(i),
+                "metrics.acc": acc,
+                "metrics.epochs_trained": 3,
+                "end_time": 1_000 + 2_000 * (i + 1),
+            }
+            for study, accs in (
+                ("mlp/mnist-random-0", [0.5, 0.7, 0.95]),
+                ("mlp/mnist-tpe-0", [0.91, 0.6, 0.99]),
+            )
+            for i, acc in enumerate(accs)
+        ]
+    )
     table["best"] = [0.95, 0.99]
     costs = optimisers.to_target(table, trials.iloc[::-1], "acc", "max", target=0.9)
     assert costs["epochs_to_target"].tolist() == [9.0, 3.0]  # trial order, not row order
@@ -300,16 +393,21 @@ def test_average_ranks_friedman_and_nemenyi_across_tasks():
     rng = np.random.default_rng(3)
     rows = []
     for task in range(6):  # tpe best, then random, then grid, on every task but one
-        skill = {"tpe": 0.9, "random": 0.8, "grid": 0.7} if task else {
-            "tpe": 0.8, "random": 0.9, "grid": 0.7}  # fmt: skip
-        rows += study_rows(f"task{task}", {s: list(v + rng.normal(0, 0.001, 3))
-                                           for s, v in skill.items()})  # fmt: skip
+        skill = (
+            {"tpe": 0.9, "random": 0.8, "grid": 0.7}
+            if task
+            else {"tpe": 0.8, "random": 0.9, "grid": 0.7}
+        )
+        rows += study_rows(
+            f"task{task}", {s: list(v + rng.normal(0, 0.001, 3)) for s, v in skill.items()}
+        )
     across = optimisers.across_tasks(pd.DataFrame(rows), "max")
     assert across.average_ranks.to_dict() == pytest.approx(
         {"tpe": 7 / 6, "random": 11 / 6, "grid": 3.0}
     )
-    medians = pd.DataFrame(rows).pivot_table(index="task", columns="strategy", values="best",
-                                             aggfunc="median")  # fmt: skip
+    medians = pd.DataFrame(rows).pivot_table(
+        index="task", columns="strategy", values="best", aggfunc="median"
+    )
     expected = stats.friedmanchisquare(*(medians[c] for c in medians.columns))
     assert across.friedman["p"] == pytest.approx(expected.pvalue)
     nemenyi = scikit_posthocs.posthoc_nemenyi_friedman(medians.to_numpy())
@@ -326,18 +424,39 @@ def test_optimisers_cli_ranks_strategies_across_tasks(mlflow_server, tmp_path):
     experiment_id = client.create_experiment("tasks")
     rng = np.random.default_rng(5)
     for task, strategy, seed in itertools.product(range(4), ("grid", "random", "tpe"), (1, 2)):
-        tags = {"tunelab.kind": "study", "tunelab.study_id": f"{task}{strategy}{seed}",
-                "tunelab.strategy": strategy, "tunelab.model": "mlp",
-                "tunelab.dataset": f"data{task}", "tunelab.seed": str(seed),
-                "tunelab.objective": "val_accuracy (max)"}  # fmt: skip
+        tags = {
+            "tunelab.kind": "study",
+            "tunelab.study_id": f"{task}{strategy}{seed}",
+            "tunelab.strategy": strategy,
+            "tunelab.model": "mlp",
+            "tunelab.dataset": f"data{task}",
+            "tunelab.seed": str(seed),
+            "tunelab.objective": "val_accuracy (max)",
+        }
         run_id = client.create_run(experiment_id, tags=tags).info.run_id
         best = {"grid": 0.7, "random": 0.8, "tpe": 0.9}[strategy] + rng.normal(0, 0.01)
-        for key, value in {"best_val_accuracy": best, "wall_time_s": 9.0, "trials": 4,
-                           "cumulative_epochs": 8}.items():  # fmt: skip
+        for key, value in {
+            "best_val_accuracy": best,
+            "wall_time_s": 9.0,
+            "trials": 4,
+            "cumulative_epochs": 8,
+        }.items():
             client.log_metric(run_id, key, value)
         client.set_terminated(run_id)
-    assert main(["optimisers", "--tracking-uri", mlflow_server, "--experiment", "tasks",
-                 "--cache-dir", str(tmp_path / "cache")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "optimisers",
+                "--tracking-uri",
+                mlflow_server,
+                "--experiment",
+                "tasks",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
     comparison = client.search_runs([experiment_id], "tags.`tunelab.kind` = 'comparison'")[0]
     assert comparison.data.params["tasks"] == "4"
     assert float(comparison.data.params["tasks.friedman.chi2"]) == pytest.approx(8.0)  # 3 ranks
@@ -346,7 +465,8 @@ def test_optimisers_cli_ranks_strategies_across_tasks(mlflow_server, tmp_path):
     assert ranks.to_dict() == {"tpe": 1.0, "random": 2.0, "grid": 3.0}
     summary = pd.read_csv(f"{folder}/summary.csv", index_col=[0, 1])
     assert len(summary) == 12 and summary.index.levels[0].tolist() == [
-        f"mlp/data{t}" for t in range(4)]  # fmt: skip
+        f"mlp/data{t}" for t in range(4)
+    ]
     assert "critical_difference.png" in {
         f.path.split("/")[-1] for f in client.list_artifacts(comparison.info.run_id, "optimisers")
     }

@@ -102,17 +102,25 @@ def test_bad_values_name_the_key_and_the_valid_choices(overrides, message):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("strategy._target_=incomplete_components.AskOnly",
-         "strategy._target_: incomplete_components.AskOnly does not implement tell"),
-        ("model._target_=incomplete_components.NoBuild",
-         "model._target_: incomplete_components.NoBuild does not implement build"),
-        ("model._target_=incomplete_components.BuildsForAnIncompleteTask",
-         "model._target_: BuildsForAnIncompleteTask's task TrainsOnly does not implement "
-         "evaluate, servable"),
-        ("dataset._target_=incomplete_components.NoArrays",
-         "dataset._target_: incomplete_components.NoArrays does not implement arrays"),
+        (
+            "strategy._target_=incomplete_components.AskOnly",
+            "strategy._target_: incomplete_components.AskOnly does not implement tell",
+        ),
+        (
+            "model._target_=incomplete_components.NoBuild",
+            "model._target_: incomplete_components.NoBuild does not implement build",
+        ),
+        (
+            "model._target_=incomplete_components.BuildsForAnIncompleteTask",
+            "model._target_: BuildsForAnIncompleteTask's task TrainsOnly does not implement "
+            "evaluate, servable",
+        ),
+        (
+            "dataset._target_=incomplete_components.NoArrays",
+            "dataset._target_: incomplete_components.NoArrays does not implement arrays",
+        ),
     ],
-)  # fmt: skip
+)
 def test_an_extension_that_leaves_an_abstract_method_out_is_refused(override, message):
     with pytest.raises(ConfigError) as error:
         load_config([override])
@@ -134,8 +142,9 @@ def test_validation_imports_neither_tensorflow_nor_mlflow():
 def test_cli_bad_value_exits_2_with_one_line_and_logs_nothing(tmp_path):
     db = tmp_path / "mlflow.db"
     started = time.perf_counter()
-    out = tunelab_cli(["strategy.max_epochs=-1"], cwd=tmp_path,
-                      env={"MLFLOW_TRACKING_URI": f"sqlite:///{db}"})  # fmt: skip
+    out = tunelab_cli(
+        ["strategy.max_epochs=-1"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
+    )
     assert out.returncode == 2
     assert out.stderr.strip() == (
         "tunelab: error: strategy: max_epochs and hyperband_iterations must be >= 1"
@@ -145,34 +154,49 @@ def test_cli_bad_value_exits_2_with_one_line_and_logs_nothing(tmp_path):
 
 
 STRATEGIES = ", ".join(sorted(p.stem for p in (PROJECT / "conf" / "strategy").glob("*.yaml")))
-TOP_LEVEL_KEYS = ("budget, dataset, model, objective, quiet, repetition, resume, seed, stages, "
-                  "stop_after_identical_failures, strategy, study_name, tags, tracking, workdir, "
-                  "workers")  # fmt: skip
+TOP_LEVEL_KEYS = (
+    "budget, dataset, model, objective, quiet, repetition, resume, seed, stages, "
+    "stop_after_identical_failures, strategy, study_name, tags, tracking, workdir, "
+    "workers"
+)
 
 
 @pytest.mark.parametrize(
     ("overrides", "line"),
     [
         (["strategy=nonsense"], f"strategy: 'nonsense' is not valid; valid choices: {STRATEGIES}"),
-        (["-m", "strategy=hyperband,nonsense"],
-         f"strategy: 'nonsense' is not valid; valid choices: {STRATEGIES}"),
-        (["experiment=mnist_mlp/nope"], "experiment: 'mnist_mlp/nope' is not valid; valid "
-         "choices: cifar_cnn/baseline, cifar_cnn/hyperband, cifar_doe, cifar_mlp/hyperband, "
-         "cifar_mlp/regularisation, cifar_mlp/softmax, cifar_mlp/widths, gan_shootout, "
-         "guided_doe, mnist_mlp/bad_init, "
-         "mnist_mlp/batch_size, mnist_mlp/hyperband, mnist_mlp/hyperband_f1, "
-         "mnist_mlp/regularisation, mnist_mlp/rho, optimiser_shootout"),
+        (
+            ["-m", "strategy=hyperband,nonsense"],
+            f"strategy: 'nonsense' is not valid; valid choices: {STRATEGIES}",
+        ),
+        (
+            ["experiment=mnist_mlp/nope"],
+            "experiment: 'mnist_mlp/nope' is not valid; valid "
+            "choices: cifar_cnn/baseline, cifar_cnn/hyperband, cifar_doe, cifar_mlp/hyperband, "
+            "cifar_mlp/regularisation, cifar_mlp/softmax, cifar_mlp/widths, gan_shootout, "
+            "guided_doe, mnist_mlp/bad_init, "
+            "mnist_mlp/batch_size, mnist_mlp/hyperband, mnist_mlp/hyperband_f1, "
+            "mnist_mlp/regularisation, mnist_mlp/rho, optimiser_shootout",
+        ),
         (["foo=1"], f"foo: unknown key; valid keys: {TOP_LEVEL_KEYS}"),
-        (["strategy.max_trial=3"],
-         "strategy.max_trial: unknown key; valid keys: factor, hyperband_iterations, max_epochs, "
-         "name"),
-        (["model.space.lrr.low=0.1"], "model.space.lrr: unknown key; valid keys: activation, "
-         "batch_size, depth, dropout, l2, lr, optimizer, units"),
-        (["model.tune=[lr"], "model.tune=[lr: cannot read this override (no viable alternative "
-         "at input '[lr'); see https://hydra.cc/docs/advanced/override_grammar/basic/"),
+        (
+            ["strategy.max_trial=3"],
+            "strategy.max_trial: unknown key; valid keys: factor, hyperband_iterations, "
+            "max_epochs, name",
+        ),
+        (
+            ["model.space.lrr.low=0.1"],
+            "model.space.lrr: unknown key; valid keys: activation, "
+            "batch_size, depth, dropout, l2, lr, optimizer, units",
+        ),
+        (
+            ["model.tune=[lr"],
+            "model.tune=[lr: cannot read this override (no viable alternative "
+            "at input '[lr'); see https://hydra.cc/docs/advanced/override_grammar/basic/",
+        ),
     ],
     ids=["group-option", "in-a-sweep", "nested-preset", "key", "nested-key", "space", "syntax"],
-)  # fmt: skip
+)
 def test_cli_config_hydra_cannot_compose_exits_2_with_one_line(overrides, line, tmp_path):
     out = tunelab_cli(overrides, cwd=tmp_path)
     assert (out.returncode, out.stderr.strip()) == (2, f"tunelab: error: {line}")
@@ -180,8 +204,12 @@ def test_cli_config_hydra_cannot_compose_exits_2_with_one_line(overrides, line, 
 
 
 def test_cli_help_imports_neither_tensorflow_nor_mlflow_and_explains_usage(tmp_path):
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "tunelab", "--help"],
-                         cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tunelab", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
     assert "tunelab.config" in imported
@@ -204,8 +232,10 @@ def test_grid_over_the_default_space_names_its_size_and_a_narrower_one_runs():
 
 def test_overrides_string_from_mlflow_run_is_split():
     assert expand_overrides(["strategy=tpe", "--overrides", "budget=smoke seed=3", ""]) == [
-        "strategy=tpe", "budget=smoke", "seed=3",
-    ]  # fmt: skip
+        "strategy=tpe",
+        "budget=smoke",
+        "seed=3",
+    ]
     assert expand_overrides(["--overrides="]) == []
 
 
@@ -225,9 +255,14 @@ PRESETS = sorted(
 
 def test_there_are_presets_for_each_reference_study():
     assert {p.split("/")[0] for p in PRESETS} == {
-        "mnist_mlp", "cifar_mlp", "cifar_cnn", "optimiser_shootout", "cifar_doe", "gan_shootout",
+        "mnist_mlp",
+        "cifar_mlp",
+        "cifar_cnn",
+        "optimiser_shootout",
+        "cifar_doe",
+        "gan_shootout",
         "guided_doe",
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -252,16 +287,24 @@ def test_cifar_doe_chains_four_studies_over_the_seven_factors_of_the_study():
     overrides = ["experiment=cifar_doe", "budget=full"]
     cfg = load_config(overrides)
     assert [(s.name, s.analyse, s.factors_from) for s in cfg.stages] == [
-        ("screening", True, None), ("factorial", True, None), ("rsm", False, "factorial"),
+        ("screening", True, None),
+        ("factorial", True, None),
+        ("rsm", False, "factorial"),
         ("gp_ei", False, "factorial"),
-    ]  # fmt: skip
+    ]
     stages = {s.name: stage_config(cfg, overrides, s) for s in cfg.stages}
     screening = stages["screening"]
     assert screening.strategy.settings.generators == "a b c ab ac bc abc"
     levels = {n: (p.low, p.high) for n, p in screening.model.space.params.items()}
-    assert levels == {"lr": (0.001, 0.01), "batch_size": (32, 128), "blocks": (3, 5),
-                      "filters": (32, 64), "dropout": (0.2, 0.5), "resolution": (32, 128),
-                      "guidance_weight": (0.0, 3.0)}  # fmt: skip
+    assert levels == {
+        "lr": (0.001, 0.01),
+        "batch_size": (32, 128),
+        "blocks": (3, 5),
+        "filters": (32, 64),
+        "dropout": (0.2, 0.5),
+        "resolution": (32, 128),
+        "guidance_weight": (0.0, 3.0),
+    }
     assert stages["factorial"].strategy.name == "full_factorial" and not stages["rsm"].stages
     assert stages["gp_ei"].strategy.settings.iterations == 15
     assert stages["gp_ei"].strategy.settings.grid_points == 10
@@ -276,9 +319,12 @@ def test_guided_doe_chains_a_baseline_and_the_four_studies_beside_their_claims()
     overrides = ["experiment=guided_doe", "budget=full"]
     cfg = load_config(overrides)
     assert [(s.name, s.factors_from, s.claimed) for s in cfg.stages] == [
-        ("baseline", None, 158), ("screening", None, 140), ("factorial", None, 130),
-        ("rsm", "factorial", 120), ("gp_ei", "factorial", 98),
-    ]  # fmt: skip
+        ("baseline", None, 158),
+        ("screening", None, 140),
+        ("factorial", None, 130),
+        ("rsm", "factorial", 120),
+        ("gp_ei", "factorial", 98),
+    ]
     assert cfg.model.name == "guided_diffusion" and cfg.objective.name == "fid"
     stages = {s.name: stage_config(cfg, overrides, s) for s in cfg.stages}
     baseline = stages["baseline"]

@@ -87,10 +87,17 @@ def test_a_local_copy_smaller_than_asked_shrinks_with_one_line_per_split_and_say
         "dataset.n_train: 4000 asked, the data holds 300; the study uses 300",
         "dataset.n_test: 1000 asked, the data holds 100; the study uses 100",
     ]
-    assert data.sizes == {"data.n_train": 300, "data.n_val": 100, "data.n_test": 100,
-                          "data.train_per_class": ",".join(["30"] * 10)}  # fmt: skip
-    exact = load_dataset(CIFAR10, CIFAR10Settings(path=str(tmp_path / "c.npz"), n_train=200,
-                                                  n_val=100, n_test=50), seed=0)  # fmt: skip
+    assert data.sizes == {
+        "data.n_train": 300,
+        "data.n_val": 100,
+        "data.n_test": 100,
+        "data.train_per_class": ",".join(["30"] * 10),
+    }
+    exact = load_dataset(
+        CIFAR10,
+        CIFAR10Settings(path=str(tmp_path / "c.npz"), n_train=200, n_val=100, n_test=50),
+        seed=0,
+    )
     assert exact.notices == []
 
 

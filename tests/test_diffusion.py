@@ -19,8 +19,13 @@ from tunelab.diffusion.denoiser import DenoiserSettings, denoiser_key, trained_d
 from tunelab.diffusion.schedule import NoiseSchedule
 from tunelab.schema import ConfigError
 
-SMOKE = ["model=guided_diffusion", "dataset=synthetic", "budget=smoke", "strategy=random",
-         "strategy.max_trials=2"]  # fmt: skip
+SMOKE = [
+    "model=guided_diffusion",
+    "dataset=synthetic",
+    "budget=smoke",
+    "strategy=random",
+    "strategy.max_trials=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -137,17 +142,36 @@ def test_guidance_raises_the_share_of_samples_of_the_requested_class(digits, tmp
     often in guided samples than in unguided ones."""
     from tunelab.tasks.guided_generation import GuidedGeneration, GuidedGenerationSettings
 
-    cfg = load_config(["model=guided_diffusion", "dataset=digits", "budget=smoke",
-                       "model.hparams.filters=16", "model.hparams.dense_units=64"])  # fmt: skip
+    cfg = load_config(
+        [
+            "model=guided_diffusion",
+            "dataset=digits",
+            "budget=smoke",
+            "model.hparams.filters=16",
+            "model.hparams.dense_units=64",
+        ]
+    )
     settings = GuidedGenerationSettings(
         denoiser=DenoiserSettings(widths=[16, 32], epochs=15, batch_size=32, lr=1e-3, ema=0.99),
-        sampling_steps=10, samples=200, kid_subsets=5, extractor_epochs=10, guidance_curve=[],
-    )  # fmt: skip
+        sampling_steps=10,
+        samples=200,
+        kid_subsets=5,
+        extractor_epochs=10,
+        guidance_curve=[],
+    )
     task = GuidedGeneration(settings, digits, 0, tmp_path)
     extras = task.prepare()
     hp = cfg.model.hparams_for({})
-    fit = train.fit(cfg.model, hp, task, epochs=20, initial_epoch=0, seed=0,
-                    objective=Objective("fid", "min"), on_epoch=lambda *_: False)  # fmt: skip
+    fit = train.fit(
+        cfg.model,
+        hp,
+        task,
+        epochs=20,
+        initial_epoch=0,
+        seed=0,
+        objective=Objective("fid", "min"),
+        on_epoch=lambda *_: False,
+    )
     unguided = extras.metrics["unguided_guided_class_accuracy"]
     guided = task.sample(fit.model, 4.0, 200).metrics()["guided_class_accuracy"]
     pooled = (guided + unguided) / 2
@@ -159,8 +183,12 @@ def test_the_model_family_checks_its_settings_before_tensorflow():
     cfg = load_config(["model=guided_diffusion"])
     assert cfg.objective == Objective("fid", "min")
     assert cfg.model.hparams_for({}).timesteps == cfg.model.task.denoiser.steps == 1000
-    assert load_config(["model=guided_diffusion", "objective.name=guided_class_accuracy"]
-                       ).objective.direction == "max"  # fmt: skip
+    assert (
+        load_config(
+            ["model=guided_diffusion", "objective.name=guided_class_accuracy"]
+        ).objective.direction
+        == "max"
+    )
     with pytest.raises(
         ConfigError,
         match="objective.name: 'val_loss' is not an objective of "
@@ -186,13 +214,19 @@ def test_a_smoke_guided_study_logs_fid_guided_accuracy_grids_and_the_denoiser(
     client = MlflowClient(tracking_uri)
     study = client.get_run(summary.run_id)
     assert study.data.tags["tunelab.objective"] == "fid (min)"
-    assert {"unguided_fid", "unguided_guided_class_accuracy", "real_fid", "best_fid",
-            "denoiser_val_loss"} <= set(study.data.metrics)  # fmt: skip
+    assert {
+        "unguided_fid",
+        "unguided_guided_class_accuracy",
+        "real_fid",
+        "best_fid",
+        "denoiser_val_loss",
+    } <= set(study.data.metrics)
     denoiser = client.get_run(study.data.tags["tunelab.denoiser.run_id"])
     assert denoiser.data.tags["tunelab.kind"] == "denoiser"
     assert denoiser.data.params["widths"] == "[8, 16]"
-    runs = client.search_runs([study.info.experiment_id],
-                              f"tags.`mlflow.parentRunId` = '{summary.run_id}'")  # fmt: skip
+    runs = client.search_runs(
+        [study.info.experiment_id], f"tags.`mlflow.parentRunId` = '{summary.run_id}'"
+    )
     assert len(runs) == 2
     for run in runs:
         assert run.info.status == "FINISHED", run.data.tags.get("tunelab.failure_reason")
@@ -207,8 +241,9 @@ def test_a_smoke_guided_study_logs_fid_guided_accuracy_grids_and_the_denoiser(
         assert steps == {"1", "3", "6", "8", "10"}  # 5 snapshots of 10 DDIM steps
         assert float(run.data.params["guidance_weight"]) >= 0
     classifier = mlflow.pyfunc.load_model(study.data.tags["tunelab.model_uri.model"])
-    logits = classifier.predict({"x_t": np.zeros((3, 32, 32, 3), np.float32),
-                                 "t": np.full((3, 1), 500, np.int32)})  # fmt: skip
+    logits = classifier.predict(
+        {"x_t": np.zeros((3, 32, 32, 3), np.float32), "t": np.full((3, 1), 500, np.int32)}
+    )
     assert np.asarray(logits).shape == (3, 10)
     curve = client.download_artifacts(summary.run_id, "tables/guidance_curve.csv", str(tmp_path))
     lines = Path(curve).read_text().splitlines()

@@ -22,9 +22,12 @@ STUDY_COMMAND = re.compile(r"^(\s*python -m tunelab)(\s.*)?$")
 
 
 def test_the_site_builds_strictly(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d",
-                           str(tmp_path / "site")], cwd=PROJECT, capture_output=True,
-                          text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     page = (tmp_path / "site" / "reference" / "configuration" / "index.html").read_text()
     assert "strategy=hyperband" in page and "max_epochs" in page
@@ -49,8 +52,10 @@ def test_the_configuration_reference_lists_every_setting_of_every_option():
 
 def test_the_commands_reference_has_every_tunelab_subcommand_s_help():
     main = (PROJECT / "src" / "tunelab" / "__main__.py").read_text()
-    dispatched = {" ".join(re.findall(r'"([a-z]+)"', words))
-                  for words in re.findall(r"sys\.argv\[1:\d\] == \[([^\]]+)\]", main)}  # fmt: skip
+    dispatched = {
+        " ".join(re.findall(r'"([a-z]+)"', words))
+        for words in re.findall(r"sys\.argv\[1:\d\] == \[([^\]]+)\]", main)
+    }
     assert dispatched == {"server", "cleanup", "worker", "study close"}
     assert {f"tunelab {command}" for command in dispatched} <= set(commands_reference.COMMANDS)
     page = commands_reference.reference()
@@ -119,8 +124,9 @@ print(a)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", sorted((PROJECT / "docs" / "tutorials").glob("*.md")),
-                         ids=lambda p: p.stem)  # fmt: skip
+@pytest.mark.parametrize(
+    "page", sorted((PROJECT / "docs" / "tutorials").glob("*.md")), ids=lambda p: p.stem
+)
 def test_a_tutorials_runnable_blocks_run(page, tmp_path):
     """Each tutorial's runnable blocks, in order, in a fresh folder, with this Python first on
     PATH; study commands at smoke budget."""
@@ -157,10 +163,13 @@ def public_object(name: str) -> object:
     return getattr(importlib.import_module(module), attribute)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if slow else [])
-                                  for n, slow in PUBLIC_API.items()])  # fmt: skip
-def test_each_public_api_docstring_has_arguments_and_an_example_that_runs(name, tmp_path,
-                                                                          monkeypatch):  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=[pytest.mark.slow] if slow else []) for n, slow in PUBLIC_API.items()],
+)
+def test_each_public_api_docstring_has_arguments_and_an_example_that_runs(
+    name, tmp_path, monkeypatch
+):
     import doctest
 
     obj = public_object(name)

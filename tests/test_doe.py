@@ -24,17 +24,22 @@ from tunelab.strategies.full_factorial import FullFactorial
 
 SEVEN = "model.tune=[lr,dropout,units,batch_size,depth,l2,activation]"
 TWO_LEVELS = [
-    "model.space.units.values=[64,256]", "model.space.batch_size.values=[32,128]",
+    "model.space.units.values=[64,256]",
+    "model.space.batch_size.values=[32,128]",
     "model.space.l2.values=[0.0,0.001]",
-]  # fmt: skip
+]
 
 
 def make(strategy_overrides: list[str], tmp_path, resume: bool = False):
     cfg = load_config(strategy_overrides)
     context = StrategyContext(
-        space=cfg.model.space, objective=cfg.objective, seed=cfg.seed, workdir=tmp_path,
-        resume=resume, epochs=cfg.model.training.epochs,
-    )  # fmt: skip
+        space=cfg.model.space,
+        objective=cfg.objective,
+        seed=cfg.seed,
+        workdir=tmp_path,
+        resume=resume,
+        epochs=cfg.model.training.epochs,
+    )
     return cfg.strategy.cls(cfg.strategy.settings, context)
 
 
@@ -44,8 +49,15 @@ def coded_matrix(strategy) -> np.ndarray:
 
 
 def test_two_level_full_factorial_is_pydoe3_ff2n_with_replicates_and_centres(tmp_path):
-    plan = make(["strategy=full_factorial", "model.tune=[lr,dropout,depth]",
-                 "strategy.replicates=2", "strategy.center_points=3"], tmp_path)  # fmt: skip
+    plan = make(
+        [
+            "strategy=full_factorial",
+            "model.tune=[lr,dropout,depth]",
+            "strategy.replicates=2",
+            "strategy.center_points=3",
+        ],
+        tmp_path,
+    )
     assert isinstance(plan, FullFactorial)
     expected = np.vstack([pyDOE3.ff2n(3)] * 2 + [np.zeros((3, 3))])
     np.testing.assert_array_equal(coded_matrix(plan), expected)
@@ -57,15 +69,29 @@ def test_two_level_full_factorial_is_pydoe3_ff2n_with_replicates_and_centres(tmp
 
 
 def test_general_full_factorial_is_pydoe3_fullfact(tmp_path):
-    plan = make(["strategy=full_factorial", "strategy.levels=all", "strategy.randomize=false",
-                 "model.tune=[units,activation]"], tmp_path)  # fmt: skip
+    plan = make(
+        [
+            "strategy=full_factorial",
+            "strategy.levels=all",
+            "strategy.randomize=false",
+            "model.tune=[units,activation]",
+        ],
+        tmp_path,
+    )
     np.testing.assert_array_equal(coded_matrix(plan), pyDOE3.fullfact([4, 2]))
     assert plan.points[5].values == {"units": 128, "activation": "tanh"}
 
 
 def test_fractional_seven_factors_in_eight_runs(tmp_path):
-    plan = make(["strategy=fractional_factorial", SEVEN, *TWO_LEVELS,
-                 "strategy.generators=a b c ab ac bc abc"], tmp_path)  # fmt: skip
+    plan = make(
+        [
+            "strategy=fractional_factorial",
+            SEVEN,
+            *TWO_LEVELS,
+            "strategy.generators=a b c ab ac bc abc",
+        ],
+        tmp_path,
+    )
     assert isinstance(plan, FractionalFactorial)
     np.testing.assert_array_equal(coded_matrix(plan), pyDOE3.fracfact("a b c ab ac bc abc"))
     design = plan.describe()
@@ -83,8 +109,9 @@ def test_resolution_is_the_shortest_defining_word():
     assert resolution("a b c") is None
 
 
-@pytest.mark.parametrize(("k", "minimum", "runs", "found"),
-                         [(7, 3, 8, 3), (5, 5, 16, 5), (4, 4, 8, 4), (6, 4, 16, 4)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("k", "minimum", "runs", "found"), [(7, 3, 8, 3), (5, 5, 16, 5), (4, 4, 8, 4), (6, 4, 16, 4)]
+)
 def test_a_requested_resolution_gets_the_fewest_runs(k, minimum, runs, found):
     generators = generators_for(k, minimum)
     assert len(pyDOE3.fracfact(generators)) == runs  # fracfact_by_res gives 16 for (7, 3)
@@ -106,19 +133,28 @@ def test_two_level_factor_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="model.space.units: a two-level factor needs exactly"):
         make(["strategy=fractional_factorial", "model.tune=[units,lr,dropout]"], tmp_path)
     with pytest.raises(ConfigError, match="defines 7 factors but model.tune has 3"):
-        make(["strategy=fractional_factorial", "model.tune=[lr,dropout,depth]",
-              "strategy.generators=a b c ab ac bc abc"], tmp_path)  # fmt: skip
+        make(
+            [
+                "strategy=fractional_factorial",
+                "model.tune=[lr,dropout,depth]",
+                "strategy.generators=a b c ab ac bc abc",
+            ],
+            tmp_path,
+        )
 
 
 @pytest.mark.slow
 def test_a_design_it_cannot_make_stops_before_tensorflow_and_mlflow(tmp_path):
-    code = ("import runpy, sys; sys.argv = ['tunelab', 'strategy=full_factorial', "
-            "'model.tune=[units,lr]']\n"
-            "try:\n    runpy.run_module('tunelab', run_name='__main__')\n"
-            "except SystemExit as e:\n"
-            "    print('tensorflow' in sys.modules, e.code)")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True)  # fmt: skip
+    code = (
+        "import runpy, sys; sys.argv = ['tunelab', 'strategy=full_factorial', "
+        "'model.tune=[units,lr]']\n"
+        "try:\n    runpy.run_module('tunelab', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    print('tensorflow' in sys.modules, e.code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
     assert done.stdout.split() == ["False", "2"]
     assert "model.space.units: a two-level factor needs exactly two values" in done.stderr
     assert not (tmp_path / "mlflow.db").exists()  # nothing logged
@@ -127,10 +163,16 @@ def test_a_design_it_cannot_make_stops_before_tensorflow_and_mlflow(tmp_path):
 @pytest.mark.slow
 def test_fractional_study_logs_coded_levels_and_the_alias_structure(tracking_uri, tmp_path):
     summary = run_study(
-        ["dataset=digits", "budget=smoke", "strategy=fractional_factorial",
-         "model.tune=[lr,dropout,units]", "model.space.units.values=[16,32]",
-         "strategy.generators=a b ab"], tmp_path,
-    )  # fmt: skip
+        [
+            "dataset=digits",
+            "budget=smoke",
+            "strategy=fractional_factorial",
+            "model.tune=[lr,dropout,units]",
+            "model.space.units.values=[16,32]",
+            "strategy.generators=a b ab",
+        ],
+        tmp_path,
+    )
     client = MlflowClient(tracking_uri)
     assert len(summary.trials) == 4
     study = client.get_run(summary.run_id)
@@ -172,11 +214,15 @@ def test_an_inert_factor_is_designed_and_logged_but_the_model_never_takes_it(
     tracking_uri, tmp_path
 ):
     summary = run_study(
-        ["dataset=digits", "budget=smoke", "strategy=full_factorial",
-         "model.tune=[lr,guidance_weight]",
-         "+model.space.guidance_weight={type: float, low: 0.0, high: 3.0, inert: true}"],
+        [
+            "dataset=digits",
+            "budget=smoke",
+            "strategy=full_factorial",
+            "model.tune=[lr,guidance_weight]",
+            "+model.space.guidance_weight={type: float, low: 0.0, high: 3.0, inert: true}",
+        ],
         tmp_path,
-    )  # fmt: skip
+    )
     client = MlflowClient(tracking_uri)
     assert [t.status for t in summary.trials] == ["COMPLETE"] * 4
     levels = sorted(

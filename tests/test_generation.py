@@ -29,8 +29,9 @@ def mnist():
 
 @pytest.fixture(scope="module")
 def task(mnist, tmp_path_factory):
-    settings = GenerationSettings(samples=100, samples_during_training=80, kid_subsets=5,
-                                  extractor_epochs=2)  # fmt: skip
+    settings = GenerationSettings(
+        samples=100, samples_during_training=80, kid_subsets=5, extractor_epochs=2
+    )
     task = Generation(settings, mnist, 0, tmp_path_factory.mktemp("work"))
     task.prepare()
     return task
@@ -42,11 +43,14 @@ def test_the_reference_architecture_maps_latents_to_digits_and_digits_to_a_logit
     assert gan.generator.get_layer(index=1).units == 7 * 7 * 256  # Dense(7·7·256, no bias)
     assert not gan.generator.get_layer(index=1).use_bias
     assert [layer.filters for layer in gan.generator.layers if hasattr(layer, "filters")] == [
-        128, 64, 1
-    ]  # fmt: skip
+        128,
+        64,
+        1,
+    ]
     assert [layer.filters for layer in gan.discriminator.layers if hasattr(layer, "filters")] == [
-        64, 128
-    ]  # fmt: skip
+        64,
+        128,
+    ]
     assert gan.discriminator.output.shape[1:] == (1,)
     half = DCGAN.build(DCGANHParams(width=0.5, batch_normalization=False), mnist.spec)
     assert not any("batch_norm" in layer.name for layer in half.generator.layers)
@@ -58,12 +62,26 @@ def test_one_gan_epoch_logs_both_losses_and_the_discriminator_accuracies(task):
     cfg = load_config(["model=dcgan", "budget=smoke"])
     seen = []
     fit = train.fit(
-        cfg.model, SMALL, task, epochs=2, initial_epoch=0, seed=3, objective=FID,
+        cfg.model,
+        SMALL,
+        task,
+        epochs=2,
+        initial_epoch=0,
+        seed=3,
+        objective=FID,
         on_epoch=lambda epoch, metrics, images: seen.append((metrics, images)) or False,
-    )  # fmt: skip
+    )
     metrics, images = seen[-1]
-    assert {"g_loss", "d_loss", "d_acc_real", "d_acc_fake", "epoch_time", "fid", "kid",
-            "inception_score"} <= set(metrics)  # fmt: skip
+    assert {
+        "g_loss",
+        "d_loss",
+        "d_acc_real",
+        "d_acc_fake",
+        "epoch_time",
+        "fid",
+        "kid",
+        "inception_score",
+    } <= set(metrics)
     assert 0 <= metrics["d_acc_real"] <= 1 and 0 <= metrics["d_acc_fake"] <= 1
     assert images["generated"].shape == (280, 280)  # a 10 x 10 grid of 28 x 28 digits
     assert set(train.weight_snapshot(fit.model)) == {"generator", "discriminator"}
@@ -79,8 +97,16 @@ def test_one_gan_epoch_logs_both_losses_and_the_discriminator_accuracies(task):
 @pytest.mark.slow
 def test_a_warm_start_restores_both_networks(task, tmp_path):
     cfg = load_config(["model=dcgan", "budget=smoke"])
-    fit = train.fit(cfg.model, SMALL, task, epochs=1, initial_epoch=0, seed=1, objective=FID,
-                    on_epoch=lambda *a: False)  # fmt: skip
+    fit = train.fit(
+        cfg.model,
+        SMALL,
+        task,
+        epochs=1,
+        initial_epoch=0,
+        seed=1,
+        objective=FID,
+        on_epoch=lambda *a: False,
+    )
     train.save_weights(fit.model, tmp_path / "w.npz")
     warm = DCGAN.build(SMALL, task.data.spec)
     train.load_weights(warm, tmp_path / "w.npz")
@@ -143,15 +169,23 @@ GAN_STRATEGIES = {
 def test_a_smoke_gan_study_per_strategy_family(strategy, tracking_uri, tmp_path):
     name = f"gan-{strategy}"
     summary = run_study(
-        [*GAN_SMOKE, f"strategy={strategy}", *GAN_STRATEGIES[strategy], "tracking.register=true",
-         f"tracking.model_name={name}", f"study_name={name}"], tmp_path,
-    )  # fmt: skip
+        [
+            *GAN_SMOKE,
+            f"strategy={strategy}",
+            *GAN_STRATEGIES[strategy],
+            "tracking.register=true",
+            f"tracking.model_name={name}",
+            f"study_name={name}",
+        ],
+        tmp_path,
+    )
     client = MlflowClient(tracking_uri)
     study = client.get_run(summary.run_id)
     assert study.data.tags["tunelab.objective"] == "fid (min)"
     assert {"real_fid", "real_kid", "real_inception_score", "best_fid"} <= set(study.data.metrics)
-    runs = client.search_runs([study.info.experiment_id],
-                              f"tags.`mlflow.parentRunId` = '{summary.run_id}'")  # fmt: skip
+    runs = client.search_runs(
+        [study.info.experiment_id], f"tags.`mlflow.parentRunId` = '{summary.run_id}'"
+    )
     assert len(runs) == len(summary.trials) > 1
     extractor_runs = {r.data.tags["tunelab.feature_extractor.run_id"] for r in runs}
     (extractor_id,) = extractor_runs
@@ -176,8 +210,9 @@ def test_a_smoke_gan_study_per_strategy_family(strategy, tracking_uri, tmp_path)
     best = min(summary.trials, key=lambda t: t.score)
     assert summary.best_score == best.score
     generator = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-    images = np.asarray(generator.predict(np.random.default_rng(0).normal(size=(6, 100))
-                                          .astype(np.float32)))  # fmt: skip
+    images = np.asarray(
+        generator.predict(np.random.default_rng(0).normal(size=(6, 100)).astype(np.float32))
+    )
     assert images.shape == (6, 28, 28, 1) and images.min() >= 0.0 and images.max() <= 1.0
 
 
@@ -186,19 +221,29 @@ def test_the_gan_shootout_sweeps_then_compares_the_studies_on_fid(mlflow_server,
     from conftest import tunelab_cli
 
     out = tunelab_cli(
-        ["-m", "experiment=gan_shootout", "strategy=random", "seed=1,2", "budget=smoke",
-         "model.task.samples=100", "quiet=true", f"workdir={tmp_path}",
-         "tracking.experiment=gan-multirun"],
-        tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server},
-    )  # fmt: skip
+        [
+            "-m",
+            "experiment=gan_shootout",
+            "strategy=random",
+            "seed=1,2",
+            "budget=smoke",
+            "model.task.samples=100",
+            "quiet=true",
+            f"workdir={tmp_path}",
+            "tracking.experiment=gan-multirun",
+        ],
+        tmp_path,
+        env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("gan-multirun")
     studies = client.search_runs([experiment.experiment_id], "tags.`tunelab.kind` = 'study'")
     assert sorted(s.data.tags["tunelab.seed"] for s in studies) == ["1", "2"]
     assert all(s.data.tags["tunelab.model"] == "dcgan" for s in studies)
-    comparisons = client.search_runs([experiment.experiment_id],
-                                     "tags.`tunelab.kind` = 'comparison'")  # fmt: skip
+    comparisons = client.search_runs(
+        [experiment.experiment_id], "tags.`tunelab.kind` = 'comparison'"
+    )
     by_response = {c.data.params["response"]: c for c in comparisons}
     assert set(by_response) == {"best_fid", "final_inception_score"}
     table = mlflow.artifacts.load_text(
@@ -215,8 +260,9 @@ def test_the_gan_shootout_sweeps_then_compares_the_studies_on_fid(mlflow_server,
     for line in table.strip().splitlines()[1:]:
         study_id = next(k for k in best_is if k in line)
         assert f",{best_is[study_id]}," in line or f",{best_is[study_id]:.6g}," in line
-    extractors = client.search_runs([experiment.experiment_id],
-                                    "tags.`tunelab.kind` = 'feature_extractor'")  # fmt: skip
+    extractors = client.search_runs(
+        [experiment.experiment_id], "tags.`tunelab.kind` = 'feature_extractor'"
+    )
     keys = {s.data.tags["tunelab.feature_extractor.key"] for s in studies}
     assert {e.data.tags["tunelab.key"] for e in extractors} == keys  # a split each, logged once
     assert len(extractors) == len(keys) == 2  # seeds 1 and 2 split the digits differently
@@ -249,11 +295,30 @@ def test_compare_discriminators_judges_each_strategys_best_generator(tracking_ur
 
     experiment = "gan-judges"
     for strategy in ("random", "tpe"):
-        run_study([*GAN_SMOKE, f"strategy={strategy}", "strategy.n_trials=2" if strategy == "tpe"
-                   else "strategy.max_trials=2", f"tracking.experiment={experiment}",
-                   f"study_name=judges-{strategy}"], tmp_path / strategy)  # fmt: skip
-    assert main(["discriminators", "--experiment", experiment, "--images", "200",
-                 "--cache-dir", str(tmp_path / "cache")]) == 0  # fmt: skip
+        run_study(
+            [
+                *GAN_SMOKE,
+                f"strategy={strategy}",
+                "strategy.n_trials=2" if strategy == "tpe" else "strategy.max_trials=2",
+                f"tracking.experiment={experiment}",
+                f"study_name=judges-{strategy}",
+            ],
+            tmp_path / strategy,
+        )
+    assert (
+        main(
+            [
+                "discriminators",
+                "--experiment",
+                experiment,
+                "--images",
+                "200",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     (run,) = client.search_runs([exp.experiment_id], "tags.`tunelab.kind` = 'comparison'")
@@ -295,12 +360,23 @@ def test_fid_inception_runs_from_a_local_weights_file(mnist, tmp_path):
     from tunelab.backend import keras
 
     weights = tmp_path / "inception_notop.weights.h5"
-    keras().applications.InceptionV3(include_top=False, weights=None, pooling="avg",
-                                     input_shape=(299, 299, 3)).save_weights(weights)  # fmt: skip
-    small = replace(mnist, x_train=mnist.x_train[:10], y_train=mnist.y_train[:10],
-                    x_test=mnist.x_test[:10], y_test=mnist.y_test[:10])  # fmt: skip
-    settings = GenerationSettings(samples=10, samples_during_training=10, kid_subsets=2,
-                                  extractor_epochs=1, inception_weights=str(weights))  # fmt: skip
+    keras().applications.InceptionV3(
+        include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3)
+    ).save_weights(weights)
+    small = replace(
+        mnist,
+        x_train=mnist.x_train[:10],
+        y_train=mnist.y_train[:10],
+        x_test=mnist.x_test[:10],
+        y_test=mnist.y_test[:10],
+    )
+    settings = GenerationSettings(
+        samples=10,
+        samples_during_training=10,
+        kid_subsets=2,
+        extractor_epochs=1,
+        inception_weights=str(weights),
+    )
     task = Generation(settings, small, 0, tmp_path)
     extras = task.prepare()
     assert not extras.notices and math.isnan(extras.metrics["real_fid_inception"])

@@ -16,10 +16,13 @@ from tunelab.space import SearchSpace
 from tunelab.strategies import Outcome, StrategyContext
 from tunelab.strategies.gp_ei import GPEI, GPEISettings, expected_improvement, from_unit, to_unit
 
-SPACE = SearchSpace.from_config({
-    "lr": "tag(log, interval(1e-4, 1e-1))", "batch_size": "choice(32, 64, 128, 256)",
-    "depth": {"type": "int", "low": 1, "high": 5},
-})  # fmt: skip
+SPACE = SearchSpace.from_config(
+    {
+        "lr": "tag(log, interval(1e-4, 1e-1))",
+        "batch_size": "choice(32, 64, 128, 256)",
+        "depth": {"type": "int", "low": 1, "high": 5},
+    }
+)
 
 
 def test_expected_improvement_formula():
@@ -35,10 +38,17 @@ def test_unit_cube_round_trip(name, value):
     assert to_unit(SPACE.params["lr"], 1e-4) == 0 and to_unit(SPACE.params["lr"], 1e-1) == 1
 
 
-def gp(tmp_path: Path, settings: GPEISettings, direction: str = "max", resume: bool = False
-       ) -> GPEI:  # fmt: skip
-    context = StrategyContext(space=SPACE, objective=Objective("val_loss", direction), seed=3,
-                              workdir=tmp_path, resume=resume, epochs=1)  # fmt: skip
+def gp(
+    tmp_path: Path, settings: GPEISettings, direction: str = "max", resume: bool = False
+) -> GPEI:
+    context = StrategyContext(
+        space=SPACE,
+        objective=Objective("val_loss", direction),
+        seed=3,
+        workdir=tmp_path,
+        resume=resume,
+        epochs=1,
+    )
     return GPEI(settings, context)
 
 
@@ -84,8 +94,7 @@ def test_minimising_and_grid_candidates(tmp_path):
         losses.append(-objective(proposal.values))  # a loss: lower is better
         strategy.tell(proposal, Outcome("COMPLETE", losses[-1], 1))
         if proposal.params["gp.phase"] == "ei":  # a grid point: lr on a 5-point log grid
-            assert any(math.isclose(proposal.values["lr"], 10 ** e) for e in
-                       np.linspace(-4, -1, 5))  # fmt: skip
+            assert any(math.isclose(proposal.values["lr"], 10**e) for e in np.linspace(-4, -1, 5))
     assert strategy.y == [-loss for loss in losses]  # minimising = maximising the negative
 
 
@@ -106,8 +115,9 @@ def test_refining_random_candidates_climbs_expected_improvement(tmp_path):
 
 @pytest.mark.slow
 def test_gp_ei_study_logs_the_posterior(tracking_uri, tmp_path):
-    summary = run_study(["dataset=digits", "budget=smoke", "strategy=gp_ei",
-                         "model.tune=[lr,dropout]"], tmp_path)  # fmt: skip
+    summary = run_study(
+        ["dataset=digits", "budget=smoke", "strategy=gp_ei", "model.tune=[lr,dropout]"], tmp_path
+    )
     client = MlflowClient(tracking_uri)
     assert len(summary.trials) == 4
     phases = [client.get_run(t.run_id).data.params["gp.phase"] for t in summary.trials]

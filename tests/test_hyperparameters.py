@@ -40,8 +40,15 @@ def discovered() -> SearchSpace:
 
 def context(space: SearchSpace, tmp_path: Path) -> StrategyContext:
     objective = Objective("val_loss", "min")
-    return StrategyContext(space=space, objective=objective, seed=0, workdir=tmp_path,
-                           resume=False, epochs=1, define_by_run=True)  # fmt: skip
+    return StrategyContext(
+        space=space,
+        objective=objective,
+        seed=0,
+        workdir=tmp_path,
+        resume=False,
+        epochs=1,
+        define_by_run=True,
+    )
 
 
 def test_discovery_activates_every_conditional_scope():
@@ -110,12 +117,14 @@ def test_file_datasets_refuse_bad_input_in_one_line(tmp_path):
     from tunelab.data.table import Table, TableSettings
 
     (tmp_path / "t.csv").write_text("a,b,price\n1,x,3.0\n2,y,4.0\n")
-    with pytest.raises(ConfigError, match="dataset.target: no column 'cost'; the columns are a, "
-                                          "b, price"):  # fmt: skip
+    with pytest.raises(
+        ConfigError, match="dataset.target: no column 'cost'; the columns are a, b, price"
+    ):
         Table.load(TableSettings(path=str(tmp_path / "t.csv"), target="cost"), 0)
     (tmp_path / "photos" / "cats").mkdir(parents=True)
-    with pytest.raises(ConfigError, match="needs one subfolder of images per class, at least "
-                                          "two; found 0"):  # fmt: skip
+    with pytest.raises(
+        ConfigError, match="needs one subfolder of images per class, at least two; found 0"
+    ):
         Images.load(ImageSettings(path=str(tmp_path / "photos")), 0)
     np.savez(tmp_path / "d.npz", features=np.zeros(3))
     with pytest.raises(ConfigError, match="'.*d.npz' has features; expected x and y, or x_train"):

@@ -17,19 +17,36 @@ def _oracles():
 
 
 INTERNALS = [  # (what, where tunelab uses it, how to get the object, its private attributes)
-    ("keras_tuner Oracle", "strategies/keras_tuner.py", lambda: _oracles().RandomSearchOracle,
-     ["_set_project_dir", "_get_oracle_fname", "_get_trial_dir", "_save_trial"]),
-    ("keras_tuner HyperbandOracle", "strategies/keras_tuner.py",
-     lambda: _oracles().HyperbandOracle, ["_get_size", "_get_num_brackets"]),
-    ("keras_tuner BayesianOptimizationOracle", "strategies/quick_gp.py",
-     lambda: _oracles().BayesianOptimizationOracle,
-     ["_make_gpr", "_random_populate_space", "_vectorize_trials", "_get_hp_bounds",
-      "_vector_to_values"]),
-]  # fmt: skip
+    (
+        "keras_tuner Oracle",
+        "strategies/keras_tuner.py",
+        lambda: _oracles().RandomSearchOracle,
+        ["_set_project_dir", "_get_oracle_fname", "_get_trial_dir", "_save_trial"],
+    ),
+    (
+        "keras_tuner HyperbandOracle",
+        "strategies/keras_tuner.py",
+        lambda: _oracles().HyperbandOracle,
+        ["_get_size", "_get_num_brackets"],
+    ),
+    (
+        "keras_tuner BayesianOptimizationOracle",
+        "strategies/quick_gp.py",
+        lambda: _oracles().BayesianOptimizationOracle,
+        [
+            "_make_gpr",
+            "_random_populate_space",
+            "_vectorize_trials",
+            "_get_hp_bounds",
+            "_vector_to_values",
+        ],
+    ),
+]
 
 
-@pytest.mark.parametrize(("what", "where", "get", "attributes"), INTERNALS,
-                         ids=[i[0] for i in INTERNALS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("what", "where", "get", "attributes"), INTERNALS, ids=[i[0] for i in INTERNALS]
+)
 def test_the_private_methods_tunelab_calls_still_exist(what, where, get, attributes):
     owner = get()
     missing = [name for name in attributes if not hasattr(owner, name)]
@@ -43,17 +60,24 @@ def test_a_fitted_gaussian_process_keeps_the_attributes_quick_gp_reads():
     gpr = GaussianProcessRegressor(normalize_y=True).fit(np.eye(3), np.arange(3.0))
     names = ["_y_train_mean", "_y_train_std", "L_", "alpha_", "X_train_", "kernel_"]
     missing = [name for name in names if not hasattr(gpr, name)]
-    assert not missing, (f"scikit-learn's GaussianProcessRegressor no longer sets {missing}, "
-                         f"which strategies/quick_gp.py reads; {MOVE_THE_BOUND}")  # fmt: skip
+    assert not missing, (
+        f"scikit-learn's GaussianProcessRegressor no longer sets {missing}, "
+        f"which strategies/quick_gp.py reads; {MOVE_THE_BOUND}"
+    )
 
 
 SOURCES = {  # code tunelab reproduces step for step: its text must not change unnoticed
-    "keras_tuner BayesianOptimizationOracle.populate_space (strategies/quick_gp.py)":
-        (lambda: _oracles().BayesianOptimizationOracle.populate_space, "bf426ef270d32ccb"),
-    "sklearn GaussianProcessRegressor.predict (strategies/quick_gp.py QuickGPR.predict)":
-        (lambda: __import__("sklearn.gaussian_process", fromlist=["x"])
-         .GaussianProcessRegressor.predict, "54b504df48739d57"),
-}  # fmt: skip
+    "keras_tuner BayesianOptimizationOracle.populate_space (strategies/quick_gp.py)": (
+        lambda: _oracles().BayesianOptimizationOracle.populate_space,
+        "bf426ef270d32ccb",
+    ),
+    "sklearn GaussianProcessRegressor.predict (strategies/quick_gp.py QuickGPR.predict)": (
+        lambda: (
+            __import__("sklearn.gaussian_process", fromlist=["x"]).GaussianProcessRegressor.predict
+        ),
+        "54b504df48739d57",
+    ),
+}
 
 
 @pytest.mark.parametrize("what", list(SOURCES))
@@ -82,7 +106,8 @@ def test_tensorflow_keeps_its_gradient_registry_where_train_py_cleans_it():
 
     assert isinstance(getattr(getattr(ops, "_gradient_registry", None), "_registry", None), dict), (
         f"tensorflow's ops._gradient_registry._registry moved, which train.py cleans after "
-        f"every trial (tensorflow/tensorflow#97697); {MOVE_THE_BOUND}")  # fmt: skip
+        f"every trial (tensorflow/tensorflow#97697); {MOVE_THE_BOUND}"
+    )
 
 
 def test_optuna_heartbeats_live_in_tables_the_shared_studies_read(tmp_path):

@@ -52,9 +52,13 @@ def study_run_id(folder: Path) -> str:
 
 def _start_cli(args: list[str], cwd: Path, uri: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tunelab", *args], cwd=cwd, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri},
-    )  # fmt: skip
+        [sys.executable, "-m", "tunelab", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+    )
 
 
 def _wait_for_trials(journal_file: Path, n: int, process: subprocess.Popen) -> None:
@@ -97,16 +101,24 @@ def assert_agree(client: MlflowClient, folder: Path, strategy: str, trials: int)
     return records
 
 
-RESUMABLE = ["dataset=digits", "budget=smoke", "strategy=random", "strategy.max_trials=5",
-             "model.training.epochs=2", "quiet=true", "study_name=resumable"]  # fmt: skip
+RESUMABLE = [
+    "dataset=digits",
+    "budget=smoke",
+    "strategy=random",
+    "strategy.max_trials=5",
+    "model.training.epochs=2",
+    "quiet=true",
+    "study_name=resumable",
+]
 
 
 @pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
 def test_interrupted_study_resumes_without_duplicate_trials(kill, module_server, tmp_path):
     client = MlflowClient(module_server)
     args = [*RESUMABLE, f"workdir={tmp_path}", f"tracking.experiment=resume-{kill.name}"]
-    folder = study_folder(tmp_path, "resumable", TrackingSettings(
-        uri=module_server, experiment=f"resume-{kill.name}"))  # fmt: skip
+    folder = study_folder(
+        tmp_path, "resumable", TrackingSettings(uri=module_server, experiment=f"resume-{kill.name}")
+    )
     process = _start_cli(args, tmp_path, module_server)
     _wait_for_trials(folder / "trials.jsonl", 2, process)
     process.send_signal(kill)
@@ -120,13 +132,17 @@ def test_interrupted_study_resumes_without_duplicate_trials(kill, module_server,
         assert study.info.status == "RUNNING"  # nobody could mark it after kill -9
 
     if kill == signal.SIGKILL:  # the refusal does not depend on how the study stopped
-        changed = tunelab_cli([*args, "resume=true", "model.training.epochs=3"], tmp_path,
-                              env={"MLFLOW_TRACKING_URI": module_server})  # fmt: skip
+        changed = tunelab_cli(
+            [*args, "resume=true", "model.training.epochs=3"],
+            tmp_path,
+            env={"MLFLOW_TRACKING_URI": module_server},
+        )
         assert changed.returncode == 2
         assert "model.training.epochs: 2 -> 3" in changed.stderr
 
-    resumed = tunelab_cli([*args, "resume=true"], tmp_path,
-                          env={"MLFLOW_TRACKING_URI": module_server})  # fmt: skip
+    resumed = tunelab_cli(
+        [*args, "resume=true"], tmp_path, env={"MLFLOW_TRACKING_URI": module_server}
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert_agree(client, folder, "random", 5)
 
@@ -145,10 +161,17 @@ def test_a_kill_between_the_journal_and_the_strategy_loses_no_trial(
     on resume the strategy proposes that trial again and is told its journaled outcome."""
     client = MlflowClient(module_server)
     env = {"MLFLOW_TRACKING_URI": module_server}
-    args = [*SMOKE, *WINDOW[strategy], "model.training.epochs=2", "study_name=window",
-            f"workdir={tmp_path}", f"tracking.experiment=window-{strategy}"]  # fmt: skip
-    folder = study_folder(tmp_path, "window", TrackingSettings(
-        uri=module_server, experiment=f"window-{strategy}"))  # fmt: skip
+    args = [
+        *SMOKE,
+        *WINDOW[strategy],
+        "model.training.epochs=2",
+        "study_name=window",
+        f"workdir={tmp_path}",
+        f"tracking.experiment=window-{strategy}",
+    ]
+    folder = study_folder(
+        tmp_path, "window", TrackingSettings(uri=module_server, experiment=f"window-{strategy}")
+    )
     killed = tunelab_cli(args, tmp_path, env={**env, faults.KILL: "journaled:2"}, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     second = journal(folder)[1]
@@ -161,8 +184,13 @@ def test_a_kill_between_the_journal_and_the_strategy_loses_no_trial(
     assert records[1] == second  # told from the journal, not trained again
 
 
-OUTAGE = [*SMOKE, "strategy=random", "strategy.max_trials=8", "model.training.epochs=2",
-          "study_name=outage"]  # fmt: skip
+OUTAGE = [
+    *SMOKE,
+    "strategy=random",
+    "strategy.max_trials=8",
+    "model.training.epochs=2",
+    "study_name=outage",
+]
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -259,15 +287,23 @@ def test_a_sigterm_a_library_swallows_or_converts_still_stops_the_study(
     """SIGTERM lands wherever Python runs; library code there may swallow the interrupt or
     turn it into another error. The study stops KILLED all the same, with no FAILED trial."""
     (tmp_path / "interrupted.py").write_text(SIGTERM_IN_FIT.replace("{mode}", mode))
-    args = [*SMOKE, "model=hypermodel", "model.build=interrupted:InterruptedInFit",
-            "strategy=random", "strategy.max_trials=4", "model.training.epochs=2",
-            "study_name=sigterm", f"workdir={tmp_path}",
-            f"tracking.experiment=sigterm-{mode}"]  # fmt: skip
+    args = [
+        *SMOKE,
+        "model=hypermodel",
+        "model.build=interrupted:InterruptedInFit",
+        "strategy=random",
+        "strategy.max_trials=4",
+        "model.training.epochs=2",
+        "study_name=sigterm",
+        f"workdir={tmp_path}",
+        f"tracking.experiment=sigterm-{mode}",
+    ]
     done = tunelab_cli(args, tmp_path, env={"MLFLOW_TRACKING_URI": module_server}, timeout=300)
     assert done.returncode == 130, done.stderr[-2000:]
     client = MlflowClient(module_server)
-    folder = study_folder(tmp_path, "sigterm", TrackingSettings(
-        uri=module_server, experiment=f"sigterm-{mode}"))  # fmt: skip
+    folder = study_folder(
+        tmp_path, "sigterm", TrackingSettings(uri=module_server, experiment=f"sigterm-{mode}")
+    )
     study = client.get_run(study_run_id(folder))
     assert study.info.status == "KILLED"
     statuses = [r.info.status for r in children(client, study.info.run_id)]

@@ -69,20 +69,39 @@ def polling_storage(storage: str):
 def worker(storage: str, uri: str, folder, name: str = "joined", **env: str) -> subprocess.Popen:
     """`tunelab worker` in a folder of its own, without the study's environment."""
     folder.mkdir()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))},
-           **env}  # fmt: skip
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))},
+        **env,
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "tunelab", "worker", "--study", name, "--storage", storage,
-         "--tracking-uri", uri], cwd=folder, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tunelab",
+            "worker",
+            "--study",
+            name,
+            "--storage",
+            storage,
+            "--tracking-uri",
+            uri,
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 PLANS = {  # twelve trials each: TPE's, and a 2^3 factorial with four centre points
     "tpe": ["strategy=tpe", "strategy.n_trials=12", "strategy.pruner=none"],
-    "full_factorial": ["strategy=full_factorial", "model.tune=[lr,dropout,depth]",
-                       "strategy.center_points=4"],
-}  # fmt: skip
+    "full_factorial": [
+        "strategy=full_factorial",
+        "model.tune=[lr,dropout,depth]",
+        "strategy.center_points=4",
+    ],
+}
 
 
 @pytest.mark.slow
@@ -98,11 +117,22 @@ def test_two_workers_join_from_their_own_folders_with_the_storage_and_tracking_u
     storage = postgres_database(postgres, f"joined_{strategy}")
     (tmp_path / "creator").mkdir()
     creator = subprocess.Popen(
-        [sys.executable, "-m", "tunelab", *STUDY, *PLANS[strategy], "model.training.epochs=8",
-         f"strategy.storage='{storage}'", f"tracking.experiment=joined-{strategy}"],
-        cwd=tmp_path / "creator", env={**os.environ, "MLFLOW_TRACKING_URI": postgres_mlflow_server},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tunelab",
+            *STUDY,
+            *PLANS[strategy],
+            "model.training.epochs=8",
+            f"strategy.storage='{storage}'",
+            f"tracking.experiment=joined-{strategy}",
+        ],
+        cwd=tmp_path / "creator",
+        env={**os.environ, "MLFLOW_TRACKING_URI": postgres_mlflow_server},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     identity = wait_for_identity(storage, "joined", creator)
     workers = [worker(storage, postgres_mlflow_server, tmp_path / f"w{i}") for i in (1, 2)]
     for process in [creator, *workers]:
@@ -166,8 +196,9 @@ def published_study(tmp_path, overrides: list[str]) -> str:
     cwd = os.getcwd()
     os.chdir(tmp_path / "creator")
     try:
-        cfg = config.compose([*overrides, "strategy=tpe", f"strategy.storage={storage}",
-                              "study_name=published"])  # fmt: skip
+        cfg = config.compose(
+            [*overrides, "strategy=tpe", f"strategy.storage={storage}", "study_name=published"]
+        )
         identity = {
             "config": cfg.resolved,
             "run_id": "none",
@@ -192,8 +223,10 @@ def test_a_worker_is_refused_for_a_model_it_cannot_import_or_other_data(tmp_path
     (tmp_path / "creator" / "own.py").write_text(OWN_MODEL)
     data = {"x": np.zeros((20, 3)), "y": np.arange(20) % 2}
     np.savez(tmp_path / "creator" / "data.npz", **data)
-    storage = published_study(tmp_path, ["model=hypermodel", "model.build=own:build",
-                                         "dataset=npz", "dataset.path=data.npz"])  # fmt: skip
+    storage = published_study(
+        tmp_path,
+        ["model=hypermodel", "model.build=own:build", "dataset=npz", "dataset.path=data.npz"],
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert refusal(storage, "published", elsewhere).startswith(
@@ -210,18 +243,29 @@ def test_a_worker_is_refused_for_a_model_it_cannot_import_or_other_data(tmp_path
     )
 
 
-def waiting_study(postgres, uri: str, tmp_path: Path, name: str, trials: int,
-                  epochs: int) -> tuple[str, subprocess.CompletedProcess]:  # fmt: skip
+def waiting_study(
+    postgres, uri: str, tmp_path: Path, name: str, trials: int, epochs: int
+) -> tuple[str, subprocess.CompletedProcess]:
     """A TPE study `name` created with `workers=0` in its own PostgreSQL database (no trial
     run yet): its storage URL and the creating command's outcome."""
     storage = postgres_database(postgres, name)
     (tmp_path / "creator").mkdir()
     created = tunelab_cli(
-        [*STUDY, "strategy=tpe", "strategy.pruner=none", f"study_name={name}",
-         f"strategy.n_trials={trials}", f"model.training.epochs={epochs}", "workers=0",
-         f"strategy.storage='{storage}'", f"tracking.experiment={name}"],
-        tmp_path / "creator", env={"MLFLOW_TRACKING_URI": uri}, timeout=300,
-    )  # fmt: skip
+        [
+            *STUDY,
+            "strategy=tpe",
+            "strategy.pruner=none",
+            f"study_name={name}",
+            f"strategy.n_trials={trials}",
+            f"model.training.epochs={epochs}",
+            "workers=0",
+            f"strategy.storage='{storage}'",
+            f"tracking.experiment={name}",
+        ],
+        tmp_path / "creator",
+        env={"MLFLOW_TRACKING_URI": uri},
+        timeout=300,
+    )
     assert created.returncode == 0, created.stderr[-3000:]
     return storage, created
 
@@ -246,10 +290,16 @@ def test_workers_0_waits_for_workers_and_the_last_one_out_closes_the_study(
     workers = []
     for i in (1, 2):
         (tmp_path / f"w{i}").mkdir()
-        workers.append(subprocess.Popen(
-            [sys.executable, "-m", "tunelab", *args], cwd=tmp_path / f"w{i}", env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))  # fmt: skip
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tunelab", *args],
+                cwd=tmp_path / f"w{i}",
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = [w.communicate(timeout=600) for w in workers]
     for worker_process, (_, stderr) in zip(workers, outputs, strict=True):
         assert worker_process.returncode == 0, stderr[-3000:]
@@ -292,19 +342,38 @@ def test_kill_9_of_a_worker_and_of_the_study_s_creator_loses_no_trial(
     storage = postgres_database(postgres, "killed")
     (tmp_path / "creator").mkdir()
     creator = subprocess.Popen(
-        [sys.executable, "-m", "tunelab", *STUDY, "strategy=tpe", "strategy.pruner=none",
-         "strategy.n_trials=10", "strategy.heartbeat_seconds=1", "model.training.epochs=8",
-         "study_name=killed", f"strategy.storage='{storage}'", "tracking.experiment=killed"],
-        cwd=tmp_path / "creator", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": postgres_mlflow_server,
-             faults.KILL: "epoch:2@0"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tunelab",
+            *STUDY,
+            "strategy=tpe",
+            "strategy.pruner=none",
+            "strategy.n_trials=10",
+            "strategy.heartbeat_seconds=1",
+            "model.training.epochs=8",
+            "study_name=killed",
+            f"strategy.storage='{storage}'",
+            "tracking.experiment=killed",
+        ],
+        cwd=tmp_path / "creator",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": postgres_mlflow_server, faults.KILL: "epoch:2@0"},
+    )
     identity = wait_for_identity(storage, "killed", creator)
     workers = {
-        label: worker(storage, postgres_mlflow_server, tmp_path / label, "killed",
-                      TUNELAB_WORKER=label, **{faults.KILL: "epoch:1@w1"})
+        label: worker(
+            storage,
+            postgres_mlflow_server,
+            tmp_path / label,
+            "killed",
+            TUNELAB_WORKER=label,
+            **{faults.KILL: "epoch:1@w1"},
+        )
         for label in ("w1", "w2", "w3")
-    }  # fmt: skip
+    }
     creator.communicate(timeout=600)
     assert creator.returncode == -9
     outputs = {label: process.communicate(timeout=600) for label, process in workers.items()}
@@ -318,8 +387,11 @@ def test_kill_9_of_a_worker_and_of_the_study_s_creator_loses_no_trial(
     states = [t.state.name for t in trials]
     assert states.count("COMPLETE") == 10 and states.count("FAIL") == 2, states
     for dead in (t for t in trials if t.state.name == "FAIL"):  # run again, maybe twice
-        (retry,) = [t for t in trials if t.state.name == "COMPLETE"
-                    and dead.number in t.system_attrs.get("retry_history", [])]  # fmt: skip
+        (retry,) = [
+            t
+            for t in trials
+            if t.state.name == "COMPLETE" and dead.number in t.system_attrs.get("retry_history", [])
+        ]
         assert retry.params == dead.params
 
     client = MlflowClient(postgres_mlflow_server)
@@ -359,8 +431,11 @@ def other_host() -> Iterator[str]:
         ip("link", "set", there, "netns", name)
         ip("addr", "add", f"{NETWORK}.1/24", "dev", here)
         ip("link", "set", here, "up")
-        for args in (["addr", "add", f"{NETWORK}.2/24", "dev", there], ["link", "set", there, "up"],
-                     ["link", "set", "lo", "up"]):  # fmt: skip
+        for args in (
+            ["addr", "add", f"{NETWORK}.2/24", "dev", there],
+            ["link", "set", there, "up"],
+            ["link", "set", "lo", "up"],
+        ):
             ip("netns", "exec", name, "ip", *args)
         yield name
     finally:
@@ -380,8 +455,22 @@ def postgres_on_tcp(folder: Path, host: str) -> tuple[Any, str]:
         hba.write(f"host all all {NETWORK}.0/24 trust\n")
     port = free_port()
     socket_dir = server.get_postmaster_info().socket_dir
-    pg_ctl(["-w", "-o", f"-h {host}", "-o", f"-p {port}", "-o", f"-k {socket_dir}", "-l",
-            str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user)  # fmt: skip
+    pg_ctl(
+        [
+            "-w",
+            "-o",
+            f"-h {host}",
+            "-o",
+            f"-p {port}",
+            "-o",
+            f"-k {socket_dir}",
+            "-l",
+            str(server.log),
+            "restart",
+        ],
+        pgdata=server.pgdata,
+        user=server.system_user,
+    )
     return server, f"postgresql+psycopg://postgres@{host}:{port}/optuna"
 
 
@@ -402,22 +491,48 @@ def test_a_worker_on_another_host_is_killed_and_cleaned_up_and_the_total_stays_e
     try:
         (tmp_path / "creator").mkdir()
         creator = subprocess.Popen(
-            [sys.executable, "-m", "tunelab", *STUDY, "strategy=tpe", "strategy.pruner=none",
-             "strategy.n_trials=10", "strategy.heartbeat_seconds=5", "model.training.epochs=8",
-             "study_name=far", f"strategy.storage='{storage}'", f"tracking.uri={uri}",
-             "tracking.experiment=far"],
-            cwd=tmp_path / "creator", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tunelab",
+                *STUDY,
+                "strategy=tpe",
+                "strategy.pruner=none",
+                "strategy.n_trials=10",
+                "strategy.heartbeat_seconds=5",
+                "model.training.epochs=8",
+                "study_name=far",
+                f"strategy.storage='{storage}'",
+                f"tracking.uri={uri}",
+                "tracking.experiment=far",
+            ],
+            cwd=tmp_path / "creator",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         identity = wait_for_identity(storage, "far", creator)
         (tmp_path / "far").mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))}
         far = subprocess.Popen(  # ip, unshare and sh exec in turn: its pid becomes the worker's
-            ["ip", "netns", "exec", other_host, "unshare", "--uts", "sh", "-c",
-             f"hostname far-host && exec {sys.executable} -m tunelab worker --study far "
-             f"--storage '{storage}' --tracking-uri {uri}"],
-            cwd=tmp_path / "far", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                "ip",
+                "netns",
+                "exec",
+                other_host,
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                f"hostname far-host && exec {sys.executable} -m tunelab worker --study far "
+                f"--storage '{storage}' --tracking-uri {uri}",
+            ],
+            cwd=tmp_path / "far",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**env, "TUNELAB_WORKER": "far"},
-        )  # fmt: skip
+        )
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name("far").experiment_id
         deadline = time.time() + 120
@@ -428,8 +543,10 @@ def test_a_worker_on_another_host_is_killed_and_cleaned_up_and_the_total_stays_e
             time.sleep(0.2)
         far.kill()  # kill -9 mid-trial
         assert far.wait(timeout=60) == -9
-        cleanup = tunelab_cli(["cleanup", "--tracking-uri", uri, "--experiment", "far",
-                               "--gone-host", "far-host"], tmp_path)  # fmt: skip
+        cleanup = tunelab_cli(
+            ["cleanup", "--tracking-uri", uri, "--experiment", "far", "--gone-host", "far-host"],
+            tmp_path,
+        )
         assert cleanup.returncode == 0, cleanup.stderr
         assert "its host far-host is gone" in cleanup.stdout, cleanup.stdout
         _, errors = creator.communicate(timeout=600)
@@ -479,8 +596,11 @@ def restart_postgres(server: Any, down_seconds: float) -> None:
     socket_dir = server.get_postmaster_info().socket_dir
     stop_postgres(server)
     time.sleep(down_seconds)
-    pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log), "start"],
-           pgdata=server.pgdata, user=server.system_user)  # fmt: skip
+    pg_ctl(
+        ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log), "start"],
+        pgdata=server.pgdata,
+        user=server.system_user,
+    )
 
 
 @pytest.mark.slow
@@ -497,13 +617,26 @@ def test_a_study_outlasts_its_database_restarting_mid_study(mlflow_server, tmp_p
         storage = postgres_database(postgres, "restarted")
         (tmp_path / "creator").mkdir()
         creator = subprocess.Popen(
-            [sys.executable, "-m", "tunelab", *STUDY, "strategy=tpe", "strategy.pruner=none",
-             "strategy.n_trials=10", "model.training.epochs=8", "workers=2",
-             "study_name=restarted", f"strategy.storage='{storage}'",
-             "tracking.experiment=restarted"],
-            cwd=tmp_path / "creator", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tunelab",
+                *STUDY,
+                "strategy=tpe",
+                "strategy.pruner=none",
+                "strategy.n_trials=10",
+                "model.training.epochs=8",
+                "workers=2",
+                "study_name=restarted",
+                f"strategy.storage='{storage}'",
+                "tracking.experiment=restarted",
+            ],
+            cwd=tmp_path / "creator",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "PYTHONFAULTHANDLER": "1"},
-        )  # fmt: skip
+        )
         identity = wait_for_identity(storage, "restarted", creator)
         polled = polling_storage(storage)
         deadline = time.time() + 300
@@ -540,8 +673,9 @@ def test_study_close_runs_what_is_left_and_closes_a_study_whose_workers_are_gone
     optuna.load_study(study_name="orphan", storage=storage).set_user_attr(
         joining.CLOSER, "a worker that died closing it"
     )
-    closed = tunelab_cli(["study", "close", "--study", "orphan", "--storage", storage],
-                         tmp_path, timeout=300)  # fmt: skip
+    closed = tunelab_cli(
+        ["study", "close", "--study", "orphan", "--storage", storage], tmp_path, timeout=300
+    )
     assert closed.returncode == 0, closed.stderr[-3000:]
     assert closed.stdout.startswith("tunelab study close: closed study orphan (3 trials; best ")
     identity = optuna.load_study(study_name="orphan", storage=storage).user_attrs
@@ -553,8 +687,12 @@ def test_a_relative_sqlite_or_folder_uri_is_handed_to_workers_absolute(tmp_path,
     monkeypatch.chdir(tmp_path)
     assert joining.portable_uri("sqlite:///mlflow.db") == f"sqlite:///{tmp_path}/mlflow.db"
     assert joining.portable_uri("mlruns") == str(tmp_path / "mlruns")
-    for unchanged in ("sqlite:////srv/mlflow.db", "http://127.0.0.1:5000",
-                      "postgresql+psycopg://u@host/optuna", "file:///srv/mlruns"):  # fmt: skip
+    for unchanged in (
+        "sqlite:////srv/mlflow.db",
+        "http://127.0.0.1:5000",
+        "postgresql+psycopg://u@host/optuna",
+        "file:///srv/mlruns",
+    ):
         assert joining.portable_uri(unchanged) == unchanged
 
 
@@ -565,18 +703,31 @@ def test_the_join_command_workers_0_prints_works_from_another_folder(tmp_path):
     import shlex
 
     created = tunelab_cli(
-        [*STUDY, "strategy=tpe", "strategy.pruner=none", "strategy.n_trials=3",
-         "model.training.epochs=2", "workers=0", "tracking.uri=sqlite:///mlflow.db"],
-        tmp_path, timeout=300,
-    )  # fmt: skip
+        [
+            *STUDY,
+            "strategy=tpe",
+            "strategy.pruner=none",
+            "strategy.n_trials=3",
+            "model.training.epochs=2",
+            "workers=0",
+            "tracking.uri=sqlite:///mlflow.db",
+        ],
+        tmp_path,
+        timeout=300,
+    )
     assert created.returncode == 0, created.stderr[-3000:]
     command = shlex.split(created.stdout.strip().splitlines()[-1])
     assert command[:2] == ["tunelab", "worker"], created.stdout
     (tmp_path / "elsewhere").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TUNELAB_"))}
-    joined = subprocess.run([sys.executable, "-m", "tunelab", *command[1:]],
-                            cwd=tmp_path / "elsewhere", env=env, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    joined = subprocess.run(
+        [sys.executable, "-m", "tunelab", *command[1:]],
+        cwd=tmp_path / "elsewhere",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert joined.returncode == 0, joined.stderr[-3000:]
     assert joined.stdout.startswith("tunelab worker: closed study joined (3 trials; best ")
     assert not (tmp_path / "elsewhere" / "mlflow.db").exists()  # it logged to the study's

@@ -27,12 +27,15 @@ def test_quick_gp_predicts_bit_for_bit_what_sklearn_predicts(kernel, target):
         "normalize_y": True,
         "alpha": 1e-4,
         "random_state": 1,
-    }  # fmt: skip  (KerasTuner's settings)
+    }  # KerasTuner's settings
     plain, quick = GaussianProcessRegressor(**settings).fit(x, y), QuickGPR(**settings).fit(x, y)
     points = [rng.random((1, 5)) for _ in range(200)] + [x[:1], rng.random((7, 5))]
     for point in points:
-        for got, want in zip(quick.predict(point, return_std=True),
-                             plain.predict(point, return_std=True), strict=True):  # fmt: skip
+        for got, want in zip(
+            quick.predict(point, return_std=True),
+            plain.predict(point, return_std=True),
+            strict=True,
+        ):
             assert np.array_equal(got, want), f"QuickGPR differs from sklearn's; {MOVE_THE_BOUND}"
     assert np.array_equal(quick.predict(points[0]), plain.predict(points[0]))  # sklearn's path
     rows = np.vstack([rng.random((6, 5)), x[:2]])  # a point on a training point too
@@ -44,21 +47,36 @@ def test_quick_gp_predicts_bit_for_bit_what_sklearn_predicts(kernel, target):
 
 def landscape(values: dict) -> float:
     """A validation accuracy a Gaussian process can learn: best near lr 3e-3, dropout 0.15."""
-    return (0.95 - 0.05 * (math.log10(values["lr"]) + 2.5) ** 2
-            - 0.3 * (values["dropout"] - 0.15) ** 2 + 0.01 * values["depth"]
-            + 0.02 * (values["activation"] == "relu"))  # fmt: skip
+    return (
+        0.95
+        - 0.05 * (math.log10(values["lr"]) + 2.5) ** 2
+        - 0.3 * (values["dropout"] - 0.15) ** 2
+        + 0.01 * values["depth"]
+        + 0.02 * (values["activation"] == "relu")
+    )
 
 
 @pytest.mark.slow
 def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_path):
     import keras_tuner as kt
 
-    cfg = load_config(["strategy=bayesian", "strategy.max_trials=7",
-                       "strategy.num_initial_points=2",
-                       "model.tune=[lr,dropout,depth,activation]"])  # fmt: skip
+    cfg = load_config(
+        [
+            "strategy=bayesian",
+            "strategy.max_trials=7",
+            "strategy.num_initial_points=2",
+            "model.tune=[lr,dropout,depth,activation]",
+        ]
+    )
     s = cfg.strategy.settings
-    context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=cfg.seed,
-                              workdir=tmp_path / "ours", resume=False, epochs=1)  # fmt: skip
+    context = StrategyContext(
+        space=cfg.model.space,
+        objective=cfg.objective,
+        seed=cfg.seed,
+        workdir=tmp_path / "ours",
+        resume=False,
+        epochs=1,
+    )
     context.workdir.mkdir()
     ours = cfg.strategy.cls(s, context)
     climbed = {"steps": 0, "at_upper_bound": 0}
@@ -74,9 +92,13 @@ def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_pa
     cfg.model.space.declare_keras_tuner(hp)
     theirs = kt.oracles.BayesianOptimizationOracle(
         objective=kt.Objective(cfg.objective.name, cfg.objective.direction),
-        max_trials=s.max_trials, num_initial_points=s.num_initial_points, alpha=s.alpha,
-        beta=s.beta, seed=derive(cfg.seed, "oracle"), hyperparameters=hp,
-    )  # fmt: skip
+        max_trials=s.max_trials,
+        num_initial_points=s.num_initial_points,
+        alpha=s.alpha,
+        beta=s.beta,
+        seed=derive(cfg.seed, "oracle"),
+        hyperparameters=hp,
+    )
     theirs.verbose = 0
     theirs._set_project_dir(str(tmp_path / "theirs"), "kt")
     for _ in range(s.max_trials):  # five of the seven proposals come from the Gaussian process
@@ -102,8 +124,14 @@ def test_a_trial_the_oracle_never_recorded_is_proposed_again_on_resume(name, tmp
     cfg = load_config([f"strategy={name}", "budget=smoke"])
 
     def strategy(resume: bool):
-        context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
-                                  workdir=tmp_path, resume=resume, epochs=2)  # fmt: skip
+        context = StrategyContext(
+            space=cfg.model.space,
+            objective=cfg.objective,
+            seed=0,
+            workdir=tmp_path,
+            resume=resume,
+            epochs=2,
+        )
         return cfg.strategy.cls(cfg.strategy.settings, context)
 
     first = strategy(resume=False)

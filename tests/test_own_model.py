@@ -33,8 +33,11 @@ def build_model(hp):
     if hp.Boolean("dropout"):
         model.add(keras.layers.Dropout(0.25))
     model.add(keras.layers.Dense(10, activation="softmax"))
-    model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2, sampling="log")),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
+    model.compile(
+        keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2, sampling="log")),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -50,21 +53,29 @@ class ShuffleAndNormalise(kt.HyperModel):
         if hp.Boolean("normalise"):
             x = (x - x.mean()) / x.std()
             validation_data = ((validation_data[0] - x.mean()) / x.std(), validation_data[1])
-        return model.fit(x, y, shuffle=hp.Boolean("shuffle"), validation_data=validation_data,
-                         **kwargs)  # fmt: skip
+        return model.fit(
+            x, y, shuffle=hp.Boolean("shuffle"), validation_data=validation_data, **kwargs
+        )
 
 
 def trial_runs(client: MlflowClient, study_run_id: str) -> list:
     study = client.get_run(study_run_id)
-    return client.search_runs([study.info.experiment_id],
-                              f"tags.`mlflow.parentRunId` = '{study_run_id}'")  # fmt: skip
+    return client.search_runs(
+        [study.info.experiment_id], f"tags.`mlflow.parentRunId` = '{study_run_id}'"
+    )
 
 
 def tune_digits(tracking_uri: str, tmp_path, build=build_model, **kwargs):
     x, y = digits()
-    settings = {"validation_split": 0.25, "epochs": 1, "objective": "val_accuracy",
-                "tracking_uri": tracking_uri, "workdir": str(tmp_path / "work"), "quiet": True,
-                **kwargs}  # fmt: skip
+    settings = {
+        "validation_split": 0.25,
+        "epochs": 1,
+        "objective": "val_accuracy",
+        "tracking_uri": tracking_uri,
+        "workdir": str(tmp_path / "work"),
+        "quiet": True,
+        **kwargs,
+    }
     return tunelab.tune(build, x, y, **settings)
 
 
@@ -115,8 +126,9 @@ def test_a_hypermodel_fit_tunes_shuffle_and_preprocessing(strategy, tracking_uri
     # for is declared up front
     declared = {"normalise": {"type": "bool"}, "shuffle": {"type": "bool"}}
     trials = {"space": declared} if strategy == "grid" else {"max_trials": 3}
-    result = tune_digits(tracking_uri, tmp_path, build=ShuffleAndNormalise, strategy=strategy,
-                         **trials)  # fmt: skip
+    result = tune_digits(
+        tracking_uri, tmp_path, build=ShuffleAndNormalise, strategy=strategy, **trials
+    )
     runs = trial_runs(MlflowClient(tracking_uri), result.study_run_id)
     assert len(runs) == (4 if strategy == "grid" else 3)  # the grid: 2 x 2 booleans
     for run in runs:
@@ -132,9 +144,18 @@ def test_a_tf_data_pipeline(tracking_uri, tmp_path):
     x, y = digits()
     train = tf.data.Dataset.from_tensor_slices((x[:450], y[:450])).batch(32)
     val = tf.data.Dataset.from_tensor_slices((x[450:], y[450:])).batch(32)
-    result = tunelab.tune(build_model, train, validation_data=val, strategy="random",
-                          max_trials=2, epochs=1, objective="val_accuracy",
-                          tracking_uri=tracking_uri, workdir=str(tmp_path), quiet=True)  # fmt: skip
+    result = tunelab.tune(
+        build_model,
+        train,
+        validation_data=val,
+        strategy="random",
+        max_trials=2,
+        epochs=1,
+        objective="val_accuracy",
+        tracking_uri=tracking_uri,
+        workdir=str(tmp_path),
+        quiet=True,
+    )
     client = MlflowClient(tracking_uri)
     (run, *_) = trial_runs(client, result.study_run_id)
     assert {"val_accuracy", "val_macro_f1", "val_f1.9"} <= set(run.data.metrics)
@@ -146,24 +167,44 @@ def test_one_hot_and_string_labels(tracking_uri, tmp_path):
     x, y = digits()
     words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     names = np.array(words)[y]
-    result = tunelab.tune(build_model, x, names, validation_split=0.25, test_data=(x, names),
-                          strategy="random", max_trials=1, epochs=1, tracking_uri=tracking_uri,
-                          workdir=str(tmp_path / "strings"), quiet=True)  # fmt: skip
+    result = tunelab.tune(
+        build_model,
+        x,
+        names,
+        validation_split=0.25,
+        test_data=(x, names),
+        strategy="random",
+        max_trials=1,
+        epochs=1,
+        tracking_uri=tracking_uri,
+        workdir=str(tmp_path / "strings"),
+        quiet=True,
+    )
     client = MlflowClient(tracking_uri)
     (run,) = trial_runs(client, result.study_run_id)
     assert "test_f1.seven" in run.data.metrics  # class names kept for the plots and metrics
 
     def one_hot_model(hp):
         model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
-        model.compile(keras.optimizers.Adam(0.02), loss="categorical_crossentropy",
-                      metrics=["accuracy"])  # fmt: skip
+        model.compile(
+            keras.optimizers.Adam(0.02), loss="categorical_crossentropy", metrics=["accuracy"]
+        )
         return model
 
     one_hot = keras.utils.to_categorical(y, 10)
-    result = tunelab.tune(one_hot_model, x, one_hot, validation_split=0.25, strategy="random",
-                          max_trials=1, epochs=4, objective="val_accuracy",
-                          tracking_uri=tracking_uri, workdir=str(tmp_path / "one_hot"),
-                          quiet=True)  # fmt: skip
+    result = tunelab.tune(
+        one_hot_model,
+        x,
+        one_hot,
+        validation_split=0.25,
+        strategy="random",
+        max_trials=1,
+        epochs=4,
+        objective="val_accuracy",
+        tracking_uri=tracking_uri,
+        workdir=str(tmp_path / "one_hot"),
+        quiet=True,
+    )
     (run,) = trial_runs(client, result.study_run_id)
     assert run.data.metrics["val_accuracy"] > 0.5  # chance is 0.1: the one-hot labels are used
     assert "val_f1.9" in run.data.metrics
@@ -174,15 +215,26 @@ def test_regression_on_diabetes_logs_errors_and_plots(tracking_uri, tmp_path):
     x, y = bunch.data.astype("float32"), bunch.target.astype("float32")
 
     def regressor(hp):
-        model = keras.Sequential([keras.layers.Dense(hp.Choice("units", [16, 32]), "relu"),
-                                  keras.layers.Dense(1)])  # fmt: skip
+        model = keras.Sequential(
+            [keras.layers.Dense(hp.Choice("units", [16, 32]), "relu"), keras.layers.Dense(1)]
+        )
         model.compile(keras.optimizers.Adam(0.05), loss="mse", metrics=["mae"])
         return model
 
-    result = tunelab.tune(regressor, x[:350], y[:350], validation_split=0.2,
-                          test_data=(x[350:], y[350:]), strategy="random", max_trials=2,
-                          epochs=20, objective="val_r2", tracking_uri=tracking_uri,
-                          workdir=str(tmp_path / "work"), quiet=True)  # fmt: skip
+    result = tunelab.tune(
+        regressor,
+        x[:350],
+        y[:350],
+        validation_split=0.2,
+        test_data=(x[350:], y[350:]),
+        strategy="random",
+        max_trials=2,
+        epochs=20,
+        objective="val_r2",
+        tracking_uri=tracking_uri,
+        workdir=str(tmp_path / "work"),
+        quiet=True,
+    )
     assert result.objective.direction == "max"
     client = MlflowClient(tracking_uri)
     for run in trial_runs(client, result.study_run_id):
@@ -214,19 +266,31 @@ def nine_outputs(hp):
     return model
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"build": uncompiled}, "model.build: returned an uncompiled model"),
-    ({"build": not_a_model}, "model.build: returned str, not a keras.Model"),
-    ({"build": nine_outputs}, "y: labels of 10 classes (0..9) do not fit the model's output "
-                              "layer of 9 units"),
-    ({"objective": "val_auc"}, "objective: the model does not report 'val_auc'; it reports "
-                               "accuracy, loss, val_accuracy, val_loss"),
-    ({"validation_split": None}, "validation_data: the objective val_accuracy is measured on "
-                                 "validation data"),
-    ({"strategy": "annealing"}, "strategy: 'annealing' is not valid; valid choices: bayesian"),
-    ({"strategy": "hyperband", "max_trials": 3}, "max_trials: strategy hyperband sets its own "
-                                                 "number of trials"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"build": uncompiled}, "model.build: returned an uncompiled model"),
+        ({"build": not_a_model}, "model.build: returned str, not a keras.Model"),
+        (
+            {"build": nine_outputs},
+            "y: labels of 10 classes (0..9) do not fit the model's output layer of 9 units",
+        ),
+        (
+            {"objective": "val_auc"},
+            "objective: the model does not report 'val_auc'; it reports "
+            "accuracy, loss, val_accuracy, val_loss",
+        ),
+        (
+            {"validation_split": None},
+            "validation_data: the objective val_accuracy is measured on validation data",
+        ),
+        ({"strategy": "annealing"}, "strategy: 'annealing' is not valid; valid choices: bayesian"),
+        (
+            {"strategy": "hyperband", "max_trials": 3},
+            "max_trials: strategy hyperband sets its own number of trials",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_leaves_no_run_running(kwargs, message, tracking_uri, tmp_path):
     settings = {"strategy": "random", "max_trials": 2, **kwargs}
     with pytest.raises(ConfigError) as error:
@@ -249,9 +313,14 @@ def test_a_build_that_raises_fails_its_trials_then_stops_the_study(tracking_uri,
     """Built with its defaults (units 8) the model is fine, so the study starts; the grid's
     three points beyond 8 each fail alike, and the study stops with the user's last line."""
     with pytest.raises(StudyFailed, match="ValueError: no such layer: Dense3"):
-        tune_digits(tracking_uri, tmp_path, build=broken_beyond_eight, strategy="grid",
-                    experiment="broken", space={"units": "choice(16, 24, 32)",
-                                                "lr": "choice(0.01)"})  # fmt: skip
+        tune_digits(
+            tracking_uri,
+            tmp_path,
+            build=broken_beyond_eight,
+            strategy="grid",
+            experiment="broken",
+            space={"units": "choice(16, 24, 32)", "lr": "choice(0.01)"},
+        )
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("broken")
     runs = client.search_runs([experiment.experiment_id], "tags.`tunelab.kind` = 'trial'")
@@ -307,9 +376,19 @@ def own_project(tmp_path):
 def cli_study(project, tracking_uri, *args):
     from conftest import tunelab_cli
 
-    done = tunelab_cli(["--config-dir", str(project / "conf"), "strategy=random",
-                        "strategy.max_trials=2", "quiet=true", f"tracking.uri={tracking_uri}",
-                        f"workdir={project / 'work'}", *args], cwd=project)  # fmt: skip
+    done = tunelab_cli(
+        [
+            "--config-dir",
+            str(project / "conf"),
+            "strategy=random",
+            "strategy.max_trials=2",
+            "quiet=true",
+            f"tracking.uri={tracking_uri}",
+            f"workdir={project / 'work'}",
+            *args,
+        ],
+        cwd=project,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     client = MlflowClient(tracking_uri)
     studies = client.search_runs(
@@ -326,10 +405,16 @@ def test_regression_from_a_csv_with_a_model_in_your_own_config_folder(tracking_u
     frame["sex"] = np.where(frame["sex"] > 0, "f", "m")  # a text column, one-hot encoded
     frame.to_csv(project / "diabetes.csv", index=False)
     client, study, runs = cli_study(
-        project, tracking_uri, "model=regressor", "dataset=table", "dataset.path=diabetes.csv",
-        "dataset.target=target", "objective.name=val_rmse", "model.training.epochs=5",
+        project,
+        tracking_uri,
+        "model=regressor",
+        "dataset=table",
+        "dataset.path=diabetes.csv",
+        "dataset.target=target",
+        "objective.name=val_rmse",
+        "model.training.epochs=5",
         f"study_name={project.name}",
-    )  # fmt: skip
+    )
     assert study.data.tags["tunelab.objective"] == "val_rmse (min)"
     assert study.data.params["data.n_test"] == str(math.ceil(len(frame) * 0.2))  # sklearn rounds up
     assert len(runs) == 2
@@ -349,10 +434,16 @@ def test_an_image_folder_and_an_npz(tracking_uri, tmp_path):
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray((image[..., 0] * 255).astype("uint8")).save(folder / f"{i}.png")
     client, study, runs = cli_study(
-        project, tracking_uri, "model=classifier", "dataset=images", "dataset.path=photos",
-        "dataset.image_size=[8,8]", "dataset.color_mode=grayscale", "objective.name=val_accuracy",
+        project,
+        tracking_uri,
+        "model=classifier",
+        "dataset=images",
+        "dataset.path=photos",
+        "dataset.image_size=[8,8]",
+        "dataset.color_mode=grayscale",
+        "objective.name=val_accuracy",
         f"study_name={project.name}",
-    )  # fmt: skip
+    )
     assert study.data.params["data.n_train"] == str(len(y) - round(len(y) * 0.4))
     for run in runs:
         assert "test_f1.digit7" in run.data.metrics  # the folders name the classes
@@ -360,9 +451,13 @@ def test_an_image_folder_and_an_npz(tracking_uri, tmp_path):
     npz = own_project(tmp_path / "npz")
     np.savez(npz / "digits.npz", x=(x[..., 0] * 255).astype("uint8"), y=y)
     client, study, runs = cli_study(
-        npz, tracking_uri, "model=classifier", "dataset=npz", "dataset.path=digits.npz",
+        npz,
+        tracking_uri,
+        "model=classifier",
+        "dataset=npz",
+        "dataset.path=digits.npz",
         f"study_name={npz.name}",
-    )  # fmt: skip
+    )
     assert study.data.params["data.n_test"] == "80" and len(runs) == 2
 
 
@@ -373,14 +468,20 @@ def test_the_examples_run_at_smoke_scale(tmp_path):
 
     from conftest import PROJECT, tunelab_cli
 
-    script = subprocess.run([sys.executable, str(PROJECT / "examples" / "tune_own_model.py"),
-                             "--smoke"], cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    script = subprocess.run(
+        [sys.executable, str(PROJECT / "examples" / "tune_own_model.py"), "--smoke"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert script.returncode == 0, script.stderr[-2000:]
     assert "best val_accuracy" in script.stdout and "predicted" in script.stdout
     folder = shutil.copytree(PROJECT / "examples" / "own_config", tmp_path / "own_config")
     tracking = f"tracking.uri=sqlite:///{tmp_path / 'config.db'}"
-    done = tunelab_cli(["--config-dir", "conf", "model=own_mlp", "budget=smoke", "quiet=true",
-                        tracking], cwd=folder)  # fmt: skip
+    done = tunelab_cli(
+        ["--config-dir", "conf", "model=own_mlp", "budget=smoke", "quiet=true", tracking],
+        cwd=folder,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "best val_loss" in done.stderr  # quiet: the summary goes to stderr
 
@@ -394,25 +495,40 @@ def test_a_dataframe_study_compared_on_its_own_objective(tracking_uri, tmp_path)
     frame["sex"] = np.where(frame["sex"] > 0, "f", "m")  # text: one-hot encoded from Python too
 
     def regressor(hp):
-        model = keras.Sequential([keras.layers.Dense(hp.Choice("units", [8, 32]), "relu"),
-                                  keras.layers.Dense(1)])  # fmt: skip
+        model = keras.Sequential(
+            [keras.layers.Dense(hp.Choice("units", [8, 32]), "relu"), keras.layers.Dense(1)]
+        )
         model.compile(keras.optimizers.Adam(hp.Choice("lr", [0.01, 0.05])), loss="mse")
         return model
 
-    result = tunelab.tune(regressor, frame.iloc[:350], target="target", strategy="grid",
-                          validation_data=frame.iloc[350:], epochs=5, objective="val_rmse",
-                          tracking_uri=tracking_uri, experiment="frame",
-                          workdir=str(tmp_path), quiet=True)  # fmt: skip
+    result = tunelab.tune(
+        regressor,
+        frame.iloc[:350],
+        target="target",
+        strategy="grid",
+        validation_data=frame.iloc[350:],
+        epochs=5,
+        objective="val_rmse",
+        tracking_uri=tracking_uri,
+        experiment="frame",
+        workdir=str(tmp_path),
+        quiet=True,
+    )
     assert len(result.trials) == 4 and result.objective.direction == "min"
-    anova = tunelab.compare.factorial(["units", "lr"], experiment="frame", order=1,
-                                      tracking_uri=tracking_uri)  # fmt: skip
+    anova = tunelab.compare.factorial(
+        ["units", "lr"], experiment="frame", order=1, tracking_uri=tracking_uri
+    )
     assert anova.formula.startswith("best_val_rmse ~")  # the study's objective, not accuracy
     assert isinstance(anova.anova, pd.DataFrame) and len(anova.anova) == 3  # 2 factors, residual
 
 
 def test_ctrl_c_leaves_the_runs_killed_and_the_study_resumes_by_name(tracking_uri, tmp_path):
-    settings = {"strategy": "random", "max_trials": 3, "experiment": "resume",
-                "study_name": "interrupted"}  # fmt: skip
+    settings = {
+        "strategy": "random",
+        "max_trials": 3,
+        "experiment": "resume",
+        "study_name": "interrupted",
+    }
     with pytest.raises(KeyboardInterrupt):
         tune_digits(tracking_uri, tmp_path, callbacks=[StopAt(2)], **settings)
     client = MlflowClient(tracking_uri)
@@ -427,11 +543,18 @@ def test_ctrl_c_leaves_the_runs_killed_and_the_study_resumes_by_name(tracking_ur
 
 
 def two_ranges(hp):
-    model = keras.Sequential([keras.layers.Flatten(),
-                              keras.layers.Dense(hp.Int("units", 16, 48, step=16), "relu"),
-                              keras.layers.Dense(10, "softmax")])  # fmt: skip
-    model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.layers.Flatten(),
+            keras.layers.Dense(hp.Int("units", 16, 48, step=16), "relu"),
+            keras.layers.Dense(10, "softmax"),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -452,9 +575,19 @@ EVERY_OTHER = {  # strategy: its settings, and the trials they make
 def test_every_other_strategy_tunes_a_build_function(strategy, tracking_uri, tmp_path):
     settings, trials = EVERY_OTHER[strategy]
     x, y = digits(300)
-    result = tunelab.tune(two_ranges, x, y, validation_split=0.3, strategy=strategy, epochs=1,
-                          objective="val_accuracy", tracking_uri=tracking_uri, quiet=True,
-                          workdir=str(tmp_path), **settings)  # fmt: skip
+    result = tunelab.tune(
+        two_ranges,
+        x,
+        y,
+        validation_split=0.3,
+        strategy=strategy,
+        epochs=1,
+        objective="val_accuracy",
+        tracking_uri=tracking_uri,
+        quiet=True,
+        workdir=str(tmp_path),
+        **settings,
+    )
     assert len(result.trials) == trials and result.trials["state"].eq("COMPLETE").all()
     assert {"units", "lr"} <= set(result.best_params)
     runs = trial_runs(MlflowClient(tracking_uri), result.study_run_id)
@@ -495,21 +628,38 @@ print("trials", len(result.trials))
 def test_an_import_path_that_does_not_resolve_is_one_line_before_tensorflow(tmp_path):
     from conftest import tunelab_cli
 
-    done = tunelab_cli(["model=hypermodel", "model.build=nowhere.models:build_model",
-                        "dataset=digits", f"workdir={tmp_path}"], cwd=tmp_path)  # fmt: skip
+    done = tunelab_cli(
+        [
+            "model=hypermodel",
+            "model.build=nowhere.models:build_model",
+            "dataset=digits",
+            f"workdir={tmp_path}",
+        ],
+        cwd=tmp_path,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip() == ("tunelab: error: model.build: no module 'nowhere.models' on "
-                                   f"the path (the working directory {tmp_path} and the "
-                                   "installed packages)")  # fmt: skip
+    assert done.stderr.strip() == (
+        "tunelab: error: model.build: no module 'nowhere.models' on "
+        f"the path (the working directory {tmp_path} and the "
+        "installed packages)"
+    )
 
 
 def test_user_studies_are_compared_and_registered_as_built_in_ones(tracking_uri, tmp_path):
     import tunelab.compare
 
     for strategy, seed in [("random", 1), ("random", 2), ("tpe", 1), ("tpe", 2)]:
-        tune_digits(tracking_uri, tmp_path / f"{strategy}{seed}", build=two_ranges,
-                    strategy=strategy, max_trials=2, seed=seed, experiment="user-shootout",
-                    register=True, model_name="digits-user")  # fmt: skip
+        tune_digits(
+            tracking_uri,
+            tmp_path / f"{strategy}{seed}",
+            build=two_ranges,
+            strategy=strategy,
+            max_trials=2,
+            seed=seed,
+            experiment="user-shootout",
+            register=True,
+            model_name="digits-user",
+        )
     comparison = tunelab.compare.optimisers(experiment="user-shootout", tracking_uri=tracking_uri)
     assert comparison.summary["studies"].to_dict() == {
         ("two_ranges/arrays", "random"): 2,
@@ -538,14 +688,25 @@ def test_a_two_input_model_on_a_dict_of_arrays_with_a_binary_sigmoid_output(trac
         pixels, mean = keras.Input((64,), name="pixels"), keras.Input((1,), name="mean")
         hidden = keras.layers.Dense(hp.Choice("units", [8, 16]), "relu")(pixels)
         joined = keras.layers.Concatenate()([hidden, mean])
-        model = keras.Model({"pixels": pixels, "mean": mean},
-                            keras.layers.Dense(1, "sigmoid")(joined))  # fmt: skip
+        model = keras.Model(
+            {"pixels": pixels, "mean": mean}, keras.layers.Dense(1, "sigmoid")(joined)
+        )
         model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
         return model
 
-    result = tunelab.tune(two_inputs, inputs, is_seven, validation_split=0.25, strategy="random",
-                          max_trials=2, epochs=3, objective="val_accuracy",
-                          tracking_uri=tracking_uri, workdir=str(tmp_path), quiet=True)  # fmt: skip
+    result = tunelab.tune(
+        two_inputs,
+        inputs,
+        is_seven,
+        validation_split=0.25,
+        strategy="random",
+        max_trials=2,
+        epochs=3,
+        objective="val_accuracy",
+        tracking_uri=tracking_uri,
+        workdir=str(tmp_path),
+        quiet=True,
+    )
     (run, *_) = trial_runs(MlflowClient(tracking_uri), result.study_run_id)
     assert {"val_f1.0", "val_f1.1"} <= set(run.data.metrics)  # two classes from one unit
     model = result.load_best_model()

@@ -51,9 +51,12 @@ def tunelab_imports() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         tree = ast.parse(path.read_text())
-        typing_only = {id(node) for branch in ast.walk(tree) if isinstance(branch, ast.If)
-                       and "TYPE_CHECKING" in ast.unparse(branch.test)
-                       for node in ast.walk(branch)}  # fmt: skip
+        typing_only = {
+            id(node)
+            for branch in ast.walk(tree)
+            if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.unparse(branch.test)
+            for node in ast.walk(branch)
+        }
         imported = set()
         for node in ast.walk(tree):
             if id(node) in typing_only:
@@ -62,8 +65,9 @@ def tunelab_imports() -> dict[str, set[str]]:
                 imported |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
             elif isinstance(node, ast.Import):
                 imported |= {a.name for a in node.names}
-        graph[name] = {m for m in imported & set(modules)
-                       if m != name and not name.startswith(f"{m}.")}  # fmt: skip
+        graph[name] = {
+            m for m in imported & set(modules) if m != name and not name.startswith(f"{m}.")
+        }
     return graph
 
 
@@ -95,8 +99,10 @@ def test_tunelab_has_no_import_cycle():
 def test_code_is_ruff_clean():
     out = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"],
-        cwd=PROJECT, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -122,29 +128,76 @@ def test_a_wheel_installed_outside_the_repo_runs_a_study(tmp_path):
             ".git", ".venv", ".tunelab", "mlruns", "build", "*.egg-info", "__pycache__", "*_cache"
         ),
     )
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
-                    "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    site = subprocess.run([python, "-c", purelib], capture_output=True, text=True,
-                          check=True).stdout.strip()  # fmt: skip
+    site = subprocess.run(
+        [python, "-c", purelib], capture_output=True, text=True, check=True
+    ).stdout.strip()
     (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     (wheel,) = (tmp_path / "dist").glob("tunelab-*.whl")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                    "-q", str(wheel)], check=True, capture_output=True, env=env)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([python, "-c", "import tunelab; print(tunelab.__file__)"], cwd=elsewhere,
-                           capture_output=True, text=True, check=True, env=env).stdout  # fmt: skip
+    where = subprocess.run(
+        [python, "-c", "import tunelab; print(tunelab.__file__)"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
     assert where.startswith(str(venv))
     out = subprocess.run(
-        [python, "-m", "tunelab", "budget=smoke", "dataset=digits", "strategy=random",
-         "strategy.max_trials=1", "quiet=true", f"workdir={elsewhere / 'work'}",
-         f"tracking.uri=sqlite:///{elsewhere / 'mlflow.db'}"],
-        cwd=elsewhere, capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+        [
+            python,
+            "-m",
+            "tunelab",
+            "budget=smoke",
+            "dataset=digits",
+            "strategy=random",
+            "strategy.max_trials=1",
+            "quiet=true",
+            f"workdir={elsewhere / 'work'}",
+            f"tracking.uri=sqlite:///{elsewhere / 'mlflow.db'}",
+        ],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "MLflow study run" in out.stderr  # quiet=true: the summary goes to stderr

@@ -19,8 +19,14 @@ from tunelab.strategies import Outcome, StrategyContext
 
 def make(overrides, tmp_path):
     cfg = load_config(["strategy=rsm", *overrides])
-    context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
-                              workdir=tmp_path, resume=False, epochs=1)  # fmt: skip
+    context = StrategyContext(
+        space=cfg.model.space,
+        objective=cfg.objective,
+        seed=0,
+        workdir=tmp_path,
+        resume=False,
+        epochs=1,
+    )
     return cfg.strategy.cls(cfg.strategy.settings, context)
 
 
@@ -89,17 +95,26 @@ def test_rsm_strategy_fits_every_run_of_the_study(tmp_path):
 
 @pytest.mark.slow
 def test_rsm_study_logs_the_surface(tracking_uri, tmp_path):
-    overrides = ["dataset=digits", "budget=smoke", "strategy=rsm", "model.tune=[lr,dropout]",
-                 "strategy.center_points=2"]  # fmt: skip
+    overrides = [
+        "dataset=digits",
+        "budget=smoke",
+        "strategy=rsm",
+        "model.tune=[lr,dropout]",
+        "strategy.center_points=2",
+    ]
     summary = run_study(overrides, tmp_path)
     client = MlflowClient(tracking_uri)
     assert len(summary.trials) == 10  # 4 factorial + 4 axial + 2 centre points
     study = client.get_run(summary.run_id)
     assert study.data.params["rsm.nature"] in ("maximum", "minimum", "saddle point")
     runs = [client.get_run(t.run_id).data for t in summary.trials]
-    coded = pd.DataFrame({"a": [float(r.params["coded.lr"]) for r in runs],
-                          "b": [float(r.params["coded.dropout"]) for r in runs],
-                          "y": [r.metrics["best_val_accuracy"] for r in runs]})  # fmt: skip
+    coded = pd.DataFrame(
+        {
+            "a": [float(r.params["coded.lr"]) for r in runs],
+            "b": [float(r.params["coded.dropout"]) for r in runs],
+            "y": [r.metrics["best_val_accuracy"] for r in runs],
+        }
+    )
     full_quadratic = smf.ols("y ~ a + b + I(a**2) + I(b**2) + a:b", coded).fit()
     assert float(study.data.params["rsm.r2"]) == pytest.approx(full_quadratic.rsquared)
     assert {"rsm/lr_dropout.png", "rsm/coefficients_coded.csv"} <= {

@@ -17,8 +17,13 @@ from conftest import free_port, tunelab_cli
 
 
 def server(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tunelab", "server", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=180)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "tunelab", "server", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def running(pid: int) -> bool:
@@ -33,8 +38,11 @@ def dashboard_trials(storage: str) -> dict[str, list[str]]:
     """What `optuna-dashboard` on `storage` lists over HTTP: each study's trial states."""
     port = free_port()
     command = Path(sys.executable).with_name("optuna-dashboard")  # its console script
-    dashboard = subprocess.Popen([command, storage, "--host", "127.0.0.1", "--port", str(port)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    dashboard = subprocess.Popen(
+        [command, storage, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     studies: list[dict] = []
     try:
@@ -65,9 +73,13 @@ def test_fewer_than_two_workers_is_refused_with_one_line(tmp_path):
 
 def test_a_state_folder_that_cannot_be_written_is_one_line(tmp_path):
     out = server("start", "--state", "/proc/tunelab-state", cwd=tmp_path)
-    assert (out.returncode, out.stderr.strip()) == (1, (
-        "tunelab server: error: --state: /proc/tunelab-state cannot hold the database and "
-        "artifacts (No such file or directory)"))  # fmt: skip
+    assert (out.returncode, out.stderr.strip()) == (
+        1,
+        (
+            "tunelab server: error: --state: /proc/tunelab-state cannot hold the database and "
+            "artifacts (No such file or directory)"
+        ),
+    )
 
 
 @pytest.mark.slow
@@ -87,9 +99,14 @@ def test_start_is_idempotent_a_study_uses_both_services_and_stop_leaves_nothing(
         assert server("status", cwd=tmp_path).stdout == started.stdout
 
         storage = state["optuna_storage"]
-        args = ["strategy=tpe", "dataset=digits", "budget=smoke", "quiet=true",
-                f"tracking.uri={state['tracking_uri']}",
-                f"strategy.storage='{storage}'"]  # fmt: skip
+        args = [
+            "strategy=tpe",
+            "dataset=digits",
+            "budget=smoke",
+            "quiet=true",
+            f"tracking.uri={state['tracking_uri']}",
+            f"strategy.storage='{storage}'",
+        ]
         study = tunelab_cli(args, cwd=tmp_path)
         assert study.returncode == 0, study.stderr
         stranger = storage.replace("postgres:@", "nobody:@")  # a role the server does not have
@@ -117,8 +134,9 @@ def test_start_is_idempotent_a_study_uses_both_services_and_stop_leaves_nothing(
     finally:
         stopped = server("stop", cwd=tmp_path)
     assert (stopped.returncode, stopped.stdout) == (0, "stopped\n")
-    assert not [p for p in [state["mlflow_pid"], postmaster, *(w.pid for w in workers)]
-                if running(p)]  # fmt: skip
+    assert not [
+        p for p in [state["mlflow_pid"], postmaster, *(w.pid for w in workers)] if running(p)
+    ]
     status = server("status", cwd=tmp_path)
     assert (status.returncode, status.stdout) == (1, "not running (state: .tunelab/server)\n")
     assert server("stop", cwd=tmp_path).stdout == "nothing was running\n"

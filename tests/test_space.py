@@ -59,11 +59,15 @@ def test_grid_enumerates_every_combination_first_parameter_slowest():
 
 
 def test_grid_spreads_points_over_ranges_log_spaced_where_log():
-    space = SearchSpace.from_config({
-        "lr": "tag(log, interval(1e-4, 1e-2))", "dropout": "interval(0.0, 0.5)",
-        "width": {"type": "int", "low": 8, "high": 512, "log": True},
-        "depth": {"type": "int", "low": 1, "high": 5, "step": 2}, "act": "choice(relu, tanh)",
-    })  # fmt: skip
+    space = SearchSpace.from_config(
+        {
+            "lr": "tag(log, interval(1e-4, 1e-2))",
+            "dropout": "interval(0.0, 0.5)",
+            "width": {"type": "int", "low": 8, "high": 512, "log": True},
+            "depth": {"type": "int", "low": 1, "high": 5, "step": 2},
+            "act": "choice(relu, tanh)",
+        }
+    )
     axes = {name: p.grid_values(3) for name, p in space.params.items()}
     assert axes["lr"] == pytest.approx([1e-4, 1e-3, 1e-2])
     assert axes["dropout"] == pytest.approx([0.0, 0.25, 0.5])

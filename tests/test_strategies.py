@@ -16,19 +16,35 @@ from tunelab.strategies import Outcome, StrategyContext
 STRATEGIES = sorted(path.stem for path in (PROJECT / "conf" / "strategy").glob("*.yaml"))
 CONTINUOUS = ["model.tune=[lr,dropout]"]
 NARROWER = {  # what a strategy needs of the default MLP space (or to keep the test quick)
-    "cmaes": CONTINUOUS, "rsm": CONTINUOUS, "grid": CONTINUOUS,
+    "cmaes": CONTINUOUS,
+    "rsm": CONTINUOUS,
+    "grid": CONTINUOUS,
     "full_factorial": ["model.tune=[lr,dropout,depth]"],
     "fractional_factorial": ["model.tune=[lr,dropout,depth]"],
-}  # fmt: skip
+}
 
 
 def strategy_for(name: str, workdir: Path, overrides: list[str] = (), **context: Any):
     """The strategy `name` of a smoke study in `workdir`; `context`: more StrategyContext
     fields (e.g. shared=True)."""
-    cfg = load_config([f"strategy={name}", "budget=smoke", f"workdir={workdir}",
-                       *NARROWER.get(name, []), *overrides])  # fmt: skip
-    context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
-                              workdir=workdir, resume=False, epochs=2, **context)  # fmt: skip
+    cfg = load_config(
+        [
+            f"strategy={name}",
+            "budget=smoke",
+            f"workdir={workdir}",
+            *NARROWER.get(name, []),
+            *overrides,
+        ]
+    )
+    context = StrategyContext(
+        space=cfg.model.space,
+        objective=cfg.objective,
+        seed=0,
+        workdir=workdir,
+        resume=False,
+        epochs=2,
+        **context,
+    )
     return cfg, cfg.strategy.cls(cfg.strategy.settings, context)
 
 
@@ -59,8 +75,11 @@ def test_gp_without_pytorch_stops_with_one_line(tmp_path, monkeypatch):
     from tunelab.strategies import gp
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(gp.importlib.util, "find_spec",
-                        lambda name: None if name == "torch" else real_find_spec(name))  # fmt: skip
+    monkeypatch.setattr(
+        gp.importlib.util,
+        "find_spec",
+        lambda name: None if name == "torch" else real_find_spec(name),
+    )
     with pytest.raises(
         ConfigError, match=r"strategy=gp: .*needs PyTorch: pip install -e '.\[gp\]'"
     ):
@@ -81,8 +100,9 @@ def test_cmaes_needs_two_ranges(tmp_path):
 def test_qmc_spreads_its_points_over_the_range(tmp_path):
     """Scrambled Sobol: after Optuna's first (random) trial, which finds the space, 4 points put
     one value in each quarter of the range."""
-    cfg, strategy = strategy_for("qmc", tmp_path, ["model.tune=[dropout]", "strategy.n_trials=5",
-                                                   "strategy.pruner=none"])  # fmt: skip
+    cfg, strategy = strategy_for(
+        "qmc", tmp_path, ["model.tune=[dropout]", "strategy.n_trials=5", "strategy.pruner=none"]
+    )
     quarters = []
     while (proposal := strategy.ask()) is not None:
         quarters.append(int(proposal.values["dropout"] / 0.5 * 4))
@@ -98,9 +118,17 @@ def test_each_worker_draws_its_own_trials(name, tmp_path):
     cfg = load_config([f"strategy={name}", "budget=smoke", *NARROWER.get(name, [])])
 
     def process(workdir: Path, worker: str, shared: bool = True):
-        context = StrategyContext(space=cfg.model.space, objective=cfg.objective, seed=0,
-                                  workdir=workdir, resume=worker != "0", epochs=2,
-                                  shared=shared, joining=worker != "0", worker=worker)  # fmt: skip
+        context = StrategyContext(
+            space=cfg.model.space,
+            objective=cfg.objective,
+            seed=0,
+            workdir=workdir,
+            resume=worker != "0",
+            epochs=2,
+            shared=shared,
+            joining=worker != "0",
+            worker=worker,
+        )
         return cfg.strategy.cls(cfg.strategy.settings, context)
 
     study = tmp_path / "study"
@@ -124,8 +152,11 @@ def test_tpe_prunes_a_trial_that_trails_the_median():
     context = StrategyContext(
         space=SearchSpace.from_config({"lr": "interval(0.001, 0.1)"}),
         objective=Objective("val_accuracy", "max"),
-        seed=0, workdir=Path("unused"), resume=False, epochs=3,
-    )  # fmt: skip
+        seed=0,
+        workdir=Path("unused"),
+        resume=False,
+        epochs=3,
+    )
     tpe = TPE(OptunaSettings(n_trials=2, n_startup_trials=1, storage="memory"), context)
     first = tpe.ask()
     assert not any(tpe.report(first, epoch, 0.9) for epoch in range(3))
@@ -146,10 +177,14 @@ def test_a_new_study_never_deletes_a_same_name_study_from_a_shared_storage(tmp_p
     _, first = strategy_for("tpe", workdir, overrides)
     proposal = first.ask()
     first.tell(proposal, Outcome("COMPLETE", 0.5, 2))
-    with pytest.raises(ConfigError, match=(
-        r"^strategy.storage: an Optuna study named 'mlp-digits-tpe-seed0' already exists in "
-        r"sqlite:///.*shared.db; continue it with resume=true, or give this study another "
-        r"study_name \(a shared storage's studies are never deleted\)$")):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=(
+            r"^strategy.storage: an Optuna study named 'mlp-digits-tpe-seed0' already exists in "
+            r"sqlite:///.*shared.db; continue it with resume=true, or give this study another "
+            r"study_name \(a shared storage's studies are never deleted\)$"
+        ),
+    ):
         strategy_for("tpe", workdir, overrides)
     import optuna
 
@@ -173,8 +208,11 @@ def test_asha_stops_a_trial_at_its_first_rung_below_the_top_third():
     context = StrategyContext(
         space=SearchSpace.from_config({"lr": "interval(0.001, 0.1)"}),
         objective=Objective("val_accuracy", "max"),
-        seed=0, workdir=Path("unused"), resume=False, epochs=9,
-    )  # fmt: skip
+        seed=0,
+        workdir=Path("unused"),
+        resume=False,
+        epochs=9,
+    )
     settings = OptunaSettings(n_trials=3, pruner="asha", storage="memory")
     tpe = TPE(settings, context)
     leader, running = tpe.ask(), tpe.ask()  # two trials at once, as two workers would run

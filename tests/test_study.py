@@ -18,9 +18,12 @@ pytestmark = pytest.mark.slow
 
 SMOKE = ["dataset=digits", "budget=smoke"]
 TRIAL_ARTIFACTS = {
-    "plots/confusion_matrix.png", "plots/learning_curves.png", "plots/weights.png",
-    "tables/confusion_matrix.csv", "reports/classification_report.json",
-}  # fmt: skip
+    "plots/confusion_matrix.png",
+    "plots/learning_curves.png",
+    "plots/weights.png",
+    "tables/confusion_matrix.csv",
+    "reports/classification_report.json",
+}
 
 
 def artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
@@ -88,8 +91,13 @@ def test_smoke_study_per_strategy_nests_trials_under_the_study(strategy, trackin
 
 
 def test_registry_champion_moves_only_when_beaten(tracking_uri, tmp_path):
-    fixed = [*SMOKE, "strategy=grid", "model.tune=[]", "tracking.register=true",
-             "tracking.model_name=champion-test"]  # fmt: skip
+    fixed = [
+        *SMOKE,
+        "strategy=grid",
+        "model.tune=[]",
+        "tracking.register=true",
+        "tracking.model_name=champion-test",
+    ]
     weak = ["model.hparams.lr=1e-6", "model.training.epochs=1"]
     strong = ["model.hparams.lr=0.01", "model.training.epochs=6"]
     first = run_study([*fixed, *weak, "study_name=weak"], tmp_path / "a")
@@ -126,11 +134,17 @@ def test_same_seed_reproduces_the_study(tracking_uri, tmp_path):
 
 def test_failing_trials_are_failed_with_reason_and_the_study_goes_on(tracking_uri, tmp_path):
     summary = run_study(
-        [*SMOKE, "strategy=grid", "model.tune=[units,lr]", "model.space.units.values=[0,16]",
-         "~model.space.lr", "+model.space.lr={type: choice, values: [1e12, 0.01]}",
-         "model.hparams.optimizer=sgd"],
+        [
+            *SMOKE,
+            "strategy=grid",
+            "model.tune=[units,lr]",
+            "model.space.units.values=[0,16]",
+            "~model.space.lr",
+            "+model.space.lr={type: choice, values: [1e12, 0.01]}",
+            "model.hparams.optimizer=sgd",
+        ],
         tmp_path,
-    )  # fmt: skip
+    )
     client = MlflowClient(tracking_uri)
     by_values = {(t.values["units"], t.values["lr"]): t for t in summary.trials}
     assert by_values[(16, 0.01)].status == "COMPLETE"
@@ -148,13 +162,32 @@ def test_failing_trials_are_failed_with_reason_and_the_study_goes_on(tracking_ur
 
 def test_mlflow_run_entry_point(mlflow_server, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "mlflow", "run", str(PROJECT), "--env-manager", "local",
-         "--experiment-name", "mlproject", "-P", "strategy=random", "-P", "dataset=digits",
-         "-P", f"overrides=budget=smoke quiet=true workdir={tmp_path}"],
-        capture_output=True, text=True, cwd=tmp_path,
-        env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server,
-             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "run",
+            str(PROJECT),
+            "--env-manager",
+            "local",
+            "--experiment-name",
+            "mlproject",
+            "-P",
+            "strategy=random",
+            "-P",
+            "dataset=digits",
+            "-P",
+            f"overrides=budget=smoke quiet=true workdir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": mlflow_server,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("mlproject")
@@ -177,12 +210,20 @@ def test_bad_initialiser_preset_stays_stuck_near_chance(tracking_uri, tmp_path):
 
 def test_pruned_trials_are_tagged_pruned_not_left_as_finished_lookalikes(tracking_uri, tmp_path):
     summary = run_study(
-        [*SMOKE, "strategy=grid", "~strategy.randomize", "~strategy.points", "~strategy.max_points",
-         "strategy.storage=unused", "~strategy.storage",  # Hydra cannot delete a null key
-         "strategy.name=prune",
-         "strategy._target_=strategies_for_tests.PruneEveryTrial", "model.training.epochs=4"],
+        [
+            *SMOKE,
+            "strategy=grid",
+            "~strategy.randomize",
+            "~strategy.points",
+            "~strategy.max_points",
+            "strategy.storage=unused",
+            "~strategy.storage",  # Hydra cannot delete a null key
+            "strategy.name=prune",
+            "strategy._target_=strategies_for_tests.PruneEveryTrial",
+            "model.training.epochs=4",
+        ],
         tmp_path,
-    )  # fmt: skip
+    )
     client = MlflowClient(tracking_uri)
     assert [t.status for t in summary.trials] == ["PRUNED", "PRUNED"]
     for trial in summary.trials:
@@ -195,27 +236,47 @@ def test_pruned_trials_are_tagged_pruned_not_left_as_finished_lookalikes(trackin
 
 def test_shootout_preset_sweeps_then_compares_each_job_its_own_study(mlflow_server, tmp_path):
     out = tunelab_cli(
-        ["-m", "experiment=optimiser_shootout", "strategy=random,grid", "seed=1",
-         "dataset=digits", "budget=smoke", "quiet=true", "model.tune=[units]",
-         "model.space.units.values=[16]", f"workdir={tmp_path}", "tracking.experiment=multirun"],
-        tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server},
-    )  # fmt: skip
+        [
+            "-m",
+            "experiment=optimiser_shootout",
+            "strategy=random,grid",
+            "seed=1",
+            "dataset=digits",
+            "budget=smoke",
+            "quiet=true",
+            "model.tune=[units]",
+            "model.space.units.values=[16]",
+            f"workdir={tmp_path}",
+            "tracking.experiment=multirun",
+        ],
+        tmp_path,
+        env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("multirun")
     studies = client.search_runs([experiment.experiment_id], "tags.`tunelab.kind` = 'study'")
     assert sorted(s.data.tags["tunelab.strategy"] for s in studies) == ["grid", "random"]
     assert all(s.info.status == "FINISHED" for s in studies)
-    comparison = client.search_runs([experiment.experiment_id],
-                                    "tags.`tunelab.kind` = 'comparison'")  # fmt: skip
+    comparison = client.search_runs(
+        [experiment.experiment_id], "tags.`tunelab.kind` = 'comparison'"
+    )
     assert len(comparison) == 1 and comparison[0].data.params["strategies"] == "grid,random"
 
 
 def test_augmented_cnn_study_logs_a_loadable_model(tracking_uri, tmp_path):
     summary = run_study(
-        [*SMOKE, "model=cnn", "strategy=grid", "model.tune=[]", "model.hparams.augment=true",
-         "dataset.augmentation.shear=0.2", "dataset.augmentation.flip=true"], tmp_path,
-    )  # fmt: skip
+        [
+            *SMOKE,
+            "model=cnn",
+            "strategy=grid",
+            "model.tune=[]",
+            "model.hparams.augment=true",
+            "dataset.augmentation.shear=0.2",
+            "dataset.augmentation.flip=true",
+        ],
+        tmp_path,
+    )
     assert summary.trials[0].status == "COMPLETE"
     client = MlflowClient(tracking_uri)
     assert client.get_run(summary.run_id).info.status == "FINISHED"
@@ -232,9 +293,16 @@ def test_study_and_registry_through_a_postgresql_backed_server(
 ):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", postgres_mlflow_server)
     mlflow.set_tracking_uri(postgres_mlflow_server)
-    summary = run_study([*SMOKE, "strategy=random", "strategy.max_trials=2",
-                         "tracking.register=true", "tracking.model_name=on-postgres"],
-                        tmp_path)  # fmt: skip
+    summary = run_study(
+        [
+            *SMOKE,
+            "strategy=random",
+            "strategy.max_trials=2",
+            "tracking.register=true",
+            "tracking.model_name=on-postgres",
+        ],
+        tmp_path,
+    )
     client = MlflowClient(postgres_mlflow_server)
     trials = children(client, summary.run_id)
     assert len(trials) == 2 and all(t.info.status == "FINISHED" for t in trials)
@@ -249,31 +317,64 @@ def test_study_and_registry_through_a_postgresql_backed_server(
 # from a smoke study at commit ec8f095, plus test_top_class_share since); the task seam must not
 # change a single name.
 CLASSIFIER_TRIAL_METRICS = {
-    "accuracy", "best_epoch", "best_val_accuracy", "epoch_time", "epochs_trained", "loss", "lr",
-    "macro_f1", "param_count", "test_accuracy", "test_macro_f1", "val_accuracy", "val_loss",
-    "val_macro_f1", "test_top_class_share", *(f"test_f1.{d}" for d in range(10)),
-}  # fmt: skip
+    "accuracy",
+    "best_epoch",
+    "best_val_accuracy",
+    "epoch_time",
+    "epochs_trained",
+    "loss",
+    "lr",
+    "macro_f1",
+    "param_count",
+    "test_accuracy",
+    "test_macro_f1",
+    "val_accuracy",
+    "val_loss",
+    "val_macro_f1",
+    "test_top_class_share",
+    *(f"test_f1.{d}" for d in range(10)),
+}
 CLASSIFIER_STUDY_METRICS = {
-    "best_trial_test_accuracy", "best_trial_test_macro_f1", "best_val_accuracy",
-    "cumulative_epochs", "trials", "trials_completed", "trials_failed", "trials_pruned",
+    "best_trial_test_accuracy",
+    "best_trial_test_macro_f1",
+    "best_val_accuracy",
+    "cumulative_epochs",
+    "trials",
+    "trials_completed",
+    "trials_failed",
+    "trials_pruned",
     "wall_time_s",
-}  # fmt: skip
+}
 CLASSIFIER_TRIAL_TAGS = {
-    "mlflow.parentRunId", "mlflow.runName", "tunelab.budget", "tunelab.dataset",
-    "tunelab.git_commit", "tunelab.kind", "tunelab.model", "tunelab.objective",
-    "tunelab.process", "tunelab.record", "tunelab.repetition", "tunelab.seed",
+    "mlflow.parentRunId",
+    "mlflow.runName",
+    "tunelab.budget",
+    "tunelab.dataset",
+    "tunelab.git_commit",
+    "tunelab.kind",
+    "tunelab.model",
+    "tunelab.objective",
+    "tunelab.process",
+    "tunelab.record",
+    "tunelab.repetition",
+    "tunelab.seed",
     "tunelab.stop_reason",
-    "tunelab.strategy", "tunelab.study_id", "tunelab.study_name", "tunelab.trial_id",
-    "tunelab.trial_index", "tunelab.trial_key", "tunelab.trial_status", "tunelab.tuned",
+    "tunelab.strategy",
+    "tunelab.study_id",
+    "tunelab.study_name",
+    "tunelab.trial_id",
+    "tunelab.trial_index",
+    "tunelab.trial_key",
+    "tunelab.trial_status",
+    "tunelab.tuned",
     "tunelab.version",
-}  # fmt: skip
+}
 
 
 def test_a_classification_study_logs_the_names_it_logged_before_the_task_seam(
     tracking_uri, tmp_path
 ):
-    summary = run_study([*SMOKE, "model=cnn", "strategy=random", "strategy.max_trials=1"],
-                        tmp_path)  # fmt: skip
+    summary = run_study([*SMOKE, "model=cnn", "strategy=random", "strategy.max_trials=1"], tmp_path)
     client = MlflowClient(tracking_uri)
     (trial,) = children(client, summary.run_id)
     metrics = set(trial.data.metrics)
@@ -286,8 +387,11 @@ def test_a_classification_study_logs_the_names_it_logged_before_the_task_seam(
     study = client.get_run(summary.run_id)
     assert set(study.data.metrics) == CLASSIFIER_STUDY_METRICS
     assert artifact_paths(client, summary.run_id) == {  # and the searched space since 36
-        "best_so_far.csv", "config/resolved.yaml", "config/space.yaml", "plots/best_so_far.png",
-    }  # fmt: skip
+        "best_so_far.csv",
+        "config/resolved.yaml",
+        "config/space.yaml",
+        "plots/best_so_far.png",
+    }
     assert study.data.params["objective.name"] == "val_accuracy"
     assert study.data.params["objective.direction"] == "max"
     sizes = {k: study.data.params[f"data.n_{k}"] for k in ("train", "val", "test")}
@@ -297,11 +401,19 @@ def test_a_classification_study_logs_the_names_it_logged_before_the_task_seam(
 
 def test_a_study_whose_first_trials_all_fail_alike_stops_with_one_line(mlflow_server, tmp_path):
     out = tunelab_cli(
-        [*SMOKE, "strategy=random", "strategy.max_trials=6", "model.tune=[lr]",
-         "model.hparams.units=0", "quiet=true", f"workdir={tmp_path}",
-         "tracking.experiment=all-fail"],
-        tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server},
-    )  # fmt: skip
+        [
+            *SMOKE,
+            "strategy=random",
+            "strategy.max_trials=6",
+            "model.tune=[lr]",
+            "model.hparams.units=0",
+            "quiet=true",
+            f"workdir={tmp_path}",
+            "tracking.experiment=all-fail",
+        ],
+        tmp_path,
+        env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith(

@@ -15,8 +15,9 @@ from tunelab.schema import ConfigError
 from tunelab.tracking import reachability
 
 
-@pytest.mark.parametrize(("seconds", "policy"), [(0, (0, 0)), (2, (2, 1)), (30, (5, 1)),
-                                                 (240, (6, 4)), (1e9, (10, 120))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("seconds", "policy"), [(0, (0, 0)), (2, (2, 1)), (30, (5, 1)), (240, (6, 4)), (1e9, (10, 120))]
+)
 def test_retry_seconds_become_mlflow_retries_that_wait_at_least_that_long(seconds, policy):
     assert reachability.retry_policy(seconds) == policy
     retries, factor = policy
@@ -44,28 +45,38 @@ def test_an_outage_is_told_apart_from_other_errors():
     uri = "http://127.0.0.1:5000"
     try:
         try:
-            raise requests.exceptions.ConnectionError("Max retries exceeded (Caused by "
-                                                      "NewConnectionError: [Errno 111] "
-                                                      "Connection refused)")  # fmt: skip
+            raise requests.exceptions.ConnectionError(
+                "Max retries exceeded (Caused by "
+                "NewConnectionError: [Errno 111] "
+                "Connection refused)"
+            )
         except requests.exceptions.ConnectionError as error:
             raise MlflowException(  # noqa: B904 (as MLflow raises it: chained implicitly)
                 f"API request to {uri}/api/2.0/mlflow/runs/log-batch failed with exception {error}"
             )
     except MlflowException as error:
         line = reachability.describe_outage(error, uri)
-    assert line.startswith(f"the tracking server {uri} stopped answering (…/runs/log-batch: "
-                           "connection refused; ")  # fmt: skip
+    assert line.startswith(
+        f"the tracking server {uri} stopped answering (…/runs/log-batch: connection refused; "
+    )
     assert reachability.describe_outage(MlflowException("RESOURCE_DOES_NOT_EXIST"), uri) is None
     assert reachability.describe_outage(ValueError("x"), uri) is None
 
 
-@pytest.mark.parametrize(("uri", "message"), [
-    ("http://127.0.0.1:1", "tracking.uri: nothing answers at http://127.0.0.1:1 (connection "
-                           "refused)"),
-    ("postgresql+psycopg://nouser:secret@127.0.0.1:1/x",
-     "tracking.uri: cannot connect to postgresql+psycopg://nouser:***@127.0.0.1:1/x ("),
-    ("sqlite:////proc/mlflow.db", "tracking.uri: sqlite:////proc/mlflow.db cannot be written"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        (
+            "http://127.0.0.1:1",
+            "tracking.uri: nothing answers at http://127.0.0.1:1 (connection refused)",
+        ),
+        (
+            "postgresql+psycopg://nouser:secret@127.0.0.1:1/x",
+            "tracking.uri: cannot connect to postgresql+psycopg://nouser:***@127.0.0.1:1/x (",
+        ),
+        ("sqlite:////proc/mlflow.db", "tracking.uri: sqlite:////proc/mlflow.db cannot be written"),
+    ],
+)
 def test_a_study_with_an_unusable_tracking_uri_is_one_line_within_seconds(uri, message, tmp_path):
     out = tunelab_cli([f"tracking.uri={uri}", "budget=smoke"], tmp_path, timeout=30)
     assert out.returncode == 2
@@ -76,12 +87,17 @@ def test_a_study_with_an_unusable_tracking_uri_is_one_line_within_seconds(uri, m
 
 def test_an_unreachable_optuna_storage_is_one_line_before_anything_runs(tmp_path):
     storage = "postgresql+psycopg://nouser:secret@127.0.0.1:1/optuna"
-    out = tunelab_cli(["strategy=tpe", f"strategy.storage='{storage}'", "budget=smoke"],
-                      tmp_path, timeout=30)  # fmt: skip
-    assert (out.returncode, out.stderr.strip()) == (2, (
-        "tunelab: error: strategy.storage: cannot connect to "
-        "postgresql+psycopg://nouser:***@127.0.0.1:1/optuna (connection failed: connection to "
-        'server at "127.0.0.1", port 1 failed: Connection refused)'))  # fmt: skip
+    out = tunelab_cli(
+        ["strategy=tpe", f"strategy.storage='{storage}'", "budget=smoke"], tmp_path, timeout=30
+    )
+    assert (out.returncode, out.stderr.strip()) == (
+        2,
+        (
+            "tunelab: error: strategy.storage: cannot connect to "
+            "postgresql+psycopg://nouser:***@127.0.0.1:1/optuna (connection failed: connection to "
+            'server at "127.0.0.1", port 1 failed: Connection refused)'
+        ),
+    )
     assert not (tmp_path / "mlflow.db").exists()
 
 
@@ -94,13 +110,25 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path):
 
 def test_compare_against_an_unreachable_server_is_one_line():
     out = subprocess.run(
-        [sys.executable, "-m", "tunelab.compare", "optimisers", "--tracking-uri",
-         "http://127.0.0.1:1"], capture_output=True, text=True, cwd=PROJECT, timeout=30,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tunelab.compare",
+            "optimisers",
+            "--tracking-uri",
+            "http://127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=30,
+    )
     assert out.returncode == 2
-    assert out.stderr.strip() == ("tunelab.compare: error: --tracking-uri: nothing answers at "
-                                  "http://127.0.0.1:1 (connection refused); start the server "
-                                  "(e.g. `mlflow server`) or fix the URI")  # fmt: skip
+    assert out.stderr.strip() == (
+        "tunelab.compare: error: --tracking-uri: nothing answers at "
+        "http://127.0.0.1:1 (connection refused); start the server "
+        "(e.g. `mlflow server`) or fix the URI"
+    )
 
 
 def test_a_server_that_is_not_mlflow_is_named(tmp_path):

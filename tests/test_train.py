@@ -66,25 +66,34 @@ def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
     assert keras().models.load_model(tmp_path / "m.keras").output.shape[-1] == 10
     cifar_like = augmenter(Augmentation(rotation=15, shift=0.1, shear=0.2, zoom=0.2, flip=True))
     assert [type(layer).__name__ for layer in cifar_like.layers] == [
-        "RandomFlip", "RandomRotation", "RandomTranslation", "RandomShear", "RandomZoom",
-    ]  # fmt: skip
+        "RandomFlip",
+        "RandomRotation",
+        "RandomTranslation",
+        "RandomShear",
+        "RandomZoom",
+    ]
     assert augmenter(digits.spec.augmentation) is None  # nothing to transform
 
 
-@pytest.mark.parametrize(("n_train", "batch_size", "set_to", "momentum"), [
-    (3660, 64, None, 0.9),  # 58 steps per epoch: 1 - 6/58 is below the floor 0.9
-    (40000, 64, None, 0.99),  # 625 steps: Keras' default
-    (12000, 64, None, 1 - 6 / 188),  # in between: a sixth of an epoch
-    (3660, 64, 0.99, 0.99),  # as set
-    (3660, 0, None, 0.9),  # full batch: one step per epoch
-])  # fmt: skip
-def test_batch_norm_averages_over_a_sixth_of_an_epoch(digits, n_train, batch_size, set_to,
-                                                      momentum):  # fmt: skip
+@pytest.mark.parametrize(
+    ("n_train", "batch_size", "set_to", "momentum"),
+    [
+        (3660, 64, None, 0.9),  # 58 steps per epoch: 1 - 6/58 is below the floor 0.9
+        (40000, 64, None, 0.99),  # 625 steps: Keras' default
+        (12000, 64, None, 1 - 6 / 188),  # in between: a sixth of an epoch
+        (3660, 64, 0.99, 0.99),  # as set
+        (3660, 0, None, 0.9),  # full batch: one step per epoch
+    ],
+)
+def test_batch_norm_averages_over_a_sixth_of_an_epoch(
+    digits, n_train, batch_size, set_to, momentum
+):
     from dataclasses import replace
 
     spec = replace(digits.spec, n_train=n_train)
-    hp = CNNHParams(blocks=1, filters=4, dense_units=8, batch_size=batch_size,
-                    batch_norm_momentum=set_to)  # fmt: skip
+    hp = CNNHParams(
+        blocks=1, filters=4, dense_units=8, batch_size=batch_size, batch_norm_momentum=set_to
+    )
     assert hp.momentum_for(spec) == pytest.approx(momentum)
     norms = [layer for layer in CNN.build(hp, spec).layers if "batch_norm" in layer.name]
     assert norms and all(layer.momentum == pytest.approx(momentum) for layer in norms)
@@ -129,14 +138,27 @@ def test_fit_records_every_epoch_with_macro_f1_lr_and_time(digits, task):
     seen = []
     objective = Objective("val_macro_f1", "max")
     fit = train.fit(
-        cfg.model, hp, task, epochs=3, initial_epoch=0, seed=1, objective=objective,
+        cfg.model,
+        hp,
+        task,
+        epochs=3,
+        initial_epoch=0,
+        seed=1,
+        objective=objective,
         on_epoch=lambda e, m, images: seen.append(e) or False,
-    )  # fmt: skip
+    )
     assert seen == [0, 1, 2] and fit.stop_reason == "completed"
     assert set(fit.history[0]) == {
-        "epoch", "loss", "accuracy", "macro_f1", "val_loss", "val_accuracy", "val_macro_f1", "lr",
+        "epoch",
+        "loss",
+        "accuracy",
+        "macro_f1",
+        "val_loss",
+        "val_accuracy",
+        "val_macro_f1",
+        "lr",
         "epoch_time",
-    }  # fmt: skip
+    }
     assert [h["lr"] for h in fit.history] == pytest.approx([1e-3, 5e-4, 2.5e-4])
     history = [{**h, "val_macro_f1": v} for h, v in zip(fit.history, (0.5, 0.7, 0.6), strict=True)]
     assert task.score(history, None, objective) == (0.7, 1)  # the best epoch
@@ -153,9 +175,15 @@ def test_fit_records_every_epoch_with_macro_f1_lr_and_time(digits, task):
 def test_a_true_hook_answer_prunes_the_trial(task):
     cfg = load_config(["dataset=digits"])
     fit = train.fit(
-        cfg.model, cfg.model.hparams, task, epochs=5, initial_epoch=0, seed=1,
-        objective=ACCURACY, on_epoch=lambda epoch, metrics, images: epoch == 1,
-    )  # fmt: skip
+        cfg.model,
+        cfg.model.hparams,
+        task,
+        epochs=5,
+        initial_epoch=0,
+        seed=1,
+        objective=ACCURACY,
+        on_epoch=lambda epoch, metrics, images: epoch == 1,
+    )
     assert fit.stop_reason == "pruned" and len(fit.history) == 2
 
 
@@ -168,9 +196,15 @@ def test_trained_models_are_freed_with_their_traced_graphs(task):
 
     def graphs_alive_after_a_trial(seed: int) -> int:
         train.fit(
-            cfg.model, cfg.model.hparams, task, epochs=1, initial_epoch=0, seed=seed,
-            objective=ACCURACY, on_epoch=lambda epoch, metrics, images: False,
-        )  # fmt: skip
+            cfg.model,
+            cfg.model.hparams,
+            task,
+            epochs=1,
+            initial_epoch=0,
+            seed=seed,
+            objective=ACCURACY,
+            on_epoch=lambda epoch, metrics, images: False,
+        )
         gc.collect()
         return sum(type(o).__name__ == "FuncGraph" for o in gc.get_objects())
 
@@ -182,9 +216,15 @@ def test_trained_models_are_freed_with_their_traced_graphs(task):
 def test_evaluation_and_its_figures(digits, task):
     cfg = load_config(["dataset=digits"])
     fit = train.fit(
-        cfg.model, cfg.model.hparams, task, epochs=2, initial_epoch=0, seed=1,
-        objective=ACCURACY, on_epoch=lambda e, m, images: False,
-    )  # fmt: skip
+        cfg.model,
+        cfg.model.hparams,
+        task,
+        epochs=2,
+        initial_epoch=0,
+        seed=1,
+        objective=ACCURACY,
+        on_epoch=lambda e, m, images: False,
+    )
     result = task.evaluate(fit.model, cfg.model.hparams)
     assert set(result.metrics) == {"test_accuracy", "test_macro_f1", "test_top_class_share"} | {
         f"test_f1.{d}" for d in range(10)
@@ -226,14 +266,23 @@ def test_weight_stats_are_what_they_say():
 def test_saved_weights_rebuild_the_trained_model_uncompiled(task, digits, tmp_path):
     cfg = load_config(["dataset=digits"])
     hp = cfg.model.hparams_for({"units": 32, "depth": 2})
-    fit = train.fit(cfg.model, hp, task, epochs=1, initial_epoch=0, seed=0,
-                    objective=ACCURACY, on_epoch=lambda e, m, images: False)  # fmt: skip
+    fit = train.fit(
+        cfg.model,
+        hp,
+        task,
+        epochs=1,
+        initial_epoch=0,
+        seed=0,
+        objective=ACCURACY,
+        on_epoch=lambda e, m, images: False,
+    )
     train.save_weights(fit.model, tmp_path / "w.npz")
     rebuilt, example = task.servable(cfg.model.cls, hp, tmp_path / "w.npz")
     assert not rebuilt.compiled  # serving needs no optimizer, loss or tunelab metric
     assert np.array_equal(example, digits.x_test[:5])
-    assert np.array_equal(rebuilt.predict(digits.x_test, verbose=0),
-                          fit.model.predict(digits.x_test, verbose=0))  # fmt: skip
+    assert np.array_equal(
+        rebuilt.predict(digits.x_test, verbose=0), fit.model.predict(digits.x_test, verbose=0)
+    )
     warm = cfg.model.cls.build(hp, digits.spec)
     train.load_weights(warm, tmp_path / "w.npz")
     assert_same_weights(warm, fit.model)

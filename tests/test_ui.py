@@ -11,8 +11,14 @@ from conftest import PROJECT, run_study
 SCREENSHOTS = PROJECT / "test-output" / "ui"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium on a closed network: no background connections that would be refused (README)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TRAINING_VIEW = "workflowType=machine_learning"  # else MLflow 3.17 opens its GenAI view
 
 
@@ -49,12 +55,25 @@ def test_a_study_its_trials_artifacts_comparison_and_champion_in_the_ui(
 
     from tunelab.compare import reports
 
-    summary = run_study(["strategy=full_factorial", "model.tune=[lr,dropout]", "dataset=digits",
-                         "budget=smoke", "tracking.experiment=ui-check", "tracking.register=true",
-                         "tracking.model_name=ui-check-model"], tmp_path)  # fmt: skip
-    query = reports.Query(experiment="ui-check", tracking_uri=tracking_uri,
-                          study=summary.study_id, filter="tags.`tunelab.kind` = 'trial'",
-                          cache_dir=tmp_path / "cache")  # fmt: skip
+    summary = run_study(
+        [
+            "strategy=full_factorial",
+            "model.tune=[lr,dropout]",
+            "dataset=digits",
+            "budget=smoke",
+            "tracking.experiment=ui-check",
+            "tracking.register=true",
+            "tracking.model_name=ui-check-model",
+        ],
+        tmp_path,
+    )
+    query = reports.Query(
+        experiment="ui-check",
+        tracking_uri=tracking_uri,
+        study=summary.study_id,
+        filter="tags.`tunelab.kind` = 'trial'",
+        cache_dir=tmp_path / "cache",
+    )
     reports.factorial(query, ["coded.lr", "coded.dropout"], order=1)
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("ui-check").experiment_id
@@ -77,8 +96,9 @@ def test_a_study_its_trials_artifacts_comparison_and_champion_in_the_ui(
     page.locator("img[src^='blob:'], img[src^='data:image/png']").first.wait_for(timeout=10_000)
     shot(page, "2-trial-confusion-matrix")
 
-    open_page(page, f"{base}/runs/{runs['factorial-analysis']}/artifacts?{TRAINING_VIEW}",
-              "factorial")  # fmt: skip
+    open_page(
+        page, f"{base}/runs/{runs['factorial-analysis']}/artifacts?{TRAINING_VIEW}", "factorial"
+    )
     page.get_by_text("factorial", exact=True).first.click()
     for name in ("anova.csv", "effects.md", "main_effects.png", "half_normal.png"):
         page.get_by_text(name, exact=True).first.wait_for(timeout=10_000)

@@ -16,15 +16,22 @@ from tunelab.schema import ConfigError
 from tunelab.study import study_folder
 
 
-@pytest.mark.parametrize(("strategy", "instead"), [
-    ("hyperband", "strategy=tpe strategy.pruner=hyperband (Optuna's Hyperband pruner)"),
-    ("bayesian", "strategy=gp (Optuna's Gaussian process)"),
-    ("gp_ei", "strategy=gp (Optuna's Gaussian process)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("strategy", "instead"),
+    [
+        ("hyperband", "strategy=tpe strategy.pruner=hyperband (Optuna's Hyperband pruner)"),
+        ("bayesian", "strategy=gp (Optuna's Gaussian process)"),
+        ("gp_ei", "strategy=gp (Optuna's Gaussian process)"),
+    ],
+)
 def test_a_strategy_that_runs_in_one_process_refuses_workers_naming_what_does(strategy, instead):
-    with pytest.raises(ConfigError, match=(
-        rf"^workers: strategy={strategy} runs in one process; with workers=2 use "
-        rf"{instead.replace('(', '[(]').replace(')', '[)]')}$")):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=(
+            rf"^workers: strategy={strategy} runs in one process; with workers=2 use "
+            rf"{instead.replace('(', '[(]').replace(')', '[)]')}$"
+        ),
+    ):
         load_config([f"strategy={strategy}", "workers=2"])
 
 
@@ -60,8 +67,10 @@ def test_workers_get_one_gpu_each_round_robin_from_the_device_list(tmp_path, mon
         "23232"
     )
     assert gpu_environment(1, ["2", "3"]) == {
-        "CUDA_VISIBLE_DEVICES": "3", "TF_FORCE_GPU_ALLOW_GROWTH": "true", GPU: "3"
-    }  # fmt: skip
+        "CUDA_VISIBLE_DEVICES": "3",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        GPU: "3",
+    }
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     assert gpus() == [] and gpu_environment(1, []) == {}  # no GPU: nothing is set
 
@@ -75,11 +84,22 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
 
     # 8 epochs a trial, so that the coordinator's six trials outlast worker 1's start-up
     # (TensorFlow's import) and worker 1 takes some; this is a margin in time, not a guarantee
-    out = tunelab_cli(["strategy=tpe", "strategy.n_trials=6", "strategy.pruner=none",
-                       "model.training.epochs=8", "workers=2", "dataset=digits",
-                       "budget=smoke", "quiet=true", "tracking.experiment=workers"],
-                      cwd=tmp_path, timeout=600,
-                      env=fake_nvidia_smi(tmp_path / "bin", 2))  # fmt: skip
+    out = tunelab_cli(
+        [
+            "strategy=tpe",
+            "strategy.n_trials=6",
+            "strategy.pruner=none",
+            "model.training.epochs=8",
+            "workers=2",
+            "dataset=digits",
+            "budget=smoke",
+            "quiet=true",
+            "tracking.experiment=workers",
+        ],
+        cwd=tmp_path,
+        timeout=600,
+        env=fake_nvidia_smi(tmp_path / "bin", 2),
+    )
     assert out.returncode == 0, out.stderr
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("workers").experiment_id
@@ -92,10 +112,14 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     assert {t.data.tags["tunelab.worker"] for t in trials} == {"0", "1"}  # both ran trials
     assert all(t.data.tags["tunelab.gpu"] == t.data.tags["tunelab.worker"] for t in trials)
 
-    folder = study_folder(tmp_path / ".tunelab", "mlp-digits-tpe-seed0",
-                          TrackingSettings(uri=tracking_uri, experiment="workers"))  # fmt: skip
-    optuna_study = optuna.load_study(study_name=folder.name,
-                                     storage=f"sqlite:///{folder / 'optuna.db'}")  # fmt: skip
+    folder = study_folder(
+        tmp_path / ".tunelab",
+        "mlp-digits-tpe-seed0",
+        TrackingSettings(uri=tracking_uri, experiment="workers"),
+    )
+    optuna_study = optuna.load_study(
+        study_name=folder.name, storage=f"sqlite:///{folder / 'optuna.db'}"
+    )
     assert [t.state.name for t in optuna_study.trials] == ["COMPLETE"] * 6
     assert list((folder / "worker-1").glob(f"*/{folder.name}/trials.jsonl"))  # its own folder
     records = [json.loads(t.data.tags["tunelab.record"]) for t in trials]  # every worker's
@@ -118,8 +142,7 @@ def test_a_worker_that_cannot_join_fails_the_study_with_its_log(tmp_path):
         crew.wait()
 
 
-def test_a_worker_joining_without_a_number_is_labelled_by_its_host_and_pid(tmp_path,
-                                                                         monkeypatch):  # fmt: skip
+def test_a_worker_joining_without_a_number_is_labelled_by_its_host_and_pid(tmp_path, monkeypatch):
     import os
     import socket
 
@@ -140,10 +163,20 @@ def test_a_coordinator_that_fails_before_its_workers_join_stops_them(tracking_ur
     from mlflow.tracking import MlflowClient
 
     missing = tmp_path / "missing.npz"
-    out = tunelab_cli(["strategy=tpe", "workers=2", "model=cnn", "dataset=cifar10",
-                       f"dataset.path={missing}", "budget=smoke", "quiet=true",
-                       "tracking.experiment=workers-no-data"],
-                      cwd=tmp_path, timeout=300)  # fmt: skip
+    out = tunelab_cli(
+        [
+            "strategy=tpe",
+            "workers=2",
+            "model=cnn",
+            "dataset=cifar10",
+            f"dataset.path={missing}",
+            "budget=smoke",
+            "quiet=true",
+            "tracking.experiment=workers-no-data",
+        ],
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert out.returncode == 2, out.stderr  # a configuration error
     last_line = out.stderr.strip().splitlines()[-1]
     assert last_line == f"tunelab: error: dataset.path: no file at {str(missing)!r}"
@@ -160,10 +193,20 @@ def test_a_coordinator_that_fails_before_its_workers_join_stops_them(tracking_ur
 def test_two_workers_share_a_design_each_point_run_once(tracking_uri, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    out = tunelab_cli(["strategy=full_factorial", "model.tune=[lr,dropout]",
-                       "strategy.center_points=1", "workers=2", "dataset=digits",
-                       "budget=smoke", "quiet=true", "tracking.experiment=design"],
-                      cwd=tmp_path, timeout=600)  # fmt: skip
+    out = tunelab_cli(
+        [
+            "strategy=full_factorial",
+            "model.tune=[lr,dropout]",
+            "strategy.center_points=1",
+            "workers=2",
+            "dataset=digits",
+            "budget=smoke",
+            "quiet=true",
+            "tracking.experiment=design",
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("design").experiment_id
@@ -205,15 +248,31 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_its_run_killed(tracking_u
     import psutil
     from mlflow.tracking import MlflowClient
 
-    args = ["strategy=tpe", "strategy.n_trials=16", "strategy.pruner=none",
-            "strategy.heartbeat_seconds=1", "model.training.epochs=8", "workers=2",
-            "dataset=digits", "budget=smoke", "quiet=true",
-            "tracking.experiment=faults"]  # fmt: skip
+    args = [
+        "strategy=tpe",
+        "strategy.n_trials=16",
+        "strategy.pruner=none",
+        "strategy.heartbeat_seconds=1",
+        "model.training.epochs=8",
+        "workers=2",
+        "dataset=digits",
+        "budget=smoke",
+        "quiet=true",
+        "tracking.experiment=faults",
+    ]
     env = {**os.environ, "TUNELAB_TEST_KILL": "epoch:1@1"}
-    coordinator = subprocess.Popen([sys.executable, "-m", "tunelab", *args], cwd=tmp_path,
-                                   env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    folder = study_folder(tmp_path / ".tunelab", "mlp-digits-tpe-seed0",
-                          TrackingSettings(uri=tracking_uri, experiment="faults"))  # fmt: skip
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "tunelab", *args],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    folder = study_folder(
+        tmp_path / ".tunelab",
+        "mlp-digits-tpe-seed0",
+        TrackingSettings(uri=tracking_uri, experiment="faults"),
+    )
     deadline = time.time() + 300
     seen = False
     while time.time() < deadline:  # until worker 1 has died (a zombie until reaped)
@@ -222,10 +281,23 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_its_run_killed(tracking_u
         if seen and not alive:
             break
         time.sleep(0.2)
-    rejoined = subprocess.run([sys.executable, "-m", "tunelab", "worker", "--study", folder.name,
-                               "--storage", f"sqlite:///{folder / 'optuna.db'}"],
-                              env={**os.environ, "TUNELAB_WORKER": "2"}, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    rejoined = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tunelab",
+            "worker",
+            "--study",
+            folder.name,
+            "--storage",
+            f"sqlite:///{folder / 'optuna.db'}",
+        ],
+        env={**os.environ, "TUNELAB_WORKER": "2"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     _, stderr = coordinator.communicate(timeout=300)
     assert coordinator.returncode == 0, stderr
     assert rejoined.returncode == 0, rejoined.stderr

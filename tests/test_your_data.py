@@ -34,9 +34,13 @@ def digits(n: int = 400) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_model(hp):
-    model = keras.Sequential([keras.layers.Flatten(),
-                              keras.layers.Dense(hp.Int("units", 8, 64, step=8), "relu"),
-                              keras.layers.Dense(10, "softmax")])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.layers.Flatten(),
+            keras.layers.Dense(hp.Int("units", 8, 64, step=8), "relu"),
+            keras.layers.Dense(10, "softmax"),
+        ]
+    )
     model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -51,14 +55,21 @@ def runs_of(tracking_uri: str, experiment: str) -> list:
 X, Y = np.zeros((300, 4)), np.arange(300) % 3
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ((X, Y[:250], None, None), "x, y: the features have 300 rows but the targets 250"),
-    ((X, Y, (X[:50], Y[:40]), None), "validation_data: the features have 50 rows but the "
-                                     "targets 40"),
-    ((X, Y, None, (X[:20], Y[:30])), "test_data: the features have 20 rows but the targets 30"),
-    (({"a": X, "b": X[:250]}, Y, None, None), "x, y: the inputs of the dict differ in length "
-                                              "(a 300, b 250 rows)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((X, Y[:250], None, None), "x, y: the features have 300 rows but the targets 250"),
+        (
+            (X, Y, (X[:50], Y[:40]), None),
+            "validation_data: the features have 50 rows but the targets 40",
+        ),
+        ((X, Y, None, (X[:20], Y[:30])), "test_data: the features have 20 rows but the targets 30"),
+        (
+            ({"a": X, "b": X[:250]}, Y, None, None),
+            "x, y: the inputs of the dict differ in length (a 300, b 250 rows)",
+        ),
+    ],
+)
 def test_features_and_targets_of_different_lengths_are_one_line(args, message):
     x, y, validation, test = args
     with pytest.raises(ConfigError) as error:
@@ -71,9 +82,19 @@ def test_mismatched_lengths_are_refused_before_any_run(tracking_uri, tmp_path):
     """Before the check, 50 rows of x were dropped without a word and both trials COMPLETE."""
     x, y = digits(300)
     with pytest.raises(ConfigError, match="x, y: the features have 300 rows but the targets 250"):
-        tunelab.tune(build_model, x, y[:250], validation_split=0.2, strategy="random",
-                     max_trials=2, epochs=1, tracking_uri=tracking_uri, experiment="lengths",
-                     workdir=str(tmp_path), quiet=True)  # fmt: skip
+        tunelab.tune(
+            build_model,
+            x,
+            y[:250],
+            validation_split=0.2,
+            strategy="random",
+            max_trials=2,
+            epochs=1,
+            tracking_uri=tracking_uri,
+            experiment="lengths",
+            workdir=str(tmp_path),
+            quiet=True,
+        )
     assert runs_of(tracking_uri, "lengths") == []
 
 
@@ -96,12 +117,24 @@ def test_a_study_whose_every_trial_failed_is_an_error_naming_the_first_reason(
     Explode.fits = 0
     x, y = digits()
     with pytest.raises(StudyFailed) as error:
-        tunelab.tune(build_model, x, y, validation_split=0.25, strategy="random", max_trials=2,
-                     epochs=1, callbacks=[Explode()], tracking_uri=tracking_uri,
-                     experiment="all-failed", workdir=str(tmp_path))  # fmt: skip
+        tunelab.tune(
+            build_model,
+            x,
+            y,
+            validation_split=0.25,
+            strategy="random",
+            max_trials=2,
+            epochs=1,
+            callbacks=[Explode()],
+            tracking_uri=tracking_uri,
+            experiment="all-failed",
+            workdir=str(tmp_path),
+        )
     message = str(error.value)
-    assert message.startswith("all 2 trials failed; the first with RuntimeError: exploded in "
-                              "fit 1 second line of the reason (its MLflow run ")  # fmt: skip
+    assert message.startswith(
+        "all 2 trials failed; the first with RuntimeError: exploded in "
+        "fit 1 second line of the reason (its MLflow run "
+    )
     assert "\n" not in message
     console = capfd.readouterr().err.splitlines()
     assert "trial 0 failed: RuntimeError: exploded in fit 1 second line of the reason" in console
@@ -117,11 +150,24 @@ def test_a_study_whose_every_trial_failed_is_an_error_naming_the_first_reason(
 def test_an_objective_the_model_does_not_report_is_refused_before_any_run(tracking_uri, tmp_path):
     x, y = digits()
     with pytest.raises(ConfigError) as error:
-        tunelab.tune(build_model, x, y, validation_split=0.25, strategy="random", max_trials=2,
-                     epochs=1, objective="val_nonexistent", tracking_uri=tracking_uri,
-                     experiment="objective", workdir=str(tmp_path), quiet=True)  # fmt: skip
-    assert str(error.value) == ("objective: the model does not report 'val_nonexistent'; it "
-                                "reports accuracy, loss, val_accuracy, val_loss")  # fmt: skip
+        tunelab.tune(
+            build_model,
+            x,
+            y,
+            validation_split=0.25,
+            strategy="random",
+            max_trials=2,
+            epochs=1,
+            objective="val_nonexistent",
+            tracking_uri=tracking_uri,
+            experiment="objective",
+            workdir=str(tmp_path),
+            quiet=True,
+        )
+    assert str(error.value) == (
+        "objective: the model does not report 'val_nonexistent'; it "
+        "reports accuracy, loss, val_accuracy, val_loss"
+    )
     assert runs_of(tracking_uri, "objective") == []
 
 
@@ -138,24 +184,28 @@ def test_a_served_model_encodes_raw_columns_and_answers_with_labels():
     assert ServedModel("classification", {}, None).answers(output).tolist() == [0, 1]
     sigmoid = np.array([[0.7], [0.1]])
     assert ServedModel("classification", {}, ["no", "yes"]).answers(sigmoid).tolist() == [
-        "yes", "no"
-    ]  # fmt: skip
+        "yes",
+        "no",
+    ]
     assert ServedModel("regression", {}, None).answers(np.array([[1.5], [2.5]])).tolist() == [
-        1.5, 2.5
-    ]  # fmt: skip
+        1.5,
+        2.5,
+    ]
 
 
 def houses(n: int = 400) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"size": rng.normal(50, 10, n),
-                          "region": rng.choice(["east", "west", "north"], n)})  # fmt: skip
+    frame = pd.DataFrame(
+        {"size": rng.normal(50, 10, n), "region": rng.choice(["east", "west", "north"], n)}
+    )
     frame["price"] = np.where(frame["size"] + 10 * (frame["region"] == "east") > 55, "high", "low")
     return frame
 
 
 def classifier(hp):
-    model = keras.Sequential([keras.layers.Dense(hp.Choice("units", [8, 16]), "relu"),
-                              keras.layers.Dense(2, "softmax")])  # fmt: skip
+    model = keras.Sequential(
+        [keras.layers.Dense(hp.Choice("units", [8, 16]), "relu"), keras.layers.Dense(2, "softmax")]
+    )
     model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -165,15 +215,27 @@ def test_a_dataframe_is_encoded_from_its_training_rows_and_its_model_takes_raw_r
     tracking_uri, tmp_path
 ):
     frame = houses()
-    result = tunelab.tune(classifier, frame, target="price", validation_split=0.25,
-                          strategy="grid", epochs=3, objective="val_accuracy", register=True,
-                          model_name="houses", tracking_uri=tracking_uri, experiment="frames",
-                          workdir=str(tmp_path), quiet=True)  # fmt: skip
+    result = tunelab.tune(
+        classifier,
+        frame,
+        target="price",
+        validation_split=0.25,
+        strategy="grid",
+        epochs=3,
+        objective="val_accuracy",
+        register=True,
+        model_name="houses",
+        tracking_uri=tracking_uri,
+        experiment="frames",
+        workdir=str(tmp_path),
+        quiet=True,
+    )
     kept, _ = train_test_split(
         np.arange(len(frame)), test_size=0.25, random_state=0, stratify=frame["price"]
     )  # the rows tune trains on
-    logged = json.loads(mlflow.artifacts.load_text(
-        f"runs:/{result.study_run_id}/data/preprocessing.json"))  # fmt: skip
+    logged = json.loads(
+        mlflow.artifacts.load_text(f"runs:/{result.study_run_id}/data/preprocessing.json")
+    )
     assert logged["standardised"]["size"]["mean"] == pytest.approx(frame["size"].iloc[kept].mean())
     assert logged["standardised"]["size"]["mean"] != pytest.approx(frame["size"].mean())
 
@@ -191,8 +253,9 @@ def test_a_dataframe_is_encoded_from_its_training_rows_and_its_model_takes_raw_r
 def test_a_study_folder_belongs_to_its_tracking_store_and_experiment(tmp_path):
     a = study_folder(tmp_path, "x", TrackingSettings(uri=f"sqlite:///{tmp_path / 'a.db'}"))
     b = study_folder(tmp_path, "x", TrackingSettings(uri=f"sqlite:///{tmp_path / 'b.db'}"))
-    other = study_folder(tmp_path, "x", TrackingSettings(uri=f"sqlite:///{tmp_path / 'a.db'}",
-                                                         experiment="other"))  # fmt: skip
+    other = study_folder(
+        tmp_path, "x", TrackingSettings(uri=f"sqlite:///{tmp_path / 'a.db'}", experiment="other")
+    )
     assert len({a, b, other}) == 3 and a.name == b.name == "x"
     assert a == study_folder(tmp_path, "x", TrackingSettings(uri=f"sqlite:///{tmp_path / 'a.db'}"))
     secret = study_folder(tmp_path, "x", TrackingSettings(uri="http://u:s3cret@host:5000"))
@@ -212,10 +275,18 @@ def test_errors_spell_settings_as_the_caller_writes_them():
 
 def tune_in(store, tmp_path, **kwargs):
     x, y = digits()
-    settings = {"strategy": "random", "max_trials": 3, "epochs": 1, "study_name": "x",
-                "objective": "val_accuracy", "validation_split": 0.25, "quiet": True,
-                "tracking_uri": f"sqlite:///{tmp_path / store}", "workdir": str(tmp_path / "work"),
-                **kwargs}  # fmt: skip
+    settings = {
+        "strategy": "random",
+        "max_trials": 3,
+        "epochs": 1,
+        "study_name": "x",
+        "objective": "val_accuracy",
+        "validation_split": 0.25,
+        "quiet": True,
+        "tracking_uri": f"sqlite:///{tmp_path / store}",
+        "workdir": str(tmp_path / "work"),
+        **kwargs,
+    }
     return tunelab.tune(build_model, x, y, **settings)
 
 
@@ -247,12 +318,12 @@ def test_a_finished_study_is_extended_by_a_larger_trial_count_and_nothing_else(t
     assert "already finished" in str(finished.value)
     assert "extend it with a larger max_trials, or start a new one with resume=False" in str(
         finished.value
-    )  # fmt: skip
+    )
     with pytest.raises(ConfigError) as changed:
         tune_in("a.db", tmp_path, max_trials=3, epochs=2, resume=True)
     assert "at epochs: 1 -> 2. Resume with the same settings (only max_trials may grow)" in str(
         changed.value
-    )  # fmt: skip
+    )
 
     extended = tune_in("a.db", tmp_path, max_trials=3, resume=True)
     assert extended.study_run_id == first.study_run_id

@@ -94,8 +94,10 @@ def _option(group: str, path: Path, attribute: str) -> str:
                 f"conf/{group}/{path.name}: {field.name} of {settings.__name__} is "
                 "not in the YAML, so it has no docs entry; add it with a comment"
             )
-        values = [(budgets[b].get("hparams", {}) if group == "model" else budgets[b])[field.name]
-                  for b in BUDGETS]  # fmt: skip
+        values = [
+            (budgets[b].get("hparams", {}) if group == "model" else budgets[b])[field.name]
+            for b in BUDGETS
+        ]
         kind = _type(hints[field.name])
         rows.append(
             f"| `{prefix}{field.name}` | {kind} | {_cell(values)} | "

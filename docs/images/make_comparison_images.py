@@ -20,8 +20,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parents[1]
-PLOTS = {"optimisers/best_per_study_mlp-mnist.png": "optimisers-best-per-study.png",
-         "optimisers/best_so_far_mlp-mnist.png": "optimisers-best-so-far.png"}  # fmt: skip
+PLOTS = {
+    "optimisers/best_per_study_mlp-mnist.png": "optimisers-best-per-study.png",
+    "optimisers/best_so_far_mlp-mnist.png": "optimisers-best-so-far.png",
+}
 
 
 def main() -> None:
@@ -43,8 +45,9 @@ def main() -> None:
             run_id=comparison.run_id, artifact_path=logged, dst_path=str(folder)
         )
         shutil.copy(path, HERE / name)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True
+    ).stdout.strip()
     with open(HERE / "README.md", "a") as readme:
         readme.write(
             f"\n## Comparing optimisers\n\nMade on {datetime.date.today()} at commit {commit} "
@@ -54,7 +57,7 @@ def main() -> None:
             + "".join(
                 f"- `{name}`: the comparison run's `{logged}`, as logged;\n"
                 for logged, name in PLOTS.items()
-            )  # fmt: skip
+            )
         )
     print(f"wrote {', '.join(PLOTS.values())} in {HERE}")
 

@@ -44,10 +44,14 @@ def main() -> None:
     )
     shutil.copy(plot, HERE / "best-so-far.png")
     screenshot(store, folder, study.experiment_id, study["tags.mlflow.runName"])
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
-    trials = len(mlflow.search_runs(experiment_names=["tunelab"],
-                                    filter_string="tags.`tunelab.kind` = 'trial'"))  # fmt: skip
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True
+    ).stdout.strip()
+    trials = len(
+        mlflow.search_runs(
+            experiment_names=["tunelab"], filter_string="tags.`tunelab.kind` = 'trial'"
+        )
+    )
     (HERE / "README.md").write_text(
         "# Pictures of the default study\n\n"
         f"Made on {datetime.date.today()} at commit {commit} by "
@@ -67,8 +71,10 @@ def screenshot(store: str, folder: Path, experiment: str, study_name: str) -> No
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store,
-                           "--port", str(port)], cwd=folder)  # fmt: skip
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store, "--port", str(port)],
+        cwd=folder,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):

@@ -84,11 +84,15 @@ def _print_join(cfg: config.StudyConfig) -> None:
     from tunelab.tracking.reachability import masked
 
     folder = study_folder(cfg.workdir, cfg.study_name, cfg.tracking)
-    print(f"study {cfg.study_name} is waiting for workers; on any machine that reaches its "
-          "storage and tracking server, run:")  # fmt: skip
-    print(f"  tunelab worker --study {cfg.study_name} --storage "
-          f"'{masked(portable_uri(storage_url(cfg.strategy.settings, folder)))}' "
-          f"--tracking-uri '{portable_uri(mlflow.get_tracking_uri())}'")  # fmt: skip
+    print(
+        f"study {cfg.study_name} is waiting for workers; on any machine that reaches its "
+        "storage and tracking server, run:"
+    )
+    print(
+        f"  tunelab worker --study {cfg.study_name} --storage "
+        f"'{masked(portable_uri(storage_url(cfg.strategy.settings, folder)))}' "
+        f"--tracking-uri '{portable_uri(mlflow.get_tracking_uri())}'"
+    )
 
 
 def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:
@@ -101,10 +105,13 @@ def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:
     table.add_row("trials", f"{len(summary.trials)} ({pruned} pruned, {failed} failed)")
     if summary.best_score is not None:
         table.add_row(f"best {cfg.objective.name}", f"{summary.best_score:.4f}")
-        table.add_row("best hyperparameters", ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in summary.best_values.items()
-        ))  # fmt: skip
+        table.add_row(
+            "best hyperparameters",
+            ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in summary.best_values.items()
+            ),
+        )
     if summary.registered:
         r = summary.registered
         table.add_row("registered", f"{r['name']} v{r['version']} (champion: {r['champion']})")
@@ -113,8 +120,10 @@ def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:
     console.print(table)
     console.print(f"Open in the MLflow UI: {summary.ui_link}", soft_wrap=True)
     if not summary.tracking_uri.startswith("http"):
-        console.print(f"  (start it with: mlflow ui --backend-store-uri {summary.tracking_uri})",
-                      soft_wrap=True)  # fmt: skip
+        console.print(
+            f"  (start it with: mlflow ui --backend-store-uri {summary.tracking_uri})",
+            soft_wrap=True,
+        )
 
 
 def main() -> None:

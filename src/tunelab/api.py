@@ -18,10 +18,16 @@ from tunelab.space import SearchSpace
 
 TRIAL_COUNT = ("max_trials", "n_trials")  # what each strategy family calls its trial count
 PYTHON_NAMES = {  # the study config's keys as `tune`'s arguments, for its error messages
-    "strategy.n_trials": "max_trials", "strategy.": "", "model.training.": "", "model.fit.": "",
-    "model.task": "task", "model.build": "build", "model.space.": "space.",
-    "dataset.digest": "the data (x, y, validation_data, test_data)", "objective.": "objective.",
-}  # fmt: skip
+    "strategy.n_trials": "max_trials",
+    "strategy.": "",
+    "model.training.": "",
+    "model.fit.": "",
+    "model.task": "task",
+    "model.build": "build",
+    "model.space.": "space.",
+    "dataset.digest": "the data (x, y, validation_data, test_data)",
+    "objective.": "objective.",
+}
 
 
 @dataclass
@@ -88,8 +94,9 @@ class TuneResult:
 
     def _served(self) -> Any:
         if self.best_model_uri is None:
-            raise ValueError("no model was logged: the study ran with log_model=False, or no "
-                             "trial finished")  # fmt: skip
+            raise ValueError(
+                "no model was logged: the study ran with log_model=False, or no trial finished"
+            )
         if self._loaded is None:
             import mlflow.pyfunc
 
@@ -204,17 +211,43 @@ def tune(
     strategy_settings, fit = _split_settings(strategy, max_trials, kwargs)
     chosen = config.strategy_component(strategy, strategy_settings)
     goal = _objective(objective)
-    if goal.name and goal.name.startswith("val_") and validation_data is None \
-            and not validation_split:  # fmt: skip
+    if (
+        goal.name
+        and goal.name.startswith("val_")
+        and validation_data is None
+        and not validation_split
+    ):
         raise ConfigError(
             f"validation_data: the objective {goal.name} is measured on validation "
             "data; give validation_data=(x_val, y_val) or validation_split=0.2"
         )
     reachability.check(tracking_uri)  # seconds, before any model is built
-    cfg = _study_config(build, x, y, validation_data, validation_split, test_data, target,
-                        chosen, goal, epochs, space, task, fit, seed, tracking_uri, experiment,
-                        study_name, resume, log_model, register, model_name, workdir, quiet,
-                        stop_after_identical_failures)  # fmt: skip
+    cfg = _study_config(
+        build,
+        x,
+        y,
+        validation_data,
+        validation_split,
+        test_data,
+        target,
+        chosen,
+        goal,
+        epochs,
+        space,
+        task,
+        fit,
+        seed,
+        tracking_uri,
+        experiment,
+        study_name,
+        resume,
+        log_model,
+        register,
+        model_name,
+        workdir,
+        quiet,
+        stop_after_identical_failures,
+    )
     from tunelab.study import Study
 
     summary = Study(cfg).run()
@@ -235,8 +268,10 @@ def _split_settings(
     if max_trials is not None:
         count = next((name for name in TRIAL_COUNT if name in fields), None)
         if count is None:
-            raise ConfigError(f"max_trials: strategy {strategy} sets its own number of trials; "
-                              f"its settings are {', '.join(sorted(fields))}")  # fmt: skip
+            raise ConfigError(
+                f"max_trials: strategy {strategy} sets its own number of trials; "
+                f"its settings are {', '.join(sorted(fields))}"
+            )
         settings[count] = max_trials
     return settings, fit
 
@@ -254,11 +289,14 @@ def _objective(objective: Any) -> Objective:
     elif hasattr(objective, "name") and hasattr(objective, "direction"):  # keras_tuner.Objective
         name, direction = objective.name, objective.direction
     else:
-        raise ConfigError(f"objective: expected a metric name, (name, 'max' | 'min') or a "
-                          f"keras_tuner.Objective, got {objective!r}")  # fmt: skip
+        raise ConfigError(
+            f"objective: expected a metric name, (name, 'max' | 'min') or a "
+            f"keras_tuner.Objective, got {objective!r}"
+        )
     if direction not in ("max", "min"):
-        raise ConfigError(f"objective: direction {direction!r} is not valid; valid choices: "
-                          "max, min")  # fmt: skip
+        raise ConfigError(
+            f"objective: direction {direction!r} is not valid; valid choices: max, min"
+        )
     return Objective(str(name), direction)
 
 
@@ -272,17 +310,25 @@ class Served:
 
 
 def _from_frames(
-    x: Any, y: Any, validation: Any, validation_split: float | None, test: Any,
-    target: str | None, task: str, seed: int,
-) -> tuple[Any, Any, Any, Any, Served]:  # fmt: skip
+    x: Any,
+    y: Any,
+    validation: Any,
+    validation_split: float | None,
+    test: Any,
+    target: str | None,
+    task: str,
+    seed: int,
+) -> tuple[Any, Any, Any, Any, Served]:
     """(x, y), validation and test as given; or, with `target`, DataFrames split into features
     encoded as `dataset=table` does and the target column. The encoding is fitted on the
     training rows alone: a `validation_split` is cut off the frame first (the rows `prepare`
     would cut), and comes back as the validation frame."""
     if target is None:
         if y is None and not hasattr(x, "element_spec"):  # a tf.data.Dataset brings its targets
-            raise ConfigError("y: missing; give tune(build, x, y, ...), or a DataFrame as x "
-                              "with target='<column>'")  # fmt: skip
+            raise ConfigError(
+                "y: missing; give tune(build, x, y, ...), or a DataFrame as x "
+                "with target='<column>'"
+            )
         return x, y, validation, test, Served()
     from tunelab.data.supervised import split_rows
     from tunelab.data.table import Encoder
@@ -290,8 +336,10 @@ def _from_frames(
     def columns(frame: Any) -> Any:
         names = [str(c) for c in getattr(frame, "columns", [])]
         if target not in names:
-            raise ConfigError(f"target: no column {target!r}; the columns are "
-                              f"{', '.join(names) or 'none (x is not a DataFrame)'}")  # fmt: skip
+            raise ConfigError(
+                f"target: no column {target!r}; the columns are "
+                f"{', '.join(names) or 'none (x is not a DataFrame)'}"
+            )
         return frame.drop(columns=[target]), frame[target].to_numpy()
 
     if validation is None and validation_split:
@@ -310,20 +358,41 @@ def _from_frames(
     return encoder.transform(features), y, encoded[0], encoded[1], served
 
 
-def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_split: Any,
-                  test_data: Any, target: str | None, strategy: Component, objective: Objective,
-                  epochs: int, space: Any, task: str, fit: dict[str, Any], seed: int,
-                  tracking_uri: str | None, experiment: str, study_name: str | None,
-                  resume: bool, log_model: bool, register: bool, model_name: str | None,
-                  workdir: str, quiet: bool, stop_after: int) -> StudyConfig:  # fmt: skip
+def _study_config(
+    build: Any,
+    x: Any,
+    y: Any,
+    validation_data: Any,
+    validation_split: Any,
+    test_data: Any,
+    target: str | None,
+    strategy: Component,
+    objective: Objective,
+    epochs: int,
+    space: Any,
+    task: str,
+    fit: dict[str, Any],
+    seed: int,
+    tracking_uri: str | None,
+    experiment: str,
+    study_name: str | None,
+    resume: bool,
+    log_model: bool,
+    register: bool,
+    model_name: str | None,
+    workdir: str,
+    quiet: bool,
+    stop_after: int,
+) -> StudyConfig:
     from tunelab.data.supervised import GivenData, prepare
     from tunelab.models.hypermodel import HyperModelFamily
     from tunelab.tasks.supervised import SupervisedSettings
 
     family = HyperModelFamily.of(build)
     name = family.name
-    x, y, val, test, served = _from_frames(x, y, validation_data, validation_split, test_data,
-                                           target, task, seed)  # fmt: skip
+    x, y, val, test, served = _from_frames(
+        x, y, validation_data, validation_split, test_data, target, task, seed
+    )
     data = prepare(x, y, val, None if val is not None else validation_split, test, task, seed)
     data.preprocessing, data.raw_rows = served.preprocessing, served.raw_rows
     declared = SearchSpace.from_config(space or {}, "space")
@@ -334,25 +403,46 @@ def _study_config(build: Any, x: Any, y: Any, validation_data: Any, validation_s
     model = ModelConfig(name, family, training, family.HParams(), declared, settings)
     study_name = study_name or f"{name}-{strategy.name}-seed{seed}"
     resolved = {
-        "seed": seed, "budget": "default", "study_name": study_name,
+        "seed": seed,
+        "budget": "default",
+        "study_name": study_name,
         "objective": vars(objective),
-        "model": {"name": name, "build": _import_path(build), "training": {"epochs": epochs},
-                  "space": space or {}, "task": data.kind,
-                  "fit": {k: repr(v) for k, v in fit.items() if k != "callbacks"}},
+        "model": {
+            "name": name,
+            "build": _import_path(build),
+            "training": {"epochs": epochs},
+            "space": space or {},
+            "task": data.kind,
+            "fit": {k: repr(v) for k, v in fit.items() if k != "callbacks"},
+        },
         "dataset": {"name": "arrays", "digest": data.digest(), **data.sizes},
         "strategy": {"name": strategy.name, **vars(strategy.settings)},
         "tracking": {"uri": tracking_uri, "experiment": experiment},
-    }  # fmt: skip
+    }
     return StudyConfig(
-        seed=seed, repetition=0, budget="default", objective=objective, study_name=study_name,
-        resume=resume, quiet=quiet, workdir=workdir,
-        tracking=TrackingSettings(uri=tracking_uri, experiment=experiment, register=register,
-                                  model_name=model_name or f"tunelab-{name}",
-                                  log_model=log_model),
-        model=model, dataset=Component("arrays", GivenData, GivenData.Settings(data)),
-        strategy=strategy, stop_after_identical_failures=stop_after, resolved=resolved,
-        caller="python", python_names=PYTHON_NAMES,
-    )  # fmt: skip
+        seed=seed,
+        repetition=0,
+        budget="default",
+        objective=objective,
+        study_name=study_name,
+        resume=resume,
+        quiet=quiet,
+        workdir=workdir,
+        tracking=TrackingSettings(
+            uri=tracking_uri,
+            experiment=experiment,
+            register=register,
+            model_name=model_name or f"tunelab-{name}",
+            log_model=log_model,
+        ),
+        model=model,
+        dataset=Component("arrays", GivenData, GivenData.Settings(data)),
+        strategy=strategy,
+        stop_after_identical_failures=stop_after,
+        resolved=resolved,
+        caller="python",
+        python_names=PYTHON_NAMES,
+    )
 
 
 def _import_path(build: Any) -> str:
@@ -369,9 +459,18 @@ def _result(summary: Any, cfg: StudyConfig) -> TuneResult:
     scored = [r for r in summary.trials if r.score is not None]
     if scored:
         best = cfg.objective.best_of(scored, key=lambda r: r.score)
-    rows = [{"trial_id": r.trial_id, "state": r.status, cfg.objective.name: r.score,
-             "epochs_trained": r.epochs_trained, "run_id": r.run_id, **r.values,
-             "reason": r.reason} for r in summary.trials]  # fmt: skip
+    rows = [
+        {
+            "trial_id": r.trial_id,
+            "state": r.status,
+            cfg.objective.name: r.score,
+            "epochs_trained": r.epochs_trained,
+            "run_id": r.run_id,
+            **r.values,
+            "reason": r.reason,
+        }
+        for r in summary.trials
+    ]
     tags = MlflowClient(summary.tracking_uri).get_run(summary.run_id).data.tags
     return TuneResult(
         best_params=dict(best.values) if best else {},

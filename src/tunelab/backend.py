@@ -14,9 +14,11 @@ def require_tensorflow() -> None:
     if importlib.util.find_spec("tensorflow") is None:
         from tunelab.schema import ConfigError
 
-        raise ConfigError("TensorFlow is not installed: pip install 'tunelab[cpu]', or "
-                          "'tunelab[gpu]' on a machine with CUDA GPUs (docs: how-to/workers.md, "
-                          "GPUs)")  # fmt: skip
+        raise ConfigError(
+            "TensorFlow is not installed: pip install 'tunelab[cpu]', or "
+            "'tunelab[gpu]' on a machine with CUDA GPUs (docs: how-to/workers.md, "
+            "GPUs)"
+        )
 
 
 def keras() -> Any:
@@ -43,8 +45,9 @@ def predict_in_batches(model: Any, x: Any, batch_size: int = 500) -> Any:
             return {k: a[i : i + batch_size] for k, a in x.items()}
         return [a[i : i + batch_size] for a in x] if several else x[i : i + batch_size]
 
-    return np.concatenate([to_numpy(model(batch(i), training=False))
-                           for i in range(0, n, batch_size)])  # fmt: skip
+    return np.concatenate(
+        [to_numpy(model(batch(i), training=False)) for i in range(0, n, batch_size)]
+    )
 
 
 def quiet_tensorflow() -> None:

@@ -75,8 +75,9 @@ class Objective:
         name = self.name or next(iter(task.objectives))
         if not task.accepts(name):
             valid = ", ".join(task.objectives)
-            raise ConfigError(f"objective.name: {name!r} is not an objective of model {model}; "
-                              f"valid: {valid}")  # fmt: skip
+            raise ConfigError(
+                f"objective.name: {name!r} is not an objective of model {model}; valid: {valid}"
+            )
         return Objective(name, self.direction or task.direction(name))
 
 
@@ -91,8 +92,9 @@ class TrackingSettings:
 
     def check(self, path: str) -> None:
         if self.retry_seconds is not None and self.retry_seconds < 0:
-            raise ConfigError(f"{path}.retry_seconds: must be >= 0 (or null), "
-                              f"got {self.retry_seconds}")  # fmt: skip
+            raise ConfigError(
+                f"{path}.retry_seconds: must be >= 0 (or null), got {self.retry_seconds}"
+            )
 
 
 @dataclass
@@ -226,10 +228,23 @@ class StudyConfig:
 
 
 TOP_LEVEL = {
-    "seed", "repetition", "budget", "objective", "study_name", "resume", "quiet", "workdir",
-    "tracking", "model", "dataset", "strategy", "stages", "stop_after_identical_failures", "tags",
+    "seed",
+    "repetition",
+    "budget",
+    "objective",
+    "study_name",
+    "resume",
+    "quiet",
+    "workdir",
+    "tracking",
+    "model",
+    "dataset",
+    "strategy",
+    "stages",
+    "stop_after_identical_failures",
+    "tags",
     "workers",
-}  # fmt: skip
+}
 
 
 def register_resolvers() -> None:
@@ -276,8 +291,9 @@ def strategy_component(
     from omegaconf import OmegaConf
 
     group = OmegaConf.merge(_strategy_yaml(name), settings)
-    resolved = OmegaConf.to_container(OmegaConf.create({"budget": budget, "s": group}),
-                                      resolve=True)  # fmt: skip
+    resolved = OmegaConf.to_container(
+        OmegaConf.create({"budget": budget, "s": group}), resolve=True
+    )
     return _component(_as_dict(_as_dict(resolved)["s"]), "strategy", "Settings")
 
 
@@ -301,14 +317,17 @@ def composition_error(error: Exception, overrides: list[str]) -> str:
 
     if isinstance(error, OverrideParseException):
         reason = str(error).splitlines()[0]
-        return (f"{error.override}: cannot read this override ({reason}); see "
-                "https://hydra.cc/docs/advanced/override_grammar/basic/")  # fmt: skip
+        return (
+            f"{error.override}: cannot read this override ({reason}); see "
+            "https://hydra.cc/docs/advanced/override_grammar/basic/"
+        )
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         group, _, option = error.missing_cfg_file.partition("/")
         folder = Path(CONF_DIR) / group
         if option and folder.is_dir():  # experiment presets nest: experiment=mnist_mlp/rho
-            choices = sorted(f.relative_to(folder).with_suffix("").as_posix()
-                             for f in folder.rglob("*.yaml"))  # fmt: skip
+            choices = sorted(
+                f.relative_to(folder).with_suffix("").as_posix() for f in folder.rglob("*.yaml")
+            )
             return f"{group}: {option!r} is not valid; valid choices: {', '.join(choices)}"
     missing = getattr(error.__cause__, "full_key", None)  # the key, or its first missing parent
     refused = [o for o in overrides if missing and _sets_key_under(o, missing)]
@@ -393,8 +412,10 @@ def _workers(value: Any, strategy: Component) -> int:
         raise ConfigError(f"workers: must be at least 0, got {workers}")
     cls: Any = strategy.cls  # a Strategy subclass (not imported here: no TensorFlow)
     if workers != 1 and not cls.parallel:
-        raise ConfigError(f"workers: strategy={strategy.name} runs in one process; with "
-                          f"workers={workers} use {cls.in_parallel_use}")  # fmt: skip
+        raise ConfigError(
+            f"workers: strategy={strategy.name} runs in one process; with "
+            f"workers={workers} use {cls.in_parallel_use}"
+        )
     return workers
 
 
@@ -438,8 +459,10 @@ def _model(group: dict[str, Any]) -> ModelConfig:
     name, cls, rest = _split(group, "model")
     cls = cast("type[ModelBuilder]", cls)
     if not isinstance(getattr(cls, "task", None), type):
-        raise ConfigError(f"model._target_: {cls.__name__} names no task; set its `task` to a "
-                          "tunelab.tasks class, e.g. Classification")  # fmt: skip
+        raise ConfigError(
+            f"model._target_: {cls.__name__} names no task; set its `task` to a "
+            "tunelab.tasks class, e.g. Classification"
+        )
     _require_implemented(cls.task, f"{cls.__name__}'s task {cls.task.__name__}", "model._target_")
     allowed = {"training", "hparams", "space", "tune", "task"}
     if cls.defines_space:  # a user's build(hp): its import path and fixed `fit` arguments
@@ -460,8 +483,10 @@ def _model(group: dict[str, Any]) -> ModelConfig:
     for pname, param in space.params.items():
         if param.inert:
             if hasattr(hparams, pname):
-                raise ConfigError(f"model.space.{pname}: inert, but model {name} takes it; "
-                                  "drop inert: true to tune it")  # fmt: skip
+                raise ConfigError(
+                    f"model.space.{pname}: inert, but model {name} takes it; "
+                    "drop inert: true to tune it"
+                )
             continue
         if not hasattr(hparams, pname):
             valid = ", ".join(sorted(vars(hparams)))
@@ -485,8 +510,10 @@ def _stages(raw: Any) -> list[Stage]:
         source = stage.factors_from
         if source is not None and not (source in earlier and earlier[source].analyse):
             valid = ", ".join(n for n, s in earlier.items() if s.analyse) or "none"
-            raise ConfigError(f"stages[{i}].factors_from: {source!r} is not an earlier stage "
-                              f"with analyse: true; valid choices: {valid}")  # fmt: skip
+            raise ConfigError(
+                f"stages[{i}].factors_from: {source!r} is not an earlier stage "
+                f"with analyse: true; valid choices: {valid}"
+            )
         stages.append(stage)
     return stages
 
@@ -537,8 +564,10 @@ def _import(target: str, path: str) -> type:
 def _require_implemented(cls: Any, name: str, path: str) -> None:
     missing = sorted(getattr(cls, "__abstractmethods__", ()))
     if missing:
-        raise ConfigError(f"{path}: {name} does not implement {', '.join(missing)}; "
-                          f"define {' and '.join(missing)} in it")  # fmt: skip
+        raise ConfigError(
+            f"{path}: {name} does not implement {', '.join(missing)}; "
+            f"define {' and '.join(missing)} in it"
+        )
 
 
 def _int(value: Any, key: str) -> int:

@@ -71,8 +71,10 @@ def as_hypermodel(build: Any) -> kt.HyperModel:
     if isinstance(build, kt.HyperModel):
         return build
     if not callable(build):
-        raise ConfigError(f"model.build: expected a function build(hp) or a keras_tuner."
-                          f"HyperModel, got {type(build).__name__}")  # fmt: skip
+        raise ConfigError(
+            f"model.build: expected a function build(hp) or a keras_tuner."
+            f"HyperModel, got {type(build).__name__}"
+        )
     return _FunctionHyperModel(build)
 
 
@@ -105,8 +107,9 @@ def discover(hypermodel: kt.HyperModel, check: Callable[[Any], None]) -> kt.Hype
                 seen.append(copy.deepcopy(scope))
             if scope in never_active:
                 never_active.remove(scope)
-        never_active += [copy.deepcopy(s) for s in hp.inactive_scopes
-                         if s not in seen and s not in never_active]  # fmt: skip
+        never_active += [
+            copy.deepcopy(s) for s in hp.inactive_scopes if s not in seen and s not in never_active
+        ]
         if not never_active:
             break
         hp = TrialHyperParameters.of(hp)
@@ -142,8 +145,7 @@ def to_param(p: Any) -> Param:
     if log and p.step:  # KerasTuner's multiplicative steps: a list of values
         return Param("choice", values=_log_steps(p), conditions=conditions)
     step = p.step if kind == "float" else (p.step or 1)
-    return Param(kind, low=p.min_value, high=p.max_value, log=log, step=step,
-                 conditions=conditions)  # fmt: skip
+    return Param(kind, low=p.min_value, high=p.max_value, log=log, step=step, conditions=conditions)
 
 
 def _log_steps(p: Any) -> list[Any]:

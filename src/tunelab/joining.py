@@ -67,13 +67,17 @@ def data_fingerprint(path: str | None) -> dict[str, Any] | None:
     where = Path(path)
     if where.is_file():
         with where.open("rb") as f:
-            return {"size": where.stat().st_size,
-                    "sha256": hashlib.sha256(f.read(2**20)).hexdigest()}  # fmt: skip
+            return {
+                "size": where.stat().st_size,
+                "sha256": hashlib.sha256(f.read(2**20)).hexdigest(),
+            }
     if where.is_dir():
         files = sorted(f for f in where.rglob("*") if f.is_file())
         listing = "\n".join(f"{f.relative_to(where)}:{f.stat().st_size}" for f in files)
-        return {"size": sum(f.stat().st_size for f in files),
-                "sha256": hashlib.sha256(listing.encode()).hexdigest()}  # fmt: skip
+        return {
+            "size": sum(f.stat().st_size for f in files),
+            "sha256": hashlib.sha256(listing.encode()).hexdigest(),
+        }
     return {"missing": True}
 
 
@@ -83,8 +87,10 @@ def check_data(identity: dict[str, Any], path: str | None) -> None:
     if theirs == ours:
         return
     if ours is None or ours.get("missing"):
-        raise ConfigError(f"dataset.path: nothing at {path!r} on this machine; a worker reads "
-                          "the study's data from the same path")  # fmt: skip
+        raise ConfigError(
+            f"dataset.path: nothing at {path!r} on this machine; a worker reads "
+            "the study's data from the same path"
+        )
     raise ConfigError(
         f"dataset.path: {path!r} differs from the study's data ({ours['size']} bytes here, "
         f"{theirs['size'] if theirs else '?'} when it was created, or other content); a "
@@ -111,13 +117,16 @@ def read(url: str, name: str) -> dict[str, Any]:
         study = optuna.load_study(study_name=name, storage=url)
     except KeyError:
         known = ", ".join(optuna.get_all_study_names(url)) or "none"
-        raise ConfigError(f"--study: no study {name!r} in {masked(url)} (studies there: "
-                          f"{known})") from None  # fmt: skip
+        raise ConfigError(
+            f"--study: no study {name!r} in {masked(url)} (studies there: {known})"
+        ) from None
     identity = study.user_attrs.get(IDENTITY)
     if not identity:
-        raise ConfigError(f"--study: {name!r} in {masked(url)} is not a tunelab study that "
-                          "takes workers (it has no identity; start it with workers=N or a "
-                          "strategy.storage)")  # fmt: skip
+        raise ConfigError(
+            f"--study: {name!r} in {masked(url)} is not a tunelab study that "
+            "takes workers (it has no identity; start it with workers=N or a "
+            "strategy.storage)"
+        )
     here = versions()
     for package, theirs in identity["versions"].items():
         if here.get(package) != theirs:
@@ -164,5 +173,7 @@ def wait_until_closed(url: str, name: str, seconds: float = 900) -> dict[str, An
             return dict(attrs[CLOSED])
         time.sleep(1)
     closer = _study(url, name).user_attrs.get(CLOSER)
-    raise StudyFailed(f"worker {closer} claimed closing study {name!r} but has not closed it "
-                      f"in {seconds:.0f} s; close it with tunelab study close")  # fmt: skip
+    raise StudyFailed(
+        f"worker {closer} claimed closing study {name!r} but has not closed it "
+        f"in {seconds:.0f} s; close it with tunelab study close"
+    )

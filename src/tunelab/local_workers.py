@@ -61,8 +61,9 @@ def gpus() -> list[str]:
     if visible is not None:
         return [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
     try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
-                                 timeout=30, check=True).stdout  # fmt: skip
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     return re.findall(r"^GPU (\d+):", listing, re.M)
@@ -89,12 +90,26 @@ class Crew:
         devices = gpus() if workers > 1 else []
         for index in range(1, workers):
             log = open(folder / f"worker-{index}.log", "w")  # noqa: SIM115 (kept for the process)
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "tunelab.workers", "--wait", "--study", folder.name,
-                 "--storage", storage, "--workdir", str(folder / f"worker-{index}")],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
-                env={**os.environ, WORKER: str(index), **gpu_environment(index, devices)},
-            ))  # fmt: skip
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "tunelab.workers",
+                        "--wait",
+                        "--study",
+                        folder.name,
+                        "--storage",
+                        storage,
+                        "--workdir",
+                        str(folder / f"worker-{index}"),
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.PIPE,
+                    env={**os.environ, WORKER: str(index), **gpu_environment(index, devices)},
+                )
+            )
         os.environ.update(gpu_environment(0, devices))  # the study's own process: worker 0
 
     def go(self) -> None:
@@ -109,8 +124,11 @@ class Crew:
         for index, process in enumerate(self.processes, start=1):
             code = process.wait()
             if code < 0:  # killed: its trial was failed and run again (the strategy's heartbeat)
-                print(f"tunelab: worker {index} was killed (signal {-code}); the others "
-                      "finished its trials", file=sys.stderr)  # fmt: skip
+                print(
+                    f"tunelab: worker {index} was killed (signal {-code}); the others "
+                    "finished its trials",
+                    file=sys.stderr,
+                )
             elif code != 0:
                 lines = (self.folder / f"worker-{index}.log").read_text().strip().splitlines()
                 tail = " / ".join(lines[-LOG_TAIL:])

@@ -38,8 +38,12 @@ def confusion_matrix(counts: np.ndarray, class_names: list[str]) -> Figure:
     ax.set_title("Confusion matrix (row-normalised)")
     label = 6.5 * max(map(len, class_names), default=1)  # pixels of the longest class name
     pixels = size * DPI
-    fig.subplots_adjust(left=(36 + label) / pixels, bottom=(40 + 0.71 * label) / pixels,
-                        right=1 - 40 / pixels, top=1 - 28 / pixels)  # fmt: skip
+    fig.subplots_adjust(
+        left=(36 + label) / pixels,
+        bottom=(40 + 0.71 * label) / pixels,
+        right=1 - 40 / pixels,
+        top=1 - 28 / pixels,
+    )
     return fig
 
 
@@ -222,8 +226,13 @@ def best_so_far_bands(
     for strategy, curve in sorted(curves.items()):
         median = curve.median(axis=1)
         line = ax.plot(curve.index, median, label=strategy)[0]
-        ax.fill_between(curve.index, curve.quantile(0.25, axis=1), curve.quantile(0.75, axis=1),
-                        color=line.get_color(), alpha=0.2)  # fmt: skip
+        ax.fill_between(
+            curve.index,
+            curve.quantile(0.25, axis=1),
+            curve.quantile(0.75, axis=1),
+            color=line.get_color(),
+            alpha=0.2,
+        )
     ax.set_xlabel(axis)
     ax.set_ylabel(f"{response.removeprefix('best_')}, best so far")
     ax.set_title(f"Anytime performance {task} (median and IQR over repetitions)")
@@ -313,8 +322,11 @@ def response_surface(model: Any, names: list[str], a: str, b: str) -> Figure:
 def guidance_curve(rows: list[dict[str, float]]) -> Figure:
     """FID, guided-class accuracy and diversity against the guidance weight w."""
     w = [r["guidance_weight"] for r in rows]
-    panels = (("fid", "FID (lower is better)"), ("guided_class_accuracy", "guided-class accuracy"),
-              ("within_class_spread", "within-class spread (diversity)"))  # fmt: skip
+    panels = (
+        ("fid", "FID (lower is better)"),
+        ("guided_class_accuracy", "guided-class accuracy"),
+        ("within_class_spread", "within-class spread (diversity)"),
+    )
     fig = Figure(figsize=(4 * len(panels), 3.4), dpi=DPI)
     for ax, (key, title) in zip(fig.subplots(1, len(panels)), panels, strict=True):
         ax.plot(w, [r[key] for r in rows], marker="o")
@@ -343,9 +355,13 @@ def stages(table: Any, response: str) -> Figure:
     return fig
 
 
-def ours_and_reference(ours: dict[str, float], reference: dict[str, float], metric: str,
-                       title: str, per_seed: dict[str, list[float]] | None = None
-                       ) -> Figure:  # fmt: skip
+def ours_and_reference(
+    ours: dict[str, float],
+    reference: dict[str, float],
+    metric: str,
+    title: str,
+    per_seed: dict[str, list[float]] | None = None,
+) -> Figure:
     """A reproduced part: our figure per label (bars: the mean over seeds; black dots: each
     seed, beside its bar) and the reference's where it gave one (red dots; it ran on full data
     with larger budgets)."""
@@ -355,15 +371,30 @@ def ours_and_reference(ours: dict[str, float], reference: dict[str, float], metr
     ax = fig.subplots()
     x = np.arange(len(labels))
     seeds = per_seed or {}
-    ax.bar(x, [ours.get(k, np.nan) for k in labels], color="tab:blue", alpha=0.7,
-           label="ours, mean over seeds" if seeds else "ours")  # fmt: skip
+    ax.bar(
+        x,
+        [ours.get(k, np.nan) for k in labels],
+        color="tab:blue",
+        alpha=0.7,
+        label="ours, mean over seeds" if seeds else "ours",
+    )
     if seeds:
         points = [(i + 0.28, v) for i, k in enumerate(labels) for v in seeds.get(k, [])]
-        ax.plot(*zip(*points, strict=True), "o", color="black", markersize=4,
-                label=f"ours, each seed ({max(map(len, seeds.values()))})")  # fmt: skip
+        ax.plot(
+            *zip(*points, strict=True),
+            "o",
+            color="black",
+            markersize=4,
+            label=f"ours, each seed ({max(map(len, seeds.values()))})",
+        )
     if reference:
-        ax.plot(x, [reference.get(k, np.nan) for k in labels], "o", color="tab:red",
-                label="reference (full data)")  # fmt: skip
+        ax.plot(
+            x,
+            [reference.get(k, np.nan) for k in labels],
+            "o",
+            color="tab:red",
+            label="reference (full data)",
+        )
     ax.set_xticks(x, labels)
     ax.set(ylabel=metric, title=textwrap.fill(title, int(9 * width)))
     ax.grid(axis="y", alpha=0.3)

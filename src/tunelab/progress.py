@@ -43,12 +43,19 @@ class TrialProgress:
         self.progress.update(self.task, advance=1, best=self._best(record.best_so_far))
         self.done += 1
         if self.lines:
-            print(f"trial {self.done}/{self.expected or '?'} {record.status.lower()}  "
-                  f"{self._best(record.best_so_far)}", flush=True)  # fmt: skip
+            print(
+                f"trial {self.done}/{self.expected or '?'} {record.status.lower()}  "
+                f"{self._best(record.best_so_far)}",
+                flush=True,
+            )
         if record.status == "FAILED":
-            self.console.print(f"trial {record.trial_id} failed: {one_line(record.reason, 200)}",
-                               style="yellow", markup=False, highlight=False,
-                               soft_wrap=True)  # fmt: skip
+            self.console.print(
+                f"trial {record.trial_id} failed: {one_line(record.reason, 200)}",
+                style="yellow",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
     def __enter__(self) -> TrialProgress:
         self.progress.start()

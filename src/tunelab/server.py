@@ -77,25 +77,44 @@ def start(state: Path, host: str, port: int, workers: int) -> ServerState:
         probe.touch()
         probe.unlink()
     except OSError as error:
-        raise ServerError(f"--state: {state} cannot hold the database and artifacts "
-                          f"({error.strerror})") from None  # fmt: skip
+        raise ServerError(
+            f"--state: {state} cannot hold the database and artifacts ({error.strerror})"
+        ) from None
     postgres = _postgres(state)
-    uris = {db: postgres.get_uri(db).replace("postgresql://", "postgresql+psycopg://", 1)
-            for db in DATABASES}  # fmt: skip
+    uris = {
+        db: postgres.get_uri(db).replace("postgresql://", "postgresql+psycopg://", 1)
+        for db in DATABASES
+    }
     log = state / "mlflow.log"
     with log.open("a") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-             "--backend-store-uri", uris["mlflow"], "--serve-artifacts",
-             "--artifacts-destination", str((state / "artifacts").resolve()),
-             "--workers", str(workers)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                uris["mlflow"],
+                "--serve-artifacts",
+                "--artifacts-destination",
+                str((state / "artifacts").resolve()),
+                "--workers",
+                str(workers),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env={**NO_JOB_EXECUTION, **os.environ},
             start_new_session=True,  # outlives this command; stop ends its whole group
-        )  # fmt: skip
+        )
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    server = ServerState(f"http://{shown_host}:{port}", uris["optuna"], process.pid,
-                         str(postgres.pgdata))  # fmt: skip
+    server = ServerState(
+        f"http://{shown_host}:{port}", uris["optuna"], process.pid, str(postgres.pgdata)
+    )
     deadline = time.monotonic() + START_SECONDS
     while not server.answers():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -188,8 +207,11 @@ def _running(process: Any) -> bool:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="tunelab server", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    top = argparse.ArgumentParser(
+        prog="tunelab server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     top.add_argument("action", choices=("start", "stop", "status"))
     top.add_argument(
         "--state",
@@ -205,20 +227,26 @@ def parser() -> argparse.ArgumentParser:
         "others, and MLflow has no authentication of its own",
     )
     top.add_argument("--workers", type=int, default=2, help="MLflow server workers (≥ 2)")
-    return top  # fmt: skip
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.action == "start":
         if args.workers < 2:
-            print("tunelab server: error: --workers: at least 2 (one request must not wait "
-                  f"for another), got {args.workers}", file=sys.stderr)  # fmt: skip
+            print(
+                "tunelab server: error: --workers: at least 2 (one request must not wait "
+                f"for another), got {args.workers}",
+                file=sys.stderr,
+            )
             return 2
         if args.host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"tunelab server: warning: listening on {args.host}: anyone who reaches this "
-                  "port can read and write every run (MLflow has no authentication of its "
-                  "own)", file=sys.stderr)  # fmt: skip
+            print(
+                f"tunelab server: warning: listening on {args.host}: anyone who reaches this "
+                "port can read and write every run (MLflow has no authentication of its "
+                "own)",
+                file=sys.stderr,
+            )
         try:
             server = start(args.state, args.host, args.port, args.workers)
         except ServerError as error:

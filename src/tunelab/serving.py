@@ -36,9 +36,12 @@ class ServedModel(PythonModel):
     _skip_type_hint_validation = True
 
     def __init__(
-        self, kind: str, preprocessing: dict[str, Any], class_names: list[str] | None,
+        self,
+        kind: str,
+        preprocessing: dict[str, Any],
+        class_names: list[str] | None,
         network: Any = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.kind = kind
         self.preprocessing = preprocessing
         self.class_names = class_names

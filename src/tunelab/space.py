@@ -48,8 +48,10 @@ class Param:
     def check(self, path: str) -> None:
         for i, condition in enumerate(self.conditions or []):
             if set(condition) != {"name", "values"} or not isinstance(condition["values"], list):
-                raise ConfigError(f"{path}.conditions[{i}]: expected {{name: <parameter>, "
-                                  f"values: [...]}}, got {condition!r}")  # fmt: skip
+                raise ConfigError(
+                    f"{path}.conditions[{i}]: expected {{name: <parameter>, "
+                    f"values: [...]}}, got {condition!r}"
+                )
         if self.type in ("float", "int"):
             if self.low is None or self.high is None:
                 raise ConfigError(f"{path}: a {self.type} parameter needs low and high")
@@ -134,8 +136,9 @@ class SearchSpace:
         for name, p in self.params.items():
             with contextlib.ExitStack() as scopes:
                 for condition in p.conditions or []:
-                    scopes.enter_context(hp.conditional_scope(condition["name"],
-                                                              condition["values"]))  # fmt: skip
+                    scopes.enter_context(
+                        hp.conditional_scope(condition["name"], condition["values"])
+                    )
                 self._declare(hp, name, p)
 
     @staticmethod
@@ -179,9 +182,11 @@ class SearchSpace:
         """Refuse, naming it, a choice or bool parameter in a space `who` searches as ranges."""
         for name, p in self.params.items():
             if p.type not in ("float", "int"):
-                raise ConfigError(f"model.space.{name}: {who} needs float or int ranges, not a "
-                                  f"{p.type}; leave it out of model.tune or use another "
-                                  "strategy")  # fmt: skip
+                raise ConfigError(
+                    f"model.space.{name}: {who} needs float or int ranges, not a "
+                    f"{p.type}; leave it out of model.tune or use another "
+                    "strategy"
+                )
 
     def grid(self, points: int = 3, max_points: int = 1000) -> list[dict[str, Any]]:
         """Every combination of the parameters' grid values (`Param.grid_values`), first
@@ -203,9 +208,10 @@ class SearchSpace:
     def active(self, values: dict[str, Any]) -> dict[str, Any]:
         """`values` without the parameters whose conditions they do not meet."""
         return {
-            name: value for name, value in values.items()
+            name: value
+            for name, value in values.items()
             if all(values.get(c["name"]) in c["values"] for c in self.params[name].conditions or [])
-        }  # fmt: skip
+        }
 
     @property
     def conditional(self) -> list[str]:
@@ -231,8 +237,10 @@ def _from_sweep_syntax(text: str, path: str) -> dict[str, Any]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 
-    usage = ("write choice(a, b, ...), interval(low, high), tag(log, interval(low, high)), "
-             "range(start, stop[, step]) or a mapping with type")  # fmt: skip
+    usage = (
+        "write choice(a, b, ...), interval(low, high), tag(log, interval(low, high)), "
+        "range(start, stop[, step]) or a mapping with type"
+    )
     try:
         sweep = OverridesParser.create().parse_override(f"x={text}").value()
     except Exception:  # Hydra raises its own parse errors

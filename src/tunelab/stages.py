@@ -55,15 +55,20 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
     for index, (stage, stage_cfg) in enumerate(zip(cfg.stages, planned, strict=True)):
         if stage.factors_from:
             tune = stage.tune or ranked[stage.factors_from][: stage.top]
-            held = {k: v for k, v in best[stage.factors_from].items()
-                    if k not in tune and not stage_cfg.model.is_inert(k)}  # fmt: skip
+            held = {
+                k: v
+                for k, v in best[stage.factors_from].items()
+                if k not in tune and not stage_cfg.model.is_inert(k)
+            }
             why = (
                 f"; holding stage {stage.factors_from}'s"
                 if stage.tune
                 else f", the most significant factors of stage {stage.factors_from}; holding its"
             )
-            report(f"stage {stage.name}: tuning {', '.join(tune)}{why} best trial's "
-                   f"{', '.join(f'{k}={v}' for k, v in held.items()) or 'nothing'}")  # fmt: skip
+            report(
+                f"stage {stage.name}: tuning {', '.join(tune)}{why} best trial's "
+                f"{', '.join(f'{k}={v}' for k, v in held.items()) or 'nothing'}"
+            )
             stage_cfg = stage_config(cfg, overrides, stage, tune, held)
         tags = {**stage_cfg.extra_tags, **_chain_tags(cfg, stage, index)}
         stage_cfg = dataclasses.replace(stage_cfg, extra_tags=tags)
@@ -86,8 +91,11 @@ def run_stages(cfg: StudyConfig, overrides: list[str], report: Any = print) -> l
 
 def _chain_tags(cfg: StudyConfig, stage: Stage, index: int) -> dict[str, str]:
     """What `compare stages` finds a chain's studies by, in order, with the claimed values."""
-    tags = {"tunelab.chain": cfg.study_name, "tunelab.stage": stage.name,
-            "tunelab.stage_index": str(index)}  # fmt: skip
+    tags = {
+        "tunelab.chain": cfg.study_name,
+        "tunelab.stage": stage.name,
+        "tunelab.stage_index": str(index),
+    }
     if stage.claimed is not None:
         tags["tunelab.claimed"] = str(stage.claimed)
     return tags
@@ -123,8 +131,13 @@ def analyse(cfg: StudyConfig, summary: Any, order: int, response: str | None = N
     from tunelab.compare import reports
 
     factors = [f"coded.{name}" for name in cfg.model.space.names]
-    query = _query(cfg, summary.tracking_uri, FINISHED_TRIALS, study=summary.study_id,
-                   response=response or f"best_{cfg.objective.name}")  # fmt: skip
+    query = _query(
+        cfg,
+        summary.tracking_uri,
+        FINISHED_TRIALS,
+        study=summary.study_id,
+        response=response or f"best_{cfg.objective.name}",
+    )
     result = reports.factorial(query, factors, order)
     return [name.removeprefix("coded.") for name in ranked_factors(result, factors)]
 
@@ -133,8 +146,9 @@ def tabulate(cfg: StudyConfig, tracking_uri: str) -> str:
     """The chain's table, stage by stage (a comparison run); returns its run id."""
     from tunelab.compare import reports
 
-    return reports.stages(_query(cfg, tracking_uri, "tags.`tunelab.kind` = 'study'"),
-                          cfg.study_name)  # fmt: skip
+    return reports.stages(
+        _query(cfg, tracking_uri, "tags.`tunelab.kind` = 'study'"), cfg.study_name
+    )
 
 
 FINISHED_TRIALS = "tags.`tunelab.kind` = 'trial' AND attributes.status = 'FINISHED'"
@@ -144,6 +158,11 @@ def _query(cfg: StudyConfig, tracking_uri: str, filter_string: str, **selection:
     """The runs of this chain's experiment, read afresh."""
     from tunelab.compare.reports import Query
 
-    return Query(experiment=cfg.tracking.experiment, tracking_uri=tracking_uri,
-                 filter=filter_string, cache_dir=Path(cfg.workdir) / "compare-cache",
-                 refresh=True, **selection)  # fmt: skip
+    return Query(
+        experiment=cfg.tracking.experiment,
+        tracking_uri=tracking_uri,
+        filter=filter_string,
+        cache_dir=Path(cfg.workdir) / "compare-cache",
+        refresh=True,
+        **selection,
+    )

@@ -180,8 +180,7 @@ def _refuse_changed_config(before: dict[str, Any], cfg: StudyConfig) -> bool:
     raised = [k for k in changed if k in TRIAL_COUNTS and _more(b.get(k), a.get(k))]
     refused = [k for k in changed if k not in raised]
     if refused:
-        details = "; ".join(f"{cfg.name_of(k)}: {a.get(k)!r} -> {b.get(k)!r}"
-                            for k in refused[:8])  # fmt: skip
+        details = "; ".join(f"{cfg.name_of(k)}: {a.get(k)!r} -> {b.get(k)!r}" for k in refused[:8])
         counts = sorted({cfg.name_of(k) for k in TRIAL_COUNTS if k in b}) or ["the trial count"]
         raise ConfigError(
             f"resume: refused, the config differs from the earlier study at {details}. "
@@ -262,16 +261,20 @@ class Study:
             started = time.perf_counter()
             shared = {SHARED: "true"} if cfg.shared else {}  # its workers close it
             run_id = self.tracker.start_study(
-                cfg.study_name, {**self.tags, "tunelab.kind": "study", **shared},
+                cfg.study_name,
+                {**self.tags, "tunelab.kind": "study", **shared},
                 _flatten(cfg.fingerprint()),
                 resume_run_id=folder.meta.get("run_id") if folder.resuming else None,
-            )  # fmt: skip
+            )
             folder.save(run_id=run_id)
             if cfg.shared:  # what a worker on any machine joins with
-                identity = {"config": cfg.resolved, "run_id": run_id,
-                            "study_id": folder.meta["study_id"],
-                            "tracking_uri": joining.portable_uri(self.tracker.tracking_uri),
-                            "data": joining.data_fingerprint(self.data_path)}  # fmt: skip
+                identity = {
+                    "config": cfg.resolved,
+                    "run_id": run_id,
+                    "study_id": folder.meta["study_id"],
+                    "tracking_uri": joining.portable_uri(self.tracker.tracking_uri),
+                    "data": joining.data_fingerprint(self.data_path),
+                }
                 joining.publish(self.storage_url, folder.path.name, identity)
             try:
                 if folder.resuming:
@@ -279,11 +282,17 @@ class Study:
                         folder.reload_records(self.tracker.recorded_trials())
                     self.tracker.keep_only_trial_runs({r.run_id for r in folder.records})
                 else:
-                    self.tracker.log_text(run_id, yaml.safe_dump(cfg.resolved),
-                                          "config/resolved.yaml")  # fmt: skip
-                    self.tracker.log_text(run_id, yaml.safe_dump(
-                        {name: p.described() for name, p in self.space.params.items()},
-                        sort_keys=False), "config/space.yaml")  # fmt: skip
+                    self.tracker.log_text(
+                        run_id, yaml.safe_dump(cfg.resolved), "config/resolved.yaml"
+                    )
+                    self.tracker.log_text(
+                        run_id,
+                        yaml.safe_dump(
+                            {name: p.described() for name, p in self.space.params.items()},
+                            sort_keys=False,
+                        ),
+                        "config/space.yaml",
+                    )
                     self.tracker.log_params(run_id, self.data.sizes)  # beside the configured
                     self.tracker.log_inputs(run_id, self.data_inputs)
                     self._log_design(self.strategy.describe())
@@ -390,12 +399,18 @@ class Study:
         self.strategy: Strategy = cfg.strategy.cls(
             cfg.strategy.settings,
             StrategyContext(
-                space=self.space, objective=cfg.objective, seed=cfg.seed,
-                workdir=folder.path, resume=folder.resuming, epochs=cfg.model.training.epochs,
-                shared=cfg.shared or as_worker, joining=as_worker, worker=local_workers.label(),
+                space=self.space,
+                objective=cfg.objective,
+                seed=cfg.seed,
+                workdir=folder.path,
+                resume=folder.resuming,
+                epochs=cfg.model.training.epochs,
+                shared=cfg.shared or as_worker,
+                joining=as_worker,
+                worker=local_workers.label(),
                 define_by_run=cfg.model.cls.defines_space,
             ),
-        )  # fmt: skip
+        )
         artifacts = start_artifact_worker(cfg.tracking)  # its imports overlap TensorFlow's
         try:
             from tunelab import train
@@ -425,11 +440,15 @@ class Study:
             return None
         best = self._best_record()
         return StudySummary(
-            study_id=meta["study_id"], run_id=meta["run_id"],
-            best_score=best.score if best else None, best_values=best.values if best else None,
-            trials=self.folder.records, registered=meta.get("registered"),
-            ui_link=meta.get("ui_link", ""), tracking_uri=meta.get("tracking_uri", ""),
-        )  # fmt: skip
+            study_id=meta["study_id"],
+            run_id=meta["run_id"],
+            best_score=best.score if best else None,
+            best_values=best.values if best else None,
+            trials=self.folder.records,
+            registered=meta.get("registered"),
+            ui_link=meta.get("ui_link", ""),
+            tracking_uri=meta.get("tracking_uri", ""),
+        )
 
     def _tags(self) -> dict[str, str]:
         cfg = self.cfg
@@ -454,8 +473,12 @@ class Study:
         it. Studies where some trials fail go on."""
         k = self.cfg.stop_after_identical_failures
         first = self.folder.records[:k]
-        if k and len(self.folder.records) == k and all(r.status == "FAILED" for r in first) \
-                and len({r.reason for r in first}) == 1:  # fmt: skip
+        if (
+            k
+            and len(self.folder.records) == k
+            and all(r.status == "FAILED" for r in first)
+            and len({r.reason for r in first}) == 1
+        ):
             raise StudyFailed(
                 f"the first {k} trials all failed with the same error, so the "
                 f"study stops: {one_line(first[0].reason)} (their MLflow runs are FAILED "
@@ -497,9 +520,12 @@ class Study:
         index = len(folder.records)  # this process's; the coordinator renumbers at the end
         epochs = proposal.epochs or cfg.model.training.epochs
         tags = {
-            **self.tags, **proposal.tags, "tunelab.kind": "trial",
-            "tunelab.trial_id": proposal.trial_id, "tunelab.tuned": ",".join(proposal.values),
-        }  # fmt: skip
+            **self.tags,
+            **proposal.tags,
+            "tunelab.kind": "trial",
+            "tunelab.trial_id": proposal.trial_id,
+            "tunelab.tuned": ",".join(proposal.values),
+        }
         if not cfg.shared:  # with workers, the journal's order numbers them at the end
             tags["tunelab.trial_index"] = str(index)
         else:
@@ -515,11 +541,13 @@ class Study:
         try:
             hp = cfg.model.hparams_for(proposal.values, proposal.hp)
             logged = {
-                **family.tuned_values(hp, proposal.values), **family.logged_params(hp),
-                "epochs": epochs, "initial_epoch": proposal.initial_epoch,  # inert values too
+                **family.tuned_values(hp, proposal.values),
+                **family.logged_params(hp),
+                "epochs": epochs,
+                "initial_epoch": proposal.initial_epoch,  # inert values too
                 "early_stopping_patience": cfg.model.training.early_stopping_patience,
                 **proposal.params,
-            }  # fmt: skip
+            }
             tracker.log_params(run, logged)
             warm = folder.checkpoint(proposal.warm_start_from) if proposal.warm_start_from else None
 
@@ -533,11 +561,16 @@ class Study:
                 return value is not None and self.strategy.report(proposal, epoch, value)
 
             fit = self.train.fit(
-                cfg.model, hp, self.task, epochs=epochs, initial_epoch=proposal.initial_epoch,
+                cfg.model,
+                hp,
+                self.task,
+                epochs=epochs,
+                initial_epoch=proposal.initial_epoch,
                 seed=derive(cfg.seed, "trial", proposal.trial_id if cfg.shared else index),
                 objective=cfg.objective,
-                on_epoch=on_epoch, warm_start=warm,
-            )  # fmt: skip
+                on_epoch=on_epoch,
+                warm_start=warm,
+            )
             history = fit.history
             if fit.stop_reason == "nan":
                 last = history[-1]
@@ -556,8 +589,9 @@ class Study:
             if hp is not None:
                 proposal = self._drawn(proposal, hp, run, logged)
             reason = f"{type(error).__name__}: {error}"[:4000]
-            tracker.set_tags(run, {"tunelab.trial_status": "FAILED",
-                                      "tunelab.failure_reason": reason})  # fmt: skip
+            tracker.set_tags(
+                run, {"tunelab.trial_status": "FAILED", "tunelab.failure_reason": reason}
+            )
             tracker.end_run(run, "FAILED")
             outcome = Outcome("FAILED", None, len(history), reason)
         previous = folder.records[-1] if folder.records else None
@@ -565,14 +599,19 @@ class Study:
         if outcome.score is not None and cfg.objective.better(outcome.score, best):
             best = outcome.score
         record = TrialRecord(
-            trial_index=index, trial_id=proposal.trial_id, run_id=run_id(run),
+            trial_index=index,
+            trial_id=proposal.trial_id,
+            run_id=run_id(run),
             status=outcome.status,
-            score=outcome.score, epochs_trained=outcome.epochs_trained,
+            score=outcome.score,
+            epochs_trained=outcome.epochs_trained,
             cumulative_epochs=(previous.cumulative_epochs if previous else 0)
             + outcome.epochs_trained,
-            best_so_far=best, wall_time=time.perf_counter() - started, values=proposal.values,
+            best_so_far=best,
+            wall_time=time.perf_counter() - started,
+            values=proposal.values,
             reason=outcome.message,
-        )  # fmt: skip
+        )
         tracker.record_trial(run, {**asdict(record), "reason": record.reason[:1000]})
         tracker.settle()  # the run has ended in MLflow, and says so, before the journal does
         folder.journal(record)
@@ -608,17 +647,23 @@ class Study:
         status: Literal["COMPLETE", "PRUNED"] = (
             "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
         )
-        tags = {"tunelab.trial_status": status, "tunelab.stop_reason": fit.stop_reason,
-                **evaluation.tags}  # fmt: skip
+        tags = {
+            "tunelab.trial_status": status,
+            "tunelab.stop_reason": fit.stop_reason,
+            **evaluation.tags,
+        }
         tracker.log_metrics(run, metrics, tags=tags)
         for key, images in evaluation.step_images.items():
             for step, image in images:
                 tracker.log_image(run, image, key, step)
         tracker.log_trial_artifacts(
-            run, evaluation.artifacts, history=fit.history, curves=self.task.curves,
+            run,
+            evaluation.artifacts,
+            history=fit.history,
+            curves=self.task.curves,
             weights_before=plots.subsample_weights(fit.weights_before),
             weights_after=plots.subsample_weights(after),
-        )  # fmt: skip
+        )
         tracker.end_run(run, "FINISHED")
         if self.strategy.keeps_checkpoints:
             train.save_weights(fit.model, self.folder.checkpoint(proposal.trial_id))
@@ -653,11 +698,13 @@ class Study:
         best = self._best_record()
         counts = {s: sum(r.status == s for r in records) for s in ("COMPLETE", "PRUNED", "FAILED")}
         metrics = {
-            "trials_completed": counts["COMPLETE"], "trials_pruned": counts["PRUNED"],
-            "trials_failed": counts["FAILED"], "trials": len(records),
+            "trials_completed": counts["COMPLETE"],
+            "trials_pruned": counts["PRUNED"],
+            "trials_failed": counts["FAILED"],
+            "trials": len(records),
             "cumulative_epochs": records[-1].cumulative_epochs if records else 0,
             "wall_time_s": elapsed,
-        }  # fmt: skip
+        }
         registered = None
         if best is not None:
             if not folder.best_headline(best.trial_id).exists():  # another worker's trial
@@ -670,8 +717,10 @@ class Study:
                 tracker.set_tags(run_id, best_values)
             else:
                 tracker.log_params(run_id, best_values)
-            tracker.set_tags(run_id, {"tunelab.best_trial_run_id": best.run_id,
-                                      "tunelab.best_trial_id": best.trial_id})  # fmt: skip
+            tracker.set_tags(
+                run_id,
+                {"tunelab.best_trial_run_id": best.run_id, "tunelab.best_trial_id": best.trial_id},
+            )
         tracker.keep_only_trial_runs({r.run_id for r in records})  # no twin outlives the study
         self._log_best_so_far(run_id, records)  # drawn by the artifact worker meanwhile
         if best is not None:
@@ -687,8 +736,13 @@ class Study:
         except Exception as error:  # the trials stand even if the closing analysis fails
             tracker.set_tags(run_id, {"tunelab.summary_error": f"{type(error).__name__}: {error}"})
         tracker.end_run(run_id, "FINISHED")
-        folder.save(finished=True, elapsed=elapsed, registered=registered,
-                    ui_link=tracker.ui_link(), tracking_uri=tracker.tracking_uri)  # fmt: skip
+        folder.save(
+            finished=True,
+            elapsed=elapsed,
+            registered=registered,
+            ui_link=tracker.ui_link(),
+            tracking_uri=tracker.tracking_uri,
+        )
         if cfg.shared:  # for the study's other processes
             joining.closed(self.storage_url, folder.path.name, registered)
         return self._summary(best, registered)
@@ -698,8 +752,10 @@ class Study:
         with the first trial's reason (a shared study's other processes are told it closed),
         and StudyFailed says that reason in one line."""
         first = records[0]
-        reason = (f"all {len(records)} trials failed; the first with {one_line(first.reason)} "
-                  f"(its MLflow run {first.run_id})")  # fmt: skip
+        reason = (
+            f"all {len(records)} trials failed; the first with {one_line(first.reason)} "
+            f"(its MLflow run {first.run_id})"
+        )
         self.tracker.set_tags(self.folder.meta["run_id"], {"tunelab.failure_reason": reason})
         self.folder.save(finished=True)
         if self.cfg.shared:
@@ -708,11 +764,15 @@ class Study:
 
     def _summary(self, best: TrialRecord | None, registered: dict | None) -> StudySummary:
         return StudySummary(
-            study_id=self.folder.meta["study_id"], run_id=self.folder.meta["run_id"],
-            best_score=best.score if best else None, best_values=best.values if best else None,
-            trials=self.folder.records, registered=registered, ui_link=self.tracker.ui_link(),
+            study_id=self.folder.meta["study_id"],
+            run_id=self.folder.meta["run_id"],
+            best_score=best.score if best else None,
+            best_values=best.values if best else None,
+            trials=self.folder.records,
+            registered=registered,
+            ui_link=self.tracker.ui_link(),
             tracking_uri=self.tracker.tracking_uri,
-        )  # fmt: skip
+        )
 
     def _log_design(self, design: Any) -> None:
         run_id = self.folder.meta["run_id"]
@@ -736,18 +796,33 @@ class Study:
         if not cfg.tracking.register:
             return None
         objective = cfg.objective  # resolved: name and direction set
-        return self.tracker.register(uri, str(objective.name), objective.direction or "max",
-                                     cast(float, best.score))  # fmt: skip
+        return self.tracker.register(
+            uri, str(objective.name), objective.direction or "max", cast(float, best.score)
+        )
 
     def _log_best_so_far(self, run_id: str, records: list[TrialRecord]) -> None:
         if not records:
             return
-        columns = ["trial_index", "trial_id", "status", "score", "best_so_far",
-                   "epochs_trained", "cumulative_epochs", "wall_time", "run_id"]  # fmt: skip
+        columns = [
+            "trial_index",
+            "trial_id",
+            "status",
+            "score",
+            "best_so_far",
+            "epochs_trained",
+            "cumulative_epochs",
+            "wall_time",
+            "run_id",
+        ]
         lines = [",".join(columns)]
         lines += [",".join(str(getattr(r, c)) for c in columns) for r in records]
         self.tracker.log_text(run_id, "\n".join(lines) + "\n", "best_so_far.csv")
         scored = [asdict(r) for r in records if r.score is not None]
         if scored:
-            self.tracker.log_plot(run_id, "plots/best_so_far.png", "best_so_far",
-                                  trials=scored, objective=self.cfg.objective.name)  # fmt: skip
+            self.tracker.log_plot(
+                run_id,
+                "plots/best_so_far.png",
+                "best_so_far",
+                trials=scored,
+                objective=self.cfg.objective.name,
+            )

@@ -74,9 +74,14 @@ def fit(
         callbacks.append(stopper)
     with _forgetting_custom_gradients():
         model_cfg.cls.fit(
-            hp, model, **task.fit_inputs(hp, seed), epochs=epochs, initial_epoch=initial_epoch,
-            callbacks=callbacks, verbose=0,
-        )  # fmt: skip
+            hp,
+            model,
+            **task.fit_inputs(hp, seed),
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=0,
+        )
     reason = tracker.stop_reason or ("early_stopping" if stopper and stopper.stopped_epoch else "")
     return Fit(model, tracker.history, reason or "completed", before)
 
@@ -172,11 +177,15 @@ def weight_stats(values: np.ndarray) -> dict[str, float]:
     ordered = np.sort(values)  # NumPy's vectorised sort, then percentiles of sorted data: about
     p1, p50, p99 = np.percentile(ordered, [1, 50, 99])  # half the time of percentiles alone
     return {
-        "mean": float(values.mean()), "std": float(values.std()),
-        "min": float(ordered[0]), "max": float(ordered[-1]),
-        "p1": float(p1), "p50": float(p50), "p99": float(p99),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(ordered[0]),
+        "max": float(ordered[-1]),
+        "p1": float(p1),
+        "p50": float(p50),
+        "p99": float(p99),
         "frac_near_zero": float(np.mean(np.abs(values) < NEAR_ZERO)),
-    }  # fmt: skip
+    }
 
 
 def parameter_count(model: Any) -> int:

@@ -26,19 +26,26 @@ def parser(close: bool = False) -> argparse.ArgumentParser:
         description=(
             "Close a study whose workers all died: run any trials left, then log its best "
             "model and summary and end its MLflow run, even if a dead worker claimed that."
-            if close else
-            "Join a running study from this machine and run its trials until none are left; "
+            if close
+            else "Join a running study from this machine and run its trials until none are left; "
             "the worker that finishes last closes the study. Only the study's Optuna storage "
             "and tracking server are shared."
         ),
-    )  # fmt: skip
+    )
     p.add_argument("--study", required=True, help="the study's name (its study_name)")
-    p.add_argument("--storage", required=True,
-                   help="the study's Optuna storage, e.g. postgresql://user@host/db")  # fmt: skip
-    p.add_argument("--tracking-uri", help="the MLflow tracking server (default: the one the "
-                   "study was created with)")  # fmt: skip
-    p.add_argument("--workdir", help="this worker's own scratch folder (default: "
-                   ".tunelab/workers/<host>:<pid>)")  # fmt: skip
+    p.add_argument(
+        "--storage",
+        required=True,
+        help="the study's Optuna storage, e.g. postgresql://user@host/db",
+    )
+    p.add_argument(
+        "--tracking-uri",
+        help="the MLflow tracking server (default: the one the study was created with)",
+    )
+    p.add_argument(
+        "--workdir",
+        help="this worker's own scratch folder (default: .tunelab/workers/<host>:<pid>)",
+    )
     return p
 
 
@@ -74,24 +81,38 @@ def _join(args: argparse.Namespace, close: bool = False) -> int:
     identity = joining.read(args.storage, args.study)
     raw = identity["config"]
     if raw["dataset"]["name"] == "arrays":
-        raise ConfigError(f"--study: {args.study!r} trains on arrays its creator passed to "
-                          "tunelab.tune, which no other process can read; save them to a file "
-                          "(dataset=npz or table) to take workers")  # fmt: skip
+        raise ConfigError(
+            f"--study: {args.study!r} trains on arrays its creator passed to "
+            "tunelab.tune, which no other process can read; save them to a file "
+            "(dataset=npz or table) to take workers"
+        )
     tracking = {**raw["tracking"], "uri": args.tracking_uri or identity["tracking_uri"]}
     workdir = args.workdir or f".tunelab/workers/{label()}"
-    cfg = config.load({**raw, "resume": True, "quiet": True, "workdir": workdir,
-                       "tracking": tracking,
-                       "strategy": {**raw["strategy"], "storage": args.storage}})  # fmt: skip
+    cfg = config.load(
+        {
+            **raw,
+            "resume": True,
+            "quiet": True,
+            "workdir": workdir,
+            "tracking": tracking,
+            "strategy": {**raw["strategy"], "storage": args.storage},
+        }
+    )
     joining.check_data(identity, joining.data_path(cfg.dataset.settings))
     from tunelab.study import Study
 
     summary = Study(cfg).work(identity, close=close)
     if summary is not None:
-        best = "" if summary.best_score is None else (
-            f"; best {cfg.objective.name} {summary.best_score:.4f}")  # fmt: skip
+        best = (
+            ""
+            if summary.best_score is None
+            else (f"; best {cfg.objective.name} {summary.best_score:.4f}")
+        )
         command = "tunelab study close" if close else "tunelab worker"
-        print(f"{command}: closed study {cfg.study_name} ({len(summary.trials)} trials"
-              f"{best}); MLflow study run {summary.run_id}: {summary.ui_link}")  # fmt: skip
+        print(
+            f"{command}: closed study {cfg.study_name} ({len(summary.trials)} trials"
+            f"{best}); MLflow study run {summary.run_id}: {summary.ui_link}"
+        )
     return 0
 
 

@@ -40,13 +40,16 @@ def judge(logits: dict[str, dict[str, np.ndarray]]) -> CrossJudgement:
             fake = np.ravel(values)
             labels = np.r_[np.ones(len(real)), np.zeros(len(fake))]
             aucs[disc][gen] = float(roc_auc_score(labels, np.r_[real, fake]))
-            rows.append({
-                "discriminator": disc, "generator": gen,
-                "real_called_real": int(np.sum(real > 0)),
-                "real_called_generated": int(np.sum(real <= 0)),
-                "generated_called_real": int(np.sum(fake > 0)),
-                "generated_called_generated": int(np.sum(fake <= 0)),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "discriminator": disc,
+                    "generator": gen,
+                    "real_called_real": int(np.sum(real > 0)),
+                    "real_called_generated": int(np.sum(real <= 0)),
+                    "generated_called_real": int(np.sum(fake > 0)),
+                    "generated_called_generated": int(np.sum(fake <= 0)),
+                }
+            )
     called_real = pd.DataFrame(called).T
     columns = [c for c in called_real.columns if c != REAL] + [REAL]
     return CrossJudgement(

@@ -45,8 +45,9 @@ def _column(frame: pd.DataFrame, name: str, prefer: str = "params.") -> str:
         if prefix + name in frame.columns:
             return prefix + name
     known = sorted(c.split(".", 1)[1] for c in frame.columns if "." in c)
-    raise ConfigError(f"{name!r} is neither a param, a metric nor a tag of these runs; "
-                      f"known: {', '.join(known)}")  # fmt: skip
+    raise ConfigError(
+        f"{name!r} is neither a param, a metric nor a tag of these runs; known: {', '.join(known)}"
+    )
 
 
 def terms(factors: list[str], order: int, wrap: str = "C({})") -> list[str]:
@@ -140,8 +141,9 @@ def two_level_effects(
 ) -> pd.DataFrame:
     """Effects (high minus low mean) of main effects and interactions, from OLS on ±1 codes;
     the lower of a factor's two values is coded −1."""
-    coded = pd.DataFrame({f: np.where(data[f] == sorted(data[f].unique())[0], -1.0, 1.0)
-                          for f in factors})  # fmt: skip
+    coded = pd.DataFrame(
+        {f: np.where(data[f] == sorted(data[f].unique())[0], -1.0, 1.0) for f in factors}
+    )
     coded[response] = data[response].to_numpy()
     model = smf.ols(f"{response} ~ " + " + ".join(terms(factors, order, "{}")), coded).fit()
     effects = 2 * model.params.drop("Intercept")

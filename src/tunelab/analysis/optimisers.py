@@ -67,16 +67,21 @@ def study_table(studies: pd.DataFrame, response: str) -> pd.DataFrame:
     column = f"metrics.{response}"
     if column not in studies:
         raise ConfigError(f"--response: no study run has the metric {response!r}")
-    table = pd.DataFrame({
-        "study_id": studies["tags.tunelab.study_id"],
-        "task": studies.get("tags.tunelab.model", "?") + "/"
-        + studies.get("tags.tunelab.dataset", "?"),
-        "strategy": studies["tags.tunelab.strategy"], "seed": studies.get("tags.tunelab.seed"),
-        "best": studies[column], "wall_time_s": studies.get("metrics.wall_time_s"),
-        "trials": studies.get("metrics.trials"),
-        "cumulative_epochs": studies.get("metrics.cumulative_epochs"),
-        "start_time": studies["start_time"],
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "study_id": studies["tags.tunelab.study_id"],
+            "task": studies.get("tags.tunelab.model", "?")
+            + "/"
+            + studies.get("tags.tunelab.dataset", "?"),
+            "strategy": studies["tags.tunelab.strategy"],
+            "seed": studies.get("tags.tunelab.seed"),
+            "best": studies[column],
+            "wall_time_s": studies.get("metrics.wall_time_s"),
+            "trials": studies.get("metrics.trials"),
+            "cumulative_epochs": studies.get("metrics.cumulative_epochs"),
+            "start_time": studies["start_time"],
+        }
+    )
     unfinished = table[table["best"].isna()]
     if len(unfinished):
         raise ConfigError(f"--response: study {unfinished['study_id'].iloc[0]} has no {response}")
@@ -94,23 +99,31 @@ def compare(
     """All of the comparison; `trials` (one row per trial run) feeds the anytime curves and
     the epochs/time to `target`, and may be empty."""
     table = table.assign(normalised=normalised_scores(table, baseline, direction))
-    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in
-                                            ("summary", "kruskal", "pairwise", "friedman",
-                                             "paired", "anytime")}  # fmt: skip
+    parts: dict[str, list[pd.DataFrame]] = {
+        name: [] for name in ("summary", "kruskal", "pairwise", "friedman", "paired", "anytime")
+    }
     curves: dict[str, dict[str, pd.DataFrame]] = {}
     time_curves: dict[str, dict[str, pd.DataFrame]] = {}
     for task, studies in table.groupby("task"):
-        task_trials = trials[trials["tags.tunelab.study_id"].isin(studies["study_id"])] if len(
-            trials) else trials  # fmt: skip
+        task_trials = (
+            trials[trials["tags.tunelab.study_id"].isin(studies["study_id"])]
+            if len(trials)
+            else trials
+        )
         curves[task] = best_so_far_curves(studies, task_trials, response, direction)
-        time_curves[task] = best_so_far_curves(studies, task_trials, response, direction,
-                                               budget="seconds")  # fmt: skip
+        time_curves[task] = best_so_far_curves(
+            studies, task_trials, response, direction, budget="seconds"
+        )
         costs = to_target(studies, task_trials, response, direction, target)
         by_seed = seed_paired(studies)
-        for name, frame in (("summary", summary(studies, costs)),
-                            ("kruskal", kruskal(studies)), ("pairwise", pairwise(studies)),
-                            ("friedman", friedman(by_seed)), ("paired", paired_tests(by_seed)),
-                            ("anytime", anytime(curves[task]))):  # fmt: skip
+        for name, frame in (
+            ("summary", summary(studies, costs)),
+            ("kruskal", kruskal(studies)),
+            ("pairwise", pairwise(studies)),
+            ("friedman", friedman(by_seed)),
+            ("paired", paired_tests(by_seed)),
+            ("anytime", anytime(curves[task])),
+        ):
             parts[name].append(
                 frame.assign(task=task).set_index("task", append=True)
                 if name in ("summary", "anytime")
@@ -119,8 +132,12 @@ def compare(
     frames = {name: _concat(found) for name, found in parts.items()}
     for name in ("summary", "anytime"):
         frames[name] = frames[name].reorder_levels(["task", "strategy"])
-    return OptimiserComparison(**frames, curves=curves, time_curves=time_curves,
-                               across_tasks=across_tasks(table, direction))  # fmt: skip
+    return OptimiserComparison(
+        **frames,
+        curves=curves,
+        time_curves=time_curves,
+        across_tasks=across_tasks(table, direction),
+    )
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -136,14 +153,21 @@ def summary(studies: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
     q = studies.groupby("strategy")["best"]
     ci = q.apply(lambda values: pd.Series(bootstrap_median_ci(values.to_numpy()))).unstack()
     by_strategy = studies.assign(**costs).groupby("strategy")
-    frame = pd.DataFrame({
-        "studies": q.size(), "median": q.median(), "median_ci_low": ci[0],
-        "median_ci_high": ci[1], "iqr": q.quantile(0.75) - q.quantile(0.25), "mean": q.mean(),
-        "sd": q.std(), "median_normalised": by_strategy["normalised"].median(),
-        "median_wall_time_s": by_strategy["wall_time_s"].median(),
-        "median_trials": by_strategy["trials"].median(),
-        "median_epochs": by_strategy["cumulative_epochs"].median(),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "studies": q.size(),
+            "median": q.median(),
+            "median_ci_low": ci[0],
+            "median_ci_high": ci[1],
+            "iqr": q.quantile(0.75) - q.quantile(0.25),
+            "mean": q.mean(),
+            "sd": q.std(),
+            "median_normalised": by_strategy["normalised"].median(),
+            "median_wall_time_s": by_strategy["wall_time_s"].median(),
+            "median_trials": by_strategy["trials"].median(),
+            "median_epochs": by_strategy["cumulative_epochs"].median(),
+        }
+    )
     if len(costs.columns):
         frame["reached_target"] = by_strategy["epochs_to_target"].count()
         frame["median_epochs_to_target"] = by_strategy["epochs_to_target"].median()
@@ -158,9 +182,14 @@ def bootstrap_median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[f
         return np.nan, np.nan
     if np.ptp(values) == 0:
         return float(values[0]), float(values[0])
-    result = stats.bootstrap((values,), np.median, confidence_level=confidence,
-                             n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-                             random_state=0)  # fmt: skip
+    result = stats.bootstrap(
+        (values,),
+        np.median,
+        confidence_level=confidence,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        random_state=0,
+    )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
@@ -178,9 +207,12 @@ def normalised_scores(table: pd.DataFrame, baseline: str, direction: Direction) 
 
 
 def to_target(
-    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: Direction,
+    studies: pd.DataFrame,
+    trials: pd.DataFrame,
+    response: str,
+    direction: Direction,
     target: float | None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """Per study: cumulative epochs and wall time since the study started until a trial first
     reached `target` (NaN if none did). No columns without a target or trials."""
     if target is None or trials.empty:
@@ -204,8 +236,10 @@ def _trial_sequence(trials: pd.DataFrame, study_id: str, started: float) -> pd.D
     started."""
     runs = trials[trials["tags.tunelab.study_id"] == study_id]
     runs = runs.assign(index=runs["tags.tunelab.trial_index"].astype(int)).sort_values("index")
-    return runs.assign(epochs_spent=runs["metrics.epochs_trained"].fillna(0).cumsum(),
-                       seconds_spent=((runs["end_time"] - started) / 1000).cummax())  # fmt: skip
+    return runs.assign(
+        epochs_spent=runs["metrics.epochs_trained"].fillna(0).cumsum(),
+        seconds_spent=((runs["end_time"] - started) / 1000).cummax(),
+    )
 
 
 def kruskal(studies: pd.DataFrame) -> pd.DataFrame:
@@ -213,8 +247,9 @@ def kruskal(studies: pd.DataFrame) -> pd.DataFrame:
     if len(groups) < 2 or np.ptp(studies["best"]) == 0:
         return pd.DataFrame(columns=["strategies", "H", "p"])
     result = stats.kruskal(*groups)
-    return pd.DataFrame([{"strategies": len(groups), "H": float(result.statistic),
-                          "p": float(result.pvalue)}])  # fmt: skip
+    return pd.DataFrame(
+        [{"strategies": len(groups), "H": float(result.statistic), "p": float(result.pvalue)}]
+    )
 
 
 def seed_paired(studies: pd.DataFrame) -> pd.DataFrame | None:
@@ -230,8 +265,16 @@ def friedman(by_seed: pd.DataFrame | None) -> pd.DataFrame:
     if by_seed is None or by_seed.shape[1] < 3:
         return pd.DataFrame(columns=["strategies", "seeds", "chi2", "p"])
     result = stats.friedmanchisquare(*(by_seed[c] for c in by_seed.columns))
-    return pd.DataFrame([{"strategies": by_seed.shape[1], "seeds": len(by_seed),
-                          "chi2": float(result.statistic), "p": float(result.pvalue)}])  # fmt: skip
+    return pd.DataFrame(
+        [
+            {
+                "strategies": by_seed.shape[1],
+                "seeds": len(by_seed),
+                "chi2": float(result.statistic),
+                "p": float(result.pvalue),
+            }
+        ]
+    )
 
 
 def paired_tests(by_seed: pd.DataFrame | None) -> pd.DataFrame:
@@ -246,8 +289,15 @@ def paired_tests(by_seed: pd.DataFrame | None) -> pd.DataFrame:
             rows.append({"a": a, "b": b, "seeds": len(by_seed), "W": np.nan, "p": 1.0})
             continue
         result = stats.wilcoxon(by_seed[a], by_seed[b])
-        rows.append({"a": a, "b": b, "seeds": len(by_seed), "W": float(result.statistic),
-                     "p": float(result.pvalue)})  # fmt: skip
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "seeds": len(by_seed),
+                "W": float(result.statistic),
+                "p": float(result.pvalue),
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["p_holm"] = multipletests(frame["p"], method="holm")[1]
     return frame
@@ -261,17 +311,27 @@ def pairwise(studies: pd.DataFrame) -> pd.DataFrame:
     for a, b in itertools.combinations(sorted(groups), 2):
         result = stats.mannwhitneyu(groups[a], groups[b], alternative="two-sided")
         r = 2 * result.statistic / (len(groups[a]) * len(groups[b])) - 1
-        rows.append({"a": a, "b": b, "U": float(result.statistic), "p": float(result.pvalue),
-                     "rank_biserial_r": float(r)})  # fmt: skip
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "U": float(result.statistic),
+                "p": float(result.pvalue),
+                "rank_biserial_r": float(r),
+            }
+        )
     frame = pd.DataFrame(rows, columns=["a", "b", "U", "p", "rank_biserial_r"])
     frame["p_holm"] = multipletests(frame["p"], method="holm")[1] if len(frame) else []
     return frame
 
 
 def best_so_far_curves(
-    studies: pd.DataFrame, trials: pd.DataFrame, response: str, direction: Direction,
+    studies: pd.DataFrame,
+    trials: pd.DataFrame,
+    response: str,
+    direction: Direction,
     budget: str = "epochs",
-) -> dict[str, pd.DataFrame]:  # fmt: skip
+) -> dict[str, pd.DataFrame]:
     """Best objective so far against the budget spent, one column per study, on a grid shared
     by every strategy: cumulative epochs, or with `budget="seconds"` wall time since the study
     started (at each trial's end)."""
@@ -305,8 +365,9 @@ def anytime(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
             f"{int(f * 100)}%": float(curve.loc[max(1, int(round(f * budget)))].median())
             for f in FRACTIONS
         }
-    frame = pd.DataFrame.from_dict(rows, orient="index",
-                                   columns=[f"{int(f * 100)}%" for f in FRACTIONS])  # fmt: skip
+    frame = pd.DataFrame.from_dict(
+        rows, orient="index", columns=[f"{int(f * 100)}%" for f in FRACTIONS]
+    )
     frame.index.name = "strategy"
     return frame
 
@@ -317,8 +378,9 @@ def across_tasks(
     """Average ranks of the strategies over tasks (each task ranks the strategies' medians,
     1 = best), Friedman across tasks and Nemenyi's post-hoc test with its critical difference
     (Demšar 2006). Only strategies that ran on every task take part; None for one task."""
-    medians = table.pivot_table(index="task", columns="strategy", values="best",
-                                aggfunc="median").dropna(axis=1)  # fmt: skip
+    medians = table.pivot_table(
+        index="task", columns="strategy", values="best", aggfunc="median"
+    ).dropna(axis=1)
     if len(medians) < 2 or medians.shape[1] < 2:
         return None
     ranks = medians.rank(axis=1, ascending=Objective("best", direction).sign < 0)
@@ -328,13 +390,22 @@ def across_tasks(
         import scikit_posthocs
 
         test = stats.friedmanchisquare(*(medians[c] for c in medians.columns))
-        result = {"strategies": k, "tasks": n, "chi2": float(test.statistic),
-                  "p": float(test.pvalue)}  # fmt: skip
+        result = {
+            "strategies": k,
+            "tasks": n,
+            "chi2": float(test.statistic),
+            "p": float(test.pvalue),
+        }
         nemenyi = scikit_posthocs.posthoc_nemenyi_friedman(medians.to_numpy())
         nemenyi.index = nemenyi.columns = medians.columns
         q_alpha = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
         cd = float(q_alpha * np.sqrt(k * (k + 1) / (6 * n)))
     else:
         nemenyi, cd = None, None
-    return AcrossTasks(ranks=ranks, average_ranks=ranks.mean().sort_values(), friedman=result,
-                       nemenyi=nemenyi, critical_difference=cd)  # fmt: skip
+    return AcrossTasks(
+        ranks=ranks,
+        average_ranks=ranks.mean().sort_values(),
+        friedman=result,
+        nemenyi=nemenyi,
+        critical_difference=cd,
+    )

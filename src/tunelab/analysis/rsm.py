@@ -37,8 +37,9 @@ def fit_quadratic(coded: pd.DataFrame, natural: pd.DataFrame, y: np.ndarray) -> 
     names = list(coded.columns)
     model = smf.ols(formula(names), coded.assign(y=y)).fit()
     natural_model = smf.ols(formula(names), natural.assign(y=y)).fit()
-    table = pd.DataFrame({"estimate": model.params, "std_err": model.bse, "t": model.tvalues,
-                          "p": model.pvalues})  # fmt: skip
+    table = pd.DataFrame(
+        {"estimate": model.params, "std_err": model.bse, "t": model.tvalues, "p": model.pvalues}
+    )
     b = np.array([model.params[n] for n in names])
     B = np.zeros((len(names), len(names)))
     for i, n in enumerate(names):
@@ -57,12 +58,16 @@ def fit_quadratic(coded: pd.DataFrame, natural: pd.DataFrame, y: np.ndarray) -> 
     else:
         nature = "saddle point"
     return QuadraticFit(
-        coefficients=table, natural_coefficients=natural_model.params,
-        r2=float(model.rsquared), adj_r2=float(model.rsquared_adj),
+        coefficients=table,
+        natural_coefficients=natural_model.params,
+        r2=float(model.rsquared),
+        adj_r2=float(model.rsquared_adj),
         lack_of_fit=lack_of_fit(coded, y, model),
         stationary_point=dict(zip(names, stationary.tolist(), strict=True)),
-        nature=nature, eigenvalues=[float(e) for e in eigenvalues], model=model,
-    )  # fmt: skip
+        nature=nature,
+        eigenvalues=[float(e) for e in eigenvalues],
+        model=model,
+    )
 
 
 def lack_of_fit(coded: pd.DataFrame, y: np.ndarray, model) -> dict[str, float] | None:
@@ -75,5 +80,9 @@ def lack_of_fit(coded: pd.DataFrame, y: np.ndarray, model) -> dict[str, float] |
         return None
     lof_ss = float(model.ssr) - pure_ss
     f = (lof_ss / lof_df) / (pure_ss / pure_df)
-    return {"F": f, "p": float(stats.f.sf(f, lof_df, pure_df)), "df_lack_of_fit": lof_df,
-            "df_pure_error": pure_df}  # fmt: skip
+    return {
+        "F": f,
+        "p": float(stats.f.sf(f, lof_df, pure_df)),
+        "df_lack_of_fit": lof_df,
+        "df_pure_error": pure_df,
+    }

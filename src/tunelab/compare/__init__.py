@@ -14,9 +14,17 @@ TRIALS = "tags.`tunelab.kind` = 'trial'"
 STUDIES = "tags.`tunelab.kind` = 'study'"
 
 
-def factorial(factors: list[str], *, experiment: str = "tunelab", tracking_uri: str | None = None,
-              study: str | None = None, response: str | None = None, order: int = 2,
-              typ: int = 2, filter: str = TRIALS) -> Any:  # fmt: skip
+def factorial(
+    factors: list[str],
+    *,
+    experiment: str = "tunelab",
+    tracking_uri: str | None = None,
+    study: str | None = None,
+    response: str | None = None,
+    order: int = 2,
+    typ: int = 2,
+    filter: str = TRIALS,
+) -> Any:
     """ANOVA, effects and Lenth's PSE of a factorial design's trials.
 
     Args:
@@ -59,15 +67,26 @@ def factorial(factors: list[str], *, experiment: str = "tunelab", tracking_uri: 
     from tunelab.compare.reports import Query
     from tunelab.compare.reports import factorial as report
 
-    query = Query(experiment=experiment, tracking_uri=tracking_uri, filter=filter, study=study,
-                  response=response)  # fmt: skip
+    query = Query(
+        experiment=experiment,
+        tracking_uri=tracking_uri,
+        filter=filter,
+        study=study,
+        response=response,
+    )
     return report(query, factors, order, typ)
 
 
-def optimisers(*, experiment: str = "tunelab", tracking_uri: str | None = None,
-               response: str | None = None, direction: str | None = None,
-               baseline: str = "random", target: float | None = None,
-               filter: str = STUDIES) -> Any:  # fmt: skip
+def optimisers(
+    *,
+    experiment: str = "tunelab",
+    tracking_uri: str | None = None,
+    response: str | None = None,
+    direction: str | None = None,
+    baseline: str = "random",
+    target: float | None = None,
+    filter: str = STUDIES,
+) -> Any:
     """Strategies compared over repeated studies (seeds).
 
     Args:
@@ -111,6 +130,7 @@ def optimisers(*, experiment: str = "tunelab", tracking_uri: str | None = None,
     from tunelab.compare.reports import Query
     from tunelab.compare.reports import optimisers as report
 
-    query = Query(experiment=experiment, tracking_uri=tracking_uri, filter=filter,
-                  response=response)  # fmt: skip
+    query = Query(
+        experiment=experiment, tracking_uri=tracking_uri, filter=filter, response=response
+    )
     return report(query, direction, baseline, target)  # type: ignore[arg-type]

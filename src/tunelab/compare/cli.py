@@ -104,10 +104,15 @@ def _common(command: argparse.ArgumentParser, default_filter: str) -> None:
 
 def query(args: argparse.Namespace) -> reports.Query:
     return reports.Query(
-        experiment=args.experiment, tracking_uri=args.tracking_uri, filter=args.filter,
-        study=args.study, response=args.response, cache_dir=args.cache_dir,
-        refresh=args.refresh, export_csv=args.export_csv,
-    )  # fmt: skip
+        experiment=args.experiment,
+        tracking_uri=args.tracking_uri,
+        filter=args.filter,
+        study=args.study,
+        response=args.response,
+        cache_dir=args.cache_dir,
+        refresh=args.refresh,
+        export_csv=args.export_csv,
+    )
 
 
 COMMANDS = {

@@ -39,8 +39,13 @@ class Query:
         from tunelab.tracking.runs import runs_frame
 
         filter_string = self.selection if filter_string is None else filter_string
-        frame = runs_frame(self.tracking_uri, self.experiment, filter_string,
-                           cache_dir=self.cache_dir, refresh=self.refresh)  # fmt: skip
+        frame = runs_frame(
+            self.tracking_uri,
+            self.experiment,
+            filter_string,
+            cache_dir=self.cache_dir,
+            refresh=self.refresh,
+        )
         if self.export_csv and filter_string == self.selection:
             frame.to_csv(self.export_csv, index=False)
         return frame
@@ -53,9 +58,11 @@ class Query:
         column = "tags.tunelab.objective"
         found = sorted(frame[column].dropna().unique()) if column in frame else []
         if len(found) != 1:
-            raise ConfigError(f"response: the runs have {len(found)} objectives "
-                              f"({', '.join(found) or 'none tagged'}); name the metric to "
-                              "analyse, e.g. response=best_val_accuracy")  # fmt: skip
+            raise ConfigError(
+                f"response: the runs have {len(found)} objectives "
+                f"({', '.join(found) or 'none tagged'}); name the metric to "
+                "analyse, e.g. response=best_val_accuracy"
+            )
         return replace(self, response=f"best_{found[0].split(' ')[0]}")
 
     def direction(self, frame: Any) -> Direction:
@@ -70,8 +77,9 @@ class Query:
         import pandas as pd
 
         try:
-            return self.runs(f"tags.`tunelab.kind` = 'trial' AND "
-                             f"tags.`tunelab.study_id` = '{study_id}'")  # fmt: skip
+            return self.runs(
+                f"tags.`tunelab.kind` = 'trial' AND tags.`tunelab.study_id` = '{study_id}'"
+            )
         except ConfigError:
             return pd.DataFrame(columns=["tags.tunelab.study_id"])
 
@@ -86,10 +94,16 @@ def _report(query: Query, title: str, tables: dict, figures: dict, params: dict)
     console = Console()
     for name, table in tables.items():
         console.print(Markdown(f"### {name}\n\n{table.to_markdown(floatfmt='.4g')}"))
-    params = {"analysis": title, "experiment": query.experiment, "filter": query.selection,
-              "response": query.response, **params}  # fmt: skip
-    run_id = log_comparison(query.tracking_uri, query.experiment, f"{title}-analysis", params,
-                            tables, figures)  # fmt: skip
+    params = {
+        "analysis": title,
+        "experiment": query.experiment,
+        "filter": query.selection,
+        "response": query.response,
+        **params,
+    }
+    run_id = log_comparison(
+        query.tracking_uri, query.experiment, f"{title}-analysis", params, tables, figures
+    )
     console.print(f"logged as MLflow run {run_id} (tag tunelab.kind=comparison)")
     return run_id
 
@@ -108,8 +122,13 @@ def factorial(query: Query, factors: list[str], order: int = 2, typ: int = 2) ->
     figures = {"factorial/main_effects.png": plots.main_effects(data, factors, response)}
     if len(factors) >= 2 and order >= 2:
         figures["factorial/interactions.png"] = plots.interactions(data, factors, response)
-    params = {"factors": ",".join(factors), "order": order, "typ": typ, "runs": len(data),
-              "formula": result.formula}  # fmt: skip
+    params = {
+        "factors": ",".join(factors),
+        "order": order,
+        "typ": typ,
+        "runs": len(data),
+        "formula": result.formula,
+    }
     if result.effects is not None:
         tables["factorial/effects"] = result.effects
         margin = result.lenth["margin_of_error"] if result.lenth else None
@@ -120,8 +139,12 @@ def factorial(query: Query, factors: list[str], order: int = 2, typ: int = 2) ->
     return result
 
 
-def optimisers(query: Query, direction: Direction | None = None, baseline: str = "random",
-               target: float | None = None) -> Any:  # fmt: skip
+def optimisers(
+    query: Query,
+    direction: Direction | None = None,
+    baseline: str = "random",
+    target: float | None = None,
+) -> Any:
     """Strategies compared over repeated studies (in the direction of their objective unless
     given); returns the comparison (`summary`, `kruskal`, `pairwise`, ... DataFrames)."""
     import pandas as pd
@@ -137,10 +160,15 @@ def optimisers(query: Query, direction: Direction | None = None, baseline: str =
     studies = optimisers.with_best_of_trials(studies, trials, response, direction)
     table = optimisers.study_table(studies, response)
     result = optimisers.compare(table, trials, response, direction, baseline, target)
-    tables = {"optimisers/summary": result.summary, "optimisers/kruskal": result.kruskal,
-              "optimisers/pairwise": result.pairwise, "optimisers/anytime": result.anytime,
-              "optimisers/friedman_by_seed": result.friedman,
-              "optimisers/paired_by_seed": result.paired, "optimisers/studies": table}  # fmt: skip
+    tables = {
+        "optimisers/summary": result.summary,
+        "optimisers/kruskal": result.kruskal,
+        "optimisers/pairwise": result.pairwise,
+        "optimisers/anytime": result.anytime,
+        "optimisers/friedman_by_seed": result.friedman,
+        "optimisers/paired_by_seed": result.paired,
+        "optimisers/studies": table,
+    }
     figures = {}
     for task, group in table.groupby("task"):
         slug = task.replace("/", "-")
@@ -154,9 +182,13 @@ def optimisers(query: Query, direction: Direction | None = None, baseline: str =
             figures[f"optimisers/best_so_far_time_{slug}.png"] = plots.best_so_far_bands(
                 result.time_curves[task], response, task, axis="wall time since start (s)"
             )
-    params = {"studies": len(table), "tasks": table["task"].nunique(),
-              "strategies": ",".join(sorted(table["strategy"].unique())),
-              "baseline": baseline, "target": target}  # fmt: skip
+    params = {
+        "studies": len(table),
+        "tasks": table["task"].nunique(),
+        "strategies": ",".join(sorted(table["strategy"].unique())),
+        "baseline": baseline,
+        "target": target,
+    }
     if len(table["task"].unique()) == 1:
         params.update(
             {f"kruskal.{k}": v for k, v in result.kruskal.iloc[0].items()}
@@ -202,8 +234,9 @@ def stages(query: Query, chain: str) -> str:
     return _report(query, "stages", {"stages/table": table}, figures, params)
 
 
-def discriminators(query: Query, direction: Direction = "min", images: int = 1500, seed: int = 0
-                   ) -> Any:  # fmt: skip
+def discriminators(
+    query: Query, direction: Direction = "min", images: int = 1500, seed: int = 0
+) -> Any:
     """Load each strategy's best generator and discriminator, generate `images` images per
     generator from one latent seed, and let every discriminator judge them and real images."""
     import numpy as np
@@ -229,18 +262,32 @@ def discriminators(query: Query, direction: Direction = "min", images: int = 150
         judges[strategy] = load_keras_model(
             query.tracking_uri, study["tags.tunelab.model_uri.discriminator"]
         )
-    logits = {d: {name: predict_in_batches(model, batch)
-                  for name, batch in {**generated, REAL: real}.items()}
-              for d, model in judges.items()}  # fmt: skip
+    logits = {
+        d: {
+            name: predict_in_batches(model, batch)
+            for name, batch in {**generated, REAL: real}.items()
+        }
+        for d, model in judges.items()
+    }
     result = judge(logits)
-    tables = {"discriminators/called_real": result.called_real,
-              "discriminators/auc": result.auc, "discriminators/confusion": result.confusion,
-              "discriminators/studies": best[["tags.tunelab.strategy", "tags.tunelab.study_id",
-                                              f"metrics.{query.response}"]]}  # fmt: skip
-    figures = {"discriminators/called_real.png": plots.cross_judgement(result.called_real),
-               "discriminators/auc.png": plots.cross_judgement(result.auc, "AUC")}  # fmt: skip
-    params = {"strategies": ",".join(best["tags.tunelab.strategy"]), "images": images,
-              "latent_seed": seed, "direction": direction}  # fmt: skip
+    tables = {
+        "discriminators/called_real": result.called_real,
+        "discriminators/auc": result.auc,
+        "discriminators/confusion": result.confusion,
+        "discriminators/studies": best[
+            ["tags.tunelab.strategy", "tags.tunelab.study_id", f"metrics.{query.response}"]
+        ],
+    }
+    figures = {
+        "discriminators/called_real.png": plots.cross_judgement(result.called_real),
+        "discriminators/auc.png": plots.cross_judgement(result.auc, "AUC"),
+    }
+    params = {
+        "strategies": ",".join(best["tags.tunelab.strategy"]),
+        "images": images,
+        "latent_seed": seed,
+        "direction": direction,
+    }
     _report(query, "discriminators", tables, figures, params)
     return result
 
@@ -251,13 +298,16 @@ def _best_study_per_strategy(query: Query, direction: Direction) -> Any:
     needed = ["tags.tunelab.model_uri.model", "tags.tunelab.model_uri.discriminator", column]
     missing = [c for c in needed if c not in studies]
     if missing:
-        raise ConfigError(f"--experiment: no study run has {missing[0].split('.', 1)[1]!r}; "
-                          "cross-discriminator evaluation needs GAN studies that logged their "
-                          "best generator and discriminator")  # fmt: skip
+        raise ConfigError(
+            f"--experiment: no study run has {missing[0].split('.', 1)[1]!r}; "
+            "cross-discriminator evaluation needs GAN studies that logged their "
+            "best generator and discriminator"
+        )
     usable = studies.dropna(subset=needed)
     if usable.empty:
-        raise ConfigError("--experiment: no finished GAN study logged a generator and a "
-                          "discriminator")  # fmt: skip
+        raise ConfigError(
+            "--experiment: no finished GAN study logged a generator and a discriminator"
+        )
     ordered = usable.sort_values(column, ascending=direction == "min")
     return (
         ordered.groupby("tags.tunelab.strategy", sort=True)

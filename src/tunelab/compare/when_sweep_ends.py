@@ -18,5 +18,4 @@ class CompareWhenSweepEnds(Callback):
         from tunelab.compare.cli import main
 
         tracking = ["--tracking-uri", config.tracking.uri] if config.tracking.uri else []
-        main([self.command, "--experiment", config.tracking.experiment, *tracking,
-              *self.arguments])  # fmt: skip
+        main([self.command, "--experiment", config.tracking.experiment, *tracking, *self.arguments])

@@ -80,9 +80,12 @@ class Dataset:
     def sizes(self) -> dict[str, Any]:
         """The sizes the study actually used, and the training split's images per class."""
         counts = np.bincount(self.y_train, minlength=len(self.class_names))
-        return {"data.n_train": len(self.y_train), "data.n_val": len(self.y_val),
-                "data.n_test": len(self.y_test),
-                "data.train_per_class": ",".join(str(int(c)) for c in counts)}  # fmt: skip
+        return {
+            "data.n_train": len(self.y_train),
+            "data.n_val": len(self.y_val),
+            "data.n_test": len(self.y_test),
+            "data.train_per_class": ",".join(str(int(c)) for c in counts),
+        }
 
 
 class DatasetSource(ABC):
@@ -155,16 +158,24 @@ def split_and_scale(source: type[DatasetSource], settings: DataSettings, seed: i
         _, _, x_train, y_train = _take(x_train, y_train, settings.n_train, seed + 2, "train")
     notices = [
         f"dataset.{key}: {asked} asked, the data holds {held}; the study uses {held}"
-        for key, asked, held in (("n_train", settings.n_train, len(y_train)),
-                                 ("n_test", settings.n_test, len(y_test)))
+        for key, asked, held in (
+            ("n_train", settings.n_train, len(y_train)),
+            ("n_test", settings.n_test, len(y_test)),
+        )
         if asked is not None and asked > held
-    ]  # fmt: skip
+    ]
     scale = np.float32(1.0 / source.max_value)
     x_train, x_val, x_test = (np.asarray(a, np.float32) * scale for a in (x_train, x_val, x_test))
-    spec = DataSpec(tuple(x_train.shape[1:]), len(source.class_names), settings.resize,
-                    settings.augmentation, len(y_train))  # fmt: skip
-    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, list(source.class_names), spec,
-                   notices)  # fmt: skip
+    spec = DataSpec(
+        tuple(x_train.shape[1:]),
+        len(source.class_names),
+        settings.resize,
+        settings.augmentation,
+        len(y_train),
+    )
+    return Dataset(
+        x_train, y_train, x_val, y_val, x_test, y_test, list(source.class_names), spec, notices
+    )
 
 
 def _take(x: np.ndarray, y: np.ndarray, n: int, seed: int, what: str):
@@ -184,9 +195,11 @@ def load_keras_npz(path: str) -> Arrays:
     try:
         with np.load(path) as f:
             return Arrays(
-                _nhwc(f["x_train"]), f["y_train"].reshape(-1), _nhwc(f["x_test"]),
+                _nhwc(f["x_train"]),
+                f["y_train"].reshape(-1),
+                _nhwc(f["x_test"]),
                 f["y_test"].reshape(-1),
-            )  # fmt: skip
+            )
     except FileNotFoundError:
         raise ConfigError(f"dataset.path: no file at {path!r}") from None
     except KeyError as error:

@@ -36,9 +36,17 @@ class CIFAR10(DatasetSource):
 
     Settings = CIFAR10Settings
     class_names = [
-        "airplane", "automobile", "bird", "cat", "deer",
-        "dog", "frog", "horse", "ship", "truck",
-    ]  # fmt: skip
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
 
     @classmethod
     def arrays(cls, settings: CIFAR10Settings) -> Arrays:
@@ -51,9 +59,10 @@ class CIFAR10(DatasetSource):
             (x, y), (x_test, y_test) = keras().datasets.cifar10.load_data()
         except Exception as error:  # keras raises plain Exception on a failed download
             raise download_error(
-                "CIFAR-10", error,
+                "CIFAR-10",
+                error,
                 "copy cifar-10-python.tar.gz's folder or an .npz here and set dataset.path=<path>",
-            ) from None  # fmt: skip
+            ) from None
         return Arrays(x, y.reshape(-1), x_test, y_test.reshape(-1))
 
 

@@ -28,11 +28,12 @@ class ImageSettings(FileSettings):
     def check(self, path: str) -> None:
         super().check(path)
         if len(self.image_size) != 2 or min(self.image_size) < 1:
-            raise ConfigError(f"{path}.image_size: expected [height, width], got "
-                              f"{self.image_size}")  # fmt: skip
+            raise ConfigError(f"{path}.image_size: expected [height, width], got {self.image_size}")
         if self.color_mode not in ("rgb", "grayscale", "rgba"):
-            raise ConfigError(f"{path}.color_mode: {self.color_mode!r} is not valid; valid "
-                              "choices: rgb, grayscale, rgba")  # fmt: skip
+            raise ConfigError(
+                f"{path}.color_mode: {self.color_mode!r} is not valid; valid "
+                "choices: rgb, grayscale, rgba"
+            )
 
 
 class Images:
@@ -48,22 +49,35 @@ class Images:
 
         held_out = settings.val_fraction + settings.test_fraction
         if held_out >= 1:
-            raise ConfigError("dataset.val_fraction + dataset.test_fraction: must be below 1, "
-                              f"got {held_out}")  # fmt: skip
-        read = {"image_size": tuple(settings.image_size), "color_mode": settings.color_mode,
-                "batch_size": settings.batch_size, "seed": seed, "class_names": classes,
-                "verbose": False}  # fmt: skip
+            raise ConfigError(
+                f"dataset.val_fraction + dataset.test_fraction: must be below 1, got {held_out}"
+            )
+        read = {
+            "image_size": tuple(settings.image_size),
+            "color_mode": settings.color_mode,
+            "batch_size": settings.batch_size,
+            "seed": seed,
+            "class_names": classes,
+            "verbose": False,
+        }
         train, rest = keras().utils.image_dataset_from_directory(
             str(folder), validation_split=held_out, subset="both", **read
         )
         test_share = settings.test_fraction / held_out
         val_files, test_files = _split_files(rest.file_paths, test_share, seed)
         val, test = (_from_files(files, classes, read) for files in (val_files, test_files))
-        data = SupervisedData(train, None, val, None, test, None, "classification", classes,
-                              target="class")  # fmt: skip
-        data.preprocessing = {"image_size": settings.image_size, "scale": "0..255",
-                              "files": {"train": len(train.file_paths), "val": len(val_files),
-                                        "test": len(test_files)}}  # fmt: skip
+        data = SupervisedData(
+            train, None, val, None, test, None, "classification", classes, target="class"
+        )
+        data.preprocessing = {
+            "image_size": settings.image_size,
+            "scale": "0..255",
+            "files": {
+                "train": len(train.file_paths),
+                "val": len(val_files),
+                "test": len(test_files),
+            },
+        }
         data.fingerprint = _fingerprint(folder)
         return data
 
@@ -78,8 +92,10 @@ def class_folders(folder: Path) -> list[str]:
         if d.is_dir() and any(f.suffix.lower() in SUFFIXES for f in d.iterdir())
     )
     if len(classes) < 2:
-        raise ConfigError(f"dataset.path: {str(folder)!r} needs one subfolder of images per "
-                          f"class, at least two; found {len(classes)}")  # fmt: skip
+        raise ConfigError(
+            f"dataset.path: {str(folder)!r} needs one subfolder of images per "
+            f"class, at least two; found {len(classes)}"
+        )
     return classes
 
 
@@ -100,8 +116,9 @@ def _from_files(files: list[str], classes: list[str], read: dict[str, Any]) -> A
     size = read["image_size"]
 
     def load(path: Any, label: Any) -> Any:
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
-                                   expand_animations=False)  # fmt: skip
+        image = tf.io.decode_image(
+            tf.io.read_file(path), channels=channels, expand_animations=False
+        )
         return tf.image.resize(image, size), label
 
     dataset = tf.data.Dataset.from_tensor_slices((files, labels)).map(load)

@@ -26,8 +26,9 @@ class NPZ:
         except FileNotFoundError:
             raise ConfigError(f"dataset.path: no file at {settings.path!r}") from None
         except (OSError, ValueError) as error:
-            raise ConfigError(f"dataset.path: {settings.path!r} is not a readable .npz "
-                              f"({error})") from None  # fmt: skip
+            raise ConfigError(
+                f"dataset.path: {settings.path!r} is not a readable .npz ({error})"
+            ) from None
         return from_splits(settings, seed, *_layout(arrays, str(settings.path)))
 
 

@@ -43,8 +43,11 @@ class SupervisedData:
 
     @cached_property  # a stream's rows are counted by reading it: once
     def sizes(self) -> dict[str, Any]:
-        return {"data.n_train": rows(self.x_train), "data.n_val": rows(self.x_val),
-                "data.n_test": rows(self.x_test)}  # fmt: skip
+        return {
+            "data.n_train": rows(self.x_train),
+            "data.n_val": rows(self.x_val),
+            "data.n_test": rows(self.x_test),
+        }
 
     @property
     def spec(self) -> SupervisedData:
@@ -73,8 +76,10 @@ class SupervisedData:
             return
         if self.y_train is not None and self.y_train.ndim == 2 and self.y_train.shape[1] > 1:
             if units != self.y_train.shape[1]:
-                raise ModelError(f"y: one-hot labels of {self.y_train.shape[1]} classes do not "
-                                  f"fit the model's output layer of {units} units")  # fmt: skip
+                raise ModelError(
+                    f"y: one-hot labels of {self.y_train.shape[1]} classes do not "
+                    f"fit the model's output layer of {units} units"
+                )
         elif len(self.class_names) > max(units, 2) or (units == 1 and len(self.class_names) > 2):
             raise ModelError(
                 f"y: labels of {len(self.class_names)} classes (0..{len(self.class_names) - 1}) "
@@ -95,9 +100,14 @@ class SupervisedData:
 
 
 def prepare(
-    x: Features, y: Any, validation: tuple[Features, Any] | None, validation_split: float | None,
-    test: tuple[Features, Any] | None, kind: str, seed: int,
-) -> SupervisedData:  # fmt: skip
+    x: Features,
+    y: Any,
+    validation: tuple[Features, Any] | None,
+    validation_split: float | None,
+    test: tuple[Features, Any] | None,
+    kind: str,
+    seed: int,
+) -> SupervisedData:
     """The user's data as a study uses it: the task inferred where `kind` is "auto" (a float
     target, regression; integers, strings, one-hot, classification), string labels as class
     indices, and the validation split cut off with `seed` where only a fraction is given.
@@ -109,8 +119,9 @@ def prepare(
     y = np.asarray(y)
     resolved = _kind(y) if kind == "auto" else kind
     if resolved not in ("classification", "regression"):
-        raise ConfigError(f"task: {kind!r} is not valid; valid choices: auto, classification, "
-                          "regression")  # fmt: skip
+        raise ConfigError(
+            f"task: {kind!r} is not valid; valid choices: auto, classification, regression"
+        )
     names: list[str] = []
     named = resolved == "classification" and y.dtype.kind in "USO"  # string labels
     splits = [y, *(np.asarray(s[1]) for s in (validation, test) if s is not None)]
@@ -126,16 +137,20 @@ def prepare(
         kept, taken = split_rows(y, validation_split, seed, resolved)
         x, y, x_val, y_val = take(x, kept), y[kept], take(x, taken), y[taken]
     if resolved == "regression":
-        y, y_val, y_test = (None if a is None else np.asarray(a, "float32")
-                            for a in (y, y_val, y_test))  # fmt: skip
-    return SupervisedData(x, y, x_val, y_val, x_test, y_test, cast(Kind, resolved), names,
-                          named_labels=named)  # fmt: skip
+        y, y_val, y_test = (
+            None if a is None else np.asarray(a, "float32") for a in (y, y_val, y_test)
+        )
+    return SupervisedData(
+        x, y, x_val, y_val, x_test, y_test, cast(Kind, resolved), names, named_labels=named
+    )
 
 
 def check_lengths(
-    x: Features, y: Any, validation: tuple[Features, Any] | None,
+    x: Features,
+    y: Any,
+    validation: tuple[Features, Any] | None,
     test: tuple[Features, Any] | None,
-) -> None:  # fmt: skip
+) -> None:
     """Refuse, in one line naming the lengths, features and targets of different lengths (or
     a dict's inputs of different lengths): Keras would drop rows of the longer, or fail every
     trial."""
@@ -147,12 +162,16 @@ def check_lengths(
             lengths = {str(k): len(v) for k, v in features.items()}
             if len(set(lengths.values())) > 1:
                 listed = ", ".join(f"{k} {n}" for k, n in lengths.items())
-                raise ConfigError(f"{key}: the inputs of the dict differ in length ({listed} "
-                                  "rows); give every input the same rows")  # fmt: skip
+                raise ConfigError(
+                    f"{key}: the inputs of the dict differ in length ({listed} "
+                    "rows); give every input the same rows"
+                )
         n_x, n_y = rows(features), len(targets)
         if n_x != n_y:
-            raise ConfigError(f"{key}: the features have {n_x} rows but the targets {n_y}; give "
-                              "both the same rows")  # fmt: skip
+            raise ConfigError(
+                f"{key}: the features have {n_x} rows but the targets {n_y}; give "
+                "both the same rows"
+            )
 
 
 def _streams(x: Any, validation: Any, test: Any, kind: str) -> SupervisedData:
@@ -165,8 +184,9 @@ def _streams(x: Any, validation: Any, test: Any, kind: str) -> SupervisedData:
         )
     targets = np.concatenate([np.asarray(t) for _, t in (validation or x)])
     resolved = _kind(targets) if kind == "auto" else kind
-    count = (targets.shape[1] if targets.ndim == 2 and targets.shape[1] > 1
-             else int(targets.max()) + 1)  # fmt: skip
+    count = (
+        targets.shape[1] if targets.ndim == 2 and targets.shape[1] > 1 else int(targets.max()) + 1
+    )
     names = [str(i) for i in range(count)] if resolved == "classification" else []
     return SupervisedData(x, None, validation, None, test, None, cast(Kind, resolved), names)
 
@@ -195,14 +215,19 @@ class FileSettings:
             raise ConfigError(f"{path}.path: missing; give the file, e.g. {path}.path=data.csv")
         for key in ("val_fraction", "test_fraction"):
             if not 0 < getattr(self, key) < 1:
-                raise ConfigError(f"{path}.{key}: must be between 0 and 1, got "
-                                  f"{getattr(self, key)}")  # fmt: skip
+                raise ConfigError(
+                    f"{path}.{key}: must be between 0 and 1, got {getattr(self, key)}"
+                )
 
 
 def from_splits(
-    settings: FileSettings, seed: int, x: Features, y: Any,
-    validation: tuple[Features, Any] | None = None, test: tuple[Features, Any] | None = None,
-) -> SupervisedData:  # fmt: skip
+    settings: FileSettings,
+    seed: int,
+    x: Features,
+    y: Any,
+    validation: tuple[Features, Any] | None = None,
+    test: tuple[Features, Any] | None = None,
+) -> SupervisedData:
     """The study's splits of a file's data: a test and a validation share split off (seeded,
     stratified for classes) where the file has no such split."""
     y = np.asarray(y)
@@ -266,8 +291,9 @@ def _indices(
     from sklearn.model_selection import train_test_split
 
     labels = (np.argmax(y, axis=1) if y.ndim == 2 and y.shape[1] > 1 else y) if stratify else None
-    kept, taken = train_test_split(np.arange(len(y)), test_size=fraction, random_state=seed,
-                                   stratify=labels)  # fmt: skip
+    kept, taken = train_test_split(
+        np.arange(len(y)), test_size=fraction, random_state=seed, stratify=labels
+    )
     return kept, taken
 
 

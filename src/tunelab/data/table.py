@@ -27,8 +27,9 @@ class TableSettings(FileSettings):
     def check(self, path: str) -> None:
         super().check(path)
         if not self.target:
-            raise ConfigError(f"{path}.target: missing; name the column to predict, e.g. "
-                              f"{path}.target=price")  # fmt: skip
+            raise ConfigError(
+                f"{path}.target: missing; name the column to predict, e.g. {path}.target=price"
+            )
 
 
 class Table:
@@ -41,13 +42,16 @@ class Table:
         frame = read(str(settings.path))
         columns = [str(c) for c in frame.columns]
         if settings.target not in columns:
-            raise ConfigError(f"dataset.target: no column {settings.target!r}; the columns are "
-                              f"{', '.join(columns)}")  # fmt: skip
+            raise ConfigError(
+                f"dataset.target: no column {settings.target!r}; the columns are "
+                f"{', '.join(columns)}"
+            )
         features = settings.features or [c for c in columns if c != settings.target]
         missing = [c for c in features if c not in columns]
         if missing:
-            raise ConfigError(f"dataset.features: no column {missing[0]!r}; the columns are "
-                              f"{', '.join(columns)}")  # fmt: skip
+            raise ConfigError(
+                f"dataset.features: no column {missing[0]!r}; the columns are {', '.join(columns)}"
+            )
         rows = frame[features].reset_index(drop=True)
         target = frame[settings.target].to_numpy()
         data = from_splits(settings, seed, np.arange(len(rows)), target)
@@ -56,7 +60,7 @@ class Table:
         data.x_train, data.x_val, data.x_test = (
             None if index is None else encoder.transform(rows.iloc[index])
             for index in (data.x_train, data.x_val, data.x_test)
-        )  # fmt: skip
+        )
         data.target, data.preprocessing = str(settings.target), encoder.describe()
         return data
 
@@ -102,8 +106,10 @@ class Encoder:
         return cls(numeric, categories)
 
     def transform(self, rows: Any) -> np.ndarray:
-        parts = [((rows[c].to_numpy("float64") - mean) / std)[:, None]
-                 for c, (mean, std) in self.numeric.items()]  # fmt: skip
+        parts = [
+            ((rows[c].to_numpy("float64") - mean) / std)[:, None]
+            for c, (mean, std) in self.numeric.items()
+        ]
         for column, known in self.categories.items():
             values = rows[column].astype(str).to_numpy()
             codes = np.zeros((len(values), len(known) + 1))

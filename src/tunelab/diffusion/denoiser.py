@@ -58,8 +58,13 @@ def to_model_range(images: np.ndarray) -> np.ndarray:
     return (images * np.float32(2) - np.float32(1)).astype(np.float32)
 
 
-def noised_batches(schedule: NoiseSchedule, x: np.ndarray, batch_size: int, seed: int,
-                   labels: np.ndarray | None = None) -> Any:  # fmt: skip
+def noised_batches(
+    schedule: NoiseSchedule,
+    x: np.ndarray,
+    batch_size: int,
+    seed: int,
+    labels: np.ndarray | None = None,
+) -> Any:
     """A tf.data pipeline of shuffled batches ((x_t, t), target), with a fresh timestep and
     noise per image every epoch; the target is the noise ε, or `labels` if given."""
     import tensorflow as tf
@@ -101,8 +106,9 @@ def denoiser_key(data: Any, settings: DenoiserSettings, seed: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def trained_denoiser(data: Any, settings: DenoiserSettings, cache: Path, seed: int,
-                     quiet: bool = False) -> Denoiser:  # fmt: skip
+def trained_denoiser(
+    data: Any, settings: DenoiserSettings, cache: Path, seed: int, quiet: bool = False
+) -> Denoiser:
     """The denoiser for `data`'s training split: from the cache, else trained now and cached."""
     from tunelab.backend import keras
     from tunelab.diffusion.unet import unet
@@ -114,31 +120,46 @@ def trained_denoiser(data: Any, settings: DenoiserSettings, cache: Path, seed: i
     schedule = settings.noise_schedule
     seed_everything(seed)  # before building: the initial weights are drawn from the seed
     model = unet(data.spec.input_shape, settings.widths, settings.steps)
-    params = {"architecture": ARCHITECTURE, **vars(settings), "seed": seed,
-              "n_train": len(data.x_train), "parameters": model.count_params()}  # fmt: skip
+    params = {
+        "architecture": ARCHITECTURE,
+        **vars(settings),
+        "seed": seed,
+        "n_train": len(data.x_train),
+        "parameters": model.count_params(),
+    }
     if weights.exists() and meta_file.exists():
         load_weights(model, weights)
         return Denoiser(model, key, params, json.loads(meta_file.read_text())["metrics"])
     if not quiet:
-        print(f"tunelab: training the denoiser ({settings.epochs} epochs; cached afterwards in "
-              f"{folder})", file=sys.stderr)  # fmt: skip
+        print(
+            f"tunelab: training the denoiser ({settings.epochs} epochs; cached afterwards in "
+            f"{folder})",
+            file=sys.stderr,
+        )
     ema = {"use_ema": True, "ema_momentum": settings.ema} if settings.ema else {}
     model.compile(optimizer=keras().optimizers.Adam(settings.lr, **ema), loss="mse")
     x_val, t_val, eps_val = fixed_noised(schedule, to_model_range(data.x_val), seed)
     started = time.perf_counter()
     history = model.fit(
         noised_batches(schedule, to_model_range(data.x_train), settings.batch_size, seed),
-        validation_data=((x_val, t_val), eps_val), epochs=settings.epochs, shuffle=False,
+        validation_data=((x_val, t_val), eps_val),
+        epochs=settings.epochs,
+        shuffle=False,
         verbose=0,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - started
     val_loss = float(model.evaluate((x_val, t_val), eps_val, verbose=0))  # with the EMA weights
-    metrics = {"train_seconds": seconds, "val_loss": val_loss,
-               "train_loss": float(history.history["loss"][-1])}  # fmt: skip
+    metrics = {
+        "train_seconds": seconds,
+        "val_loss": val_loss,
+        "train_loss": float(history.history["loss"][-1]),
+    }
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(model, weights)
     write_atomically(meta_file, json.dumps({"metrics": metrics, **params}))
     if not quiet:
-        print(f"tunelab: denoiser trained in {seconds:.0f} s (validation MSE {val_loss:.4f})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"tunelab: denoiser trained in {seconds:.0f} s (validation MSE {val_loss:.4f})",
+            file=sys.stderr,
+        )
     return Denoiser(model, key, params, metrics)

@@ -22,15 +22,18 @@ from tunelab.diffusion.schedule import NoiseSchedule
 
 
 class DDIMSampler:
-    def __init__(self, denoiser: Any, schedule: NoiseSchedule, steps: int,
-                 classifier: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self, denoiser: Any, schedule: NoiseSchedule, steps: int, classifier: Any = None
+    ) -> None:
         self.denoiser = denoiser
         self.classifier = classifier  # [x_t, t] -> logits, for guidance
         self.timesteps = schedule.sampling_timesteps(steps)
         alpha_bar = schedule.alpha_bar.astype(np.float32)
         following = [*alpha_bar[self.timesteps[1:]], np.float32(1.0)]  # ᾱ of the next step
-        self.steps = [(tf.constant(t, tf.int32), tf.constant(alpha_bar[t]), tf.constant(a_prev))
-                      for t, a_prev in zip(self.timesteps, following, strict=True)]  # fmt: skip
+        self.steps = [
+            (tf.constant(t, tf.int32), tf.constant(alpha_bar[t]), tf.constant(a_prev))
+            for t, a_prev in zip(self.timesteps, following, strict=True)
+        ]
         self._unguided = tf.function(self._step, reduce_retracing=True)
         self._guided = tf.function(self._guided_step, reduce_retracing=True)
 
@@ -38,9 +41,14 @@ class DDIMSampler:
         return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
 
     def sample(
-        self, n: int, shape: tuple[int, ...], seed: int, classes: np.ndarray | None = None,
-        weight: float = 0.0, batch: int = 250,
-    ) -> np.ndarray:  # fmt: skip
+        self,
+        n: int,
+        shape: tuple[int, ...],
+        seed: int,
+        classes: np.ndarray | None = None,
+        weight: float = 0.0,
+        batch: int = 250,
+    ) -> np.ndarray:
         """`n` images (n, *shape) in [−1, 1]; guided towards `classes` (n,) when `weight` > 0."""
         x_start = self.noise(n, shape, seed)
         out = []
@@ -51,9 +59,14 @@ class DDIMSampler:
         return np.concatenate(out)
 
     def trajectory(
-        self, n: int, shape: tuple[int, ...], seed: int, classes: np.ndarray | None,
-        weight: float, keep: set[int],
-    ) -> list[tuple[int, np.ndarray]]:  # fmt: skip
+        self,
+        n: int,
+        shape: tuple[int, ...],
+        seed: int,
+        classes: np.ndarray | None,
+        weight: float,
+        keep: set[int],
+    ) -> list[tuple[int, np.ndarray]]:
         """(k, x after k steps) for every k in `keep`, of one batch of `n` images."""
         states = self._steps(self.noise(n, shape, seed), classes, weight)
         return [(k, x.numpy()) for k, x in states if k in keep]
@@ -66,8 +79,11 @@ class DDIMSampler:
         y = None if classes is None else tf.constant(classes, tf.int32)
         w = tf.constant(weight, tf.float32)
         for k, (t, a_t, a_prev) in enumerate(self.steps, start=1):
-            x = self._guided(x, t, a_t, a_prev, y, w) if weight else \
-                self._unguided(x, t, a_t, a_prev)  # fmt: skip
+            x = (
+                self._guided(x, t, a_t, a_prev, y, w)
+                if weight
+                else self._unguided(x, t, a_t, a_prev)
+            )
             yield k, tf.clip_by_value(x, -1.0, 1.0) if k == len(self.steps) else x
 
     def _timesteps(self, x: Any, t: Any) -> Any:

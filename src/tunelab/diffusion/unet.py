@@ -28,8 +28,13 @@ def timestep_embedding(t: Any, steps: int, dim: int, name: str) -> Any:
     """Integer timesteps (batch, 1) -> (batch, dim): the fixed table, then a trained MLP."""
     layers = keras().layers
     table = sinusoidal_table(steps, dim)
-    x = layers.Embedding(steps, dim, embeddings_initializer=keras().initializers.Constant(table),
-                         trainable=False, name=f"{name}_table")(t)  # fmt: skip
+    x = layers.Embedding(
+        steps,
+        dim,
+        embeddings_initializer=keras().initializers.Constant(table),
+        trainable=False,
+        name=f"{name}_table",
+    )(t)
     x = layers.Flatten()(x)
     x = layers.Dense(dim, activation="swish", name=f"{name}_dense_1")(x)
     return layers.Dense(dim, activation="swish", name=f"{name}_dense_2")(x)
@@ -78,6 +83,7 @@ def unet(input_shape: tuple[int, ...], widths: list[int], steps: int) -> Any:
         x = layers.Concatenate()([x, skips[level]])
         x = _res_block(x, widths[level], embedding, f"up_block_{level}")
     x = layers.Activation("swish")(layers.GroupNormalization(_groups(widths[0]))(x))
-    out = layers.Conv2D(input_shape[-1], 3, padding="same", kernel_initializer="zeros",
-                        name="noise")(x)  # fmt: skip
+    out = layers.Conv2D(
+        input_shape[-1], 3, padding="same", kernel_initializer="zeros", name="noise"
+    )(x)
     return keras().Model([image, t], out, name="denoiser")

@@ -53,8 +53,11 @@ def fid(real: np.ndarray, generated: np.ndarray) -> Score:
     n = min(len(real), len(generated))
     d = real.shape[1]
     if n <= d:
-        return Score(float("nan"), n=n, reason=f"FID needs more samples than feature dimensions "
-                                               f"(N = {n}, d = {d})")  # fmt: skip
+        return Score(
+            float("nan"),
+            n=n,
+            reason=f"FID needs more samples than feature dimensions (N = {n}, d = {d})",
+        )
     if not (np.isfinite(real).all() and np.isfinite(generated).all()):
         return Score(float("nan"), n=n, reason="features are not finite")
     return Score(frechet_distance(*moments(real), *moments(generated)), n=n)

@@ -40,8 +40,9 @@ class KIDReference:
     """The reference (real) side of KID: `subsets` random subsets of min(`subset_size`, N)
     rows (without replacement within a subset), drawn once from `seed`."""
 
-    def __init__(self, real: np.ndarray, subsets: int = 100, subset_size: int = 1000,
-                 seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self, real: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+    ) -> None:
         self.x = np.asarray(real, np.float64)
         self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
         self._prepared: dict[int, tuple[list[np.ndarray], list[float]]] = {}
@@ -75,8 +76,10 @@ class KIDReference:
         if m == len(y):  # every generated subset is all of y
             y_within = within(y)
             cross_sums = cubic_kernel(self.x, y).sum(axis=1)  # per reference row
-            values = [w + y_within - 2.0 * cross_sums[i].sum() / (m * m)
-                      for i, w in zip(picks, x_within, strict=True)]  # fmt: skip
+            values = [
+                w + y_within - 2.0 * cross_sums[i].sum() / (m * m)
+                for i, w in zip(picks, x_within, strict=True)
+            ]
         else:
             rng = np.random.default_rng(self.seed + 1)
             values = []
@@ -87,9 +90,12 @@ class KIDReference:
 
 
 def kid(
-    real: np.ndarray, generated: np.ndarray, subsets: int = 100, subset_size: int = 1000,
+    real: np.ndarray,
+    generated: np.ndarray,
+    subsets: int = 100,
+    subset_size: int = 1000,
     seed: int = 0,
-) -> Score:  # fmt: skip
+) -> Score:
     """Mean ± std of the MMD² over `subsets` random subsets of min(`subset_size`, N) per side
     (drawn without replacement within a subset); one subset when both sides have N rows."""
     return KIDReference(real, subsets, subset_size, seed).score(generated)

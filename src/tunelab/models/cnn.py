@@ -95,9 +95,13 @@ def conv_features(x: Any, hp: CNNHParams, momentum: float, condition: Any = None
     layers = keras().layers
     for i, filters in enumerate(hp.block_filters(), start=1):
         x = layers.Conv2D(
-            filters, hp.kernel_size, padding="same", use_bias=not hp.batch_norm,
-            kernel_regularizer=regularizer(0.0, hp.l2), name=f"conv_{i}",
-        )(x)  # fmt: skip
+            filters,
+            hp.kernel_size,
+            padding="same",
+            use_bias=not hp.batch_norm,
+            kernel_regularizer=regularizer(0.0, hp.l2),
+            name=f"conv_{i}",
+        )(x)
         if hp.batch_norm:
             x = layers.BatchNormalization(momentum=momentum)(x)
         if condition is not None:

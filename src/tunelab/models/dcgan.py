@@ -62,11 +62,13 @@ def generator(hp: DCGANHParams, spec: DataSpec) -> Any:
     x = _normalise_and_activate(x, hp)
     x = layers.Reshape((*side, filters))(x)
     for base, stride in ((128, 1), (64, 2)):
-        x = layers.Conv2DTranspose(_units(base, hp.width), 5, strides=stride, padding="same",
-                                   use_bias=False)(x)  # fmt: skip
+        x = layers.Conv2DTranspose(
+            _units(base, hp.width), 5, strides=stride, padding="same", use_bias=False
+        )(x)
         x = _normalise_and_activate(x, hp)
-    out = layers.Conv2DTranspose(channels, 5, strides=2, padding="same", use_bias=False,
-                                 activation="tanh")(x)  # fmt: skip
+    out = layers.Conv2DTranspose(
+        channels, 5, strides=2, padding="same", use_bias=False, activation="tanh"
+    )(x)
     return keras().Model(z, out, name="generator")
 
 
@@ -103,6 +105,7 @@ class DCGAN(ModelBuilder):
 
         gan = GAN(generator(hp, spec), discriminator(hp, spec), hp.latent_dim, name="dcgan")
         adam = keras().optimizers.Adam
-        gan.compile(g_optimizer=adam(hp.g_lr, beta_1=hp.beta_1),
-                    d_optimizer=adam(hp.d_lr, beta_1=hp.beta_1))  # fmt: skip
+        gan.compile(
+            g_optimizer=adam(hp.g_lr, beta_1=hp.beta_1), d_optimizer=adam(hp.d_lr, beta_1=hp.beta_1)
+        )
         return gan

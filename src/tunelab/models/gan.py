@@ -47,13 +47,18 @@ class GAN(keras().Model):  # type: ignore[misc]  # a base from the lazy import
             real_logit = self.discriminator(real, training=True)
             fake_logit = self.discriminator(fake, training=True)
             g_loss = self.cross_entropy(ops.ones_like(fake_logit), fake_logit)
-            d_loss = self.cross_entropy(ops.ones_like(real_logit), real_logit) + \
-                self.cross_entropy(ops.zeros_like(fake_logit), fake_logit)  # fmt: skip
+            d_loss = self.cross_entropy(ops.ones_like(real_logit), real_logit) + self.cross_entropy(
+                ops.zeros_like(fake_logit), fake_logit
+            )
         g_vars, d_vars = self.generator.trainable_weights, self.discriminator.trainable_weights
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
         self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
-        values = (g_loss, d_loss, ops.mean(ops.cast(real_logit > 0, "float32")),
-                  ops.mean(ops.cast(fake_logit < 0, "float32")))  # fmt: skip
+        values = (
+            g_loss,
+            d_loss,
+            ops.mean(ops.cast(real_logit > 0, "float32")),
+            ops.mean(ops.cast(fake_logit < 0, "float32")),
+        )
         for tracker, value in zip(self.trackers, values, strict=True):
             tracker.update_state(value)
         return {t.name: t.result() for t in self.trackers}

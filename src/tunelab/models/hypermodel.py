@@ -53,8 +53,10 @@ class HyperModelFamily(ModelBuilder):
         import importlib.util
 
         if not isinstance(path, str) or ":" not in path:
-            raise ConfigError(f"model.build: expected module:attribute, e.g. "
-                              f"mypkg.models:build_model, got {path!r}")  # fmt: skip
+            raise ConfigError(
+                f"model.build: expected module:attribute, e.g. "
+                f"mypkg.models:build_model, got {path!r}"
+            )
         module, _, attribute = path.partition(":")
         if os.getcwd() not in sys.path and "" not in sys.path:
             sys.path.insert(0, os.getcwd())
@@ -63,8 +65,10 @@ class HyperModelFamily(ModelBuilder):
         except (ImportError, ValueError):
             found = None
         if found is None:
-            raise ConfigError(f"model.build: no module {module!r} on the path (the working "
-                              f"directory {os.getcwd()} and the installed packages)")  # fmt: skip
+            raise ConfigError(
+                f"model.build: no module {module!r} on the path (the working "
+                f"directory {os.getcwd()} and the installed packages)"
+            )
         return type(f"HyperModelFamily[{path}]", (cls,), {"build_path": path, "name": attribute})
 
     @classmethod
@@ -79,8 +83,9 @@ class HyperModelFamily(ModelBuilder):
             try:
                 imported = importlib.import_module(module)
             except Exception as error:  # the user's module: its own error, in one line
-                raise ModelError(f"model.build: importing {module!r} failed: "
-                                 f"{type(error).__name__}: {error}") from error  # fmt: skip
+                raise ModelError(
+                    f"model.build: importing {module!r} failed: {type(error).__name__}: {error}"
+                ) from error
             found = getattr(imported, attribute, None)
             if found is None:
                 raise ModelError(f"model.build: module {module!r} has no {attribute!r}")
@@ -110,8 +115,10 @@ class HyperModelFamily(ModelBuilder):
         except ModelError:
             raise
         except Exception as error:  # the user's code: its last line, as a trial would fail
-            raise ModelError(f"model.build: raised {type(error).__name__}: {error} when built "
-                             "with its hyperparameters' defaults") from error  # fmt: skip
+            raise ModelError(
+                f"model.build: raised {type(error).__name__}: {error} when built "
+                "with its hyperparameters' defaults"
+            ) from error
         return search_space(found, declared)
 
     @classmethod
@@ -153,8 +160,10 @@ def check_compiled(model: Any) -> None:
     import keras
 
     if not isinstance(model, keras.Model):
-        raise ModelError(f"model.build: returned {type(model).__name__}, not a keras.Model; "
-                          "build(hp) must return a compiled model")  # fmt: skip
+        raise ModelError(
+            f"model.build: returned {type(model).__name__}, not a keras.Model; "
+            "build(hp) must return a compiled model"
+        )
     if not getattr(model, "compiled", False):
         raise ModelError(
             "model.build: returned an uncompiled model; call model.compile(optimizer"

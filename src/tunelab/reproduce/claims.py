@@ -56,9 +56,12 @@ class Claim:
         if len(seeds) < 2:
             return on_means
         held = [s for s in seeds if self._holds(results.of_seed(s))]
-        return Verdict.of(len(held) == len(seeds), f"{on_means.numbers} (means over seeds "
-                                                   f"{', '.join(seeds)}); holds in {len(held)} "
-                                                   f"of {len(seeds)} seeds")  # fmt: skip
+        return Verdict.of(
+            len(held) == len(seeds),
+            f"{on_means.numbers} (means over seeds "
+            f"{', '.join(seeds)}); holds in {len(held)} "
+            f"of {len(seeds)} seeds",
+        )
 
     def _holds(self, results: Results) -> bool:
         try:
@@ -73,9 +76,13 @@ class Results:
     `pooled` presets repeat over seeds of their own (a sweep): they are never split by seed.
     """
 
-    def __init__(self, studies: pd.DataFrame, trials: pd.DataFrame,
-                 missing: dict[str, str] | None = None,
-                 pooled: frozenset[str] = frozenset()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        studies: pd.DataFrame,
+        trials: pd.DataFrame,
+        missing: dict[str, str] | None = None,
+        pooled: frozenset[str] = frozenset(),
+    ) -> None:
         self.studies = studies
         self.missing = missing or {}  # preset -> why it has no runs (skipped, failed)
         self.pooled = pooled
@@ -181,8 +188,11 @@ def check_all(claims: Iterable[Claim], results: Results) -> list[tuple[Claim, Ve
 
 def regressions(before: dict[str, str], now: dict[str, str]) -> list[str]:
     """Claims reproduced in an earlier reproduction that are not reproduced now."""
-    return sorted(c for c, status in before.items() if status == REPRODUCED
-                  and now.get(c, NOT_TESTABLE) != REPRODUCED)  # fmt: skip
+    return sorted(
+        c
+        for c, status in before.items()
+        if status == REPRODUCED and now.get(c, NOT_TESTABLE) != REPRODUCED
+    )
 
 
 def median(values: Iterable[float]) -> float:

@@ -27,8 +27,11 @@ BUDGETS = ("smoke", "default", "full")
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m tunelab.reproduce", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    top = argparse.ArgumentParser(
+        prog="python -m tunelab.reproduce",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     top.add_argument(
         "--studies",
         default=",".join(STUDIES),
@@ -85,7 +88,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument(
         "--list", action="store_true", help="print the studies, their parts and claims, and exit"
     )
-    return top  # fmt: skip
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,24 +111,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def reproduce(args: argparse.Namespace, studies: list[ReferenceStudy], seeds: tuple[int, ...],
-              parts: set[str]) -> list[str]:  # fmt: skip
+def reproduce(
+    args: argparse.Namespace, studies: list[ReferenceStudy], seeds: tuple[int, ...], parts: set[str]
+) -> list[str]:
     """Run (or reuse) the studies' `parts`, report each study; the claims that regressed, as
     study.claim."""
     from tunelab.reproduce.runner import Reproduction, read_results, run_part
 
-    reproduction = Reproduction(id=args.reuse or uuid.uuid4().hex[:8], budget=args.budget,
-                                seeds=seeds, tracking_uri=args.tracking_uri,
-                                experiment_prefix=args.experiment_prefix, workdir=args.workdir,
-                                cifar10=args.cifar10)  # fmt: skip
+    reproduction = Reproduction(
+        id=args.reuse or uuid.uuid4().hex[:8],
+        budget=args.budget,
+        seeds=seeds,
+        tracking_uri=args.tracking_uri,
+        experiment_prefix=args.experiment_prefix,
+        workdir=args.workdir,
+        cifar10=args.cifar10,
+    )
     missing: dict[str, str] = {}
-    print(f"reproduction {reproduction.id} (budget {args.budget}, seeds "
-          f"{', '.join(map(str, seeds))})")  # fmt: skip
+    print(
+        f"reproduction {reproduction.id} (budget {args.budget}, seeds {', '.join(map(str, seeds))})"
+    )
     skipped = {s.name for s in studies if s.needs_cifar10 and not args.cifar10}
     for study in studies:
         if study.name in skipped:
-            print(f"{study.name}: skipped: CIFAR-10 needs a local copy (--cifar10 PATH); "
-                  "nothing is faked")  # fmt: skip
+            print(
+                f"{study.name}: skipped: CIFAR-10 needs a local copy (--cifar10 PATH); "
+                "nothing is faked"
+            )
             missing.update({p.preset: "skipped: no --cifar10" for p in study.parts})
             continue
         if args.reuse:
@@ -146,8 +158,9 @@ def reproduce(args: argparse.Namespace, studies: list[ReferenceStudy], seeds: tu
     return regressed
 
 
-def _report(reproduction: Any, study: ReferenceStudy, results: claims.Results,
-            args: argparse.Namespace) -> list[str]:  # fmt: skip
+def _report(
+    reproduction: Any, study: ReferenceStudy, results: claims.Results, args: argparse.Namespace
+) -> list[str]:
     """Check, report and log one study; the claims that regressed since the previous
     reproduction at this budget (when --check)."""
     from functools import partial
@@ -160,34 +173,59 @@ def _report(reproduction: Any, study: ReferenceStudy, results: claims.Results,
 
     verdicts = claims.check_all(study.claims, results)
     before = previous_verdicts(reproduction, study) if args.check else {}
-    command = ["python -m tunelab.reproduce", f"--studies {study.name}",
-               f"--budget {reproduction.budget}",
-               f"--seeds {','.join(map(str, reproduction.seeds))}"]  # fmt: skip
+    command = [
+        "python -m tunelab.reproduce",
+        f"--studies {study.name}",
+        f"--budget {reproduction.budget}",
+        f"--seeds {','.join(map(str, reproduction.seeds))}",
+    ]
     if args.parts:
         command.append(f"--parts {args.parts}")
     if study.needs_cifar10:
         command.append(f"--cifar10 {shlex.quote(args.cifar10 or 'PATH')}")
-    about = {"id": reproduction.id, "budget": reproduction.budget,
-             "seeds": ", ".join(map(str, reproduction.seeds)), "version": __version__,
-             "commit": git_commit(), "command": " ".join(command)}  # fmt: skip
+    about = {
+        "id": reproduction.id,
+        "budget": reproduction.budget,
+        "seeds": ", ".join(map(str, reproduction.seeds)),
+        "version": __version__,
+        "commit": git_commit(),
+        "command": " ".join(command),
+    }
     read_png = partial(read_bytes, reproduction.tracking_uri)
     report = reports.build(study, results, verdicts, about, read_png)
     table = report.claims_table()
-    files: dict[str, str | bytes] = {"report.md": report.markdown, "report.html": report.html,
-                                     "tables/claims.csv": table.to_csv(index=False),
-                                     **report.figures}  # fmt: skip
+    files: dict[str, str | bytes] = {
+        "report.md": report.markdown,
+        "report.html": report.html,
+        "tables/claims.csv": table.to_csv(index=False),
+        **report.figures,
+    }
     folder = reproduction.folder / study.name  # the same files, beside the studies' logs
     for path, content in files.items():
         target = folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content if isinstance(content, bytes) else content.encode())
-    tags = {"tunelab.kind": "reproduction", "tunelab.reference": study.name,
-            "tunelab.reproduction": reproduction.id, "tunelab.budget": reproduction.budget,
-            **{f"tunelab.claim.{c.id}": v.status for c, v in verdicts}}  # fmt: skip
-    params = {"study": study.name, "budget": reproduction.budget, "seeds": about["seeds"],
-              "parts": ",".join(p.preset for p in study.parts)}  # fmt: skip
-    run_id = log_report(reproduction.tracking_uri, reproduction.experiment(study),
-                        f"reproduction-{study.name}", params, tags, files)  # fmt: skip
+    tags = {
+        "tunelab.kind": "reproduction",
+        "tunelab.reference": study.name,
+        "tunelab.reproduction": reproduction.id,
+        "tunelab.budget": reproduction.budget,
+        **{f"tunelab.claim.{c.id}": v.status for c, v in verdicts},
+    }
+    params = {
+        "study": study.name,
+        "budget": reproduction.budget,
+        "seeds": about["seeds"],
+        "parts": ",".join(p.preset for p in study.parts),
+    }
+    run_id = log_report(
+        reproduction.tracking_uri,
+        reproduction.experiment(study),
+        f"reproduction-{study.name}",
+        params,
+        tags,
+        files,
+    )
     print(
         f"\n{study.name}: report logged as MLflow run {run_id} "
         f"(experiment {reproduction.experiment(study)}; also {folder / 'report.md'})"
@@ -212,8 +250,10 @@ def _pick(flag: str, names: str, valid: list[str]) -> list[str]:
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in valid]
     if unknown or not chosen:
-        raise ConfigError(f"{flag}: {unknown[0] if unknown else names!r} is not valid; "
-                          f"valid choices: {', '.join(valid)}")  # fmt: skip
+        raise ConfigError(
+            f"{flag}: {unknown[0] if unknown else names!r} is not valid; "
+            f"valid choices: {', '.join(valid)}"
+        )
     return chosen
 
 

@@ -49,28 +49,49 @@ class Report:
         return HTML_PAGE.format(title=f"Reproducing {self.study.name}", body=body)
 
     def claims_table(self) -> pd.DataFrame:
-        return pd.DataFrame([{"claim": c.id, "reference": c.text, "verdict": v.status,
-                              "ours": v.numbers} for c, v in self.verdicts])  # fmt: skip
+        return pd.DataFrame(
+            [
+                {"claim": c.id, "reference": c.text, "verdict": v.status, "ours": v.numbers}
+                for c, v in self.verdicts
+            ]
+        )
 
 
-def build(study: ReferenceStudy, results: Results, verdicts: list[tuple[Claim, Verdict]],
-          about: dict[str, str], read_png: Any) -> Report:  # fmt: skip
+def build(
+    study: ReferenceStudy,
+    results: Results,
+    verdicts: list[tuple[Claim, Verdict]],
+    about: dict[str, str],
+    read_png: Any,
+) -> Report:
     """The report of `study`. `about`: budget, seeds, reproduction id, command, version;
     `read_png(run_id, path)` reads a trial's figure (the weight violins)."""
     report = Report(study, "", verdicts)
-    lines = [f"# Reproducing {study.name}: {study.source}", "",
-             f"Reproduction `{about['id']}`, budget `{about['budget']}`, seeds "
-             f"{about['seeds']}; tunelab {about['version']} (commit {about['commit'][:10]}), "
-             f"{date.today().isoformat()}. Regenerate with `{about['command']}`.", "",
-             "Reference figures come from the study's own full-data runs; ours from the data "
-             "sizes given. Each claim is checked on our numbers only.", "",
-             "## Claims", "", "| claim | verdict | ours |", "| --- | --- | --- |"]  # fmt: skip
+    lines = [
+        f"# Reproducing {study.name}: {study.source}",
+        "",
+        f"Reproduction `{about['id']}`, budget `{about['budget']}`, seeds "
+        f"{about['seeds']}; tunelab {about['version']} (commit {about['commit'][:10]}), "
+        f"{date.today().isoformat()}. Regenerate with `{about['command']}`.",
+        "",
+        "Reference figures come from the study's own full-data runs; ours from the data "
+        "sizes given. Each claim is checked on our numbers only.",
+        "",
+        "## Claims",
+        "",
+        "| claim | verdict | ours |",
+        "| --- | --- | --- |",
+    ]
     for claim, verdict in verdicts:
         status = verdict.status if verdict.status != "not reproduced" else "**not reproduced**"
         lines.append(f"| {claim.text} | {status} | {verdict.numbers} |")
-    lines += ["", "## Parts", "",
-              "| preset | what | ours | reference | data (train / val / test) | ran at | trials |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += [
+        "",
+        "## Parts",
+        "",
+        "| preset | what | ours | reference | data (train / val / test) | ran at | trials |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     sections = []
     for part in study.parts:
         try:
@@ -80,11 +101,19 @@ def build(study: ReferenceStudy, results: Results, verdicts: list[tuple[Claim, V
             lines.append(f"| {' | '.join(row)} |")
             continue
         per_seed = {} if part.sweep else _per_seed(results, part)
-        values = ", ".join(f"{k}: {_spread(part.metric, v, per_seed.get(k, []))}"
-                           for k, v in figure.items())  # fmt: skip
+        values = ", ".join(
+            f"{k}: {_spread(part.metric, v, per_seed.get(k, []))}" for k, v in figure.items()
+        )
         studies = results.studies_of(part.preset)
-        row = [f"`{part.preset}`", part.what, f"{part.metric} {values}", part.reference,
-               _data_sizes(studies), _ran_at(studies), _trials(studies)]  # fmt: skip
+        row = [
+            f"`{part.preset}`",
+            part.what,
+            f"{part.metric} {values}",
+            part.reference,
+            _data_sizes(studies),
+            _ran_at(studies),
+            _trials(studies),
+        ]
         lines.append(f"| {' | '.join(row)} |")
         sections += _figures(report, results, part, figure, per_seed, read_png)
     report.markdown = "\n".join([*lines, "", *sections]) + "\n"
@@ -140,24 +169,36 @@ def _trials(studies: pd.DataFrame) -> str:
     )
 
 
-def _figures(report: Report, results: Results, part: Part, figure: dict[str, float],
-             per_seed: dict[str, list[float]], read_png: Any) -> list[str]:  # fmt: skip
+def _figures(
+    report: Report,
+    results: Results,
+    part: Part,
+    figure: dict[str, float],
+    per_seed: dict[str, list[float]],
+    read_png: Any,
+) -> list[str]:
     from tunelab import plots
 
     slug = part.preset.replace("/", "-")
     lines = [f"### `{part.preset}`", ""]
     if len(figure) > 1 or part.reference_values or per_seed:
-        drawn = plots.ours_and_reference(figure, part.reference_values, part.metric, part.what,
-                                         per_seed)  # fmt: skip
+        drawn = plots.ours_and_reference(
+            figure, part.reference_values, part.metric, part.what, per_seed
+        )
         path = f"figures/{slug}.png"
         report.figures[path] = _png(drawn)
         lines += [f"![{part.preset}]({path})", ""]
     for figure_path in part.study_figures:
         path = f"figures/{slug}-{Path(figure_path).name}"
-        report.figures[path] = read_png(results.studies_of(part.preset).iloc[0]["run_id"],
-                                        figure_path)  # fmt: skip
-        lines += [f"The study's {Path(figure_path).stem.replace('_', ' ')}:", "",
-                  f"![{figure_path}]({path})", ""]  # fmt: skip
+        report.figures[path] = read_png(
+            results.studies_of(part.preset).iloc[0]["run_id"], figure_path
+        )
+        lines += [
+            f"The study's {Path(figure_path).stem.replace('_', ' ')}:",
+            "",
+            f"![{figure_path}]({path})",
+            "",
+        ]
     if part.weights:
         trials = results.trials_of(part.preset)
         column = "metrics.test_accuracy"
@@ -166,9 +207,13 @@ def _figures(report: Report, results: Results, part: Part, figure: dict[str, flo
             for which, row in (("best", ranked.iloc[-1]), ("worst", ranked.iloc[0])):
                 path = f"figures/{slug}-weights-{which}.png"
                 report.figures[path] = read_png(row["run_id"], "plots/weights.png")
-                lines += [f"Weights before / after training, the {which} trial "
-                          f"({percent(row[column])} test accuracy):", "",
-                          f"![weights of the {which} trial]({path})", ""]  # fmt: skip
+                lines += [
+                    f"Weights before / after training, the {which} trial "
+                    f"({percent(row[column])} test accuracy):",
+                    "",
+                    f"![weights of the {which} trial]({path})",
+                    "",
+                ]
     return lines
 
 

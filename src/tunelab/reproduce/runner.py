@@ -39,16 +39,25 @@ class Reproduction:
         """A comparison-module query on the study's experiment, read afresh."""
         from tunelab.compare.reports import Query
 
-        return Query(experiment=self.experiment(study), tracking_uri=self.tracking_uri,
-                     refresh=True, cache_dir=self.folder / "compare-cache")  # fmt: skip
+        return Query(
+            experiment=self.experiment(study),
+            tracking_uri=self.tracking_uri,
+            refresh=True,
+            cache_dir=self.folder / "compare-cache",
+        )
 
     def commands(self, study: ReferenceStudy, part: Part) -> list[tuple[str, list[str]]]:
         """(label, argv) of each process the part runs: one per seed, or one sweep."""
         # Tag values quoted, or Hydra reads an id such as 41270e15 as a float.
-        common = [f"experiment={part.preset}", f"budget={self.budget}", "quiet=true",
-                  f"workdir={self.workdir}", f"tracking.experiment={self.experiment(study)}",
-                  f"+tags.tunelab.reproduction='{self.id}'",
-                  f"+tags.tunelab.preset='{part.preset}'"]  # fmt: skip
+        common = [
+            f"experiment={part.preset}",
+            f"budget={self.budget}",
+            "quiet=true",
+            f"workdir={self.workdir}",
+            f"tracking.experiment={self.experiment(study)}",
+            f"+tags.tunelab.reproduction='{self.id}'",
+            f"+tags.tunelab.preset='{part.preset}'",
+        ]
         if self.tracking_uri:
             common.append(f"tracking.uri={self.tracking_uri}")
         if study.needs_cifar10 and self.cifar10:
@@ -67,8 +76,9 @@ def run_part(reproduction: Reproduction, study: ReferenceStudy, part: Part) -> s
         print(f"  {label} …", end="", flush=True)
         started = time.perf_counter()
         with log.open("w") as out:
-            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)  # fmt: skip
+            done = subprocess.run(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             tail = [line for line in log.read_text().splitlines() if line.strip()][-LOG_TAIL:]
@@ -78,8 +88,9 @@ def run_part(reproduction: Reproduction, study: ReferenceStudy, part: Part) -> s
     return None
 
 
-def read_results(reproduction: Reproduction, studies: list[ReferenceStudy],
-                 missing: dict[str, str]) -> Results:  # fmt: skip
+def read_results(
+    reproduction: Reproduction, studies: list[ReferenceStudy], missing: dict[str, str]
+) -> Results:
     """The study runs and finished trial runs of this reproduction, read back from MLflow."""
     import pandas as pd
 
@@ -89,8 +100,10 @@ def read_results(reproduction: Reproduction, studies: list[ReferenceStudy],
     for study in studies:
         query = reproduction.query(study)
         try:
-            found = query.runs(f"tags.`tunelab.kind` = 'study' AND "
-                               f"tags.`tunelab.reproduction` = '{reproduction.id}'")  # fmt: skip
+            found = query.runs(
+                f"tags.`tunelab.kind` = 'study' AND "
+                f"tags.`tunelab.reproduction` = '{reproduction.id}'"
+            )
         except ConfigError:  # nothing of this study ran
             continue
         study_frames.append(found)
@@ -110,11 +123,16 @@ def previous_verdicts(reproduction: Reproduction, study: ReferenceStudy) -> dict
 
     query = reproduction.query(study)
     try:
-        reports = query.runs(f"tags.`tunelab.kind` = 'reproduction' AND "
-                             f"tags.`tunelab.reproduction` != '{reproduction.id}'")  # fmt: skip
+        reports = query.runs(
+            f"tags.`tunelab.kind` = 'reproduction' AND "
+            f"tags.`tunelab.reproduction` != '{reproduction.id}'"
+        )
     except ConfigError:
         return {}
     latest: Any = reports.sort_values("start_time").iloc[-1]
     prefix = "tags.tunelab.claim."
-    return {k.removeprefix(prefix): v for k, v in latest.items()
-            if k.startswith(prefix) and isinstance(v, str)}  # fmt: skip
+    return {
+        k.removeprefix(prefix): v
+        for k, v in latest.items()
+        if k.startswith(prefix) and isinstance(v, str)
+    }

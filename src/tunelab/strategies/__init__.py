@@ -4,6 +4,11 @@ from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.strategies.plan import FixedPlan, PlannedTrial
 
 __all__ = [
-    "FixedPlan", "Outcome", "PlannedTrial", "Proposal", "Strategy", "StrategyContext",
+    "FixedPlan",
+    "Outcome",
+    "PlannedTrial",
+    "Proposal",
+    "Strategy",
+    "StrategyContext",
     "StudyDesign",
-]  # fmt: skip
+]

@@ -19,8 +19,9 @@ class CmaEs(OptunaStrategy):
         space = self.context.space
         space.require_ranges("CmaEs")
         if len(space.params) < 2:  # with one, Optuna falls back to random sampling
-            raise ConfigError(f"model.tune: CmaEs needs at least 2 ranges to tune, "
-                              f"got {len(space.params)}")  # fmt: skip
+            raise ConfigError(
+                f"model.tune: CmaEs needs at least 2 ranges to tune, got {len(space.params)}"
+            )
 
     def make_sampler(self, optuna: Any, seed: int) -> Any:
         return optuna.samplers.CmaEsSampler(

@@ -28,8 +28,10 @@ class Factor:
     def natural(self, code: float) -> Any:
         if code == 0:
             if self.centre is None:
-                raise ConfigError(f"model.space.{self.name}: a two-value factor has no centre "
-                                  "point; set strategy.center_points=0")  # fmt: skip
+                raise ConfigError(
+                    f"model.space.{self.name}: a two-value factor has no centre "
+                    "point; set strategy.center_points=0"
+                )
             return self.centre
         return self.low if code < 0 else self.high
 
@@ -69,8 +71,9 @@ def planned_trials(
     trials = []
     for row in rows:
         values = {f.name: f.natural(code) for f, code in zip(factor_list, row, strict=True)}
-        coded_params = {f"coded.{f.name}": int(code) for f, code in zip(factor_list, row,
-                                                                        strict=True)}  # fmt: skip
+        coded_params = {
+            f"coded.{f.name}": int(code) for f, code in zip(factor_list, row, strict=True)
+        }
         trials.append(PlannedTrial(values, coded_params))
     return trials
 

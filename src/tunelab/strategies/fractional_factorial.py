@@ -113,17 +113,24 @@ class FractionalFactorial(FixedPlan):
         letters = string.ascii_lowercase
         names = [f"{letters[i]} = {name}" for i, name in enumerate(self.context.space.names)]
         words = defining_words(self.generators)
-        text = "\n".join([
-            f"generators: {self.generators}",
-            f"resolution: {resolution(self.generators) or 'full factorial'}",
-            "defining relation: I = " + " = ".join(words) if words else "defining relation: none",
-            "factors: " + ", ".join(names), "", "aliases:", *self.alias_map,
-        ])  # fmt: skip
+        text = "\n".join(
+            [
+                f"generators: {self.generators}",
+                f"resolution: {resolution(self.generators) or 'full factorial'}",
+                "defining relation: I = " + " = ".join(words)
+                if words
+                else "defining relation: none",
+                "factors: " + ", ".join(names),
+                "",
+                "aliases:",
+                *self.alias_map,
+            ]
+        )
         return StudyDesign(
             params={
                 "design.runs": len(self.points),
                 "design.generators": self.generators,
                 "design.resolution": resolution(self.generators) or "full",
-            },  # fmt: skip
+            },
             texts={"design/design.csv": design_csv(self.points), "design/aliases.txt": text + "\n"},
         )

@@ -138,8 +138,12 @@ class GPEI(Strategy):
             mean, std = gp.predict(candidates, return_std=True)
             ei = expected_improvement(mean, std, max(self.y), self.settings.xi)
         best = int(np.argmax(ei))
-        info = {"gp.phase": "ei", "gp.ei": float(ei[best]), "gp.mean": float(mean[best]),
-                "gp.std": float(std[best])}  # fmt: skip
+        info = {
+            "gp.phase": "ei",
+            "gp.ei": float(ei[best]),
+            "gp.mean": float(mean[best]),
+            "gp.std": float(std[best]),
+        }
         return candidates[best], info
 
     def _climbed(self, gp: Any, starts: np.ndarray) -> np.ndarray:
@@ -151,8 +155,9 @@ class GPEI(Strategy):
             return -float(expected_improvement(mean, std, max(self.y), self.settings.xi)[0])
 
         bounds = [(0.0, 1.0)] * starts.shape[1]
-        return np.array([minimize(negative_ei, x0, method="L-BFGS-B", bounds=bounds).x
-                         for x0 in starts])  # fmt: skip
+        return np.array(
+            [minimize(negative_ei, x0, method="L-BFGS-B", bounds=bounds).x for x0 in starts]
+        )
 
     def _candidates(self) -> np.ndarray:
         d = len(self.params)
@@ -168,11 +173,24 @@ class GPEI(Strategy):
             self.x.append([to_unit(self.params[n], proposal.values[n]) for n in self.params])
             self.y.append(sign * outcome.score)
             if proposal.params.get("gp.phase") == "ei":
-                self.history.append({"trial": self.told - 1, "observed": sign * outcome.score,
-                                     **{k[3:]: v for k, v in proposal.params.items()
-                                        if k in ("gp.mean", "gp.std", "gp.ei")}})  # fmt: skip
-        state = {"x": self.x, "y": self.y, "told": self.told, "history": self.history,
-                 "rng": self.rng.bit_generator.state}  # fmt: skip
+                self.history.append(
+                    {
+                        "trial": self.told - 1,
+                        "observed": sign * outcome.score,
+                        **{
+                            k[3:]: v
+                            for k, v in proposal.params.items()
+                            if k in ("gp.mean", "gp.std", "gp.ei")
+                        },
+                    }
+                )
+        state = {
+            "x": self.x,
+            "y": self.y,
+            "told": self.told,
+            "history": self.history,
+            "rng": self.rng.bit_generator.state,
+        }
         write_atomically(self.state_file, json.dumps(state))
 
     def summary(self, told: Mapping[str, Outcome]) -> StudyDesign:

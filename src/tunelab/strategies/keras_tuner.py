@@ -136,9 +136,13 @@ class Hyperband(KerasTunerStrategy):
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
         s = self.settings
         return atomic(kt.oracles.HyperbandOracle)(
-            objective=objective, max_epochs=s.max_epochs, factor=s.factor,
-            hyperband_iterations=s.hyperband_iterations, seed=seed, hyperparameters=hp,
-        )  # fmt: skip
+            objective=objective,
+            max_epochs=s.max_epochs,
+            factor=s.factor,
+            hyperband_iterations=s.hyperband_iterations,
+            seed=seed,
+            hyperparameters=hp,
+        )
 
     @property
     def expected_trials(self) -> int:
@@ -194,9 +198,14 @@ class Bayesian(KerasTunerStrategy):
         s = self.settings
         oracle_cls = quick_bayesian_oracle(kt.oracles.BayesianOptimizationOracle)
         return atomic(oracle_cls)(
-            objective=objective, max_trials=s.max_trials, num_initial_points=s.num_initial_points,
-            alpha=s.alpha, beta=s.beta, seed=seed, hyperparameters=hp,
-        )  # fmt: skip
+            objective=objective,
+            max_trials=s.max_trials,
+            num_initial_points=s.num_initial_points,
+            alpha=s.alpha,
+            beta=s.beta,
+            seed=seed,
+            hyperparameters=hp,
+        )
 
     @property
     def expected_trials(self) -> int:

@@ -77,8 +77,9 @@ class OptunaSettings:
         if self.n_trials < 1:
             raise ConfigError(f"{path}.n_trials: must be at least 1, got {self.n_trials}")
         if self.heartbeat_seconds < 1:
-            raise ConfigError(f"{path}.heartbeat_seconds: must be at least 1, got "
-                              f"{self.heartbeat_seconds}")  # fmt: skip
+            raise ConfigError(
+                f"{path}.heartbeat_seconds: must be at least 1, got {self.heartbeat_seconds}"
+            )
 
 
 class OptunaStrategy(Strategy):
@@ -109,8 +110,9 @@ class OptunaStrategy(Strategy):
             )
         self.sharing = (
             SharedTrials(storage, settings.heartbeat_seconds, context.workdir, trial_number)
-            if context.shared else None
-        )  # fmt: skip
+            if context.shared
+            else None
+        )
         self.study = optuna.create_study(
             study_name=name,
             storage=self.sharing.storage if self.sharing else storage,
@@ -293,8 +295,9 @@ class SharedTrials:
     again by Optuna's own `RetryFailedTrialCallback`. `trial_id(trial)` names a trial as the
     study does."""
 
-    def __init__(self, url: str, seconds: int, workdir: Path,
-                 trial_id: Callable[[Any], str]) -> None:  # fmt: skip
+    def __init__(
+        self, url: str, seconds: int, workdir: Path, trial_id: Callable[[Any], str]
+    ) -> None:
         self.storage = beating_storage(url, seconds, self._retry)
         self.seconds, self.trial_id = seconds, trial_id
         self.lock: Lock = storage_lock(url, workdir)
@@ -330,10 +333,14 @@ class SharedTrials:
         query = (
             sqlalchemy.select(trial.trial_id)
             .outerjoin(beat, beat.trial_id == trial.trial_id)
-            .where(trial.study_id == self.storage.get_study_id_from_name(study.study_name),
-                   trial.state == TrialState.RUNNING, beat.trial_id.is_(None))
-            .order_by(trial.number).limit(1)
-        )  # fmt: skip
+            .where(
+                trial.study_id == self.storage.get_study_id_from_name(study.study_name),
+                trial.state == TrialState.RUNNING,
+                beat.trial_id.is_(None),
+            )
+            .order_by(trial.number)
+            .limit(1)
+        )
         with self.storage.engine.connect() as connection:
             return connection.execute(query).scalar()
 
@@ -353,7 +360,8 @@ class SharedTrials:
 
         self.abandoned_trials[self.trial_id(trial)] = (
             f"its worker stopped (no heartbeat for {3 * self.seconds} s); Optuna failed the "
-            "trial and enqueued it again")  # fmt: skip
+            "trial and enqueued it again"
+        )
         optuna.storages.RetryFailedTrialCallback(max_retry=3)(study, trial)
 
     def abandoned(self) -> dict[str, str]:
@@ -390,8 +398,7 @@ def advisory_lock(url: str, name: str) -> Iterator[None]:
     """Hold PostgreSQL's session advisory lock on `name` (hashed to 64 bits) in the block."""
     import sqlalchemy
 
-    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
-                         signed=True)  # fmt: skip
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
     with _engine(url).connect() as connection:
         connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
         try:
@@ -416,10 +423,12 @@ def beating_storage(url: str, seconds: int, on_stale: Callable[[Any, Any], None]
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
     return optuna.storages.RDBStorage(
-        url, heartbeat_interval=seconds, grace_period=3 * seconds,
+        url,
+        heartbeat_interval=seconds,
+        grace_period=3 * seconds,
         heartbeat_stale_trial_callback=on_stale,
         engine_kwargs={"pool_pre_ping": True},  # connections outlive a database restart
-    )  # fmt: skip
+    )
 
 
 class Heartbeat:

@@ -66,9 +66,11 @@ class FixedPlan(Strategy):
         name = self.context.workdir.name
         url = study_storage(self.settings.storage, self.context.workdir)
         self.sharing = SharedTrials(
-            url, HEARTBEAT_SECONDS, self.context.workdir,
+            url,
+            HEARTBEAT_SECONDS,
+            self.context.workdir,
             lambda trial: self._trial_id(trial.user_attrs[POINT]),
-        )  # fmt: skip
+        )
         with self.sharing.lock():
             if not (self.context.resume or self.context.joining):
                 start_afresh(self.sharing.storage, name, given=self.settings.storage is not None)

@@ -20,7 +20,9 @@ class QMC(OptunaStrategy):
         with warnings.catch_warnings():  # "QMCSampler is experimental" (since Optuna 3.0)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.QMCSampler(
-                qmc_type="sobol", scramble=True, seed=self.study_seed,
+                qmc_type="sobol",
+                scramble=True,
+                seed=self.study_seed,
                 independent_sampler=optuna.samplers.RandomSampler(seed=seed),
                 warn_independent_sampling=False,
-            )  # fmt: skip
+            )

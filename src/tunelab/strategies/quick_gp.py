@@ -125,8 +125,7 @@ def quick_bayesian_oracle(oracle_cls: type) -> type:
             if len(completed) < (self.num_initial_points or max(3 * dimensions, 3)):
                 return self._random_populate_space()
             x, y = self._vectorize_trials()
-            self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0),
-                         np.nan_to_num(y, posinf=0, neginf=0))  # fmt: skip
+            self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
             bounds = self._get_hp_bounds()
             starts = self._random_state.uniform(
                 bounds[:, 0], bounds[:, 1], size=(UCB_STARTS, bounds.shape[0])
@@ -136,9 +135,13 @@ def quick_bayesian_oracle(oracle_cls: type) -> type:
             best_value, best_x = float("inf"), None
             for start in starts:
                 result = scipy.optimize.minimize(
-                    self._ucb_and_gradient, x0=start, jac=True, bounds=bounds,
-                    method="L-BFGS-B", options=options,
-                )  # fmt: skip
+                    self._ucb_and_gradient,
+                    x0=start,
+                    jac=True,
+                    bounds=bounds,
+                    method="L-BFGS-B",
+                    options=options,
+                )
                 if result.fun < best_value:
                     best_value, best_x = result.fun, result.x
             return {"status": "RUNNING", "values": self._vector_to_values(best_x)}

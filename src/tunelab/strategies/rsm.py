@@ -68,8 +68,9 @@ class RSM(FixedPlan):
         done = sorted(scores)
         if len(done) <= len(names) * (len(names) + 3) // 2:  # fewer runs than coefficients
             return StudyDesign(params={"rsm.fit": "too few finished runs"})
-        coded = pd.DataFrame([[self.points[i].params[f"coded.{n}"] for n in names] for i in done],
-                             columns=names)  # fmt: skip
+        coded = pd.DataFrame(
+            [[self.points[i].params[f"coded.{n}"] for n in names] for i in done], columns=names
+        )
         params = self.context.space.params
         natural_frame = pd.DataFrame(
             [[_natural_axis(params[n], self.points[i].values[n]) for n in names] for i in done],
@@ -78,16 +79,24 @@ class RSM(FixedPlan):
         fit = fit_quadratic(coded, natural_frame, np.array([scores[i] for i in done]))
         summary = {"rsm.r2": fit.r2, "rsm.adj_r2": fit.adj_r2, "rsm.nature": fit.nature}
         summary.update({f"rsm.stationary.coded.{n}": v for n, v in fit.stationary_point.items()})
-        summary.update({f"rsm.stationary.{n}": natural(params[n], v)
-                        for n, v in fit.stationary_point.items() if math.isfinite(v)})  # fmt: skip
+        summary.update(
+            {
+                f"rsm.stationary.{n}": natural(params[n], v)
+                for n, v in fit.stationary_point.items()
+                if math.isfinite(v)
+            }
+        )
         if fit.lack_of_fit:
             summary.update({f"rsm.lack_of_fit.{k}": v for k, v in fit.lack_of_fit.items()})
         texts = {
             "rsm/coefficients_coded.csv": fit.coefficients.to_csv(),
             "rsm/coefficients_natural.csv": fit.natural_coefficients.to_frame("estimate").to_csv(),
         }
-        figures = {f"rsm/{a}_{b}.png": plots.response_surface(fit.model, names, a, b)
-                   for i, a in enumerate(names) for b in names[i + 1:]}  # fmt: skip
+        figures = {
+            f"rsm/{a}_{b}.png": plots.response_surface(fit.model, names, a, b)
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        }
         return StudyDesign(params=summary, texts=texts, figures=figures)
 
 

@@ -17,12 +17,16 @@ class Classification(Task):
     itself (images in [0, 1] -> class probabilities)."""
 
     objectives: ClassVar[dict[str, Direction]] = {
-        "val_accuracy": "max", "val_macro_f1": "max", "val_loss": "min",
-        "accuracy": "max", "loss": "min",
-    }  # fmt: skip
+        "val_accuracy": "max",
+        "val_macro_f1": "max",
+        "val_loss": "min",
+        "accuracy": "max",
+        "loss": "min",
+    }
     curves: ClassVar[dict[str, list[str]]] = {
-        "loss": ["loss", "val_loss"], "accuracy": ["accuracy", "val_accuracy"],
-    }  # fmt: skip
+        "loss": ["loss", "val_loss"],
+        "accuracy": ["accuracy", "val_accuracy"],
+    }
 
     def fit_inputs(self, hp: Any, seed: int) -> dict[str, Any]:
         from tunelab.models.common import augmenter
@@ -32,10 +36,18 @@ class Classification(Task):
         validation = {"validation_data": (data.x_val, data.y_val)}
         transform = augmenter(data.spec.augmentation) if getattr(hp, "augment", False) else None
         if transform is None:
-            return {"x": data.x_train, "y": data.y_train, "batch_size": batch_size,
-                    "shuffle": True, **validation}  # fmt: skip
-        return {"x": self._augmented_batches(batch_size, transform, seed), "shuffle": False,
-                **validation}  # fmt: skip
+            return {
+                "x": data.x_train,
+                "y": data.y_train,
+                "batch_size": batch_size,
+                "shuffle": True,
+                **validation,
+            }
+        return {
+            "x": self._augmented_batches(batch_size, transform, seed),
+            "shuffle": False,
+            **validation,
+        }
 
     def _augmented_batches(self, batch_size: int, transform: Any, seed: int) -> Any:
         """Shuffled training batches, each randomly transformed anew every epoch."""
@@ -90,27 +102,38 @@ def evaluate_classes(
 
     labels = list(range(len(class_names)))
     report = classification_report(
-        truth, predicted, labels=labels, target_names=class_names, output_dict=True,
+        truth,
+        predicted,
+        labels=labels,
+        target_names=class_names,
+        output_dict=True,
         zero_division=0,
-    )  # fmt: skip
+    )
     confusion = confusion_matrix(truth, predicted, labels=labels)
     accuracy = float(np.mean(predicted == truth))
     macro_f1 = float(report["macro avg"]["f1-score"])
     top_class_share = float(np.bincount(predicted, minlength=len(labels)).max() / len(predicted))
-    metrics = {f"{split}_accuracy": accuracy, f"{split}_macro_f1": macro_f1,
-               f"{split}_top_class_share": top_class_share}  # fmt: skip
+    metrics = {
+        f"{split}_accuracy": accuracy,
+        f"{split}_macro_f1": macro_f1,
+        f"{split}_top_class_share": top_class_share,
+    }
     for name in class_names:
         metrics[f"{split}_f1.{name}"] = report[name]["f1-score"]
     return Evaluation(
         metrics=metrics,
         artifacts=TrialArtifacts(
-            figures={"plots/confusion_matrix.png": (
-                "confusion_matrix", {"counts": confusion, "class_names": class_names})},
+            figures={
+                "plots/confusion_matrix.png": (
+                    "confusion_matrix",
+                    {"counts": confusion, "class_names": class_names},
+                )
+            },
             texts={"tables/confusion_matrix.csv": confusion_csv(confusion, class_names)},
             dicts={"reports/classification_report.json": report},
         ),
         headline={f"{split}_accuracy": accuracy, f"{split}_macro_f1": macro_f1},
-    )  # fmt: skip
+    )
 
 
 def predict_classes(

@@ -34,8 +34,9 @@ class FeatureExtractor:
         from tunelab.backend import keras
 
         to_numpy = keras().ops.convert_to_numpy
-        outputs = [self.model(images[i : i + batch], training=False)
-                   for i in range(0, len(images), batch)]  # fmt: skip
+        outputs = [
+            self.model(images[i : i + batch], training=False) for i in range(0, len(images), batch)
+        ]
         features = np.concatenate([to_numpy(f) for f, _ in outputs]).astype(np.float64)
         logits = np.concatenate([to_numpy(z) for _, z in outputs]).astype(np.float64)
         return features, logits
@@ -85,19 +86,33 @@ def trained_extractor(data: Any, cache: Path, epochs: int, seed: int) -> Feature
     weights, meta_file = folder / "weights.npz", folder / "meta.json"
     seed_everything(seed)  # before building: the initial weights are drawn from the seed
     model = _build(data.spec)
-    params = {"architecture": ARCHITECTURE, "feature_dim": FEATURE_DIM, "epochs": epochs,
-              "seed": seed, "n_train": len(data.y_train), "n_val": len(data.y_val)}  # fmt: skip
+    params = {
+        "architecture": ARCHITECTURE,
+        "feature_dim": FEATURE_DIM,
+        "epochs": epochs,
+        "seed": seed,
+        "n_train": len(data.y_train),
+        "n_val": len(data.y_val),
+    }
     if weights.exists() and meta_file.exists():
         load_weights(model, weights)
         meta = json.loads(meta_file.read_text())
         return FeatureExtractor(model, key, meta["test_accuracy"], params)
     classifier = keras().Model(model.input, model.output[1])
     classifier.compile(
-        optimizer=keras().optimizers.Adam(1e-3), metrics=["accuracy"],
+        optimizer=keras().optimizers.Adam(1e-3),
+        metrics=["accuracy"],
         loss=keras().losses.SparseCategoricalCrossentropy(from_logits=True),
-    )  # fmt: skip
-    classifier.fit(data.x_train, data.y_train, batch_size=64, epochs=epochs, shuffle=True,
-                   validation_data=(data.x_val, data.y_val), verbose=0)  # fmt: skip
+    )
+    classifier.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=64,
+        epochs=epochs,
+        shuffle=True,
+        validation_data=(data.x_val, data.y_val),
+        verbose=0,
+    )
     _, logits = FeatureExtractor(model, key, 0.0, params).features_and_logits(data.x_test)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == data.y_test))
     folder.mkdir(parents=True, exist_ok=True)

@@ -47,8 +47,10 @@ class Generation(Task):
 
     Settings = GenerationSettings
     objectives: ClassVar[dict[str, Direction]] = {
-        "fid": "min", "kid": "min", "inception_score": "max",
-    }  # fmt: skip
+        "fid": "min",
+        "kid": "min",
+        "inception_score": "max",
+    }
     loss_metrics: ClassVar[tuple[str, ...]] = ("g_loss", "d_loss")
     curves: ClassVar[dict[str, list[str]]] = {
         "losses": ["g_loss", "d_loss"],
@@ -86,8 +88,7 @@ class Generation(Task):
         if last or (epoch + 1) % self.settings.every == 0:
             samples = self.generate(model, self.settings.samples_during_training, salt=1)
             scores = self.scorer.scores(samples, final=False)
-            extras.metrics = {k: v for k, v in scores.metrics().items()
-                              if k in self.objectives}  # fmt: skip
+            extras.metrics = {k: v for k, v in scores.metrics().items() if k in self.objectives}
         return extras
 
     def evaluate(self, model: Any, hp: Any) -> Evaluation:
@@ -103,13 +104,17 @@ class Generation(Task):
         return Evaluation(
             metrics=metrics,
             artifacts=TrialArtifacts(
-                figures={"plots/class_counts.png": ("class_counts", {
-                    "counts": counts, "class_names": self.data.class_names})},
+                figures={
+                    "plots/class_counts.png": (
+                        "class_counts",
+                        {"counts": counts, "class_names": self.data.class_names},
+                    )
+                },
                 images={"plots/generated.png": self._final_grid(model)},
             ),
             tags=tags,
             headline={f"final_{k}": metrics[f"final_{k}"] for k in self.objectives},
-        )  # fmt: skip
+        )
 
     def _final_grid(self, model: Any) -> np.ndarray:
         """The grid of the trained generator: the last epoch's if it drew this model's."""

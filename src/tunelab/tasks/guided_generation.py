@@ -46,8 +46,9 @@ class GuidedGenerationSettings(ScoringSettings):
         super().check(path)
         steps = self.denoiser.steps
         if not 1 <= self.sampling_steps <= steps:
-            raise ConfigError(f"{path}.sampling_steps: must be 1..{steps}, got "
-                              f"{self.sampling_steps}")  # fmt: skip
+            raise ConfigError(
+                f"{path}.sampling_steps: must be 1..{steps}, got {self.sampling_steps}"
+            )
         if any(not 0 <= t < steps for t in self.accuracy_timesteps):
             raise ConfigError(f"{path}.accuracy_timesteps: each must be in 0..{steps - 1}")
         if any(w < 0 for w in self.guidance_curve):
@@ -66,9 +67,11 @@ class Samples:
 
     def metrics(self) -> dict[str, float]:
         assigned = np.argmax(self.scores.logits, axis=1)
-        return {**self.scores.metrics(),
-                "guided_class_accuracy": float(np.mean(assigned == self.classes)),
-                "sampling_seconds_per_image": self.seconds_per_image}  # fmt: skip
+        return {
+            **self.scores.metrics(),
+            "guided_class_accuracy": float(np.mean(assigned == self.classes)),
+            "sampling_seconds_per_image": self.seconds_per_image,
+        }
 
 
 class GuidedGeneration(Task):
@@ -77,16 +80,20 @@ class GuidedGeneration(Task):
 
     Settings = GuidedGenerationSettings
     objectives: ClassVar[dict[str, Direction]] = {
-        "fid": "min", "guided_class_accuracy": "max", "kid": "min", "inception_score": "max",
+        "fid": "min",
+        "guided_class_accuracy": "max",
+        "kid": "min",
+        "inception_score": "max",
         "val_accuracy": "max",
-    }  # fmt: skip
+    }
     curves: ClassVar[dict[str, list[str]]] = {
         "loss (noised images)": ["loss", "val_loss"],
         "accuracy (noised images)": ["accuracy", "val_accuracy"],
-    }  # fmt: skip
+    }
 
-    def __init__(self, settings: GuidedGenerationSettings, data: Any, seed: int,
-                 workdir: Path) -> None:  # fmt: skip
+    def __init__(
+        self, settings: GuidedGenerationSettings, data: Any, seed: int, workdir: Path
+    ) -> None:
         super().__init__(settings, data, seed, workdir)
         self.scorer = ImageScorer(settings, data, seed, workdir, held_out=True)
         self.schedule = settings.denoiser.noise_schedule
@@ -101,11 +108,13 @@ class GuidedGeneration(Task):
         from tunelab.diffusion.denoiser import trained_denoiser
 
         extras = self.scorer.prepare()
-        denoiser = trained_denoiser(self.data, self.settings.denoiser,
-                                    self.workdir / "denoisers", self.seed)  # fmt: skip
+        denoiser = trained_denoiser(
+            self.data, self.settings.denoiser, self.workdir / "denoisers", self.seed
+        )
         self.denoiser = denoiser.model
-        extras.shared.append(SharedModel("denoiser", denoiser.key, denoiser.params,
-                                         denoiser.metrics, denoiser.model))  # fmt: skip
+        extras.shared.append(
+            SharedModel("denoiser", denoiser.key, denoiser.params, denoiser.metrics, denoiser.model)
+        )
         extras.metrics.update({f"denoiser_{k}": v for k, v in denoiser.metrics.items()})
         unguided = self.sample(None, 0.0, self.settings.samples)
         extras.metrics.update({f"unguided_{k}": v for k, v in unguided.metrics().items()})
@@ -117,8 +126,9 @@ class GuidedGeneration(Task):
         from tunelab.diffusion.sampler import DDIMSampler
 
         if self._sampler[0] is not classifier or self._sampler[1] is None:
-            sampler = DDIMSampler(self.denoiser, self.schedule, self.settings.sampling_steps,
-                                  classifier)  # fmt: skip
+            sampler = DDIMSampler(
+                self.denoiser, self.schedule, self.settings.sampling_steps, classifier
+            )
             self._sampler = (classifier, sampler)
         return self._sampler[1]
 
@@ -126,8 +136,9 @@ class GuidedGeneration(Task):
         """`n` samples requesting classes 0, 1, …, C − 1 in turn, scored."""
         classes = np.arange(n) % len(self.data.class_names)
         started = time.perf_counter()
-        x = self.sampler(classifier).sample(n, self.data.spec.input_shape,
-                                            self.settings.noise_seed, classes, weight)  # fmt: skip
+        x = self.sampler(classifier).sample(
+            n, self.data.spec.input_shape, self.settings.noise_seed, classes, weight
+        )
         seconds = (time.perf_counter() - started) / n
         images = to_unit_range(x)
         return Samples(images, classes, self.scorer.scores(images, final=True), seconds)
@@ -136,8 +147,10 @@ class GuidedGeneration(Task):
         from tunelab.diffusion.denoiser import noised_batches
 
         if hp.timesteps != self.schedule.steps:
-            raise ValueError(f"model.hparams.timesteps ({hp.timesteps}) must equal "
-                             f"model.task.denoiser.steps ({self.schedule.steps})")  # fmt: skip
+            raise ValueError(
+                f"model.hparams.timesteps ({hp.timesteps}) must equal "
+                f"model.task.denoiser.steps ({self.schedule.steps})"
+            )
         batch_size = hp.batch_size or len(self.x_train)
         batches = noised_batches(self.schedule, self.x_train, batch_size, seed, self.data.y_train)
         return {"x": batches, "validation_data": self.validation, "shuffle": False}
@@ -147,20 +160,31 @@ class GuidedGeneration(Task):
         samples = self.sample(model, hp.guidance_weight, self.settings.samples)
         metrics.update(samples.metrics())
         self.scorer.final_extras(samples.images, samples.scores, metrics)
-        tags = {"tunelab.metric_notes": "; ".join(samples.scores.reasons)} \
-            if samples.scores.reasons else {}  # fmt: skip
+        tags = (
+            {"tunelab.metric_notes": "; ".join(samples.scores.reasons)}
+            if samples.scores.reasons
+            else {}
+        )
         return Evaluation(
             metrics=metrics,
             artifacts=TrialArtifacts(
-                figures={"plots/class_counts.png": ("class_counts", {
-                    "counts": self.scorer.class_counts(samples.scores),
-                    "class_names": self.data.class_names})},
+                figures={
+                    "plots/class_counts.png": (
+                        "class_counts",
+                        {
+                            "counts": self.scorer.class_counts(samples.scores),
+                            "class_names": self.data.class_names,
+                        },
+                    )
+                },
             ),
             step_images={"guided_samples": self._grid_steps(model, hp.guidance_weight)},
             tags=tags,
-            headline={k: metrics[k] for k in ("fid", "guided_class_accuracy", "inception_score",
-                                             "clean_val_accuracy")},
-        )  # fmt: skip
+            headline={
+                k: metrics[k]
+                for k in ("fid", "guided_class_accuracy", "inception_score", "clean_val_accuracy")
+            },
+        )
 
     def _accuracies(self, model: Any) -> dict[str, float]:
         """The classifier's accuracy on clean validation images (t = 0) and noised at a few t."""
@@ -168,8 +192,9 @@ class GuidedGeneration(Task):
 
         y = self.data.y_val
         zero = np.zeros((len(y), 1), np.int32)
-        metrics = {"clean_val_accuracy": float(np.mean(
-            predict_classes(model, [self.x_val, zero]) == y))}  # fmt: skip
+        metrics = {
+            "clean_val_accuracy": float(np.mean(predict_classes(model, [self.x_val, zero]) == y))
+        }
         for t in self.settings.accuracy_timesteps:
             x_t, ts, _ = fixed_noised(self.schedule, self.x_val, self.seed + t, np.asarray(t))
             metrics[f"val_accuracy_t{t}"] = float(np.mean(predict_classes(model, [x_t, ts]) == y))
@@ -187,8 +212,10 @@ class GuidedGeneration(Task):
         trajectory = self.sampler(model).trajectory(
             len(classes), self.data.spec.input_shape, s.noise_seed + 1, classes, weight, keep
         )
-        return [(step, image_grid(to_unit_range(x), n_classes, s.grid_per_class))
-                for step, x in trajectory]  # fmt: skip
+        return [
+            (step, image_grid(to_unit_range(x), n_classes, s.grid_per_class))
+            for step, x in trajectory
+        ]
 
     def score(
         self, history: list[dict[str, float]], evaluation: Evaluation, objective: Any
@@ -223,8 +250,13 @@ class GuidedGeneration(Task):
         rows = []
         for w in self.settings.guidance_curve:
             samples = self.sample(model, w, self.settings.curve_samples)
-            rows.append({"guidance_weight": w, **samples.metrics(),
-                         "within_class_spread": within_class_spread(samples)})  # fmt: skip
+            rows.append(
+                {
+                    "guidance_weight": w,
+                    **samples.metrics(),
+                    "within_class_spread": within_class_spread(samples),
+                }
+            )
         columns = list(rows[0])
         lines = [",".join(columns), *(",".join(f"{r[c]:.6g}" for c in columns) for r in rows)]
         return StudyExtras(
@@ -237,9 +269,11 @@ def within_class_spread(samples: Samples) -> float:
     """Diversity: the root mean squared distance of each requested class's features to their
     mean, averaged over classes (it falls as guidance narrows each class)."""
     features = samples.scores.features
-    spreads = [np.sqrt(np.mean(np.sum((f - f.mean(axis=0)) ** 2, axis=1)))
-               for c in np.unique(samples.classes)
-               if len(f := features[samples.classes == c]) > 1]  # fmt: skip
+    spreads = [
+        np.sqrt(np.mean(np.sum((f - f.mean(axis=0)) ** 2, axis=1)))
+        for c in np.unique(samples.classes)
+        if len(f := features[samples.classes == c]) > 1
+    ]
     return float(np.mean(spreads)) if spreads else math.nan
 
 

@@ -35,8 +35,7 @@ class ScoringSettings:
     def check(self, path: str) -> None:
         if self.inception_weights is not None and not Path(self.inception_weights).is_file():
             raise ConfigError(f"{path}.inception_weights: no file at {self.inception_weights!r}")
-        for key in ("samples", "kid_subsets", "kid_subset_size", "is_splits",
-                    "extractor_epochs"):  # fmt: skip
+        for key in ("samples", "kid_subsets", "kid_subset_size", "is_splits", "extractor_epochs"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{path}.{key}: must be at least 1, got {getattr(self, key)}")
 
@@ -55,18 +54,23 @@ class Scores:
 
     def metrics(self) -> dict[str, float]:
         return {
-            "fid": self.fid, "kid": self.kid, "kid_std": self.kid_std,
+            "fid": self.fid,
+            "kid": self.kid,
+            "kid_std": self.kid_std,
             "inception_score": self.inception_score,
-            "inception_score_std": self.inception_score_std, "metric_samples": self.n,
-        }  # fmt: skip
+            "inception_score_std": self.inception_score_std,
+            "metric_samples": self.n,
+        }
 
 
 class ImageScorer:
-    def __init__(self, settings: ScoringSettings, data: Any, seed: int, workdir: Path,
-                 held_out: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, settings: ScoringSettings, data: Any, seed: int, workdir: Path, held_out: bool = False
+    ) -> None:
         self.settings = settings
-        self.references, self.floor = (data.x_test, data.x_val) if held_out else \
-            (data.x_train, data.x_test)  # fmt: skip
+        self.references, self.floor = (
+            (data.x_test, data.x_val) if held_out else (data.x_train, data.x_test)
+        )
         self.data = data
         self.seed = seed
         self.workdir = workdir
@@ -88,10 +92,14 @@ class ImageScorer:
         reference, _ = self.extractor.features_and_logits(self.references)
         self.reference = reference
         self.kid_references = {  # the final scores' subsets, and the cheaper ones in training
-            final: KIDReference(reference, s.kid_subsets if final else
-                                max(1, s.kid_subsets // 10), s.kid_subset_size, self.seed)
+            final: KIDReference(
+                reference,
+                s.kid_subsets if final else max(1, s.kid_subsets // 10),
+                s.kid_subset_size,
+                self.seed,
+            )
             for final in (True, False)
-        }  # fmt: skip
+        }
         real = self.floor[: s.samples]
         metrics = {f"real_{k}": v for k, v in self.scores(real, final=True).metrics().items()}
         notices = []
@@ -108,10 +116,12 @@ class ImageScorer:
             metrics["real_fid_inception"] = self.fid_inception(real).value
         metrics["feature_extractor_test_accuracy"] = self.extractor.test_accuracy
         shared = SharedModel(
-            kind="feature_extractor", key=self.extractor.key, params=self.extractor.params,
+            kind="feature_extractor",
+            key=self.extractor.key,
+            params=self.extractor.params,
             metrics={"test_accuracy": self.extractor.test_accuracy},
             model=self.extractor.classifier(),
-        )  # fmt: skip
+        )
         return StudyExtras(metrics=metrics, shared=[shared], notices=notices)
 
     def fid_inception(self, images: np.ndarray) -> Any:
@@ -132,8 +142,9 @@ class ImageScorer:
         i = inception_score(logits, splits=min(self.settings.is_splits, len(images)))
         reasons = [score.reason for score in (f, k, i) if score.reason]
         spread = [math.nan if score.std is None else score.std for score in (k, i)]
-        return Scores(f.value, k.value, spread[0], i.value, spread[1], len(images), reasons,
-                      logits, features)  # fmt: skip
+        return Scores(
+            f.value, k.value, spread[0], i.value, spread[1], len(images), reasons, logits, features
+        )
 
     def final_extras(self, images: np.ndarray, scores: Scores, metrics: dict[str, float]) -> None:
         """Add the feature size, each class's share of `images` (as the classifier sees them:

@@ -42,6 +42,8 @@ class InceptionFeatures:
         from tunelab.backend import keras
 
         to_numpy = keras().ops.convert_to_numpy
-        parts = [to_numpy(self.model(inception_inputs(images[i : i + batch]), training=False))
-                 for i in range(0, len(images), batch)]  # fmt: skip
+        parts = [
+            to_numpy(self.model(inception_inputs(images[i : i + batch]), training=False))
+            for i in range(0, len(images), batch)
+        ]
         return np.concatenate(parts).astype(np.float64)

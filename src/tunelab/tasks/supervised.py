@@ -26,8 +26,19 @@ from tunelab.tasks.base import (
     TrialArtifacts,
 )
 
-MINIMISED = ("loss", "error", "mae", "mse", "rmse", "mape", "msle", "crossentropy", "hinge",
-             "fid", "kid")  # fmt: skip
+MINIMISED = (
+    "loss",
+    "error",
+    "mae",
+    "mse",
+    "rmse",
+    "mape",
+    "msle",
+    "crossentropy",
+    "hinge",
+    "fid",
+    "kid",
+)
 
 
 @dataclass
@@ -55,9 +66,17 @@ class Supervised(Task):
         from tunelab.data.supervised import SupervisedData
 
         if not isinstance(data, SupervisedData):  # a built-in dataset's labelled images
-            data = SupervisedData(data.x_train, data.y_train, data.x_val, data.y_val,
-                                  data.x_test, data.y_test, "classification",
-                                  list(data.class_names), target="class")  # fmt: skip
+            data = SupervisedData(
+                data.x_train,
+                data.y_train,
+                data.x_val,
+                data.y_val,
+                data.x_test,
+                data.y_test,
+                "classification",
+                list(data.class_names),
+                target="class",
+            )
         super().__init__(settings, data, seed, workdir)
 
     @classmethod
@@ -113,8 +132,11 @@ class Supervised(Task):
 
     @staticmethod
     def _not_reported(name: str, reported: set[str]) -> str:
-        hint = ("" if any(k.startswith("val_") for k in reported)
-                else "; metrics named val_* need validation_data or validation_split")  # fmt: skip
+        hint = (
+            ""
+            if any(k.startswith("val_") for k in reported)
+            else "; metrics named val_* need validation_data or validation_split"
+        )
         return (
             f"objective: the model does not report {name!r}; it reports "
             f"{', '.join(sorted(reported))}{hint}"
@@ -163,11 +185,13 @@ class Supervised(Task):
         predicted = predict_in_batches(model, data.x_val, 1024).reshape(-1)
         errors = predicted - np.asarray(data.y_val).reshape(-1)
         spread = float(np.sum((data.y_val - np.mean(data.y_val)) ** 2))
-        return EpochExtras(metrics={
-            "val_mae": float(np.mean(np.abs(errors))),
-            "val_rmse": float(np.sqrt(np.mean(errors**2))),
-            "val_r2": 1.0 - float(np.sum(errors**2)) / spread if spread > 0 else float("nan"),
-        })  # fmt: skip
+        return EpochExtras(
+            metrics={
+                "val_mae": float(np.mean(np.abs(errors))),
+                "val_rmse": float(np.sqrt(np.mean(errors**2))),
+                "val_r2": 1.0 - float(np.sum(errors**2)) / spread if spread > 0 else float("nan"),
+            }
+        )
 
     def evaluate(self, model: Any, hp: Any) -> Evaluation:
         from tunelab.data.supervised import outputs_and_targets
@@ -178,8 +202,7 @@ class Supervised(Task):
         split, x, y = found
         output, y = outputs_and_targets(model, x, y)
         if self.data.kind == "regression":
-            return regression_evaluation(y.reshape(-1), output.reshape(-1), split,
-                                         self.data.target)  # fmt: skip
+            return regression_evaluation(y.reshape(-1), output.reshape(-1), split, self.data.target)
         from tunelab.serving import class_indices
         from tunelab.tasks.classification import evaluate_classes
 
@@ -236,9 +259,11 @@ def regression_evaluation(
     data = {"actual": actual, "predicted": predicted, "target": target}
     return Evaluation(
         metrics=metrics,
-        artifacts=TrialArtifacts(figures={
-            "plots/predicted_vs_actual.png": ("predicted_vs_actual", data),
-            "plots/residuals.png": ("residuals", data),
-        }),
+        artifacts=TrialArtifacts(
+            figures={
+                "plots/predicted_vs_actual.png": ("predicted_vs_actual", data),
+                "plots/residuals.png": ("residuals", data),
+            }
+        ),
         headline=metrics,
-    )  # fmt: skip
+    )

@@ -124,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         found = {name: client.get_experiment_by_name(name) for name in args.experiment}
         if missing := [name for name, e in found.items() if e is None]:
             names = sorted(e.name for e in client.search_experiments())
-            print(f"tunelab cleanup: error: --experiment: no experiment {missing[0]!r}; "
-                  f"there are {', '.join(names)}", file=sys.stderr)  # fmt: skip
+            print(
+                f"tunelab cleanup: error: --experiment: no experiment {missing[0]!r}; "
+                f"there are {', '.join(names)}",
+                file=sys.stderr,
+            )
             return 2
         ids = [e.experiment_id for e in found.values() if e is not None]
     else:

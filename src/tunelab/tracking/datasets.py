@@ -30,8 +30,13 @@ def dataset_inputs(data: Any, name: str, source: str | None = None) -> list[Any]
             features, targets = _first_batch(features)
             digest = f"{fingerprint}-{split}"[:36] if fingerprint else None
         where = {"source": source} if source else {}  # else MLflow names this code
-        dataset = from_numpy(_sample(features), targets=_sample(targets), name=f"{name}-{split}",
-                             digest=digest, **where)  # fmt: skip
+        dataset = from_numpy(
+            _sample(features),
+            targets=_sample(targets),
+            name=f"{name}-{split}",
+            digest=digest,
+            **where,
+        )
         tags = [InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)]
         inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags))
     return inputs

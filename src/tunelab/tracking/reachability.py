@@ -42,8 +42,11 @@ def retry_policy(seconds: float) -> tuple[int, int]:
     more as MLflow's integer settings allow."""
     if seconds <= 0:
         return 0, 0
-    candidates = [(backoff_seconds(r, f), -r, f) for r in range(2, MAX_RETRIES + 1)
-                  for f in range(1, MAX_BACKOFF_FACTOR + 1)]  # fmt: skip
+    candidates = [
+        (backoff_seconds(r, f), -r, f)
+        for r in range(2, MAX_RETRIES + 1)
+        for f in range(1, MAX_BACKOFF_FACTOR + 1)
+    ]
     enough = [c for c in candidates if c[0] >= seconds]
     window, retries, factor = min(enough) if enough else max(candidates)
     return -retries, factor
@@ -51,8 +54,10 @@ def retry_policy(seconds: float) -> tuple[int, int]:
 
 def retry_environment(seconds: float) -> dict[str, str]:
     retries, factor = retry_policy(seconds)
-    return {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
-            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(factor)}  # fmt: skip
+    return {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(factor),
+    }
 
 
 def retry_window() -> float:
@@ -115,16 +120,21 @@ def describe_outage(error: BaseException, uri: str) -> str | None:
         seen = seen.__cause__ or seen.__context__
     if isinstance(error, TrackingOutage):
         return str(error)
-    lost = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-            requests.exceptions.RetryError)  # fmt: skip
+    lost = (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.RetryError,
+    )
     if not any(isinstance(e, lost) for e in chain):
         return None
     text = " ".join(str(e) for e in chain)
     request = re.search(r"API request to \S+?(/api/[\w./-]+|/ajax-api/[\w./-]+)", text)
     where = f"…{request.group(1).split('/mlflow', 1)[-1]}: " if request else ""
     counter = RetryCounter.installed()
-    return (f"the tracking server {uri} stopped answering ({where}{_cause(text)}; "
-            f"{counter.retries} retries, giving up after ≈{retry_window():.0f} s)")  # fmt: skip
+    return (
+        f"the tracking server {uri} stopped answering ({where}{_cause(text)}; "
+        f"{counter.retries} retries, giving up after ≈{retry_window():.0f} s)"
+    )
 
 
 def effective_uri(uri: str | None) -> str | None:
@@ -151,20 +161,25 @@ def _check_http(uri: str, key: str) -> None:
 
     url = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search"
     try:
-        response = requests.get(url, params={"max_results": 1}, headers=_auth_headers(),
-                                timeout=PROBE_SECONDS)  # fmt: skip
+        response = requests.get(
+            url, params={"max_results": 1}, headers=_auth_headers(), timeout=PROBE_SECONDS
+        )
     except requests.exceptions.RequestException as error:
         raise ConfigError(
             f"{key}: nothing answers at {uri} ({_cause(str(error))}); start "
             "the server (e.g. `mlflow server`) or fix the URI"
         ) from None
     if response.status_code in (401, 403):
-        raise ConfigError(f"{key}: {uri} refused access (HTTP {response.status_code}); set "
-                          "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
-                          "MLFLOW_TRACKING_TOKEN")  # fmt: skip
+        raise ConfigError(
+            f"{key}: {uri} refused access (HTTP {response.status_code}); set "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
+            "MLFLOW_TRACKING_TOKEN"
+        )
     if response.status_code != 200:
-        raise ConfigError(f"{key}: {uri} answered HTTP {response.status_code} to MLflow's "
-                          "experiment search; is it an MLflow tracking server?")  # fmt: skip
+        raise ConfigError(
+            f"{key}: {uri} answered HTTP {response.status_code} to MLflow's "
+            "experiment search; is it an MLflow tracking server?"
+        )
 
 
 def _auth_headers() -> dict[str, str]:
@@ -174,8 +189,9 @@ def _auth_headers() -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
     user, password = (os.environ.get(f"MLFLOW_TRACKING_{k}") for k in ("USERNAME", "PASSWORD"))
     if user and password:
-        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode())
-                .decode()}  # fmt: skip
+        return {
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        }
     return {}
 
 
@@ -195,8 +211,9 @@ def _check_database(uri: str, scheme: str, key: str) -> None:
             pass
         engine.dispose()
     except ModuleNotFoundError as error:
-        raise ConfigError(f"{key}: {shown} needs the database driver {error.name!r}, which is "
-                          "not installed") from None  # fmt: skip
+        raise ConfigError(
+            f"{key}: {shown} needs the database driver {error.name!r}, which is not installed"
+        ) from None
     except sqlalchemy.exc.SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise ConfigError(f"{key}: cannot connect to {shown} ({reason})") from None
@@ -220,8 +237,9 @@ def _check_folder(uri: str, key: str) -> None:
     try:
         tempfile.NamedTemporaryFile(dir=folder).close()
     except OSError as error:
-        raise ConfigError(f"{key}: {uri} cannot be written ({folder}: "
-                          f"{error.strerror or error})") from None  # fmt: skip
+        raise ConfigError(
+            f"{key}: {uri} cannot be written ({folder}: {error.strerror or error})"
+        ) from None
 
 
 def _check_sqlite_file(uri: str, path: Path, key: str) -> None:

@@ -75,10 +75,12 @@ def _query(
         )
         for run in page:
             row: dict[str, Any] = {
-                "run_id": run.info.run_id, "run_name": run.info.run_name,
-                "status": run.info.status, "start_time": run.info.start_time,
+                "run_id": run.info.run_id,
+                "run_name": run.info.run_name,
+                "status": run.info.status,
+                "start_time": run.info.start_time,
                 "end_time": run.info.end_time,
-            }  # fmt: skip
+            }
             row.update({f"params.{k}": _typed(v) for k, v in run.data.params.items()})
             row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
             row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
@@ -121,8 +123,7 @@ def log_comparison(
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise ConfigError(f"--experiment: no experiment named {experiment!r}")
-    run = client.create_run(found.experiment_id, run_name=name,
-                            tags={"tunelab.kind": "comparison"})  # fmt: skip
+    run = client.create_run(found.experiment_id, run_name=name, tags={"tunelab.kind": "comparison"})
     run_id = run.info.run_id
     client.log_batch(run_id, params=mlflow_params(params))
     for path, table in tables.items():

@@ -130,8 +130,9 @@ class Tracker:
 
     def log_trial_artifacts(self, run: Run, artifacts: TrialArtifacts, **data: Any) -> None:
         """Figures and tables of a finished trial, drawn while the next trial trains."""
-        self.artifacts.submit(log_trial_artifacts, self.tracking_uri, run_id(run),
-                              artifacts=artifacts, **data)  # fmt: skip
+        self.artifacts.submit(
+            log_trial_artifacts, self.tracking_uri, run_id(run), artifacts=artifacts, **data
+        )
 
     def log_plot(self, run_id: str, path: str, plot: str, **data: Any) -> None:
         """The figure `tunelab.plots.<plot>(**data)`, drawn and uploaded by the artifact worker."""
@@ -194,8 +195,9 @@ class Tracker:
         else:  # with MLflow's context tags: the entry point, its git commit, the user
             from mlflow.tracking.context.registry import resolve_tags
 
-            run = self.client.create_run(self.experiment_id, run_name=name,
-                                         tags=resolve_tags(dict(tags)))  # fmt: skip
+            run = self.client.create_run(
+                self.experiment_id, run_name=name, tags=resolve_tags(dict(tags))
+            )
             self.study_run_id = run.info.run_id
             self.log_params(self.study_run_id, params)
         self.open_runs.append(self.study_run_id)
@@ -285,8 +287,12 @@ class Tracker:
         """Create the run; if the request was retried, delete any twin the server made of it
         (MLflow's client retries POSTs, so one CreateRun can make two runs: mlflow#8238)."""
         retried = self.retries.retries
-        tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, TRIAL_KEY: key, PROCESS: this_process(),
-                **tags}  # fmt: skip
+        tags = {
+            MLFLOW_PARENT_RUN_ID: parent_run_id,
+            TRIAL_KEY: key,
+            PROCESS: this_process(),
+            **tags,
+        }
         created = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         if self.retries.retries != retried:
             twins = self.client.search_runs([self.experiment_id], f"tags.`{TRIAL_KEY}` = '{key}'")
@@ -301,9 +307,12 @@ class Tracker:
         """Metrics at one step (an epoch, or 0 for summaries), with `tags` in the same request
         (`MlflowClient.log_batch` splits what one request cannot hold)."""
         now = int(time.time() * 1000)
-        self._send(self.client.log_batch, run,
-                   metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
-                   tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])  # fmt: skip
+        self._send(
+            self.client.log_batch,
+            run,
+            metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
+            tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        )
 
     def log_params(self, run: Run, params: Mapping[str, Any]) -> None:
         self._send(self.client.log_batch, run, params=mlflow_params(params))
@@ -326,18 +335,22 @@ class Tracker:
         extractor), found by its kind and key in this experiment or logged now, once."""
         tags = {"tunelab.kind": shared.kind, "tunelab.key": shared.key}
         query = " AND ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-        found = self.client.search_runs([self.experiment_id], query + " AND attributes.status = "
-                                        "'FINISHED'", max_results=1)  # fmt: skip
+        found = self.client.search_runs(
+            [self.experiment_id], query + " AND attributes.status = 'FINISHED'", max_results=1
+        )
         if found:
             return found[0].info.run_id
-        run = self.client.create_run(self.experiment_id, run_name=f"{shared.kind}-{shared.key}",
-                                     tags=tags)  # fmt: skip
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"{shared.kind}-{shared.key}", tags=tags
+        )
         shared_id = run.info.run_id
         self.client.log_batch(
-            shared_id, params=mlflow_params(shared.params),
-            metrics=[Metric(k, float(v), int(time.time() * 1000), 0)
-                     for k, v in shared.metrics.items()],
-        )  # fmt: skip
+            shared_id,
+            params=mlflow_params(shared.params),
+            metrics=[
+                Metric(k, float(v), int(time.time() * 1000), 0) for k, v in shared.metrics.items()
+            ],
+        )
         if shared.model is not None:
             self._log_keras_model(shared_id, shared.model)
         self.client.set_terminated(shared_id, "FINISHED")
@@ -367,10 +380,16 @@ class Tracker:
         with contextlib.suppress(Exception):  # the server may be gone; nothing more to do
             self.drain()
             if self.study_run_id and self.owns_study:
-                known = {r if isinstance(r, str) else r.result() for r in self.open_runs
-                         if isinstance(r, str) or (r.done() and not r.exception())}  # fmt: skip
-                self.open_runs += [r.info.run_id for r in self._trial_runs(only_running=True)
-                                   if r.info.run_id not in known]  # fmt: skip
+                known = {
+                    r if isinstance(r, str) else r.result()
+                    for r in self.open_runs
+                    if isinstance(r, str) or (r.done() and not r.exception())
+                }
+                self.open_runs += [
+                    r.info.run_id
+                    for r in self._trial_runs(only_running=True)
+                    if r.info.run_id not in known
+                ]
         for run in reversed(list(self.open_runs)):
             with contextlib.suppress(Exception):
                 self.end_run(run, status)
@@ -390,15 +409,21 @@ class Tracker:
         if isinstance(model, mlflow.pyfunc.PythonModel):
             output = model.predict(None, input_example)
             info = self._log_python_model(
-                self.study_run, model, name=name, input_example=input_example,
+                self.study_run,
+                model,
+                name=name,
+                input_example=input_example,
                 signature=infer_signature(input_example, output),
-            )  # fmt: skip
+            )
         else:
             output = keras.ops.convert_to_numpy(model(input_example, training=False))
             info = self._log_keras_model(
-                self.study_run, model, name=name, input_example=input_example,
+                self.study_run,
+                model,
+                name=name,
+                input_example=input_example,
                 signature=infer_signature(input_example, output),
-            )  # fmt: skip
+            )
         self.client.update_run(self.study_run, status="RUNNING")
         self.set_tags(self.study_run, {f"tunelab.model_uri.{name}": info.model_uri})
         return info.model_uri
@@ -409,8 +434,11 @@ class Tracker:
         import mlflow.tensorflow
         import tensorflow
 
-        requirements = [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}",
-                        f"tensorflow=={tensorflow.__version__}"]  # fmt: skip
+        requirements = [
+            f"mlflow=={mlflow.__version__}",
+            f"keras=={keras.__version__}",
+            f"tensorflow=={tensorflow.__version__}",
+        ]
         # the logged model belongs to the active run's experiment (MLflow takes no experiment id)
         with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
             return mlflow.tensorflow.log_model(
@@ -425,16 +453,22 @@ class Tracker:
         import keras
         import tensorflow
 
-        requirements = [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}",
-                        f"tensorflow=={tensorflow.__version__}"]  # fmt: skip
+        requirements = [
+            f"mlflow=={mlflow.__version__}",
+            f"keras=={keras.__version__}",
+            f"tensorflow=={tensorflow.__version__}",
+        ]
         with tempfile.TemporaryDirectory() as folder:
             network = Path(folder) / "network.keras"
             model.network.save(network)
             with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
                 return mlflow.pyfunc.log_model(
-                    name=name, python_model=model, artifacts={"network": str(network)},
-                    pip_requirements=requirements, **kwargs,
-                )  # fmt: skip
+                    name=name,
+                    python_model=model,
+                    artifacts={"network": str(network)},
+                    pip_requirements=requirements,
+                    **kwargs,
+                )
 
     def register(self, model_uri: str, objective: str, direction: Direction, score: float) -> dict:
         """Register a model version; move the `champion` alias to it only if it beats the champion.
