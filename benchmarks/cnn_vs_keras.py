@@ -19,15 +19,10 @@ time, and the ratio of each to the best twin.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import load_config  # noqa: E402
+from tunelab.config import compose as load_config
 
 PRESET = ["experiment=cifar_cnn/baseline", "budget=default", "quiet=true"]
 

@@ -21,10 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import start_mlflow_server  # noqa: E402
+from tunelab.server import start_mlflow_server
 
 FACTORS = ["a", "b", "c", "d", "e", "f", "g"]
 EXPERIMENT = "compare-scale"

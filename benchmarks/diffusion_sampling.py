@@ -18,10 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import load_config  # noqa: E402
+from tunelab.config import compose as load_config
 
 
 def timed(work):

@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import load_config, start_mlflow_server  # noqa: E402
-
+from tunelab.config import compose as load_config
 from tunelab.seeding import derive  # noqa: E402
+from tunelab.server import start_mlflow_server
 
 
 def seconds(work, repeat: int = 3) -> float:

@@ -18,13 +18,8 @@ floor of the same study: IS >= 0.8 x the real IS, FID <= 10 x the real FID, ever
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import load_config  # noqa: E402
+from tunelab.config import compose as load_config
 
 
 def main() -> None:

@@ -22,10 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "examples")]
+from tunelab.server import start_mlflow_server
 
-from conftest import start_mlflow_server  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+
 from tune_own_model import build_model  # noqa: E402  (the example's, KerasTuner's guide's)
 
 

@@ -13,13 +13,10 @@ latency of each request (p50 / p99) for both, and their ratio.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from tracking_writers import load, read_back  # noqa: E402
+from tracking_writers import load, read_back
 
 
 def main() -> None:

@@ -20,12 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import load_config, start_mlflow_server  # noqa: E402
-
+from tunelab.config import compose as load_config
 from tunelab.seeding import derive  # noqa: E402
+from tunelab.server import start_mlflow_server
 
 
 def study_overrides(strategy: str, trials: int, epochs: int, workdir: Path) -> list[str]:

@@ -23,14 +23,9 @@ import time
 from pathlib import Path
 
 import psutil
+from workers import throughput_study  # benchmarks/workers.py, beside this script
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import start_mlflow_server  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from workers import throughput_study  # noqa: E402
+from tunelab.server import start_mlflow_server
 
 KINDS = (
     ("multiprocessing", "figure worker"),

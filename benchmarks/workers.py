@@ -46,13 +46,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import load_config, start_mlflow_server  # noqa: E402
 from tracking_overhead import mlp_hypermodel  # noqa: E402
 
+from tunelab.config import compose as load_config
 from tunelab.seeding import derive  # noqa: E402
+from tunelab.server import start_mlflow_server
 
 # The throughput study's space (its trials and the plain fits beside them): only lr, dropout and
 # L2 are tuned, so that every trial costs about the same.

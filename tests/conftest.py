@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ from typing import Any
 import pytest
 
 from tunelab import config
-from tunelab.server import NO_JOB_EXECUTION
+from tunelab.server import free_port, start_mlflow_server  # noqa: F401  (tests import them)
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -24,62 +21,6 @@ MOVE_THE_BOUND = (
     "check what changed, adapt the module named, then move the package's upper "
     "bound in pyproject.toml and the pin in conda.yaml"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_mlflow_server(
-    folder: Path,
-    backend_store_uri: str | None = None,
-    port: int | None = None,
-    host: str = "127.0.0.1",
-) -> tuple[subprocess.Popen, str]:
-    """`mlflow server` with a SQLite backend in `folder` (or `backend_store_uri`), artifacts in
-    `folder`, on `port` (default: a free one); returns once /health answers. Started again on
-    the same folder and port, it is the same server after a restart."""
-    port = port or free_port()
-    folder.mkdir(parents=True, exist_ok=True)
-    backend_store_uri = backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}"
-    with open(folder / "server.log", "a") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--backend-store-uri",
-                backend_store_uri,
-                "--artifacts-destination",
-                str(folder / "artifacts"),
-                "--workers",
-                "1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env={**NO_JOB_EXECUTION, **os.environ},
-        )
-    uri = f"http://{host}:{port}"
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with direct.open(f"{uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    return process, uri
-        except OSError:
-            time.sleep(0.5)
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"mlflow server did not start: {(folder / 'server.log').read_text()}")
 
 
 @pytest.fixture(scope="session")

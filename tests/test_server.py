@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import free_port, tunelab_cli
+from conftest import PROJECT, free_port, tunelab_cli
 
 
 def server(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -148,6 +148,8 @@ def test_eight_writers_log_2000_trials_and_every_run_is_read_back_complete(tmp_p
     """The load of `benchmarks/tracking_load.py` at its full size, checked for completeness
     (status, params, metrics and a sample of histories); the benchmark measures the speed."""
     from mlflow.tracking import MlflowClient
+
+    sys.path.insert(0, str(PROJECT / "benchmarks"))
     from tracking_writers import load, read_back
 
     from tunelab import server as tunelab_server

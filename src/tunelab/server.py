@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -273,3 +274,61 @@ def _print(server: ServerState) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mlflow_server(
+    folder: Path,
+    backend_store_uri: str | None = None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+) -> tuple[subprocess.Popen, str]:
+    """`mlflow server` with a SQLite backend in `folder` (or `backend_store_uri`), artifacts in
+    `folder`, on `port` (default: a free one), one worker; returns once /health answers.
+    Started again on the same folder and port, it is the same server after a restart. The
+    tests' and the benchmarks' server (`tunelab server` is the PostgreSQL-backed one)."""
+    port = port or free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    backend_store_uri = backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}"
+    with open(folder / "server.log", "a") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                backend_store_uri,
+                "--artifacts-destination",
+                str(folder / "artifacts"),
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**NO_JOB_EXECUTION, **os.environ},
+        )
+    uri = f"http://{host}:{port}"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with direct.open(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    return process, uri
+        except OSError:
+            time.sleep(0.5)
+        if process.poll() is not None:
+            break
+    process.kill()
+    raise RuntimeError(f"mlflow server did not start: {(folder / 'server.log').read_text()}")
