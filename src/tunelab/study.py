@@ -822,7 +822,7 @@ class Study:
             self.tracker.log_plot(
                 run_id,
                 "plots/best_so_far.png",
-                "best_so_far",
+                plots.best_so_far,
                 trials=scored,
                 objective=self.cfg.objective.name,
             )

@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
-Direction = Literal["max", "min"]
+from tunelab.config import Direction
+
+Plot = Callable[..., Any]  # keyword data -> a matplotlib Figure
 
 
 @dataclass
 class TrialArtifacts:
     """What a finished trial leaves besides metrics, drawn and uploaded by the artifact worker.
 
-    `figures` maps an artifact path to (a function name in `tunelab.plots`, its keyword data).
+    `figures` maps an artifact path to (a plot function, its keyword data): a module-level
+    function (those of `tunelab.plots`), so that the artifact worker can unpickle it.
     """
 
-    figures: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    figures: dict[str, tuple[Plot, dict[str, Any]]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     dicts: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: dict[str, np.ndarray] = field(default_factory=dict)  # path -> (H, W[, C]) in [0, 1]
@@ -74,7 +78,7 @@ class StudyExtras:
 
     metrics: dict[str, float] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
-    figures: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    figures: dict[str, tuple[Plot, dict[str, Any]]] = field(default_factory=dict)
     shared: list[SharedModel] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # one line each, printed for the user
 

@@ -100,6 +100,8 @@ def evaluate_classes(
     F1, the share of the most predicted class, a confusion matrix and the class report."""
     from sklearn.metrics import classification_report, confusion_matrix
 
+    from tunelab import plots
+
     labels = list(range(len(class_names)))
     report = classification_report(
         truth,
@@ -125,7 +127,7 @@ def evaluate_classes(
         artifacts=TrialArtifacts(
             figures={
                 "plots/confusion_matrix.png": (
-                    "confusion_matrix",
+                    plots.confusion_matrix,
                     {"counts": confusion, "class_names": class_names},
                 )
             },

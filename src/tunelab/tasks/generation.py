@@ -92,6 +92,8 @@ class Generation(Task):
         return extras
 
     def evaluate(self, model: Any, hp: Any) -> Evaluation:
+        from tunelab import plots
+
         samples = self.generate(model, self.settings.samples, salt=2)
         scores = self.scorer.scores(samples, final=True)
         metrics = {f"final_{k}": v for k, v in scores.metrics().items()}
@@ -106,7 +108,7 @@ class Generation(Task):
             artifacts=TrialArtifacts(
                 figures={
                     "plots/class_counts.png": (
-                        "class_counts",
+                        plots.class_counts,
                         {"counts": counts, "class_names": self.data.class_names},
                     )
                 },

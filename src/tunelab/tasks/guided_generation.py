@@ -156,6 +156,8 @@ class GuidedGeneration(Task):
         return {"x": batches, "validation_data": self.validation, "shuffle": False}
 
     def evaluate(self, model: Any, hp: Any) -> Evaluation:
+        from tunelab import plots
+
         metrics = self._accuracies(model)
         samples = self.sample(model, hp.guidance_weight, self.settings.samples)
         metrics.update(samples.metrics())
@@ -170,7 +172,7 @@ class GuidedGeneration(Task):
             artifacts=TrialArtifacts(
                 figures={
                     "plots/class_counts.png": (
-                        "class_counts",
+                        plots.class_counts,
                         {
                             "counts": self.scorer.class_counts(samples.scores),
                             "class_names": self.data.class_names,
@@ -241,6 +243,7 @@ class GuidedGeneration(Task):
     def conclude(self, model_cls: Any, hp: Any, weights: Path) -> StudyExtras:
         """The guidance trade-off of the best classifier: its samples at every weight of
         `guidance_curve`, scored (sample quality against diversity, Dhariwal & Nichol 2021)."""
+        from tunelab import plots
         from tunelab.train import load_weights
 
         if not self.settings.guidance_curve:
@@ -261,7 +264,7 @@ class GuidedGeneration(Task):
         lines = [",".join(columns), *(",".join(f"{r[c]:.6g}" for c in columns) for r in rows)]
         return StudyExtras(
             texts={"tables/guidance_curve.csv": "\n".join(lines) + "\n"},
-            figures={"plots/guidance_curve.png": ("guidance_curve", {"rows": rows})},
+            figures={"plots/guidance_curve.png": (plots.guidance_curve, {"rows": rows})},
         )
 
 

@@ -251,6 +251,8 @@ def regression_evaluation(
     a predicted-vs-actual scatter and a residual histogram."""
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
+    from tunelab import plots
+
     metrics = {
         f"{split}_mae": float(mean_absolute_error(actual, predicted)),
         f"{split}_rmse": float(np.sqrt(mean_squared_error(actual, predicted))),
@@ -261,8 +263,8 @@ def regression_evaluation(
         metrics=metrics,
         artifacts=TrialArtifacts(
             figures={
-                "plots/predicted_vs_actual.png": ("predicted_vs_actual", data),
-                "plots/residuals.png": ("residuals", data),
+                "plots/predicted_vs_actual.png": (plots.predicted_vs_actual, data),
+                "plots/residuals.png": (plots.residuals, data),
             }
         ),
         headline=metrics,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tunelab import plots
-from tunelab.tasks.base import TrialArtifacts
+from tunelab.tasks.base import Plot, TrialArtifacts
 from tunelab.tracking.reachability import RetryCounter
 
 
@@ -41,7 +41,7 @@ def log_trial_artifacts(
     client = MlflowClient(tracking_uri)
     client.log_figure(run_id, plots.learning_curves(history, curves), "plots/learning_curves.png")
     for path, (plot, data) in artifacts.figures.items():
-        client.log_figure(run_id, getattr(plots, plot)(**data), path)
+        client.log_figure(run_id, plot(**data), path)
     client.log_figure(
         run_id, plots.weight_distributions(weights_before, weights_after), "plots/weights.png"
     )
@@ -53,11 +53,11 @@ def log_trial_artifacts(
         client.log_image(run_id, image, artifact_file=path)
 
 
-def log_plot(tracking_uri: str, run_id: str, path: str, plot: str, **data: Any) -> None:
-    """The figure `tunelab.plots.<plot>(**data)`, uploaded to `path`."""
+def log_plot(tracking_uri: str, run_id: str, path: str, plot: Plot, **data: Any) -> None:
+    """The figure `plot(**data)`, uploaded to `path`."""
     from mlflow.tracking import MlflowClient
 
-    MlflowClient(tracking_uri).log_figure(run_id, getattr(plots, plot)(**data), path)
+    MlflowClient(tracking_uri).log_figure(run_id, plot(**data), path)
 
 
 def _worker_setup() -> None:

@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from tunelab.config import Direction, Objective, TrackingSettings
-from tunelab.tasks.base import SharedModel, TrialArtifacts
+from tunelab.tasks.base import Plot, SharedModel, TrialArtifacts
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
 from tunelab.tracking.cleanup import PROCESS, REASON, this_process
 from tunelab.tracking.reachability import (
@@ -134,8 +134,8 @@ class Tracker:
             log_trial_artifacts, self.tracking_uri, run_id(run), artifacts=artifacts, **data
         )
 
-    def log_plot(self, run_id: str, path: str, plot: str, **data: Any) -> None:
-        """The figure `tunelab.plots.<plot>(**data)`, drawn and uploaded by the artifact worker."""
+    def log_plot(self, run_id: str, path: str, plot: Plot, **data: Any) -> None:
+        """The figure `plot(**data)`, drawn and uploaded by the artifact worker."""
         self.artifacts.submit(log_plot, self.tracking_uri, run_id, path=path, plot=plot, **data)
 
     def settle(self) -> None:
