@@ -122,7 +122,7 @@ def plain_fits(overrides: list[str], points: list[dict], workers: int) -> tuple[
     and at the last one's end."""
     from tunelab import local_workers
     from tunelab.data import load_dataset
-    from tunelab.train import seed_everything
+    from tunelab.seeding import seed_everything
 
     local_workers.pin_threads(workers)  # before TensorFlow runs its first op
     cfg = load_config(overrides)

@@ -568,6 +568,7 @@ def test_a_worker_on_another_host_is_killed_and_cleaned_up_and_the_total_stays_e
     finally:
         server.terminate()
         server.wait(timeout=30)
+        stop_postgres(postgres)  # restarted on TCP with pg_ctl: pgserver's cleanup leaves it
         postgres.cleanup()
 
 

@@ -51,7 +51,6 @@ def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
 
     from tunelab.backend import keras
     from tunelab.data.base import Augmentation
-    from tunelab.models.common import augmenter
 
     spec = replace(digits.spec, resize=16)
     model = CNN.build(CNNHParams(blocks=2, filters=4, augment=True, dense_units=8), spec)
@@ -64,7 +63,7 @@ def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
     assert model.output.shape[-1] == 10
     model.save(tmp_path / "m.keras")  # what MLflow logs must load again
     assert keras().models.load_model(tmp_path / "m.keras").output.shape[-1] == 10
-    cifar_like = augmenter(Augmentation(rotation=15, shift=0.1, shear=0.2, zoom=0.2, flip=True))
+    cifar_like = Augmentation(rotation=15, shift=0.1, shear=0.2, zoom=0.2, flip=True).transform()
     assert [type(layer).__name__ for layer in cifar_like.layers] == [
         "RandomFlip",
         "RandomRotation",
@@ -72,7 +71,7 @@ def test_cnn_resizes_inside_the_model_and_augments_outside_it(digits, tmp_path):
         "RandomShear",
         "RandomZoom",
     ]
-    assert augmenter(digits.spec.augmentation) is None  # nothing to transform
+    assert digits.spec.augmentation.transform() is None  # nothing to transform
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ does so only after the config is valid.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,11 +19,18 @@ import numpy as np
 
 from tunelab.backend import keras
 from tunelab.config import ModelConfig, Objective
+from tunelab.seeding import seed_everything
 from tunelab.tasks.base import Task
+from tunelab.weights import (  # noqa: F401  (train.save_weights, ... for its callers)
+    load_weights,
+    parameter_count,
+    save_weights,
+    weight_snapshot,
+    weight_stats,
+)
 
 # (epoch, metrics, images) -> stop (prune) now?
 EpochHook = Callable[[int, dict[str, float], dict[str, np.ndarray]], bool]
-NEAR_ZERO = 1e-3
 
 
 @dataclass
@@ -35,14 +41,6 @@ class Fit:
     history: list[dict[str, float]]  # one entry per epoch run, with its "epoch" index
     stop_reason: str  # "completed", "early_stopping", "pruned" or "nan"
     weights_before: dict[str, np.ndarray] = field(repr=False)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic."""
-    import tensorflow as tf
-
-    keras().utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
 
 
 def fit(
@@ -144,49 +142,3 @@ class _EpochTracker(keras().callbacks.Callback):  # type: ignore[misc]  # a base
         if self.on_epoch(epoch, metrics, extras.images):
             self.stop_reason = "pruned"
             self.model.stop_training = True
-
-
-def save_weights(model: Any, path: Path) -> None:
-    """The model's weights, not its optimizer's, as an .npz written atomically. Keras'
-    `.weights.h5` also stores the optimizer state, several times slower to write, and every
-    Hyperband trial pays for it."""
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as f:
-        np.savez(f, *model.get_weights())
-    os.replace(partial, path)
-
-
-def load_weights(model: Any, path: Path) -> None:
-    """Weights saved by `save_weights` into a model of the same architecture."""
-    with np.load(path) as saved:
-        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
-
-
-def weight_snapshot(model: Any) -> dict[str, np.ndarray]:
-    """Every layer's trainable weights, flattened into one array per layer."""
-    snapshot = {}
-    for layer in model.layers:
-        weights = [np.ravel(keras().ops.convert_to_numpy(w)) for w in layer.trainable_weights]
-        if weights:
-            snapshot[layer.name] = np.concatenate(weights)
-    return snapshot
-
-
-def weight_stats(values: np.ndarray) -> dict[str, float]:
-    """Summary of one layer's weights: mean, std, min, max, p1/p50/p99, fraction |w| < 1e-3."""
-    ordered = np.sort(values)  # NumPy's vectorised sort, then percentiles of sorted data: about
-    p1, p50, p99 = np.percentile(ordered, [1, 50, 99])  # half the time of percentiles alone
-    return {
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "min": float(ordered[0]),
-        "max": float(ordered[-1]),
-        "p1": float(p1),
-        "p50": float(p50),
-        "p99": float(p99),
-        "frac_near_zero": float(np.mean(np.abs(values) < NEAR_ZERO)),
-    }
-
-
-def parameter_count(model: Any) -> int:
-    return int(model.count_params())

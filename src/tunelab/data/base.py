@@ -21,6 +21,26 @@ class Augmentation:
     zoom: float = 0.0  # fraction
     flip: bool = False  # horizontal
 
+    def transform(self) -> Any | None:
+        """Random transforms applied to training batches only, outside the model: the logged
+        and served model stays free of them (Keras 3.15 cannot even reload its own
+        RandomShear). None where nothing is transformed."""
+        from tunelab.backend import keras
+
+        layers = keras().layers
+        steps = []
+        if self.flip:
+            steps.append(layers.RandomFlip("horizontal"))
+        if self.rotation:
+            steps.append(layers.RandomRotation(self.rotation / 360.0))
+        if self.shift:
+            steps.append(layers.RandomTranslation(self.shift, self.shift))
+        if self.shear:
+            steps.append(layers.RandomShear(x_factor=self.shear, y_factor=self.shear))
+        if self.zoom:
+            steps.append(layers.RandomZoom(self.zoom))
+        return keras().Sequential(steps, name="augmentation") if steps else None
+
 
 @dataclass
 class DataSettings:

@@ -112,7 +112,8 @@ def trained_denoiser(
     """The denoiser for `data`'s training split: from the cache, else trained now and cached."""
     from tunelab.backend import keras
     from tunelab.diffusion.unet import unet
-    from tunelab.train import load_weights, save_weights, seed_everything
+    from tunelab.seeding import seed_everything
+    from tunelab.weights import load_weights, save_weights
 
     key = denoiser_key(data, settings, seed)
     folder = cache / key

@@ -1,5 +1,5 @@
-"""Shared by every builder: training hyperparameters, optimiser, compile, inputs, augmenter,
-regulariser and initialiser."""
+"""Shared by every builder: training hyperparameters, optimiser, compile, inputs, regulariser
+and initialiser."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from tunelab.backend import keras
-from tunelab.data.base import Augmentation, DataSpec
+from tunelab.data.base import DataSpec
 from tunelab.schema import ConfigError
 from tunelab.schema import build as build_settings
 from tunelab.space import SearchSpace
@@ -148,24 +148,6 @@ def inputs(spec: DataSpec, resolution: int | None = None) -> tuple[Any, Any]:
     if side:
         x = keras().layers.Resizing(side, side, name="resolution")(x)
     return inp, x
-
-
-def augmenter(a: Augmentation) -> Any | None:
-    """Random transforms applied to training batches only, outside the model: the logged and
-    served model stays free of them (Keras 3.15 cannot even reload its own RandomShear)."""
-    layers = keras().layers
-    steps = []
-    if a.flip:
-        steps.append(layers.RandomFlip("horizontal"))
-    if a.rotation:
-        steps.append(layers.RandomRotation(a.rotation / 360.0))
-    if a.shift:
-        steps.append(layers.RandomTranslation(a.shift, a.shift))
-    if a.shear:
-        steps.append(layers.RandomShear(x_factor=a.shear, y_factor=a.shear))
-    if a.zoom:
-        steps.append(layers.RandomZoom(a.zoom))
-    return keras().Sequential(steps, name="augmentation") if steps else None
 
 
 def regularizer(l1: float, l2: float) -> Any:

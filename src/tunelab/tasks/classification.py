@@ -29,12 +29,10 @@ class Classification(Task):
     }
 
     def fit_inputs(self, hp: Any, seed: int) -> dict[str, Any]:
-        from tunelab.models.common import augmenter
-
         data = self.data
         batch_size = hp.batch_size or len(data.y_train)  # 0 = full batch
         validation = {"validation_data": (data.x_val, data.y_val)}
-        transform = augmenter(data.spec.augmentation) if getattr(hp, "augment", False) else None
+        transform = data.spec.augmentation.transform() if getattr(hp, "augment", False) else None
         if transform is None:
             return {
                 "x": data.x_train,
@@ -85,7 +83,7 @@ class Classification(Task):
         """The network rebuilt from saved weights, uncompiled: serving it needs no loss,
         optimizer or metrics (nor tunelab's MacroF1 class to load it); 5 test images."""
         from tunelab.backend import keras
-        from tunelab.train import load_weights
+        from tunelab.weights import load_weights
 
         compiled = model_cls.build(hp, self.data.spec)
         load_weights(compiled, weights)

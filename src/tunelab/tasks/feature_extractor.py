@@ -79,7 +79,8 @@ def trained_extractor(data: Any, cache: Path, epochs: int, seed: int) -> Feature
     """The extractor for `data`'s training split: from the cache if it was trained before,
     else trained now (Adam, cross-entropy on the logits, `epochs` epochs) and cached."""
     from tunelab.backend import keras
-    from tunelab.train import load_weights, save_weights, seed_everything
+    from tunelab.seeding import seed_everything
+    from tunelab.weights import load_weights, save_weights
 
     key = extractor_key(data, epochs, seed)
     folder = cache / key

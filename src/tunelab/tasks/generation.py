@@ -154,7 +154,7 @@ class Generation(Task):
 
     def _trained_gan(self, model_cls: Any, hp: Any, weights: Path) -> Any:
         """The GAN built from `hp` with the saved `weights`."""
-        from tunelab.train import load_weights
+        from tunelab.weights import load_weights
 
         gan = model_cls.build(hp, self.data.spec)
         load_weights(gan, weights)

@@ -232,7 +232,7 @@ class GuidedGeneration(Task):
     def servable(self, model_cls: Any, hp: Any, weights: Path) -> tuple[Any, Any]:
         """The classifier rebuilt from saved weights, uncompiled; 5 noised validation images."""
         from tunelab.backend import keras
-        from tunelab.train import load_weights
+        from tunelab.weights import load_weights
 
         compiled = model_cls.build(hp, self.data.spec)
         load_weights(compiled, weights)
@@ -244,7 +244,7 @@ class GuidedGeneration(Task):
         """The guidance trade-off of the best classifier: its samples at every weight of
         `guidance_curve`, scored (sample quality against diversity, Dhariwal & Nichol 2021)."""
         from tunelab import plots
-        from tunelab.train import load_weights
+        from tunelab.weights import load_weights
 
         if not self.settings.guidance_curve:
             return StudyExtras()

@@ -215,7 +215,7 @@ class Supervised(Task):
         as its example."""
         from tunelab.data.supervised import head
         from tunelab.serving import ServedModel
-        from tunelab.train import load_weights
+        from tunelab.weights import load_weights
 
         data = self.data
         model = model_cls.build(hp, data.spec)
