@@ -12,11 +12,11 @@ from conftest import assert_same_weights, load_config, run_study
 from mlflow.tracking import MlflowClient
 
 from tunelab import train
-from tunelab.config import Objective
 from tunelab.data import load_dataset
 from tunelab.data.digits import Digits, DigitsSettings
 from tunelab.diffusion.denoiser import DenoiserSettings, denoiser_key, trained_denoiser
 from tunelab.diffusion.schedule import NoiseSchedule
+from tunelab.objective import Objective
 from tunelab.schema import ConfigError
 
 SMOKE = [

@@ -12,10 +12,10 @@ from conftest import assert_same_weights, load_config, run_study
 from mlflow.tracking import MlflowClient
 
 from tunelab import train
-from tunelab.config import Objective
 from tunelab.data import load_dataset
 from tunelab.data.mnist import MNIST, MNISTSettings
 from tunelab.models.dcgan import DCGAN, DCGANHParams
+from tunelab.objective import Objective
 from tunelab.tasks.generation import PENALTY, Generation, GenerationSettings, image_grid
 
 SMALL = DCGANHParams(width=0.125, latent_dim=16, batch_size=64)

@@ -11,7 +11,7 @@ from conftest import run_study
 from mlflow.tracking import MlflowClient
 from scipy.stats import norm
 
-from tunelab.config import Objective
+from tunelab.objective import Objective
 from tunelab.space import SearchSpace
 from tunelab.strategies import Outcome, StrategyContext
 from tunelab.strategies.gp_ei import GPEI, GPEISettings, expected_improvement, from_unit, to_unit

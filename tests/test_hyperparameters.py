@@ -8,8 +8,8 @@ from pathlib import Path
 import keras
 import pytest
 
-from tunelab.config import Objective
 from tunelab.hyperparameters import TrialHyperParameters, discover, search_space
+from tunelab.objective import Objective
 from tunelab.schema import ConfigError
 from tunelab.space import SearchSpace
 from tunelab.strategies import StrategyContext

@@ -118,6 +118,18 @@ def test_tunelab_has_no_import_cycle_between_modules_or_packages():
     assert import_cycle(packages) is None
 
 
+BOTTOM = {"tunelab.logged", "tunelab.objective", "tunelab.plots", "tunelab.schema"}
+
+
+def test_tracking_imports_nothing_above_it():
+    """The tracker logs plain containers (`tunelab.logged`) and knows the objective; it never
+    imports the config, the tasks, the models or the runner."""
+    packages = package_imports(tunelab_imports())
+    assert packages["tunelab.tracking"] <= BOTTOM, packages["tunelab.tracking"] - BOTTOM
+    for module in BOTTOM:
+        assert packages[module] <= BOTTOM, (module, packages[module] - BOTTOM)
+
+
 def test_code_is_ruff_clean():
     out = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"],

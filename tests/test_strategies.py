@@ -144,7 +144,7 @@ def test_each_worker_draws_its_own_trials(name, tmp_path):
 
 
 def test_tpe_prunes_a_trial_that_trails_the_median():
-    from tunelab.config import Objective
+    from tunelab.objective import Objective
     from tunelab.space import SearchSpace
     from tunelab.strategies.optuna_base import OptunaSettings
     from tunelab.strategies.tpe import TPE
@@ -200,7 +200,7 @@ def test_asha_stops_a_trial_at_its_first_rung_below_the_top_third():
     """Asynchronous successive halving (reduction factor 3): at the first rung a trial goes on
     only if it is in the top third of the trials that reached that rung, without waiting for
     others to finish."""
-    from tunelab.config import Objective
+    from tunelab.objective import Objective
     from tunelab.space import SearchSpace
     from tunelab.strategies.optuna_base import OptunaSettings
     from tunelab.strategies.tpe import TPE

@@ -9,11 +9,11 @@ import pytest
 from conftest import assert_same_weights, load_config
 
 from tunelab import plots, train
-from tunelab.config import Objective
 from tunelab.data import load_dataset
 from tunelab.data.digits import Digits, DigitsSettings
 from tunelab.models.cnn import CNN, CNNHParams
 from tunelab.models.mlp import MLP, MLPHParams
+from tunelab.objective import Objective
 from tunelab.tasks.base import NoSettings
 from tunelab.tasks.classification import Classification, predict_classes
 

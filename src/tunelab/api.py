@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunelab import backend, config
-from tunelab.config import Component, ModelConfig, Objective, StudyConfig, TrackingSettings
+from tunelab.config import Component, ModelConfig, StudyConfig, TrackingSettings
+from tunelab.objective import Objective
 from tunelab.schema import ConfigError
 from tunelab.space import SearchSpace
 

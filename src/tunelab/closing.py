@@ -12,10 +12,11 @@ from typing import Any, cast
 
 from tunelab import joining, plots
 from tunelab.config import StudyConfig
+from tunelab.logged import StudyExtras
 from tunelab.schema import StudyFailed, one_line
 from tunelab.strategies import Strategy
 from tunelab.study_folder import StudyFolder, TrialRecord
-from tunelab.tasks.base import StudyExtras, Task
+from tunelab.tasks.base import Task
 from tunelab.tracking.tracker import Tracker
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from tunelab.backend import keras
-from tunelab.config import ModelConfig, Objective
+from tunelab.config import ModelConfig
+from tunelab.objective import Objective
 from tunelab.seeding import seed_everything
 from tunelab.tasks.base import Task
 from tunelab.weights import (  # noqa: F401  (train.save_weights, ... for its callers)

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from tunelab.config import Direction, Objective
+from tunelab.objective import Direction, Objective
 from tunelab.schema import ConfigError
 
 FRACTIONS = (0.10, 0.25, 0.50, 1.00)

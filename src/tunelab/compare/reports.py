@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tunelab.config import Direction
+from tunelab.objective import Direction
 from tunelab.schema import ConfigError
 
 DEFAULT_CACHE = Path(".tunelab/compare-cache")

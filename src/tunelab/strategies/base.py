@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from tunelab.config import Objective
+from tunelab.objective import Objective
 from tunelab.schema import ConfigError
 from tunelab.space import SearchSpace
 
@@ -83,7 +83,7 @@ class Strategy(ABC):
         >>> import random
         >>> from dataclasses import dataclass
         >>> from pathlib import Path
-        >>> from tunelab.config import Objective
+        >>> from tunelab.objective import Objective
         >>> from tunelab.space import SearchSpace
         >>> from tunelab.strategies import Outcome, Proposal, Strategy, StrategyContext
         >>> @dataclass

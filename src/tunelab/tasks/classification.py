@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tunelab.tasks.base import Direction, EpochExtras, Evaluation, Task, TrialArtifacts
+from tunelab.logged import EpochExtras, Evaluation, TrialArtifacts
+from tunelab.tasks.base import Direction, Task
 
 
 class Classification(Task):

@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tunelab.logged import EpochExtras, Evaluation, StudyExtras, TrialArtifacts
 from tunelab.schema import ConfigError
-from tunelab.tasks.base import Direction, EpochExtras, Evaluation, StudyExtras, Task, TrialArtifacts
+from tunelab.tasks.base import Direction, Task
 from tunelab.tasks.image_scores import ImageScorer, ScoringSettings
 
 GRID_SIDE = 10  # a 10 x 10 grid of generated images

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tunelab.diffusion.denoiser import DenoiserSettings, fixed_noised, to_model_range
+from tunelab.logged import Evaluation, SharedModel, StudyExtras, TrialArtifacts
 from tunelab.schema import ConfigError
-from tunelab.tasks.base import Direction, Evaluation, SharedModel, StudyExtras, Task, TrialArtifacts
+from tunelab.tasks.base import Direction, Task
 from tunelab.tasks.generation import PENALTY
 from tunelab.tasks.image_scores import ImageScorer, Scores, ScoringSettings
 

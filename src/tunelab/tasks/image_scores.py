@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from tunelab.logged import SharedModel, StudyExtras
 from tunelab.metrics.kid import KIDReference
 from tunelab.schema import ConfigError
-from tunelab.tasks.base import SharedModel, StudyExtras
 
 
 @dataclass

@@ -16,15 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tunelab.logged import EpochExtras, Evaluation, StudyExtras, TrialArtifacts
 from tunelab.schema import ModelError
-from tunelab.tasks.base import (
-    Direction,
-    EpochExtras,
-    Evaluation,
-    StudyExtras,
-    Task,
-    TrialArtifacts,
-)
+from tunelab.tasks.base import Direction, Task
 
 MINIMISED = (
     "loss",

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tunelab import plots
-from tunelab.tasks.base import Plot, TrialArtifacts
+from tunelab.logged import Plot, TrialArtifacts
 from tunelab.tracking.reachability import RetryCounter
 
 

@@ -25,8 +25,8 @@ from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from tunelab.config import Direction, Objective, TrackingSettings
-from tunelab.tasks.base import Plot, SharedModel, TrialArtifacts
+from tunelab.logged import Plot, SharedModel, TrialArtifacts
+from tunelab.objective import Direction, Objective
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
 from tunelab.tracking.cleanup import PROCESS, REASON, this_process
 from tunelab.tracking.reachability import (
@@ -36,6 +36,7 @@ from tunelab.tracking.reachability import (
     retry_environment,
 )
 from tunelab.tracking.runs import mlflow_params
+from tunelab.tracking.settings import TrackingSettings
 
 Run = str | Future  # a run id, or the future id of a trial run the sender thread is creating
 CHAMPION = "champion"
