@@ -5,6 +5,7 @@ rows and served raw, and a study's state kept per tracking store and extendable.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import keras
@@ -334,3 +335,70 @@ def test_a_finished_study_is_extended_by_a_larger_trial_count_and_nothing_else(t
     assert len(trial_runs) == 3  # only the extra trial ran
     study = client.get_run(extended.study_run_id)
     assert study.info.status == "FINISHED" and study.data.metrics["trials"] == 3
+
+
+# --- tune's surface, as a KerasTuner user meets it (#44) -------------------------------------
+@pytest.mark.parametrize(
+    ("key", "value", "hint"),
+    [
+        ("executions_per_trial", 2, "tune trains each trial once"),
+        ("overwrite", True, "a study starts afresh unless resume=True"),
+        ("max_consecutive_failed_trials", 2, "give stop_after_identical_failures="),
+        ("directory", "kt", "give workdir="),
+    ],
+)
+def test_a_keras_tuner_argument_tune_does_not_take_is_one_line_before_anything(
+    key, value, hint, tmp_path
+):
+    """Before, these went on to `fit` and every trial failed with a TypeError."""
+    x, y = digits(50)
+    store = tmp_path / "m.db"
+    with pytest.raises(ConfigError) as error:
+        tunelab.tune(build_model, x, y, validation_split=0.2, strategy="random", max_trials=2,
+                     tracking_uri=f"sqlite:///{store}", **{key: value})  # fmt: skip
+    message = str(error.value)
+    assert message.startswith(f"{key}: a KerasTuner tuner argument that tune does not take; ")
+    assert hint in message and "\n" not in message
+    assert not store.exists()
+
+
+def labelled_state(hp):
+    """A model whose hyperparameters are called like columns of `TuneResult.trials`."""
+    model = keras.Sequential([keras.layers.Flatten(),
+                              keras.layers.Dense(hp.Choice("state", [8, 16]), "relu"),
+                              keras.layers.Dropout(hp.Float("run_id", 0.0, 0.5)),
+                              keras.layers.Dense(10, "softmax")])  # fmt: skip
+    model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.slow
+def test_tune_hands_back_the_tracking_uri_says_where_its_runs_are_and_logs_once(
+    tmp_path, monkeypatch, capsys
+):
+    from mlflow.tracking._tracking_service import utils
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(None)
+    x, y = digits()
+    result = tunelab.tune(labelled_state, x, y, validation_split=0.25, strategy="tpe",
+                          max_trials=3, epochs=1, objective="val_accuracy", seed=1,
+                          tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
+                          workdir=str(tmp_path))  # fmt: skip
+    assert utils._tracking_uri is None and "MLFLOW_TRACKING_URI" not in os.environ
+    printed = capsys.readouterr().out
+    assert result.study_run_id in printed and "Open in the MLflow UI" in printed
+
+    assert result.trials["state"].eq("COMPLETE").all()  # not overwritten by the values
+    assert set(result.trials["hp.state"]) <= {8, 16} and result.trials["hp.run_id"].notna().all()
+    best = result.get_best_hyperparameters(1)[0]
+    assert best.values == result.best_params and labelled_state(best).layers[1].units in (8, 16)
+    top = result.best_trials(3)["val_accuracy"].tolist()
+    assert top == sorted(top, reverse=True) and result.best_trial["val_accuracy"] == top[0]
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'm.db'}")
+    study = client.get_run(result.study_run_id)
+    assert not [k for k in study.data.params if k.startswith("dataset.data.")]
+    assert {"data.n_train", "data.n_val"} <= study.data.params.keys()
+    for run_id in result.trials["run_id"]:  # drawn as the model asked: still named
+        assert client.get_run(run_id).data.tags["tunelab.tuned"] == "state,run_id"

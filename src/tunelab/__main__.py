@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -71,8 +70,10 @@ def app(cfg: DictConfig) -> None:
         print("tunelab: interrupted; the study's open runs are marked KILLED", file=sys.stderr)
         print("         continue it with the same command and resume=true", file=sys.stderr)
         sys.exit(130)
+    from tunelab.progress import print_summary
+
     for summary in summaries:
-        _print_summary(study_cfg, summary)
+        print_summary(study_cfg, summary)
 
 
 def _print_join(cfg: config.StudyConfig) -> None:
@@ -93,37 +94,6 @@ def _print_join(cfg: config.StudyConfig) -> None:
         f"'{masked(portable_uri(storage_url(cfg.strategy.settings, folder)))}' "
         f"--tracking-uri '{portable_uri(mlflow.get_tracking_uri())}'"
     )
-
-
-def _print_summary(cfg: config.StudyConfig, summary: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"study {summary.study_id}", show_header=False)
-    failed = sum(r.status == "FAILED" for r in summary.trials)
-    pruned = sum(r.status == "PRUNED" for r in summary.trials)
-    table.add_row("trials", f"{len(summary.trials)} ({pruned} pruned, {failed} failed)")
-    if summary.best_score is not None:
-        table.add_row(f"best {cfg.objective.name}", f"{summary.best_score:.4f}")
-        table.add_row(
-            "best hyperparameters",
-            ", ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in summary.best_values.items()
-            ),
-        )
-    if summary.registered:
-        r = summary.registered
-        table.add_row("registered", f"{r['name']} v{r['version']} (champion: {r['champion']})")
-    table.add_row("MLflow study run", summary.run_id)
-    console = Console(stderr=cfg.quiet)
-    console.print(table)
-    console.print(f"Open in the MLflow UI: {summary.ui_link}", soft_wrap=True)
-    if not summary.tracking_uri.startswith("http"):
-        console.print(
-            f"  (start it with: mlflow ui --backend-store-uri {summary.tracking_uri})",
-            soft_wrap=True,
-        )
 
 
 def main() -> None:

@@ -18,6 +18,25 @@ from tunelab.schema import ConfigError
 from tunelab.space import SearchSpace
 
 TRIAL_COUNT = ("max_trials", "n_trials")  # what each strategy family calls its trial count
+# KerasTuner's tuner arguments that `tune` does not pass on to `fit`: each gets one line saying
+# what to give instead (a strategy's own settings, e.g. hyperband's max_epochs, pass as usual)
+KERAS_TUNER_ONLY = {
+    "hypermodel": "give the build function or HyperModel as tune's first argument",
+    "executions_per_trial": "tune trains each trial once; run more trials, or seeds",
+    "overwrite": "a study starts afresh unless resume=True",
+    "directory": "give workdir= (the study's state is kept under it)",
+    "project_name": "give study_name=",
+    "max_consecutive_failed_trials": "give stop_after_identical_failures=",
+    "hyperparameters": "give space= (tunelab's form) to lay values over the model's",
+    "tune_new_entries": "every parameter the model declares is tuned",
+    "allow_new_entries": "every parameter the model declares is tuned",
+    "max_retries_per_trial": "a failed trial is FAILED with its reason; the study goes on",
+    "distribution_strategy": "not supported",
+    "oracle": "give strategy= (a name of tunelab's strategies)",
+    "tuner_id": "workers join with `tunelab worker`",
+    "logger": "every trial is an MLflow run",
+}
+
 PYTHON_NAMES = {  # the study config's keys as `tune`'s arguments, for its error messages
     "strategy.n_trials": "max_trials",
     "strategy.": "",
@@ -41,7 +60,8 @@ class TuneResult:
         best_run_id: the MLflow run of that trial.
         best_model_uri: the best model logged on the study run (`models:/m-…`), if logged.
         study_run_id: the study's MLflow run, its trials nested under it.
-        trials: one row per trial: trial id, state, objective, run id and the values used.
+        trials: one row per trial: trial id, state, objective, run id and the values used (a
+            hyperparameter named like one of those columns as `hp.<name>`).
         tracking_uri: where the runs are.
 
     Examples:
@@ -68,6 +88,11 @@ class TuneResult:
         (3, 10)
         >>> result.predict(digits.images[:3] / 16.0).shape  # labels, as the served model gives
         (3,)
+        >>> result.best_trial["trial_id"] == result.best_trials(2)["trial_id"].iloc[0]
+        True
+        >>> best_hp = result.get_best_hyperparameters(1)[0]
+        >>> best_hp.values == result.best_params, build_model(best_hp).layers[1].units in (16, 64)
+        (True, True)
     """
 
     best_params: dict[str, Any]
@@ -78,7 +103,33 @@ class TuneResult:
     trials: Any  # a pandas DataFrame
     tracking_uri: str
     objective: Objective = field(repr=False, default_factory=Objective)
+    trial_values: dict[str, dict[str, Any]] = field(repr=False, default_factory=dict)
     _loaded: Any = field(repr=False, default=None)  # the served model, once loaded
+
+    @property
+    def best_trial(self) -> Any:
+        """The best trial's row of `trials` (a pandas Series), None when no trial scored."""
+        top = self.best_trials(1)
+        return None if top.empty else top.iloc[0]
+
+    def best_trials(self, num_trials: int = 1) -> Any:
+        """The `num_trials` best scored trials, best first: rows of `trials`."""
+        name = str(self.objective.name)
+        scored = self.trials[self.trials[name].notna()]
+        ascending = self.objective.direction == "min"
+        return scored.sort_values(name, ascending=ascending, kind="stable").head(num_trials)
+
+    def get_best_hyperparameters(self, num_trials: int = 1) -> list[Any]:
+        """The best `num_trials` trials' hyperparameters, best first, as KerasTuner's
+        `HyperParameters`: what your `build_model(hp)` takes, as from a KerasTuner tuner."""
+        import keras_tuner as kt
+
+        found = []
+        for trial_id in self.best_trials(num_trials)["trial_id"]:
+            hp = kt.HyperParameters()
+            hp.values.update(self.trial_values[trial_id])
+            found.append(hp)
+        return found
 
     def load_best_model(self) -> Any:
         """The best trial's Keras network, loaded from MLflow (needs `log_model=True`): it
@@ -101,12 +152,11 @@ class TuneResult:
         if self._loaded is None:
             import mlflow.pyfunc
 
-            previous = mlflow.get_tracking_uri()
-            mlflow.set_tracking_uri(self.tracking_uri)
-            try:
+            from tunelab.tracking.runs import tracking_uri_kept
+
+            with tracking_uri_kept():
+                mlflow.set_tracking_uri(self.tracking_uri)
                 self._loaded = mlflow.pyfunc.load_model(self.best_model_uri)
-            finally:
-                mlflow.set_tracking_uri(previous)
         return self._loaded
 
 
@@ -210,6 +260,10 @@ def tune(
 
     backend.require_tensorflow()
     strategy_settings, fit = _split_settings(strategy, max_trials, kwargs)
+    for key in sorted(fit.keys() & KERAS_TUNER_ONLY.keys()):
+        raise ConfigError(
+            f"{key}: a KerasTuner tuner argument that tune does not take; {KERAS_TUNER_ONLY[key]}"
+        )
     chosen = config.strategy_component(strategy, strategy_settings)
     goal = _objective(objective)
     if (
@@ -249,10 +303,16 @@ def tune(
         quiet,
         stop_after_identical_failures,
     )
+    from tunelab.progress import print_summary
     from tunelab.study import Study
+    from tunelab.tracking.runs import tracking_uri_kept
 
-    summary = Study(cfg).run()
-    return _result(summary, cfg)
+    with tracking_uri_kept():  # the study sets MLflow's; the caller's is theirs
+        summary = Study(cfg).run()
+        result = _result(summary, cfg)
+    if not quiet:
+        print_summary(cfg, summary)
+    return result
 
 
 def _split_settings(
@@ -416,7 +476,7 @@ def _study_config(
             "task": data.kind,
             "fit": {k: repr(v) for k, v in fit.items() if k != "callbacks"},
         },
-        "dataset": {"name": "arrays", "digest": data.digest(), **data.sizes},
+        "dataset": {"name": "arrays", "digest": data.digest()},  # the sizes: data.n_*
         "strategy": {"name": strategy.name, **vars(strategy.settings)},
         "tracking": {"uri": tracking_uri, "experiment": experiment},
     }
@@ -460,18 +520,19 @@ def _result(summary: Any, cfg: StudyConfig) -> TuneResult:
     scored = [r for r in summary.trials if r.score is not None]
     if scored:
         best = cfg.objective.best_of(scored, key=lambda r: r.score)
-    rows = [
-        {
+    rows = []
+    for r in summary.trials:
+        row = {
             "trial_id": r.trial_id,
             "state": r.status,
             cfg.objective.name: r.score,
             "epochs_trained": r.epochs_trained,
             "run_id": r.run_id,
-            **r.values,
             "reason": r.reason,
         }
-        for r in summary.trials
-    ]
+        # a hyperparameter named like a column of the frame's own is `hp.<name>` there
+        row.update({f"hp.{k}" if k in row else k: v for k, v in r.values.items()})
+        rows.append(row)
     tags = MlflowClient(summary.tracking_uri).get_run(summary.run_id).data.tags
     return TuneResult(
         best_params=dict(best.values) if best else {},
@@ -482,6 +543,7 @@ def _result(summary: Any, cfg: StudyConfig) -> TuneResult:
         trials=pd.DataFrame(rows),
         tracking_uri=summary.tracking_uri,
         objective=cfg.objective,
+        trial_values={r.trial_id: dict(r.values) for r in summary.trials},
     )
 
 

@@ -70,3 +70,35 @@ def _widgets() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("ipywidgets") is not None
+
+
+def print_summary(cfg: Any, summary: Any) -> None:
+    """The study's closing table: trials, best objective and values, registry, its run and
+    the MLflow UI link (on stderr when quiet)."""
+    from rich.table import Table
+
+    table = Table(title=f"study {summary.study_id}", show_header=False)
+    failed = sum(r.status == "FAILED" for r in summary.trials)
+    pruned = sum(r.status == "PRUNED" for r in summary.trials)
+    table.add_row("trials", f"{len(summary.trials)} ({pruned} pruned, {failed} failed)")
+    if summary.best_score is not None:
+        table.add_row(f"best {cfg.objective.name}", f"{summary.best_score:.4f}")
+        table.add_row(
+            "best hyperparameters",
+            ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in summary.best_values.items()
+            ),
+        )
+    if summary.registered:
+        r = summary.registered
+        table.add_row("registered", f"{r['name']} v{r['version']} (champion: {r['champion']})")
+    table.add_row("MLflow study run", summary.run_id)
+    console = Console(stderr=cfg.quiet)
+    console.print(table)
+    console.print(f"Open in the MLflow UI: {summary.ui_link}", soft_wrap=True)
+    if not summary.tracking_uri.startswith("http"):
+        console.print(
+            f"  (start it with: mlflow ui --backend-store-uri {summary.tracking_uri})",
+            soft_wrap=True,
+        )

@@ -89,23 +89,7 @@ def start(state: Path, host: str, port: int, workers: int) -> ServerState:
     log = state / "mlflow.log"
     with log.open("a") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--backend-store-uri",
-                uris["mlflow"],
-                "--serve-artifacts",
-                "--artifacts-destination",
-                str((state / "artifacts").resolve()),
-                "--workers",
-                str(workers),
-            ],
+            mlflow_server_command(host, port, uris["mlflow"], state / "artifacts", workers),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -276,6 +260,30 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
+def mlflow_server_command(
+    host: str, port: int, backend_store_uri: str, artifacts: Path, workers: int
+) -> list[str]:
+    """`mlflow server` on `host:port` over `backend_store_uri`, serving the artifacts it keeps
+    in `artifacts`, with `workers` worker processes."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend_store_uri,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(artifacts.resolve()),
+        "--workers",
+        str(workers),
+    ]
+
+
 def free_port() -> int:
     """A TCP port free on the loopback interface now."""
     with socket.socket() as s:
@@ -298,22 +306,7 @@ def start_mlflow_server(
     backend_store_uri = backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}"
     with open(folder / "server.log", "a") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--backend-store-uri",
-                backend_store_uri,
-                "--artifacts-destination",
-                str(folder / "artifacts"),
-                "--workers",
-                "1",
-            ],
+            mlflow_server_command(host, port, backend_store_uri, folder / "artifacts", 1),
             stdout=subprocess.DEVNULL,
             stderr=log,
             env={**NO_JOB_EXECUTION, **os.environ},

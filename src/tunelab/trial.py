@@ -155,6 +155,8 @@ class TrialRunner:
         space asks for them as it builds), the ones not logged yet logged now."""
         values = self.cfg.model.cls.tuned_values(hp, proposal.values)
         self.tracker.log_params(run, {k: v for k, v in values.items() if k not in logged})
+        if list(values) != list(proposal.values):  # drawn as the model asked (define-by-run)
+            self.tracker.set_tags(run, {"tunelab.tuned": ",".join(values)})
         return replace(proposal, values=values, hp=hp)
 
     def _record_fit(self, run: Run, fit: Fit, proposal: Proposal, hp: Any) -> Outcome:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,19 @@ def log_report(
         client.log_artifacts(run_id, folder)
     client.set_terminated(run_id, "FINISHED")
     return run_id
+
+
+@contextlib.contextmanager
+def tracking_uri_kept() -> Iterator[None]:
+    """MLflow's tracking URI and `MLFLOW_TRACKING_URI` as they were before the block (a study
+    sets both for its own store; `tunelab.tune` hands the caller's back)."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    before, environment = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None: unset, as before
+        if environment is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = environment
