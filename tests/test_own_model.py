@@ -4,6 +4,7 @@ real `mlflow server`."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import keras
@@ -144,18 +145,21 @@ def test_a_tf_data_pipeline(tracking_uri, tmp_path):
     x, y = digits()
     train = tf.data.Dataset.from_tensor_slices((x[:450], y[:450])).batch(32)
     val = tf.data.Dataset.from_tensor_slices((x[450:], y[450:])).batch(32)
-    result = tunelab.tune(
-        build_model,
-        train,
-        validation_data=val,
-        strategy="random",
-        max_trials=2,
-        epochs=1,
-        objective="val_accuracy",
-        tracking_uri=tracking_uri,
-        workdir=str(tmp_path),
-        quiet=True,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = tunelab.tune(
+            build_model,
+            train,
+            validation_data=val,
+            strategy="random",
+            max_trials=2,
+            epochs=1,
+            objective="val_accuracy",
+            tracking_uri=tracking_uri,
+            workdir=str(tmp_path),
+            quiet=True,
+        )
+    assert not [w for w in caught if "shuffle=True" in str(w.message)]  # Keras' per trial
     client = MlflowClient(tracking_uri)
     (run, *_) = trial_runs(client, result.study_run_id)
     assert {"val_accuracy", "val_macro_f1", "val_f1.9"} <= set(run.data.metrics)

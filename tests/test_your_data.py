@@ -382,7 +382,7 @@ def test_tune_hands_back_the_tracking_uri_says_where_its_runs_are_and_logs_once(
     mlflow.set_tracking_uri(None)
     x, y = digits()
     result = tunelab.tune(labelled_state, x, y, validation_split=0.25, strategy="tpe",
-                          max_trials=3, epochs=1, objective="val_accuracy", seed=1,
+                          max_trials=3, epochs=2, objective="val_accuracy", seed=1,
                           tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
                           workdir=str(tmp_path))  # fmt: skip
     assert utils._tracking_uri is None and "MLFLOW_TRACKING_URI" not in os.environ
@@ -402,3 +402,5 @@ def test_tune_hands_back_the_tracking_uri_says_where_its_runs_are_and_logs_once(
     assert {"data.n_train", "data.n_val"} <= study.data.params.keys()
     for run_id in result.trials["run_id"]:  # drawn as the model asked: still named
         assert client.get_run(run_id).data.tags["tunelab.tuned"] == "state,run_id"
+        history = client.get_metric_history(run_id, "val_accuracy")  # no test split: the
+        assert sorted(m.step for m in history) == [0, 1]  # final evaluation is not step 0 again

@@ -165,8 +165,14 @@ class TrialRunner:
         evaluation = self.task.evaluate(fit.model, hp)
         score, best_epoch = self.task.score(fit.history, evaluation, cfg.objective)
         after = train.weight_snapshot(fit.model)
+        last = fit.history[-1] if fit.history else {}
+        again = {k: v for k, v in evaluation.metrics.items() if k in last}  # no test split
+        if again:  # the final evaluation on validation data: at the last epoch, not step 0
+            changed = {k: v for k, v in again.items() if not math.isclose(v, last[k], rel_tol=1e-5)}
+            if changed:  # weights other than the last epoch's (e.g. restored by a callback)
+                tracker.log_metrics(run, changed, step=int(last["epoch"]))
         metrics = {
-            **evaluation.metrics,
+            **{k: v for k, v in evaluation.metrics.items() if k not in again},
             "epochs_trained": len(fit.history),
             "param_count": train.parameter_count(fit.model),
         }

@@ -159,9 +159,9 @@ class Supervised(Task):
 
         data = self.data
         fixed = {k: v for k, v in self.settings.fit.items() if k != "callbacks"}
-        if streamed(data.x_train):  # datasets of (features, target) batches
+        if streamed(data.x_train):  # datasets of (features, target) batches, shuffled (or
             validation = {} if data.x_val is None else {"validation_data": data.x_val}
-            return {"x": data.x_train, **validation, **fixed}
+            return {"x": data.x_train, "shuffle": False, **validation, **fixed}  # not) by you
         validation = {} if data.x_val is None else {"validation_data": (data.x_val, data.y_val)}
         return {"x": data.x_train, "y": data.y_train, **validation, **fixed}
 
