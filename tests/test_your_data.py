@@ -404,3 +404,14 @@ def test_tune_hands_back_the_tracking_uri_says_where_its_runs_are_and_logs_once(
         assert client.get_run(run_id).data.tags["tunelab.tuned"] == "state,run_id"
         history = client.get_metric_history(run_id, "val_accuracy")  # no test split: the
         assert sorted(m.step for m in history) == [0, 1]  # final evaluation is not step 0 again
+
+
+def test_a_shared_storage_refusal_spells_resume_as_its_caller_does(tmp_path):
+    import optuna
+
+    from tunelab.strategies.optuna_base import start_afresh
+
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    optuna.create_study(study_name="x", storage=storage)
+    with pytest.raises(ConfigError, match="continue it with resume=True, or give"):
+        start_afresh(storage, "x", True, "resume=True")

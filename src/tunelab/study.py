@@ -250,6 +250,7 @@ class Study:
                 joining=as_worker,
                 worker=local_workers.label(),
                 define_by_run=cfg.model.cls.defines_space,
+                continue_with=cfg.spell("resume", True),
             ),
         )
         artifacts = start_artifact_worker(cfg.tracking)  # its imports overlap TensorFlow's

@@ -35,6 +35,7 @@ class StrategyContext:
     # the model declares its space as it builds (KerasTuner's build(hp)): a proposal may leave
     # values to be drawn when the model asks for them (`Proposal.hp`)
     define_by_run: bool = False
+    continue_with: str = "resume=true"  # how its user continues it (`resume=True` in Python)
 
 
 @dataclass

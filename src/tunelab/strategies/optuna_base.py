@@ -102,7 +102,7 @@ class OptunaStrategy(Strategy):
         storage: Any = None if url == "memory" else url
         name = context.workdir.name
         if storage and not context.resume and not context.joining:
-            start_afresh(storage, name, given=settings.storage is not None)
+            start_afresh(storage, name, settings.storage is not None, context.continue_with)
         if context.shared and storage is None:
             raise ConfigError(
                 "strategy.storage: memory cannot be shared by workers; leave it null (the "
@@ -244,7 +244,7 @@ def study_storage(storage: str | None, workdir: Path) -> str:
     return storage or f"sqlite:///{workdir / 'optuna.db'}"
 
 
-def start_afresh(storage: Any, name: str, given: bool) -> None:
+def start_afresh(storage: Any, name: str, given: bool, continue_with: str = "resume=true") -> None:
     """Make room for a new study `name` (not resumed, not joined): an earlier one in the study
     folder's own file is deleted; one in a storage given by `strategy.storage` is refused in
     one line (a shared storage's studies may be others' work and are never deleted)."""
@@ -256,7 +256,7 @@ def start_afresh(storage: Any, name: str, given: bool) -> None:
         url = storage if isinstance(storage, str) else storage.url
         raise ConfigError(
             f"strategy.storage: an Optuna study named {name!r} already exists in "
-            f"{masked(url)}; continue it with resume=true, or give this study another "
+            f"{masked(url)}; continue it with {continue_with}, or give this study another "
             "study_name (a shared storage's studies are never deleted)"
         )
     optuna.delete_study(study_name=name, storage=storage)

@@ -73,7 +73,12 @@ class FixedPlan(Strategy):
         )
         with self.sharing.lock():
             if not (self.context.resume or self.context.joining):
-                start_afresh(self.sharing.storage, name, given=self.settings.storage is not None)
+                start_afresh(
+                    self.sharing.storage,
+                    name,
+                    self.settings.storage is not None,
+                    self.context.continue_with,
+                )
             created = name not in optuna.get_all_study_names(self.sharing.storage)
             self.queue = optuna.create_study(
                 study_name=name, storage=self.sharing.storage, load_if_exists=True
