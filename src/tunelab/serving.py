@@ -11,6 +11,7 @@ where the labels were strings, class indices otherwise); a regression gives numb
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,12 @@ class ServedModel(PythonModel):
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the network, which travels as its own artifact."""
         return {**self.__dict__, "network": None}
+
+    def saved_artifacts(self, folder: Path) -> dict[str, str]:
+        """The network saved in `folder` in Keras' own format, as the artifacts to log."""
+        path = folder / f"{NETWORK}.keras"
+        self.network.save(path)
+        return {NETWORK: str(path)}
 
     def load_context(self, context: Any) -> None:
         from tunelab.backend import keras

@@ -33,7 +33,7 @@ from tunelab.config import StudyConfig
 from tunelab.progress import TrialProgress
 from tunelab.schema import ConfigError, StudyFailed, one_line
 from tunelab.strategies import Proposal, Strategy, StrategyContext
-from tunelab.study_folder import TRIAL_COUNTS, StudyFolder, TrialRecord, flatten, study_folder
+from tunelab.study_folder import StudyFolder, TrialRecord, flatten, study_folder, trial_count
 from tunelab.tasks.base import Task
 from tunelab.tracking.cleanup import SHARED
 from tunelab.tracking.datasets import dataset_inputs
@@ -91,8 +91,8 @@ class Study:
         workers from other machines (`tunelab worker`)."""
         cfg, folder = self.cfg, self.folder
         if folder.closed_before and not folder.extended:
-            counts = [cfg.name_of(k) for k in TRIAL_COUNTS if k in flatten(cfg.fingerprint())]
-            more = f"extend it with a larger {counts[0]}, or " if counts else ""
+            count = trial_count(cfg)
+            more = f"extend it with a larger {count}, or " if count else ""
             raise ConfigError(
                 f"resume: study {cfg.study_name!r} already finished (run {folder.meta['run_id']}); "
                 f"{more}start a new one with {cfg.spell('resume', False)} or another study_name"

@@ -148,13 +148,20 @@ def _refuse_changed_config(before: dict[str, Any], cfg: StudyConfig) -> bool:
     refused = [k for k in changed if k not in raised]
     if refused:
         details = "; ".join(f"{cfg.name_of(k)}: {a.get(k)!r} -> {b.get(k)!r}" for k in refused[:8])
-        counts = sorted({cfg.name_of(k) for k in TRIAL_COUNTS if k in b}) or ["the trial count"]
         raise ConfigError(
             f"resume: refused, the config differs from the earlier study at {details}. "
-            f"Resume with the same settings (only {counts[0]} may grow), "
+            f"Resume with the same settings (only {trial_count(cfg) or 'the trial count'} may "
+            "grow), "
             f"or start afresh with {cfg.spell('resume', False)}."
         )
     return bool(raised)
+
+
+def trial_count(cfg: StudyConfig) -> str | None:
+    """The setting that counts this study's trials, as its user names it (`max_trials`,
+    `strategy.n_trials`, ...); None for a strategy whose design fixes the count."""
+    keys = flatten(cfg.fingerprint())
+    return next((cfg.name_of(k) for k in TRIAL_COUNTS if k in keys), None)
 
 
 def _more(now: Any, before: Any) -> bool:

@@ -353,7 +353,7 @@ class Tracker:
             ],
         )
         if shared.model is not None:
-            self._log_keras_model(shared_id, shared.model)
+            self._log_model_into(shared_id, shared.model)
         self.client.set_terminated(shared_id, "FINISHED")
         return shared_id
 
@@ -399,8 +399,8 @@ class Tracker:
 
     # --- the best model and the registry -------------------------------------------------
     def log_model(self, model: Any, input_example: Any, name: str = "model") -> str:
-        """Log a Keras model (or a pyfunc `PythonModel` wrapping one as `model.network`) to the
-        study run with signature and input example, tag the run with its URI
+        """Log a Keras model (or a pyfunc `PythonModel` wrapping one, which saves its own
+        artifacts) to the study run with signature and input example, tag the run with its URI
         (`tunelab.model_uri.<name>`) and return it."""
         import keras
         import mlflow.pyfunc
@@ -409,29 +409,27 @@ class Tracker:
         keras.config.disable_interactive_logging()  # MLflow predicts on the example
         if isinstance(model, mlflow.pyfunc.PythonModel):
             output = model.predict(None, input_example)
-            info = self._log_python_model(
-                self.study_run,
-                model,
-                name=name,
-                input_example=input_example,
-                signature=infer_signature(input_example, output),
-            )
         else:
             output = keras.ops.convert_to_numpy(model(input_example, training=False))
-            info = self._log_keras_model(
-                self.study_run,
-                model,
-                name=name,
-                input_example=input_example,
-                signature=infer_signature(input_example, output),
-            )
+        info = self._log_model_into(
+            self.study_run,
+            model,
+            name=name,
+            input_example=input_example,
+            signature=infer_signature(input_example, output),
+        )
         self.client.update_run(self.study_run, status="RUNNING")
         self.set_tags(self.study_run, {f"tunelab.model_uri.{name}": info.model_uri})
         return info.model_uri
 
-    def _log_keras_model(self, run_id: str, model: Any, name: str = "model", **kwargs: Any) -> Any:
-        """`mlflow.tensorflow.log_model` into run `run_id`, which it ends."""
+    def _log_model_into(self, run_id: str, model: Any, name: str = "model", **kwargs: Any) -> Any:
+        """`mlflow.tensorflow.log_model` into run `run_id`, which it ends; a `PythonModel`
+        (a Keras network behind a user's preprocessing) through `mlflow.pyfunc.log_model`, with
+        the artifacts its `saved_artifacts` writes."""
+        import tempfile
+
         import keras
+        import mlflow.pyfunc
         import mlflow.tensorflow
         import tensorflow
 
@@ -439,37 +437,23 @@ class Tracker:
             f"mlflow=={mlflow.__version__}",
             f"keras=={keras.__version__}",
             f"tensorflow=={tensorflow.__version__}",
-        ]
+        ]  # inferring the requirements would cost seconds per study
         # the logged model belongs to the active run's experiment (MLflow takes no experiment id)
-        with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
-            return mlflow.tensorflow.log_model(
-                model, name=name, pip_requirements=requirements, **kwargs
-            )  # inferring the requirements would cost seconds per study
-
-    def _log_python_model(self, run_id: str, model: Any, name: str, **kwargs: Any) -> Any:
-        """`mlflow.pyfunc.log_model` of `model`, its Keras network saved beside it as the
-        artifact `network` (Keras' own format), into run `run_id`."""
-        import tempfile
-
-        import keras
-        import tensorflow
-
-        requirements = [
-            f"mlflow=={mlflow.__version__}",
-            f"keras=={keras.__version__}",
-            f"tensorflow=={tensorflow.__version__}",
-        ]
-        with tempfile.TemporaryDirectory() as folder:
-            network = Path(folder) / "network.keras"
-            model.network.save(network)
-            with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None),
+        ):
+            if isinstance(model, mlflow.pyfunc.PythonModel):
                 return mlflow.pyfunc.log_model(
                     name=name,
                     python_model=model,
-                    artifacts={"network": str(network)},
+                    artifacts=model.saved_artifacts(Path(folder)),
                     pip_requirements=requirements,
                     **kwargs,
                 )
+            return mlflow.tensorflow.log_model(
+                model, name=name, pip_requirements=requirements, **kwargs
+            )
 
     def register(self, model_uri: str, objective: str, direction: Direction, score: float) -> dict:
         """Register a model version; move the `champion` alias to it only if it beats the champion.
