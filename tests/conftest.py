@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tunelab import config
-from tunelab.server import free_port, start_mlflow_server  # noqa: F401  (tests import them)
+from tunelab.server import start_mlflow_server
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import assert_same_weights, load_config, run_study
 from mlflow.tracking import MlflowClient
 
-from tunelab import train
+from tunelab import seeding, train
 from tunelab.data import load_dataset
 from tunelab.data.digits import Digits, DigitsSettings
 from tunelab.diffusion.denoiser import DenoiserSettings, denoiser_key, trained_denoiser
@@ -64,7 +64,7 @@ def untrained(digits):
     from tunelab.diffusion.unet import unet
     from tunelab.models.guided_diffusion import GuidedDiffusion, GuidedDiffusionHParams
 
-    train.seed_everything(0)
+    seeding.seed_everything(0)
     denoiser = unet(digits.spec.input_shape, [8, 16], 1000)
     classifier = GuidedDiffusion.build(
         GuidedDiffusionHParams(blocks=1, filters=8, batch_norm=False), digits.spec

@@ -11,7 +11,7 @@ import pytest
 from conftest import assert_same_weights, load_config, run_study
 from mlflow.tracking import MlflowClient
 
-from tunelab import train
+from tunelab import train, weights
 from tunelab.data import load_dataset
 from tunelab.data.mnist import MNIST, MNISTSettings
 from tunelab.models.dcgan import DCGAN, DCGANHParams
@@ -84,7 +84,7 @@ def test_one_gan_epoch_logs_both_losses_and_the_discriminator_accuracies(task):
     } <= set(metrics)
     assert 0 <= metrics["d_acc_real"] <= 1 and 0 <= metrics["d_acc_fake"] <= 1
     assert images["generated"].shape == (280, 280)  # a 10 x 10 grid of 28 x 28 digits
-    assert set(train.weight_snapshot(fit.model)) == {"generator", "discriminator"}
+    assert set(weights.weight_snapshot(fit.model)) == {"generator", "discriminator"}
     after = fit.model.generator.get_weights()
     assert not all(
         np.array_equal(a, b)
@@ -107,9 +107,9 @@ def test_a_warm_start_restores_both_networks(task, tmp_path):
         objective=FID,
         on_epoch=lambda *a: False,
     )
-    train.save_weights(fit.model, tmp_path / "w.npz")
+    weights.save_weights(fit.model, tmp_path / "w.npz")
     warm = DCGAN.build(SMALL, task.data.spec)
-    train.load_weights(warm, tmp_path / "w.npz")
+    weights.load_weights(warm, tmp_path / "w.npz")
     z = task.latents(8, SMALL.latent_dim)
     for name in ("generator", "discriminator"):
         assert_same_weights(getattr(warm, name), getattr(fit.model, name))

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port, postgres_database, start_mlflow_server, tunelab_cli
+from conftest import postgres_database, start_mlflow_server, tunelab_cli
 
 from tunelab import joining
+from tunelab.server import free_port
 
 STUDY = ["dataset=digits", "budget=smoke", "quiet=true", "study_name=joined"]
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import PROJECT, free_port, tunelab_cli
+from conftest import PROJECT, tunelab_cli
+
+from tunelab.server import free_port
 
 
 def server(*args: str, cwd) -> subprocess.CompletedProcess:

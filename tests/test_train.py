@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import assert_same_weights, load_config
 
-from tunelab import plots, train
+from tunelab import plots, train, weights
 from tunelab.data import load_dataset
 from tunelab.data.digits import Digits, DigitsSettings
 from tunelab.models.cnn import CNN, CNNHParams
@@ -238,7 +238,7 @@ def test_evaluation_and_its_figures(digits, task):
     assert sum(int(v) for line in csv[1:] for v in line.split(",")[1:]) == 100
     report = result.artifacts.dicts["reports/classification_report.json"]
     assert set(report) >= {"0", "9", "macro avg"}
-    after = train.weight_snapshot(fit.model)
+    after = weights.weight_snapshot(fit.model)
     assert set(after) == {"dense_1", "dense_2", "output"}
     assert not np.array_equal(after["dense_1"], fit.weights_before["dense_1"])
     curves = plots.learning_curves(fit.history, task.curves)
@@ -252,7 +252,7 @@ def test_evaluation_and_its_figures(digits, task):
 
 def test_weight_stats_are_what_they_say():
     values = np.array([3.0, 0.0005, -2.0, 1.0, 0.0], dtype=np.float32)  # unsorted
-    stats = train.weight_stats(values)
+    stats = weights.weight_stats(values)
     assert stats["mean"] == pytest.approx(values.mean())
     assert stats["min"] == -2.0 and stats["max"] == 3.0
     expected = np.percentile(values, [1, 50, 99])
@@ -275,7 +275,7 @@ def test_saved_weights_rebuild_the_trained_model_uncompiled(task, digits, tmp_pa
         objective=ACCURACY,
         on_epoch=lambda e, m, images: False,
     )
-    train.save_weights(fit.model, tmp_path / "w.npz")
+    weights.save_weights(fit.model, tmp_path / "w.npz")
     rebuilt, example = task.servable(cfg.model.cls, hp, tmp_path / "w.npz")
     assert not rebuilt.compiled  # serving needs no optimizer, loss or tunelab metric
     assert np.array_equal(example, digits.x_test[:5])
@@ -283,7 +283,7 @@ def test_saved_weights_rebuild_the_trained_model_uncompiled(task, digits, tmp_pa
         rebuilt.predict(digits.x_test, verbose=0), fit.model.predict(digits.x_test, verbose=0)
     )
     warm = cfg.model.cls.build(hp, digits.spec)
-    train.load_weights(warm, tmp_path / "w.npz")
+    weights.load_weights(warm, tmp_path / "w.npz")
     assert_same_weights(warm, fit.model)
 
 

@@ -255,10 +255,9 @@ class Study:
         )
         artifacts = start_artifact_worker(cfg.tracking)  # its imports overlap TensorFlow's
         try:
-            from tunelab import train
+            from tunelab import train  # noqa: F401  (TensorFlow, imported while the worker starts)
             from tunelab.data import load_dataset
 
-            self.train = train
             self.data = load_dataset(cfg.dataset.cls, cfg.dataset.settings, cfg.seed)
             for notice in self.data.notices:
                 print(f"tunelab: {notice}", file=sys.stderr)
@@ -274,7 +273,7 @@ class Study:
             raise
         self.tags = self._tags()
         self.trials = TrialRunner(
-            cfg, folder, self.strategy, self.task, self.tracker, train, self.data_inputs, self.tags
+            cfg, folder, self.strategy, self.task, self.tracker, self.data_inputs, self.tags
         )
         self.closing = Closing(
             cfg, folder, self.strategy, self.task, self.tracker, self.storage_url

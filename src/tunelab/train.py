@@ -22,13 +22,7 @@ from tunelab.config import ModelConfig
 from tunelab.objective import Objective
 from tunelab.seeding import seed_everything
 from tunelab.tasks.base import Task
-from tunelab.weights import (  # noqa: F401  (train.save_weights, ... for its callers)
-    load_weights,
-    parameter_count,
-    save_weights,
-    weight_snapshot,
-    weight_stats,
-)
+from tunelab.weights import load_weights, weight_snapshot
 
 # (epoch, metrics, images) -> stop (prune) now?
 EpochHook = Callable[[int, dict[str, float], dict[str, np.ndarray]], bool]

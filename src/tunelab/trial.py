@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from tunelab import faults, interrupts, local_workers, plots
+from tunelab import faults, interrupts, local_workers, plots, weights
 from tunelab.config import StudyConfig
 from tunelab.files import write_atomically
 from tunelab.schema import ModelError
@@ -36,12 +36,11 @@ class TrialRunner:
         strategy: Strategy,
         task: Task,
         tracker: Tracker,
-        train: Any,
         data_inputs: list[Any],
         tags: dict[str, str],
     ) -> None:
         self.cfg, self.folder, self.strategy, self.task = cfg, folder, strategy, task
-        self.tracker, self.train, self.data_inputs = tracker, train, data_inputs
+        self.tracker, self.data_inputs = tracker, data_inputs
         self.tags = tags  # the study's, shared: a task's shared models add theirs later
 
     def run(self, proposal: Proposal) -> TrialRecord:
@@ -91,7 +90,9 @@ class TrialRunner:
                 value = metrics.get(str(cfg.objective.name))
                 return value is not None and self.strategy.report(proposal, epoch, value)
 
-            fit = self.train.fit(
+            from tunelab import train  # TensorFlow: the study imported it as it set up
+
+            fit = train.fit(
                 cfg.model,
                 hp,
                 self.task,
@@ -161,27 +162,27 @@ class TrialRunner:
 
     def _record_fit(self, run: Run, fit: Fit, proposal: Proposal, hp: Any) -> Outcome:
         """Evaluate the trained model (the task says how) and log everything a trial leaves."""
-        cfg, tracker, train = self.cfg, self.tracker, self.train
+        cfg, tracker = self.cfg, self.tracker
         evaluation = self.task.evaluate(fit.model, hp)
         score, best_epoch = self.task.score(fit.history, evaluation, cfg.objective)
-        after = train.weight_snapshot(fit.model)
+        after = weights.weight_snapshot(fit.model)
         last = fit.history[-1] if fit.history else {}
         again = {k: v for k, v in evaluation.metrics.items() if k in last}  # no test split
         if again:  # the final evaluation on validation data: at the last epoch, not step 0
             changed = {k: v for k, v in again.items() if not math.isclose(v, last[k], rel_tol=1e-5)}
             if changed:  # weights other than the last epoch's (e.g. restored by a callback)
                 tracker.log_metrics(run, changed, step=int(last["epoch"]))
-        metrics = {
+        metrics: dict[str, Any] = {
             **{k: v for k, v in evaluation.metrics.items() if k not in again},
             "epochs_trained": len(fit.history),
-            "param_count": train.parameter_count(fit.model),
+            "param_count": weights.parameter_count(fit.model),
         }
         if score is not None:
             metrics[f"best_{cfg.objective.name}"] = score
             metrics["best_epoch"] = best_epoch
         for when, snapshot in (("before", fit.weights_before), ("after", after)):
             for layer, values in snapshot.items():
-                for stat, value in train.weight_stats(values).items():
+                for stat, value in weights.weight_stats(values).items():
                     metrics[f"weights.{layer}.{stat}.{when}"] = value
         status: Literal["COMPLETE", "PRUNED"] = (
             "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
@@ -205,13 +206,13 @@ class TrialRunner:
         )
         tracker.end_run(run, "FINISHED")
         if self.strategy.keeps_checkpoints:
-            train.save_weights(fit.model, self.folder.checkpoint(proposal.trial_id))
+            weights.save_weights(fit.model, self.folder.checkpoint(proposal.trial_id))
         best = self.folder.best_record()
         if score is not None and cfg.objective.better(score, best.score if best else None):
-            weights = self.folder.best_weights(proposal.trial_id)
+            best_file = self.folder.best_weights(proposal.trial_id)
             headline = self.folder.best_headline(proposal.trial_id)
-            train.save_weights(fit.model, weights)
+            weights.save_weights(fit.model, best_file)
             write_atomically(headline, json.dumps(evaluation.headline))
             if cfg.shared:  # for whichever worker closes the study
-                tracker.log_best_weights(run, weights, headline)
+                tracker.log_best_weights(run, best_file, headline)
         return Outcome(status, score, len(fit.history))
