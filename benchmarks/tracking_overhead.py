@@ -28,7 +28,7 @@ from tunelab.server import start_mlflow_server
 def study_overrides(strategy: str, trials: int, epochs: int, workdir: Path) -> list[str]:
     sizes = {
         "random": [f"strategy.max_trials={trials}"],
-        "bayesian": [f"strategy.max_trials={trials}", "strategy.num_initial_points=2"],
+        "keras_bayesian": [f"strategy.max_trials={trials}", "strategy.num_initial_points=2"],
         "hyperband": [f"strategy.max_epochs={epochs}", "strategy.factor=3"],
     }
     return [
@@ -91,7 +91,7 @@ def plain_keras_tuner(cfg, workdir: Path) -> dict[str, float]:
     }
     tuner = {
         "random": lambda: kt.RandomSearch(build, max_trials=s.max_trials, **common),
-        "bayesian": lambda: kt.BayesianOptimization(
+        "keras_bayesian": lambda: kt.BayesianOptimization(
             build, max_trials=s.max_trials, num_initial_points=s.num_initial_points, **common
         ),
         "hyperband": lambda: kt.Hyperband(
@@ -139,8 +139,8 @@ def tunelab_study(cfg, uri: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--strategies", default="random,bayesian,hyperband")
-    parser.add_argument("--trials", type=int, default=10, help="random/bayesian trials")
+    parser.add_argument("--strategies", default="random,keras_bayesian,hyperband")
+    parser.add_argument("--trials", type=int, default=10, help="random/keras_bayesian trials")
     parser.add_argument("--epochs", type=int, default=9, help="epochs (hyperband: max_epochs)")
     args = parser.parse_args()
 

@@ -95,7 +95,7 @@ def throughput_study(
     that every trial costs about the same."""
     return [
         "strategy=tpe",
-        f"strategy.n_trials={trials}",
+        f"strategy.max_trials={trials}",
         "strategy.pruner=none",
         f"workers={workers}",
         THROUGHPUT_SPACE,
@@ -274,7 +274,7 @@ def tunelab_to_quality(
     tunelab_run(
         [
             "strategy=tpe",
-            f"strategy.n_trials={trials}",
+            f"strategy.max_trials={trials}",
             f"strategy.pruner={pruner}",
             "workers=2",
             f"model.training.epochs={epochs}",

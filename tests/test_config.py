@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ import pytest
 from conftest import PROJECT, load_config, tunelab_cli
 
 from tunelab.__main__ import expand_overrides
-from tunelab.schema import ConfigError
+from tunelab.schema import RENAMED_STRATEGIES, ConfigError
 
 
 def test_default_study_is_mlp_mnist_hyperband():
@@ -153,7 +154,13 @@ def test_cli_bad_value_exits_2_with_one_line_and_logs_nothing(tmp_path):
     assert time.perf_counter() - started < 10  # no TensorFlow import on the way
 
 
-STRATEGIES = ", ".join(sorted(p.stem for p in (PROJECT / "conf" / "strategy").glob("*.yaml")))
+STRATEGIES = ", ".join(  # old names (which still work) left out
+    sorted(
+        p.stem
+        for p in (PROJECT / "conf" / "strategy").glob("*.yaml")
+        if p.stem not in RENAMED_STRATEGIES
+    )
+)
 TOP_LEVEL_KEYS = (
     "budget, dataset, model, objective, quiet, repetition, resume, seed, stages, "
     "stop_after_identical_failures, strategy, study_name, tags, tracking, workdir, "
@@ -306,7 +313,7 @@ def test_cifar_doe_chains_four_studies_over_the_seven_factors_of_the_study():
         "guidance_weight": (0.0, 3.0),
     }
     assert stages["factorial"].strategy.name == "full_factorial" and not stages["rsm"].stages
-    assert stages["gp_ei"].strategy.settings.iterations == 15
+    assert stages["gp_ei"].strategy.settings.max_trials == 20
     assert stages["gp_ei"].strategy.settings.grid_points == 10
     assert stages["rsm"].study_name == "cifar_doe-seed0-rsm"
     narrowed = stage_config(cfg, overrides, cfg.stages[2], ["lr", "dropout", "blocks"])
@@ -334,7 +341,7 @@ def test_guided_doe_chains_a_baseline_and_the_four_studies_beside_their_claims()
     assert levels["guidance_weight"] == (0.1, 1.0) and levels["lr"] == (0.001, 0.01)
     assert len(levels) == 7
     assert cfg.stages[4].tune == ["lr", "batch_size", "dropout"]
-    assert stages["gp_ei"].strategy.settings.iterations == 15
+    assert stages["gp_ei"].strategy.settings.max_trials == 20
 
 
 def test_a_bad_stage_override_names_the_stage():
@@ -364,3 +371,95 @@ def test_a_python_without_tensorflow_is_refused_in_one_line_naming_the_extras(mo
         backend.require_tensorflow()
     monkeypatch.undo()
     backend.require_tensorflow()  # this Python has it
+
+
+@pytest.fixture
+def warned_afresh(monkeypatch):
+    """Each renamed setting warns once per process: here, once per test."""
+    from tunelab import config
+
+    monkeypatch.setattr(config, "_WARNED", set())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warning", "settings"),
+    [
+        (["strategy=bayesian"], "strategy=bayesian is now strategy=keras_bayesian", {}),
+        (["strategy=gp"], "strategy=gp is now strategy=optuna_gp", {}),
+        (
+            ["strategy=tpe", "strategy.n_trials=7"],
+            "strategy.n_trials is now strategy.max_trials",
+            {"max_trials": 7},
+        ),
+        (
+            ["strategy=gp_ei", "strategy.n_initial=3", "strategy.iterations=4"],
+            "strategy.iterations is now strategy.max_trials (n_initial + iterations)",
+            {"max_trials": 7, "n_initial": 3},
+        ),
+    ],
+)
+def test_an_old_name_still_works_with_a_warning_naming_the_new_one(
+    overrides, warning, settings, warned_afresh
+):
+    from tunelab.schema import Renamed
+
+    with pytest.warns(Renamed, match=rf"^{re.escape(warning)}; the old name will go$") as caught:
+        cfg = load_config(overrides)
+    assert len(caught) == 1  # once, though the config is checked under three budgets
+    assert cfg.strategy.name == RENAMED_STRATEGIES.get(cfg.strategy.name, cfg.strategy.name)
+    assert {k: getattr(cfg.strategy.settings, k) for k in settings} == settings
+    assert "n_trials" not in cfg.resolved["strategy"]  # logged under today's names
+    assert "renamed_from" not in cfg.resolved["strategy"]
+
+
+def test_every_old_strategy_name_is_a_yaml_running_its_new_one():
+    folder = PROJECT / "conf" / "strategy"
+    for old, new in RENAMED_STRATEGIES.items():
+        text = (folder / f"{old}.yaml").read_text()
+        assert f"renamed_from: {old}" in text and f"  - {new}\n" in text
+        assert (folder / f"{new}.yaml").is_file()
+
+
+def test_cli_says_an_old_name_in_one_warning_line(tmp_path, warned_afresh):
+    out = tunelab_cli(["strategy=gp", "strategy.max_trials=0"], cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "tunelab: warning: strategy=gp is now strategy=optuna_gp; the old name will go",
+        "tunelab: error: strategy.max_trials: must be at least 1, got 0",
+    ]
+
+
+def test_fit_takes_any_key_without_a_plus_and_image_size_may_be_one_number(tmp_path, monkeypatch):
+    (tmp_path / "own_build.py").write_text("def build(hp):\n    raise NotImplementedError\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = load_config(
+        ["model=hypermodel", "model.build=own_build:build", "model.fit.batch_size=64"]
+    )
+    assert cfg.model.task.fit == {"batch_size": 64}
+    cfg = load_config(["dataset=images", f"dataset.path={tmp_path}", "dataset.image_size=32"])
+    assert cfg.dataset.settings.size == (32, 32)
+
+
+def test_any_optuna_sampler_and_pruner_is_a_target(tmp_path):
+    """A sampler and a pruner given as `_target_` mappings are Hydra-instantiated, with the
+    seed and the epochs offered where they take them; a target that cannot be imported is
+    one line naming the key."""
+    from test_strategies import strategy_for
+
+    from tunelab.strategies import Outcome
+
+    overrides = [
+        "strategy.sampler._target_=optuna.samplers.RandomSampler",
+        "+strategy.pruner={_target_: optuna.pruners.PercentilePruner, percentile: 25.0}",
+        "strategy.max_trials=3",
+    ]
+    _, strategy = strategy_for("tpe", tmp_path, overrides)
+    assert type(strategy.study.sampler).__name__ == "RandomSampler"
+    assert strategy.study.pruner._percentile == 25.0
+    while (proposal := strategy.ask()) is not None:
+        strategy.tell(proposal, Outcome("COMPLETE", 0.5, 2))
+    assert len(strategy.study.trials) == 3
+    with pytest.raises(ConfigError, match=r"^strategy.sampler._target_: .*optuna.samplers.Nope"):
+        strategy_for("tpe", tmp_path, ["strategy.sampler._target_=optuna.samplers.Nope"])
+    with pytest.raises(ConfigError, match=r"^strategy.sampler: optuna.samplers.TPESampler .*"):
+        strategy_for("tpe", tmp_path, ["+strategy.sampler.n_warmup=3"])

@@ -43,6 +43,9 @@ def test_the_configuration_reference_lists_every_setting_of_every_option():
     text = config_reference.reference()
     for group, attribute in config_reference.GROUPS.items():
         for path in Path(CONF_DIR, group).glob("*.yaml"):
+            if "renamed_from:" in path.read_text():  # an old name: listed as one
+                assert f"`{group}={path.stem}` (now" in text
+                continue
             target = re.search(r"_target_: (\S+)", path.read_text()).group(1)
             settings = getattr(_import(target, "x"), attribute)
             prefix = "hparams." if group == "model" else ""

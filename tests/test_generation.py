@@ -159,7 +159,7 @@ def test_image_grid_tiles_row_by_row():
 GAN_SMOKE = ["model=dcgan", "budget=smoke", "model.task.samples=100"]
 GAN_STRATEGIES = {
     "hyperband": [],
-    "tpe": ["strategy.n_trials=2"],
+    "tpe": ["strategy.max_trials=2"],
     "full_factorial": ["model.tune=[batch_normalization,dropout_rate]"],
 }
 
@@ -299,7 +299,7 @@ def test_compare_discriminators_judges_each_strategys_best_generator(tracking_ur
             [
                 *GAN_SMOKE,
                 f"strategy={strategy}",
-                "strategy.n_trials=2" if strategy == "tpe" else "strategy.max_trials=2",
+                "strategy.max_trials=2" if strategy == "tpe" else "strategy.max_trials=2",
                 f"tracking.experiment={experiment}",
                 f"study_name=judges-{strategy}",
             ],

@@ -53,7 +53,7 @@ def gp(
 
 
 def test_a_resumed_gp_ei_proposes_what_the_uninterrupted_one_would(tmp_path):
-    settings = GPEISettings(n_initial=3, iterations=2)
+    settings = GPEISettings(n_initial=3, max_trials=5)
     (tmp_path / "whole").mkdir(), (tmp_path / "cut").mkdir()
     whole, interrupted = gp(tmp_path / "whole", settings), gp(tmp_path / "cut", settings)
     for strategy in (whole, interrupted):
@@ -75,7 +75,7 @@ def objective(values: dict) -> float:
 
 
 def test_gp_ei_homes_in_on_the_optimum_of_a_known_function(tmp_path):
-    strategy = gp(tmp_path, GPEISettings(n_initial=4, iterations=12))
+    strategy = gp(tmp_path, GPEISettings(n_initial=4, max_trials=16))
     scores = []
     while (proposal := strategy.ask()) is not None:
         score = objective(proposal.values)
@@ -88,7 +88,7 @@ def test_gp_ei_homes_in_on_the_optimum_of_a_known_function(tmp_path):
 
 
 def test_minimising_and_grid_candidates(tmp_path):
-    strategy = gp(tmp_path, GPEISettings(n_initial=2, iterations=3, grid_points=5), "min")
+    strategy = gp(tmp_path, GPEISettings(n_initial=2, max_trials=5, grid_points=5), "min")
     losses = []
     while (proposal := strategy.ask()) is not None:
         losses.append(-objective(proposal.values))  # a loss: lower is better
@@ -104,7 +104,7 @@ def test_refining_random_candidates_climbs_expected_improvement(tmp_path):
         (tmp_path / str(refine)).mkdir()
         strategy = gp(
             tmp_path / str(refine),
-            GPEISettings(n_initial=4, iterations=1, candidates=20, refine=refine),
+            GPEISettings(n_initial=4, max_trials=5, candidates=20, refine=refine),
         )
         for _ in range(4):
             proposal = strategy.ask()

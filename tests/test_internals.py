@@ -31,7 +31,7 @@ INTERNALS = [  # (what, where tunelab uses it, how to get the object, its privat
     ),
     (
         "keras_tuner BayesianOptimizationOracle",
-        "strategies/quick_gp.py",
+        "strategies/keras_bayesian_oracle.py",
         lambda: _oracles().BayesianOptimizationOracle,
         [
             "_make_gpr",
@@ -62,16 +62,16 @@ def test_a_fitted_gaussian_process_keeps_the_attributes_quick_gp_reads():
     missing = [name for name in names if not hasattr(gpr, name)]
     assert not missing, (
         f"scikit-learn's GaussianProcessRegressor no longer sets {missing}, "
-        f"which strategies/quick_gp.py reads; {MOVE_THE_BOUND}"
+        f"which strategies/keras_bayesian_oracle.py reads; {MOVE_THE_BOUND}"
     )
 
 
 SOURCES = {  # code tunelab reproduces step for step: its text must not change unnoticed
-    "keras_tuner BayesianOptimizationOracle.populate_space (strategies/quick_gp.py)": (
+    "keras_tuner BayesianOptimizationOracle.populate_space (strategies/keras_bayesian_oracle.py)": (
         lambda: _oracles().BayesianOptimizationOracle.populate_space,
         "bf426ef270d32ccb",
     ),
-    "sklearn GaussianProcessRegressor.predict (strategies/quick_gp.py QuickGPR.predict)": (
+    "sklearn GaussianProcessRegressor.predict (keras_bayesian_oracle.py QuickGPR.predict)": (
         lambda: (
             __import__("sklearn.gaussian_process", fromlist=["x"]).GaussianProcessRegressor.predict
         ),
@@ -115,7 +115,7 @@ def test_optuna_heartbeats_live_in_tables_the_shared_studies_read(tmp_path):
     ORM models `TrialModel` and `TrialHeartbeatModel` and `RDBStorage.engine`."""
     import optuna
 
-    from tunelab.strategies.optuna_base import SharedTrials
+    from tunelab.strategies.optuna_shared import SharedTrials
 
     sharing = SharedTrials(f"sqlite:///{tmp_path / 'optuna.db'}", 10, tmp_path, str)
     study = optuna.create_study(study_name="s", storage=sharing.storage)

@@ -149,7 +149,7 @@ def test_interrupted_study_resumes_without_duplicate_trials(kill, module_server,
 
 WINDOW = {
     "random": ["strategy=random", "strategy.max_trials=4"],
-    "tpe": ["strategy=tpe", "strategy.n_trials=4", "strategy.pruner=none"],
+    "tpe": ["strategy=tpe", "strategy.max_trials=4", "strategy.pruner=none"],
 }
 
 

@@ -96,7 +96,7 @@ def worker(storage: str, uri: str, folder, name: str = "joined", **env: str) -> 
 
 
 PLANS = {  # twelve trials each: TPE's, and a 2^3 factorial with four centre points
-    "tpe": ["strategy=tpe", "strategy.n_trials=12", "strategy.pruner=none"],
+    "tpe": ["strategy=tpe", "strategy.max_trials=12", "strategy.pruner=none"],
     "full_factorial": [
         "strategy=full_factorial",
         "model.tune=[lr,dropout,depth]",
@@ -257,7 +257,7 @@ def waiting_study(
             "strategy=tpe",
             "strategy.pruner=none",
             f"study_name={name}",
-            f"strategy.n_trials={trials}",
+            f"strategy.max_trials={trials}",
             f"model.training.epochs={epochs}",
             "workers=0",
             f"strategy.storage='{storage}'",
@@ -350,7 +350,7 @@ def test_kill_9_of_a_worker_and_of_the_study_s_creator_loses_no_trial(
             *STUDY,
             "strategy=tpe",
             "strategy.pruner=none",
-            "strategy.n_trials=10",
+            "strategy.max_trials=10",
             "strategy.heartbeat_seconds=1",
             "model.training.epochs=8",
             "study_name=killed",
@@ -499,7 +499,7 @@ def test_a_worker_on_another_host_is_killed_and_cleaned_up_and_the_total_stays_e
                 *STUDY,
                 "strategy=tpe",
                 "strategy.pruner=none",
-                "strategy.n_trials=10",
+                "strategy.max_trials=10",
                 "strategy.heartbeat_seconds=5",
                 "model.training.epochs=8",
                 "study_name=far",
@@ -626,7 +626,7 @@ def test_a_study_outlasts_its_database_restarting_mid_study(mlflow_server, tmp_p
                 *STUDY,
                 "strategy=tpe",
                 "strategy.pruner=none",
-                "strategy.n_trials=10",
+                "strategy.max_trials=10",
                 "model.training.epochs=8",
                 "workers=2",
                 "study_name=restarted",
@@ -709,7 +709,7 @@ def test_the_join_command_workers_0_prints_works_from_another_folder(tmp_path):
             *STUDY,
             "strategy=tpe",
             "strategy.pruner=none",
-            "strategy.n_trials=3",
+            "strategy.max_trials=3",
             "model.training.epochs=2",
             "workers=0",
             "tracking.uri=sqlite:///mlflow.db",

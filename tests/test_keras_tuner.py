@@ -12,7 +12,7 @@ from sklearn.gaussian_process.kernels import RBF, Matern
 
 from tunelab.seeding import derive
 from tunelab.strategies import Outcome, StrategyContext
-from tunelab.strategies.quick_gp import STEP, UCB_STARTS, QuickGPR
+from tunelab.strategies.keras_bayesian_oracle import STEP, UCB_STARTS, QuickGPR
 
 
 @pytest.mark.parametrize("kernel", [Matern(nu=2.5), RBF()], ids=["keras-tuner-matern", "other"])
@@ -62,7 +62,7 @@ def test_bayesian_strategy_proposes_what_keras_tuners_own_oracle_proposes(tmp_pa
 
     cfg = load_config(
         [
-            "strategy=bayesian",
+            "strategy=keras_bayesian",
             "strategy.max_trials=7",
             "strategy.num_initial_points=2",
             "model.tune=[lr,dropout,depth,activation]",

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_diabetes, load_digits
 from stop_at import StopAt
 
 import tunelab
 from tunelab.schema import ConfigError, StudyFailed
+from tunelab.strategies import Proposal, Strategy
 
 pytestmark = pytest.mark.slow
 
@@ -288,7 +291,7 @@ def nine_outputs(hp):
             {"validation_split": None},
             "validation_data: the objective val_accuracy is measured on validation data",
         ),
-        ({"strategy": "annealing"}, "strategy: 'annealing' is not valid; valid choices: bayesian"),
+        ({"strategy": "annealing"}, "strategy: 'annealing' is not valid; valid choices: cmaes"),
         (
             {"strategy": "hyperband", "max_trials": 3},
             "max_trials: strategy hyperband sets its own number of trials",
@@ -344,6 +347,7 @@ def test_a_build_that_raises_with_its_defaults_is_refused_before_any_trial(track
 
 MODELS = """
 import math
+from dataclasses import dataclass
 
 import keras
 
@@ -564,14 +568,14 @@ def two_ranges(hp):
 
 EVERY_OTHER = {  # strategy: its settings, and the trials they make
     "hyperband": ({"max_epochs": 2}, 2),
-    "bayesian": ({"max_trials": 3, "num_initial_points": 2}, 3),
+    "keras_bayesian": ({"max_trials": 3, "num_initial_points": 2}, 3),
     "cmaes": ({"max_trials": 3}, 3),
     "qmc": ({"max_trials": 3}, 3),
-    "gp": ({"max_trials": 3}, 3),
+    "optuna_gp": ({"max_trials": 3}, 3),
     "full_factorial": ({}, 4),
     "fractional_factorial": ({}, 4),  # two factors: the full 2^2
     "rsm": ({"center_points": 1}, 9),  # face-centred: 4 corners, 4 axial points, 1 centre
-    "gp_ei": ({"n_initial": 2, "iterations": 1}, 3),
+    "gp_ei": ({"n_initial": 2, "max_trials": 3}, 3),
 }
 
 
@@ -596,6 +600,70 @@ def test_every_other_strategy_tunes_a_build_function(strategy, tracking_uri, tmp
     assert {"units", "lr"} <= set(result.best_params)
     runs = trial_runs(MlflowClient(tracking_uri), result.study_run_id)
     assert len(runs) == trials
+
+
+class FirstTwoPoints(Strategy):
+    """A strategy of the user's own: two trials at the low ends of the ranges."""
+
+    @dataclass
+    class Settings:
+        lr: float = 1e-3
+
+    def ask(self):
+        told = getattr(self, "told", 0)
+        return None if told == 2 else Proposal(str(told), {"units": 16, "lr": self.settings.lr})
+
+    def tell(self, proposal, outcome):
+        self.told = getattr(self, "told", 0) + 1
+
+
+RANDOM_OF_OPTUNA = {
+    "_target_": "tunelab.strategies.optuna_study.OptunaStudy",
+    "sampler": {"_target_": "optuna.samplers.RandomSampler"},
+    "pruner": "none",
+}
+
+
+@pytest.mark.parametrize("form", ["config_dir", "mapping", "class"])
+def test_a_strategy_of_your_own_runs_from_tune(form, tracking_uri, tmp_path):
+    """A strategy YAML in a folder of the user's (as --config-dir gives it to the CLI), the
+    same as a mapping, or a Strategy subclass."""
+    folder = tmp_path / "conf" / "strategy"
+    folder.mkdir(parents=True)
+    (folder / "random_of_optuna.yaml").write_text(
+        "name: random_of_optuna\n" + yaml.safe_dump(RANDOM_OF_OPTUNA)
+    )
+    strategy, settings = {
+        "config_dir": ("random_of_optuna", {"config_dir": str(tmp_path / "conf")}),
+        "mapping": (RANDOM_OF_OPTUNA, {}),
+        "class": (FirstTwoPoints, {"lr": 0.002}),
+    }[form]
+    x, y = digits(300)
+    result = tunelab.tune(
+        two_ranges,
+        x,
+        y,
+        validation_split=0.3,
+        strategy=strategy,
+        max_trials=None if form == "class" else 2,
+        epochs=1,
+        tracking_uri=tracking_uri,
+        quiet=True,
+        workdir=str(tmp_path / "work"),
+        **settings,
+    )
+    assert result.trials["state"].tolist() == ["COMPLETE", "COMPLETE"]
+    tags = MlflowClient(tracking_uri).get_run(result.study_run_id).data.tags
+    assert (
+        tags["tunelab.strategy"]
+        == {
+            "config_dir": "random_of_optuna",
+            "mapping": "OptunaStudy",
+            "class": "FirstTwoPoints",
+        }[form]
+    )
+    if form == "class":
+        assert result.trials["lr"].tolist() == [0.002, 0.002]
 
 
 def test_the_progress_bar_renders_in_a_jupyter_kernel(tmp_path):

@@ -15,7 +15,7 @@ CHAIN = (
     " {name: factorial, overrides: ['strategy=full_factorial'], analyse: true, order: 2,"
     " responses: [test_accuracy]},"
     " {name: rsm, overrides: ['strategy=rsm'], factors_from: factorial, top: 2},"
-    " {name: gp, overrides: ['strategy=gp_ei', 'strategy.iterations=2',"
+    " {name: gp, overrides: ['strategy=gp_ei', 'strategy.max_trials=4',"
     " 'strategy.n_initial=2'], factors_from: factorial, top: 2},"
     " {name: picked, overrides: ['strategy=random', 'strategy.max_trials=2'],"
     " factors_from: factorial, tune: [dropout]}]"

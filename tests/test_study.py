@@ -43,7 +43,7 @@ def children(client: MlflowClient, parent: str) -> list:
 STRATEGIES = {
     "hyperband": [],
     "random": [],
-    "bayesian": [],
+    "keras_bayesian": [],
     "tpe": ["strategy.pruner=median"],
     "grid": ["model.tune=[units,activation]", "model.space.units.values=[16,32]"],
 }

@@ -20,8 +20,8 @@ from tunelab.study import study_folder
     ("strategy", "instead"),
     [
         ("hyperband", "strategy=tpe strategy.pruner=hyperband (Optuna's Hyperband pruner)"),
-        ("bayesian", "strategy=gp (Optuna's Gaussian process)"),
-        ("gp_ei", "strategy=gp (Optuna's Gaussian process)"),
+        ("keras_bayesian", "strategy=optuna_gp (Optuna's Gaussian process)"),
+        ("gp_ei", "strategy=optuna_gp (Optuna's Gaussian process)"),
     ],
 )
 def test_a_strategy_that_runs_in_one_process_refuses_workers_naming_what_does(strategy, instead):
@@ -87,7 +87,7 @@ def test_two_workers_run_exactly_the_configured_trials_of_one_study(tracking_uri
     out = tunelab_cli(
         [
             "strategy=tpe",
-            "strategy.n_trials=6",
+            "strategy.max_trials=6",
             "strategy.pruner=none",
             "model.training.epochs=8",
             "workers=2",
@@ -250,7 +250,7 @@ def test_a_killed_worker_s_trial_is_failed_retried_and_its_run_killed(tracking_u
 
     args = [
         "strategy=tpe",
-        "strategy.n_trials=16",
+        "strategy.max_trials=16",
         "strategy.pruner=none",
         "strategy.heartbeat_seconds=1",
         "model.training.epochs=8",

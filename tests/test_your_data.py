@@ -270,7 +270,7 @@ def test_errors_spell_settings_as_the_caller_writes_them():
     python = replace(cfg, caller="python", python_names=PYTHON_NAMES)
     assert python.spell("resume", False) == "resume=False"
     assert python.name_of("model.training.epochs") == "epochs"
-    assert python.name_of("strategy.n_trials") == "max_trials"
+    assert python.name_of("strategy.max_trials") == "max_trials"
     assert python.name_of("model.fit.batch_size") == "batch_size"
 
 
@@ -409,7 +409,7 @@ def test_tune_hands_back_the_tracking_uri_says_where_its_runs_are_and_logs_once(
 def test_a_shared_storage_refusal_spells_resume_as_its_caller_does(tmp_path):
     import optuna
 
-    from tunelab.strategies.optuna_base import start_afresh
+    from tunelab.strategies.optuna_shared import start_afresh
 
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     optuna.create_study(study_name="x", storage=storage)

@@ -31,9 +31,22 @@ def reference() -> str:
     parts = [_top_level(conf / "config.yaml")]
     for group, attribute in GROUPS.items():
         parts.append(f"## `{group}`\n")
+        renamed = []
         for path in sorted((conf / group).glob("*.yaml")):
-            parts.append(_option(group, path, attribute))
+            if "renamed_from:" in path.read_text():  # an old name, which runs the new one
+                renamed.append(path.stem)
+            else:
+                parts.append(_option(group, path, attribute))
+        if renamed:
+            parts.append(_renamed(group, renamed))
     return "\n".join(parts)
+
+
+def _renamed(group: str, names: list[str]) -> str:
+    from tunelab.schema import RENAMED_STRATEGIES
+
+    listed = ", ".join(f"`{group}={n}` (now `{RENAMED_STRATEGIES[n]}`)" for n in names)
+    return f"### Old names\n\nThese still work, with a one-line warning: {listed}.\n"
 
 
 def _comments(path: Path) -> dict[str, str]:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import warnings
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
 from tunelab import backend, config, interrupts
-from tunelab.schema import ConfigError, StudyFailed
+from tunelab.schema import ConfigError, Renamed, StudyFailed
 from tunelab.tracking import reachability
 
 
@@ -96,6 +98,19 @@ def _print_join(cfg: config.StudyConfig) -> None:
     )
 
 
+def warn_in_one_line() -> None:
+    """Print a renamed setting's warning as one line, without Python's file and line."""
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, Renamed):
+            print(f"tunelab: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+
+
 def main() -> None:
     if sys.argv[1:2] == ["server"]:  # `tunelab server start | stop | status`
         from tunelab.server import main as server
@@ -114,8 +129,9 @@ def main() -> None:
 
         sys.exit(cleanup(sys.argv[2:]))
     interrupts.stop_on_sigterm()
+    warn_in_one_line()
     overrides = expand_overrides(sys.argv[1:])
-    sys.argv = [sys.argv[0], *overrides]
+    sys.argv = [sys.argv[0], *config.opened(overrides)]
     if os.environ.get("HYDRA_FULL_ERROR"):  # the user asked for Hydra's own reports
         app()
         return

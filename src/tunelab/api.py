@@ -17,7 +17,6 @@ from tunelab.objective import Objective
 from tunelab.schema import ConfigError
 from tunelab.space import SearchSpace
 
-TRIAL_COUNT = ("max_trials", "n_trials")  # what each strategy family calls its trial count
 # KerasTuner's tuner arguments that `tune` does not pass on to `fit`: each gets one line saying
 # what to give instead (a strategy's own settings, e.g. hyperband's max_epochs, pass as usual)
 KERAS_TUNER_ONLY = {
@@ -38,7 +37,6 @@ KERAS_TUNER_ONLY = {
 }
 
 PYTHON_NAMES = {  # the study config's keys as `tune`'s arguments, for its error messages
-    "strategy.n_trials": "max_trials",
     "strategy.": "",
     "model.training.": "",
     "model.fit.": "",
@@ -169,7 +167,7 @@ def tune(
     validation_split: float | None = None,
     test_data: Any = None,
     target: str | None = None,
-    strategy: str = "random",
+    strategy: Any = "random",
     max_trials: int | None = None,
     epochs: int = 10,
     objective: Any = None,
@@ -186,6 +184,7 @@ def tune(
     workdir: str = ".tunelab",
     quiet: bool = False,
     stop_after_identical_failures: int = 3,
+    config_dir: str | None = None,
     **kwargs: Any,
 ) -> TuneResult:
     """Tune `build` on your data with one of tunelab's strategies, tracked in MLflow.
@@ -204,10 +203,12 @@ def tune(
             a fraction of (x, y) split off with `seed`, stratified for classes.
         test_data: `(x_test, y_test)` (or a DataFrame) for the test metrics (else the
             validation split's).
-        strategy: hyperband, random, bayesian (KerasTuner); tpe, cmaes, qmc, gp (Optuna);
-            grid, full_factorial, fractional_factorial, rsm, gp_ei. Its settings go as keyword
-            arguments (`max_epochs=9`, `pruner="asha"`, ...).
-        max_trials: trials to run (KerasTuner's `max_trials`, Optuna's `n_trials`).
+        strategy: hyperband, random, keras_bayesian (KerasTuner); tpe, cmaes, qmc, optuna_gp
+            (Optuna); grid, full_factorial, fractional_factorial, rsm, gp_ei. Its settings go
+            as keyword arguments (`max_epochs=9`, `pruner="asha"`, ...). Or a strategy YAML's
+            name in `config_dir`, a mapping as such a YAML holds (`{"_target_": ..., ...}`),
+            or a `tunelab.strategies.Strategy` subclass.
+        max_trials: trials to run (strategies whose design fixes the count take none).
         epochs: training epochs per trial (Hyperband sets its own from `max_epochs`).
         objective: a metric the compiled model reports (`"val_accuracy"`, `"val_auc"`, ...),
             `(name, "max" | "min")`, or a `keras_tuner.Objective`; the direction of the usual
@@ -229,6 +230,8 @@ def tune(
         workdir: the study's private folder (journal, strategy state, checkpoints).
         quiet: no progress bar.
         stop_after_identical_failures: stop when the first N trials all fail alike (0: never).
+        config_dir: a folder of your own YAMLs (`strategy/<name>.yaml`), as `--config-dir`
+            gives them to `python -m tunelab`.
         **kwargs: the strategy's settings, then anything else `keras.Model.fit` takes
             (`batch_size`, `callbacks`, `class_weight`, ...), as KerasTuner's `search` passes
             them on.
@@ -259,12 +262,12 @@ def tune(
     from tunelab.tracking import reachability
 
     backend.require_tensorflow()
-    strategy_settings, fit = _split_settings(strategy, max_trials, kwargs)
+    strategy_settings, fit = _split_settings(strategy, max_trials, kwargs, config_dir)
     for key in sorted(fit.keys() & KERAS_TUNER_ONLY.keys()):
         raise ConfigError(
             f"{key}: a KerasTuner tuner argument that tune does not take; {KERAS_TUNER_ONLY[key]}"
         )
-    chosen = config.strategy_component(strategy, strategy_settings)
+    chosen = config.strategy_component(strategy, strategy_settings, config_dir=config_dir)
     goal = _objective(objective)
     if (
         goal.name
@@ -316,24 +319,28 @@ def tune(
 
 
 def _split_settings(
-    strategy: str, max_trials: int | None, kwargs: dict[str, Any]
+    strategy: Any, max_trials: int | None, kwargs: dict[str, Any], config_dir: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The strategy's settings among `kwargs` (and `max_trials` under its own name), and the
     rest, which goes to `fit`."""
     import dataclasses
 
-    settings_cls: Any = getattr(config.strategy_class(strategy), "Settings")  # noqa: B009
+    settings_cls: Any = getattr(config.strategy_class(strategy, config_dir), "Settings", None)
+    if settings_cls is None:
+        raise ConfigError(f"strategy: {strategy!r} has no Settings dataclass")
     fields = {f.name for f in dataclasses.fields(settings_cls)}
+    if "max_trials" in fields:  # its old names, renamed with a warning
+        fields |= set(config.RENAMED_OVERRIDES_SHORT)
     settings = {k: v for k, v in kwargs.items() if k in fields}
     fit = {k: v for k, v in kwargs.items() if k not in fields}
     if max_trials is not None:
-        count = next((name for name in TRIAL_COUNT if name in fields), None)
-        if count is None:
+        if "max_trials" not in fields:
             raise ConfigError(
-                f"max_trials: strategy {strategy} sets its own number of trials; "
+                f"max_trials: strategy {getattr(strategy, '__name__', strategy)} sets its own "
+                "number of trials; "
                 f"its settings are {', '.join(sorted(fields))}"
             )
-        settings[count] = max_trials
+        settings["max_trials"] = max_trials
     return settings, fit
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from tunelab.objective import Objective
-from tunelab.schema import ConfigError, build
+from tunelab.schema import RENAMED_STRATEGIES, ConfigError, Renamed, build
 from tunelab.space import Param, SearchSpace
 from tunelab.tracking.settings import TrackingSettings
 
@@ -159,6 +160,12 @@ class StudyConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# keys of these mappings are anyone's: `model.fit.batch_size=64` needs no `+`
+OPEN_MAPPINGS = ("model.fit.",)
+# settings' old names, which still work with a warning (strategies': schema.RENAMED_STRATEGIES)
+RENAMED_OVERRIDES = {"strategy.n_trials", "strategy.iterations"}
+RENAMED_OVERRIDES_SHORT = {key.removeprefix("strategy.") for key in RENAMED_OVERRIDES}
+
 TOP_LEVEL = {
     "seed",
     "repetition",
@@ -205,42 +212,79 @@ def _hydra_compose(overrides: list[str]) -> Any:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    overrides = opened(overrides)
     if GlobalHydra.instance().is_initialized():  # inside `python -m tunelab` (a chain's stage)
         return hydra_compose(config_name="config", overrides=overrides)
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return hydra_compose(config_name="config", overrides=overrides)
 
 
-def strategy_class(name: str) -> type:
-    """The class of `conf/strategy/<name>.yaml` (one line listing the valid names if none)."""
-    return _import(_strategy_yaml(name)["_target_"], "strategy._target_")
+def opened(overrides: list[str]) -> list[str]:
+    """`overrides` with those that add a key Hydra's struct mode would refuse marked `++`:
+    any key of an open mapping (`model.fit.batch_size=64`: what `keras.Model.fit` takes) and
+    the renamed settings, which the schema then renames with a warning."""
+    marked = []
+    for override in overrides:
+        key = override.partition("=")[0]
+        if key.startswith(OPEN_MAPPINGS) or key in RENAMED_OVERRIDES:
+            override = f"++{override}"
+        marked.append(override)
+    return marked
+
+
+StrategyChoice = Any  # a strategy's name, a `_target_` mapping (as its YAML) or its class
+
+
+def strategy_class(strategy: StrategyChoice, config_dir: str | None = None) -> type:
+    """The class of `strategy` (one line listing the valid names if a name is none)."""
+    if isinstance(strategy, type):
+        return strategy
+    if isinstance(strategy, Mapping):
+        return _import(_str(strategy.get("_target_"), "strategy._target_"), "strategy._target_")
+    return strategy_component(strategy, {}, config_dir=config_dir).cls
 
 
 def strategy_component(
-    name: str, settings: dict[str, Any], budget: Budget = "default"
+    strategy: StrategyChoice,
+    settings: dict[str, Any],
+    budget: Budget = "default",
+    config_dir: str | None = None,
 ) -> Component:
-    """Strategy `name` with its YAML's values at `budget`, `settings` laid over them, checked."""
+    """`strategy` with `settings` laid over it, checked: a name, composed as `python -m
+    tunelab [--config-dir <config_dir>] strategy=<name> budget=<budget>` composes it; a
+    mapping as a strategy YAML holds (`_target_`, then settings); or a `Strategy` subclass."""
     from omegaconf import OmegaConf
 
-    group = OmegaConf.merge(_strategy_yaml(name), settings)
+    if isinstance(strategy, type):
+        _require_implemented(strategy, strategy.__name__, "strategy")
+        settings_cls: Any = getattr(strategy, "Settings", None)
+        if settings_cls is None:
+            raise ConfigError(f"strategy: {strategy.__name__} has no Settings dataclass")
+        return Component(strategy.__name__, strategy, build(settings_cls, settings, "strategy"))
+    if isinstance(strategy, Mapping):
+        target = _str(strategy.get("_target_"), "strategy._target_")
+        named = {"name": target.rpartition(".")[2], **strategy, **settings}
+        return _component(_strategy_group(named), "strategy", "Settings")
+    if not isinstance(strategy, str):
+        raise ConfigError(
+            "strategy: expected a strategy's name, a mapping with its _target_ or a "
+            f"Strategy subclass, got {strategy!r}"
+        )
+    overrides = [f"strategy={strategy}", f"budget={budget}"]
+    if config_dir is not None:
+        overrides.append(f"hydra.searchpath=[file://{Path(config_dir).resolve()}]")
+    try:
+        composed = _hydra_compose(overrides)
+    except Exception as error:  # Hydra's: an unknown strategy, most likely
+        raise ConfigError(composition_error(error, overrides, config_dir)) from None
+    group = OmegaConf.merge(OmegaConf.to_container(composed.strategy), settings)  # any keys
     resolved = OmegaConf.to_container(
         OmegaConf.create({"budget": budget, "s": group}), resolve=True
     )
-    return _component(_as_dict(_as_dict(resolved)["s"]), "strategy", "Settings")
+    return _component(_strategy_group(_as_dict(_as_dict(resolved)["s"])), "strategy", "Settings")
 
 
-def _strategy_yaml(name: str) -> Any:
-    from omegaconf import OmegaConf
-
-    folder = Path(CONF_DIR) / "strategy"
-    path = folder / f"{name}.yaml"
-    if not isinstance(name, str) or not path.is_file():
-        valid = ", ".join(sorted(f.stem for f in folder.glob("*.yaml")))
-        raise ConfigError(f"strategy: {name!r} is not valid; valid choices: {valid}")
-    return OmegaConf.load(path)
-
-
-def composition_error(error: Exception, overrides: list[str]) -> str:
+def composition_error(error: Exception, overrides: list[str], config_dir: str | None = None) -> str:
     """One line saying why Hydra could not compose the config from `overrides`: an option no
     group has (with the group's valid choices), a key the config lacks (with the keys it has
     there), an unreadable override, or else Hydra's own message."""
@@ -255,10 +299,15 @@ def composition_error(error: Exception, overrides: list[str]) -> str:
         )
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         group, _, option = error.missing_cfg_file.partition("/")
-        folder = Path(CONF_DIR) / group
-        if option and folder.is_dir():  # experiment presets nest: experiment=mnist_mlp/rho
+        folders = [Path(d) / group for d in (CONF_DIR, config_dir) if d is not None]
+        if option and folders[0].is_dir():  # experiment presets nest: experiment=mnist_mlp/rho
             choices = sorted(
-                f.relative_to(folder).with_suffix("").as_posix() for f in folder.rglob("*.yaml")
+                {
+                    f.relative_to(folder).with_suffix("").as_posix()
+                    for folder in folders
+                    for f in folder.rglob("*.yaml")
+                    if f.stem not in RENAMED_STRATEGIES or group != "strategy"
+                }
             )
             return f"{group}: {option!r} is not valid; valid choices: {', '.join(choices)}"
     missing = getattr(error.__cause__, "full_key", None)  # the key, or its first missing parent
@@ -303,6 +352,7 @@ def load(raw: dict[str, Any]) -> StudyConfig:
     unknown = sorted(set(raw) - TOP_LEVEL)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key; valid keys: {', '.join(sorted(TOP_LEVEL))}")
+    raw = {**raw, "strategy": _strategy_group(_group(raw, "strategy"))}
     budget = raw.get("budget", "default")
     if budget not in BUDGETS:
         raise ConfigError(f"budget: {budget!r} is not valid; valid choices: {', '.join(BUDGETS)}")
@@ -362,6 +412,34 @@ def _tags(tags: Any, prefix: str = "tags") -> dict[str, str]:
         else:
             flat[str(key)] = str(value)
     return flat
+
+
+def _strategy_group(group: dict[str, Any]) -> dict[str, Any]:
+    """The strategy's settings under today's names: an old strategy name (a YAML that says
+    `renamed_from`) or setting is renamed, with a warning naming the new one."""
+    group = dict(group)
+    old = group.pop("renamed_from", None)
+    if old is not None:
+        renamed(f"strategy={old}", f"strategy={group.get('name')}")
+    if "n_trials" in group:
+        renamed("strategy.n_trials", "strategy.max_trials")
+        group["max_trials"] = group.pop("n_trials")
+    if "iterations" in group:  # gp_ei's GP-chosen trials, after its n_initial random ones
+        renamed("strategy.iterations", "strategy.max_trials (n_initial + iterations)")
+        group["max_trials"] = group.get("n_initial", 5) + group.pop("iterations")
+    return group
+
+
+def renamed(old: str, new: str) -> None:
+    """Warn, once per process, that `old` is now `new`."""
+    import warnings
+
+    if old not in _WARNED:
+        _WARNED.add(old)
+        warnings.warn(Renamed(f"{old} is now {new}; the old name will go"), stacklevel=3)
+
+
+_WARNED: set[str] = set()
 
 
 def _group(raw: dict[str, Any], path: str) -> dict[str, Any]:

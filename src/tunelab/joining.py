@@ -16,7 +16,7 @@ from typing import Any
 
 from tunelab.local_workers import label
 from tunelab.schema import ConfigError, StudyFailed
-from tunelab.strategies.optuna_base import outlasting_restarts, storage_lock, study_storage
+from tunelab.strategies.optuna_shared import outlasting_restarts, storage_lock, study_storage
 from tunelab.tracking.cleanup import this_process
 from tunelab.tracking.reachability import masked
 

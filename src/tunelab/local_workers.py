@@ -5,7 +5,7 @@ study (with the study's identity in it), the MLflow experiment and the study run
 workers, `python -m tunelab.workers --wait --study NAME --storage URL`, start first and import
 TensorFlow meanwhile, then join when it says `go`, exactly as `tunelab worker` joins from
 another machine, each with its own scratch folder. Every process runs trials (one at a time
-counts and asks, so that together they run exactly `n_trials`); the last one out closes the
+counts and asks, so that together they run exactly `max_trials`); the last one out closes the
 study. Each process pins TensorFlow to cores / N threads.
 """
 

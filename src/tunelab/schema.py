@@ -25,6 +25,15 @@ class ModelError(ConfigError):
     the study instead of failing one trial after another."""
 
 
+class Renamed(FutureWarning):
+    """A setting or option given by its old name: it still works, under its new one."""
+
+
+# strategies' old names: `strategy=bayesian` and `strategy=gp` are YAMLs of conf/strategy/ that
+# say `renamed_from`; the comparisons read old studies' `tunelab.strategy` tags by these
+RENAMED_STRATEGIES = {"bayesian": "keras_bayesian", "gp": "optuna_gp"}
+
+
 class StudyFailed(RuntimeError):
     """A study cannot go on (its first trials all failed the same way); one line says why."""
 

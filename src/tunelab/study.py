@@ -251,6 +251,7 @@ class Study:
                 worker=local_workers.label(),
                 define_by_run=cfg.model.cls.defines_space,
                 continue_with=cfg.spell("resume", True),
+                name=cfg.strategy.name,
             ),
         )
         artifacts = start_artifact_worker(cfg.tracking)  # its imports overlap TensorFlow's

@@ -42,7 +42,7 @@ class TrialRecord:
         return Outcome(self.status, self.score, self.epochs_trained, self.reason)
 
 
-TRIAL_COUNTS = ("strategy.max_trials", "strategy.n_trials")  # a resumed study may raise them
+TRIAL_COUNT = "strategy.max_trials"  # a resumed study may raise it
 
 
 def study_folder(workdir: str | Path, study_name: str, tracking: TrackingSettings) -> Path:
@@ -144,7 +144,7 @@ def _refuse_changed_config(before: dict[str, Any], cfg: StudyConfig) -> bool:
     with; True where the only change is a larger trial count (the study is extended)."""
     a, b = flatten(before), flatten(cfg.fingerprint())
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    raised = [k for k in changed if k in TRIAL_COUNTS and _more(b.get(k), a.get(k))]
+    raised = [k for k in changed if k == TRIAL_COUNT and _more(b.get(k), a.get(k))]
     refused = [k for k in changed if k not in raised]
     if refused:
         details = "; ".join(f"{cfg.name_of(k)}: {a.get(k)!r} -> {b.get(k)!r}" for k in refused[:8])
@@ -159,9 +159,8 @@ def _refuse_changed_config(before: dict[str, Any], cfg: StudyConfig) -> bool:
 
 def trial_count(cfg: StudyConfig) -> str | None:
     """The setting that counts this study's trials, as its user names it (`max_trials`,
-    `strategy.n_trials`, ...); None for a strategy whose design fixes the count."""
-    keys = flatten(cfg.fingerprint())
-    return next((cfg.name_of(k) for k in TRIAL_COUNTS if k in keys), None)
+    `strategy.max_trials`); None for a strategy whose design fixes the count."""
+    return cfg.name_of(TRIAL_COUNT) if TRIAL_COUNT in flatten(cfg.fingerprint()) else None
 
 
 def _more(now: Any, before: Any) -> bool:

@@ -21,14 +21,23 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # what Keras reads
 
 @dataclass
 class ImageSettings(FileSettings):
-    image_size: list[int] = field(default_factory=lambda: [64, 64])  # height, width
+    # [height, width]; n: [n, n]
+    image_size: int | list[int] = field(default_factory=lambda: [64, 64])
     color_mode: str = "rgb"  # rgb | grayscale | rgba
     batch_size: int = 32
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width); one number is a square."""
+        n = self.image_size
+        return (n, n) if isinstance(n, int) else (n[0], n[-1])
+
     def check(self, path: str) -> None:
         super().check(path)
-        if len(self.image_size) != 2 or min(self.image_size) < 1:
-            raise ConfigError(f"{path}.image_size: expected [height, width], got {self.image_size}")
+        if isinstance(self.image_size, list) and len(self.image_size) != 2 or min(self.size) < 1:
+            raise ConfigError(
+                f"{path}.image_size: expected n or [height, width], got {self.image_size}"
+            )
         if self.color_mode not in ("rgb", "grayscale", "rgba"):
             raise ConfigError(
                 f"{path}.color_mode: {self.color_mode!r} is not valid; valid "
@@ -53,7 +62,7 @@ class Images:
                 f"dataset.val_fraction + dataset.test_fraction: must be below 1, got {held_out}"
             )
         read = {
-            "image_size": tuple(settings.image_size),
+            "image_size": settings.size,
             "color_mode": settings.color_mode,
             "batch_size": settings.batch_size,
             "seed": seed,
@@ -70,7 +79,7 @@ class Images:
             train, None, val, None, test, None, "classification", classes, target="class"
         )
         data.preprocessing = {
-            "image_size": settings.image_size,
+            "image_size": list(settings.size),
             "scale": "0..255",
             "files": {
                 "train": len(train.file_paths),

@@ -276,7 +276,7 @@ def guided_fid_falls(results: Results) -> Verdict:
 def gan_order(metric: str, direction: Literal["max", "min"]) -> Check:
     def check(results: Results) -> Verdict:
         table = per_strategy(metric, direction)(results, "gan_shootout")
-        order = ["hyperband", "bayesian", "random"]
+        order = ["hyperband", "keras_bayesian", "random"]
         missing = [s for s in order if s not in table]
         if missing:
             raise Untestable(f"gan_shootout: no {', '.join(missing)} study")
@@ -543,7 +543,7 @@ _register(
                 "IS 5.89 / 5.82 / 5.72",
                 per_strategy("final_inception_score", "max"),
                 "Inception Score",
-                {"hyperband": 5.89, "bayesian": 5.82, "random": 5.72},
+                {"hyperband": 5.89, "keras_bayesian": 5.82, "random": 5.72},
                 sweep=True,
             ),
         ),

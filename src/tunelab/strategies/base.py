@@ -36,6 +36,7 @@ class StrategyContext:
     # values to be drawn when the model asks for them (`Proposal.hp`)
     define_by_run: bool = False
     continue_with: str = "resume=true"  # how its user continues it (`resume=True` in Python)
+    name: str = ""  # the strategy's name (its YAML's), which seeds what it draws
 
 
 @dataclass

@@ -28,16 +28,19 @@ from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
 
 @dataclass
 class GPEISettings:
+    max_trials: int = 20  # all of them: the random ones, then those the GP chooses
     n_initial: int = 5  # random trials before the GP takes over
-    iterations: int = 15  # GP-chosen trials after those
     xi: float = 0.01  # exploration margin of EI
     grid_points: int | None = None  # candidates on a grid with this many values per parameter
     candidates: int = 2000  # otherwise: this many random points of the unit cube,
     refine: int = 5  # the best of which L-BFGS-B refines on EI (0 = none)
 
     def check(self, path: str) -> None:
-        if self.n_initial < 1 or self.iterations < 0:
-            raise ConfigError(f"{path}: n_initial must be >= 1 and iterations >= 0")
+        if self.n_initial < 1 or self.max_trials < self.n_initial:
+            raise ConfigError(
+                f"{path}: n_initial must be >= 1 and max_trials >= n_initial, got "
+                f"n_initial={self.n_initial}, max_trials={self.max_trials}"
+            )
         if self.candidates < 1 or self.refine < 0:
             raise ConfigError(f"{path}: candidates must be >= 1 and refine >= 0")
 
@@ -72,7 +75,7 @@ class GPEI(Strategy):
     """
 
     Settings = GPEISettings
-    in_parallel_use = "strategy=gp (Optuna's Gaussian process)"
+    in_parallel_use = "strategy=optuna_gp (Optuna's Gaussian process)"
 
     def __init__(self, settings: GPEISettings, context: StrategyContext) -> None:
         super().__init__(settings, context)
@@ -95,7 +98,7 @@ class GPEI(Strategy):
 
     @property
     def expected_trials(self) -> int:
-        return self.settings.n_initial + self.settings.iterations
+        return self.settings.max_trials
 
     def ask(self) -> Proposal | None:
         if self.told >= self.expected_trials:

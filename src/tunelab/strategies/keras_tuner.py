@@ -187,13 +187,14 @@ class BayesianSettings(RandomSettings):
 
 class Bayesian(KerasTunerStrategy):
     """Gaussian-process Bayesian optimisation: KerasTuner's upper-confidence-bound oracle,
-    proposing exactly what KerasTuner's proposes in about a third of the time (`quick_gp`)."""
+    proposing exactly what KerasTuner's proposes in about a third of the time
+    (`keras_bayesian_oracle`)."""
 
     Settings = BayesianSettings
-    in_parallel_use = "strategy=gp (Optuna's Gaussian process)"
+    in_parallel_use = "strategy=optuna_gp (Optuna's Gaussian process)"
 
     def make_oracle(self, kt: Any, objective: Any, hp: Any, seed: int) -> Any:
-        from tunelab.strategies.quick_gp import quick_bayesian_oracle
+        from tunelab.strategies.keras_bayesian_oracle import quick_bayesian_oracle
 
         s = self.settings
         oracle_cls = quick_bayesian_oracle(kt.oracles.BayesianOptimizationOracle)

@@ -12,7 +12,7 @@ import numpy as np
 from tunelab.files import write_atomically
 from tunelab.seeding import derive
 from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
-from tunelab.strategies.optuna_base import (
+from tunelab.strategies.optuna_shared import (
     SharedTrials,
     outlasting_restarts,
     start_afresh,

@@ -16,7 +16,7 @@ import pandas as pd
 from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 
-from tunelab.schema import ConfigError
+from tunelab.schema import RENAMED_STRATEGIES, ConfigError
 
 MAX_PARAM_CHARS = 6000  # MLflow refuses longer param values
 
@@ -85,6 +85,8 @@ def _query(
             row.update({f"params.{k}": _typed(v) for k, v in run.data.params.items()})
             row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
             row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+            if (strategy := row.get("tags.tunelab.strategy")) in RENAMED_STRATEGIES:
+                row["tags.tunelab.strategy"] = RENAMED_STRATEGIES[strategy]  # an old study's
             rows.append(row)
         token = page.token
         if not token:

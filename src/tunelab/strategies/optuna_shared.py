@@ -1,5 +1,6 @@
-"""Optuna's samplers as strategies: the study, its storage, pruner and resume live here; each
-subclass names its sampler (`make_sampler`), e.g. TPE, CMA-ES, Sobol or a Gaussian process."""
+"""What the processes sharing one Optuna study share: its storage, a lock they take turns on,
+each running trial's heartbeat, and retries through a database that restarts. Used by the Optuna
+strategy (`optuna_study`), the fixed plans' workers (`plan`) and `tunelab worker` (`joining`)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,13 @@ import hashlib
 import threading
 import time
 import warnings
-from abc import abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from tunelab.files import locked
 from tunelab.schema import ConfigError, StudyFailed
-from tunelab.seeding import derive
-from tunelab.strategies.base import Outcome, Proposal, Strategy, StrategyContext
 from tunelab.tracking.reachability import masked
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,184 +56,6 @@ def told_once() -> Iterator[None]:
 
     with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
         yield
-
-
-@dataclass
-class OptunaSettings:
-    n_trials: int = 20
-    n_startup_trials: int = 5  # trials before pruning starts (and the sampler's own warm-up)
-    # asha: asynchronous successive halving, which never waits for a rung to fill (workers)
-    pruner: Literal["none", "median", "asha", "hyperband"] = "median"
-    # null: a SQLite file in the study's work folder (resumable); "memory": in RAM only;
-    # otherwise any SQLAlchemy URL (postgresql://…) shared by workers.
-    storage: str | None = None
-    # with workers: each trial's heartbeat; one silent for 3 heartbeats is failed and retried
-    heartbeat_seconds: int = 10
-
-    def check(self, path: str) -> None:
-        if self.n_trials < 1:
-            raise ConfigError(f"{path}.n_trials: must be at least 1, got {self.n_trials}")
-        if self.heartbeat_seconds < 1:
-            raise ConfigError(
-                f"{path}.heartbeat_seconds: must be at least 1, got {self.heartbeat_seconds}"
-            )
-
-
-class OptunaStrategy(Strategy):
-    """An Optuna study driven through ask / report / tell, with its pruner fed by per-epoch
-    validation metrics. Trials a killed study left RUNNING are proposed again first, under
-    their own numbers (suggesting again returns their stored values)."""
-
-    Settings = OptunaSettings
-    parallel = True
-    conditional = True  # define-by-run: a parameter is drawn only where the model asks for it
-
-    def __init__(self, settings: OptunaSettings, context: StrategyContext) -> None:
-        super().__init__(settings, context)
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.optuna = optuna
-        self.check_space()
-        url = study_storage(settings.storage, context.workdir)
-        storage: Any = None if url == "memory" else url
-        name = context.workdir.name
-        if storage and not context.resume and not context.joining:
-            start_afresh(storage, name, settings.storage is not None, context.continue_with)
-        if context.shared and storage is None:
-            raise ConfigError(
-                "strategy.storage: memory cannot be shared by workers; leave it null (the "
-                "study folder's SQLite file) or give a database URL"
-            )
-        self.sharing = (
-            SharedTrials(storage, settings.heartbeat_seconds, context.workdir, trial_number)
-            if context.shared
-            else None
-        )
-        self.study = optuna.create_study(
-            study_name=name,
-            storage=self.sharing.storage if self.sharing else storage,
-            sampler=self.make_sampler(optuna, self.process_seed),
-            pruner=self._pruner(),
-            direction="maximize" if context.objective.sign > 0 else "minimize",
-            load_if_exists=True,
-        )
-        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        if context.shared or context.joining:  # others' (a dead one's is failed and run again)
-            running = []
-        self.interrupted = [optuna.trial.Trial(self.study, t._trial_id) for t in running]
-
-    @property
-    def study_seed(self) -> int:
-        """The sampler's seed in a study of one process, and what its workers share."""
-        return derive(self.context.seed, type(self).__name__.lower())
-
-    @property
-    def process_seed(self) -> int:
-        """The study seed for the coordinator (or the only process); one of its own for each
-        worker, whose sampler would otherwise draw what the others draw (a random start-up
-        trial in every worker the same)."""
-        if self.context.worker == "0":
-            return self.study_seed
-        return derive(self.context.seed, type(self).__name__.lower(), "worker", self.context.worker)
-
-    @abstractmethod
-    def make_sampler(self, optuna: Any, seed: int) -> Any:
-        """The Optuna sampler that proposes the trials, drawing with `seed`."""
-
-    def check_space(self) -> None:
-        """Refuse, with one line, a search space the sampler cannot handle."""
-
-    def _pruner(self) -> Any:
-        pruners = self.optuna.pruners
-        if self.settings.pruner == "median":
-            return pruners.MedianPruner(n_startup_trials=self.settings.n_startup_trials)
-        if self.settings.pruner == "asha":
-            return pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-        if self.settings.pruner == "hyperband":
-            return pruners.HyperbandPruner(min_resource=1, max_resource=self.context.epochs)
-        return pruners.NopPruner()
-
-    def _finished(self) -> int:
-        states = self.optuna.trial.TrialState
-        done = (states.COMPLETE, states.PRUNED, states.FAIL)
-        return len(self.study.get_trials(deepcopy=False, states=done))
-
-    @outlasting_restarts
-    def ask(self) -> Proposal | None:
-        """The next trial: one a killed study left RUNNING, else a new one. It stays first in
-        `interrupted` until its proposal is made, so that an ask the database cut short, sent
-        again, proposes it rather than leave it RUNNING with no process to run it (the others
-        would wait for it); in a shared study `SharedTrials.take` chooses it."""
-        with self._one_at_a_time():
-            if self.sharing:
-                trial = self.sharing.take(self.study, self.interrupted, self._new_trial)
-            else:
-                trial = first_held(self.interrupted, self._new_trial)
-            if trial is None:
-                return None
-            if self.context.define_by_run:  # drawn as the model asks for them
-                from tunelab.hyperparameters import TrialHyperParameters, optuna_draw
-
-                values, hp = {}, TrialHyperParameters(draw=optuna_draw(trial, self.context.space))
-            else:
-                values, hp = self.context.space.suggest_optuna(trial), None
-        if self.sharing:  # (it takes the lock too)
-            self.sharing.started(trial)
-        self.interrupted.pop(0)
-        return Proposal(trial_id=str(trial.number), values=values, handle=trial, hp=hp)
-
-    def _new_trial(self) -> Any:
-        """A new trial of the study, or None once it has all its trials."""
-        if self._counted() < self.settings.n_trials or self._retries_waiting():
-            return self.study.ask()
-        return None
-
-    def _counted(self) -> int:
-        """Trials that count towards `n_trials`: the finished ones, and with other workers
-        the running and waiting ones too (but not a dead worker's trial that was retried), so
-        that together they run exactly `n_trials`."""
-        if not self.sharing:
-            return self._finished()
-        return counted(self.study.get_trials(deepcopy=False))
-
-    def _retries_waiting(self) -> bool:
-        return waiting(self.study)
-
-    def abandoned(self) -> dict[str, str]:
-        return self.sharing.abandoned() if self.sharing else {}
-
-    @outlasting_restarts
-    def pending_elsewhere(self) -> bool:
-        return self.sharing is not None and self.sharing.pending_elsewhere(self.study)
-
-    def _one_at_a_time(self) -> Any:
-        return self.sharing.lock() if self.sharing else contextlib.nullcontext()
-
-    @outlasting_restarts
-    def report(self, proposal: Proposal, epoch: int, value: float) -> bool:
-        with warnings.catch_warnings(), self._one_at_a_time():
-            # an interrupted trial run again reports its epochs again
-            warnings.filterwarnings("ignore", message="The reported value is ignored")
-            proposal.handle.report(value, epoch)
-            return proposal.handle.should_prune()
-
-    @outlasting_restarts
-    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
-        states = self.optuna.trial.TrialState
-        if self.sharing:
-            self.sharing.ended(proposal.handle)
-        with self._one_at_a_time(), told_once():
-            if outcome.status == "PRUNED":
-                self.study.tell(proposal.handle, state=states.PRUNED)
-            elif outcome.status == "FAILED" or outcome.score is None:
-                self.study.tell(proposal.handle, state=states.FAIL)
-            else:
-                self.study.tell(proposal.handle, outcome.score)
-
-    @property
-    def expected_trials(self) -> int:
-        return self.settings.n_trials
 
 
 def study_storage(storage: str | None, workdir: Path) -> str:
