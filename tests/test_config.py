@@ -162,7 +162,7 @@ STRATEGIES = ", ".join(  # old names (which still work) left out
     )
 )
 TOP_LEVEL_KEYS = (
-    "budget, dataset, model, objective, quiet, repetition, resume, seed, stages, "
+    "budget, dataset, keep_weights, model, objective, quiet, repetition, resume, seed, stages, "
     "stop_after_identical_failures, strategy, study_name, tags, tracking, workdir, "
     "workers"
 )

@@ -150,6 +150,7 @@ def test_a_tutorials_runnable_blocks_run(page, tmp_path):
 PUBLIC_API = {  # object -> whether its example trains (slow)
     "tunelab.api.tune": True,
     "tunelab.api.TuneResult": True,
+    "tunelab.keras_tuner.tuners.Tuner": True,
     "tunelab.strategies.base.Strategy": False,
     "tunelab.tasks.base.Task": True,  # imports TensorFlow
     "tunelab.models.common.ModelBuilder": True,

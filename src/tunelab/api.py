@@ -9,6 +9,8 @@ study's; `TuneResult` reads the outcome back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from tunelab import backend, config
@@ -102,6 +104,8 @@ class TuneResult:
     tracking_uri: str
     objective: Objective = field(repr=False, default_factory=Objective)
     trial_values: dict[str, dict[str, Any]] = field(repr=False, default_factory=dict)
+    study_folder: Path | None = field(repr=False, default=None)  # its state, kept weights
+    _build: Any = field(repr=False, default=None)  # hp -> the user's model, its weights made
     _loaded: Any = field(repr=False, default=None)  # the served model, once loaded
 
     @property
@@ -128,6 +132,28 @@ class TuneResult:
             hp.values.update(self.trial_values[trial_id])
             found.append(hp)
         return found
+
+    def get_best_models(self, num_models: int = 1) -> list[Any]:
+        """The best `num_models` trials' Keras models, best first: your `build` for their
+        hyperparameters with the weights their training ended with (as KerasTuner's
+        `get_best_models`). A study keeps the best `keep_weights` trials' weights."""
+        from tunelab.weights import load_weights
+
+        top = self.best_trials(num_models)
+        folder = Path(self.study_folder or ".") / "best"
+        found = [folder / f"{t}.weights.npz" for t in top["trial_id"]]
+        missing = [str(t) for t, f in zip(top["trial_id"], found, strict=True) if not f.is_file()]
+        if missing or self._build is None:
+            raise ValueError(
+                f"num_models: the weights of trial {', '.join(missing) or '?'} were not kept; "
+                f"tune with keep_weights={num_models} (or more) to keep them"
+            )
+        models = []
+        for hp, weights in zip(self.get_best_hyperparameters(num_models), found, strict=True):
+            model = self._build(hp)
+            load_weights(model, weights)
+            models.append(model)
+        return models
 
     def load_best_model(self) -> Any:
         """The best trial's Keras network, loaded from MLflow (needs `log_model=True`): it
@@ -184,6 +210,7 @@ def tune(
     workdir: str = ".tunelab",
     quiet: bool = False,
     stop_after_identical_failures: int = 3,
+    keep_weights: int = 1,
     config_dir: str | None = None,
     **kwargs: Any,
 ) -> TuneResult:
@@ -222,7 +249,8 @@ def tune(
             `./mlflow.db`).
         experiment: the MLflow experiment's name.
         study_name: the study's name (default `<build>-<strategy>-seed<seed>`).
-        resume: continue the interrupted study of that name.
+        resume: continue the interrupted study of that name; a finished one is read back (a
+            larger `max_trials` extends it).
         log_model: log the best model on the study run.
         register: register it in the Model Registry with the `champion` alias, which moves
             only when beaten.
@@ -230,6 +258,8 @@ def tune(
         workdir: the study's private folder (journal, strategy state, checkpoints).
         quiet: no progress bar.
         stop_after_identical_failures: stop when the first N trials all fail alike (0: never).
+        keep_weights: how many of the best trials' weights stay in the study folder, for
+            `TuneResult.get_best_models`.
         config_dir: a folder of your own YAMLs (`strategy/<name>.yaml`), as `--config-dir`
             gives them to `python -m tunelab`.
         **kwargs: the strategy's settings, then anything else `keras.Model.fit` takes
@@ -305,14 +335,22 @@ def tune(
         workdir,
         quiet,
         stop_after_identical_failures,
+        keep_weights,
     )
     from tunelab.progress import print_summary
     from tunelab.study import Study
+    from tunelab.study_folder import trial_count
     from tunelab.tracking.runs import tracking_uri_kept
 
     with tracking_uri_kept():  # the study sets MLflow's; the caller's is theirs
-        summary = Study(cfg).run()
-        result = _result(summary, cfg)
+        study = Study(cfg)
+        summary = study.finished_summary() if resume else None  # a finished one: read back
+        if summary is not None:
+            more = f"; a larger {trial_count(cfg)} extends it" if trial_count(cfg) else ""
+            print(f"tunelab: study {cfg.study_name} had finished: its result is read back{more}")
+        else:
+            summary = study.run()
+        result = _result(summary, cfg, study.folder.path)
     if not quiet:
         print_summary(cfg, summary)
     return result
@@ -451,6 +489,7 @@ def _study_config(
     workdir: str,
     quiet: bool,
     stop_after: int,
+    keep_weights: int,
 ) -> StudyConfig:
     from tunelab.data.supervised import GivenData, prepare
     from tunelab.models.hypermodel import HyperModelFamily
@@ -507,6 +546,7 @@ def _study_config(
         dataset=Component("arrays", GivenData, GivenData.Settings(data)),
         strategy=strategy,
         stop_after_identical_failures=stop_after,
+        keep_weights=keep_weights,
         resolved=resolved,
         caller="python",
         python_names=PYTHON_NAMES,
@@ -519,7 +559,7 @@ def _import_path(build: Any) -> str:
     return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
 
 
-def _result(summary: Any, cfg: StudyConfig) -> TuneResult:
+def _result(summary: Any, cfg: StudyConfig, folder: Path) -> TuneResult:
     import pandas as pd
     from mlflow.tracking import MlflowClient
 
@@ -551,6 +591,8 @@ def _result(summary: Any, cfg: StudyConfig) -> TuneResult:
         tracking_uri=summary.tracking_uri,
         objective=cfg.objective,
         trial_values={r.trial_id: dict(r.values) for r in summary.trials},
+        study_folder=folder,
+        _build=partial(cfg.model.cls.build, spec=cfg.dataset.settings.data.spec),
     )
 
 

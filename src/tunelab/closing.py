@@ -93,8 +93,9 @@ class Closing:
             registered = self._log_best_model(best)
             hp, weights = cfg.model.hparams_for(best.values), folder.best_weights(best.trial_id)
             log_extras(self.tracker, run_id, self.task.conclude(cfg.model.cls, hp, weights))
-            for file in weights.parent.iterdir():  # earlier bests: no longer needed
-                if not file.name.startswith(f"{best.trial_id}."):
+            kept = {r.trial_id for r in folder.top_records(cfg.keep_weights)}
+            for file in weights.parent.iterdir():  # earlier bests, beyond `keep_weights`
+                if file.name.partition(".")[0] not in kept:
                     file.unlink()
         tracker.log_metrics(run_id, metrics)
         try:

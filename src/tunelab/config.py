@@ -108,6 +108,7 @@ class StudyConfig:
     stages: list[Stage] = field(default_factory=list)
     stop_after_identical_failures: int = 3  # 0 = never stop a study for failing trials
     workers: int = 1  # processes running this study's trials (docs: how-to/workers.md)
+    keep_weights: int = 1  # the best N trials' weights stay in the study folder
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
     extra_tags: dict[str, str] = field(default_factory=dict)  # `tags`, and a chain's on its stages
     caller: Literal["config", "python"] = "config"  # how error messages spell a setting
@@ -152,6 +153,7 @@ class StudyConfig:
             "stop_after_identical_failures",  # a resumed study may set it to 0
             "tags",
             "workers",
+            "keep_weights",
         )
         return {k: v for k, v in self.resolved.items() if k not in ignored}
 
@@ -183,6 +185,7 @@ TOP_LEVEL = {
     "stop_after_identical_failures",
     "tags",
     "workers",
+    "keep_weights",
 }
 
 
@@ -385,6 +388,7 @@ def load(raw: dict[str, Any]) -> StudyConfig:
         resolved={**raw, "study_name": study_name, "objective": vars(objective)},
         extra_tags=_tags(raw.get("tags") or {}),
         workers=_workers(raw.get("workers", 1), strategy),
+        keep_weights=_at_least_one(raw.get("keep_weights", 1), "keep_weights"),
     )
 
 
@@ -589,6 +593,12 @@ def _int(value: Any, key: str) -> int:
 def _non_negative(value: Any, key: str) -> int:
     if _int(value, key) < 0:
         raise ConfigError(f"{key}: must be 0 or more, got {value}")
+    return value
+
+
+def _at_least_one(value: Any, key: str) -> int:
+    if _int(value, key) < 1:
+        raise ConfigError(f"{key}: must be at least 1, got {value}")
     return value
 
 

@@ -127,6 +127,12 @@ class StudyFolder:
             return None
         return self.objective.best_of(scored, key=lambda r: cast(float, r.score))
 
+    def top_records(self, k: int) -> list[TrialRecord]:
+        """The journal's `k` best scored trials, best first (the first of equals first)."""
+        scored = [r for r in self.records if r.score is not None]
+        sign = self.objective.sign
+        return sorted(scored, key=lambda r: -sign * cast(float, r.score))[:k]
+
     def reload_records(self, lines: list[dict[str, Any]]) -> None:
         """Every worker's journal lines, in the order they were written, renumbered and with
         the running best and epochs counted over them all."""

@@ -207,12 +207,15 @@ class TrialRunner:
         tracker.end_run(run, "FINISHED")
         if self.strategy.keeps_checkpoints:
             weights.save_weights(fit.model, self.folder.checkpoint(proposal.trial_id))
-        best = self.folder.best_record()
-        if score is not None and cfg.objective.better(score, best.score if best else None):
+        top = self.folder.top_records(cfg.keep_weights)  # the best so far, best first
+        if score is not None and (  # among the best `keep_weights` so far: its weights kept
+            len(top) < cfg.keep_weights or cfg.objective.better(score, top[-1].score)
+        ):
             best_file = self.folder.best_weights(proposal.trial_id)
             headline = self.folder.best_headline(proposal.trial_id)
             weights.save_weights(fit.model, best_file)
             write_atomically(headline, json.dumps(evaluation.headline))
-            if cfg.shared:  # for whichever worker closes the study
+            new_best = not top or cfg.objective.better(score, top[0].score)
+            if cfg.shared and new_best:  # for whichever worker closes the study
                 tracker.log_best_weights(run, best_file, headline)
         return Outcome(status, score, len(fit.history))

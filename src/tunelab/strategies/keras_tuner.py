@@ -180,7 +180,7 @@ class RandomSearch(KerasTunerStrategy):
 
 @dataclass
 class BayesianSettings(RandomSettings):
-    num_initial_points: int = 3
+    num_initial_points: int | None = 3  # null: KerasTuner's (3 per dimension of the space)
     alpha: float = 1e-4
     beta: float = 2.6
 
