@@ -289,8 +289,11 @@ def tune(
         >>> len(result.trials)
         3
     """
+    import time
+
     from tunelab.tracking import reachability
 
+    started = time.perf_counter()  # the study's wall_time_s: the whole call
     backend.require_tensorflow()
     strategy_settings, fit = _split_settings(strategy, max_trials, kwargs, config_dir)
     for key in sorted(fit.keys() & KERAS_TUNER_ONLY.keys()):
@@ -349,7 +352,7 @@ def tune(
             more = f"; a larger {trial_count(cfg)} extends it" if trial_count(cfg) else ""
             print(f"tunelab: study {cfg.study_name} had finished: its result is read back{more}")
         else:
-            summary = study.run()
+            summary = study.run(started)
         result = _result(summary, cfg, study.folder.path)
     if not quiet:
         print_summary(cfg, summary)

@@ -54,22 +54,16 @@ class Closing:
         cfg, folder, tracker = self.cfg, self.folder, self.tracker
         run_id = folder.meta["run_id"]
         records = folder.records
-        elapsed = (
-            time.time() - tracker.study_started()  # since it began, whichever process closes it
-            if cfg.shared
-            else folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
-        )
         if records and all(r.status == "FAILED" for r in records):
             self._fail(records)
         best = self.folder.best_record()
         counts = {s: sum(r.status == s for r in records) for s in ("COMPLETE", "PRUNED", "FAILED")}
-        metrics = {
+        metrics: dict[str, Any] = {
             "trials_completed": counts["COMPLETE"],
             "trials_pruned": counts["PRUNED"],
             "trials_failed": counts["FAILED"],
             "trials": len(records),
             "cumulative_epochs": records[-1].cumulative_epochs if records else 0,
-            "wall_time_s": elapsed,
         }
         registered = None
         if best is not None:
@@ -97,7 +91,12 @@ class Closing:
             for file in weights.parent.iterdir():  # earlier bests, beyond `keep_weights`
                 if file.name.partition(".")[0] not in kept:
                     file.unlink()
-        tracker.log_metrics(run_id, metrics)
+        elapsed = (  # the best model logged too
+            time.time() - tracker.study_started()  # since it began, whichever process closes it
+            if cfg.shared
+            else folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
+        )
+        tracker.log_metrics(run_id, {**metrics, "wall_time_s": elapsed})
         try:
             log_design(
                 self.tracker,

