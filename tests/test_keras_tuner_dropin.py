@@ -144,6 +144,27 @@ def test_every_tuner_runs_a_study(tuner, arguments, trials, tracking_uri, tmp_pa
     assert best.predict(x[:2], verbose=0).shape == (2, 10)
 
 
+def test_callbacks_given_to_search_run_as_in_keras_tuner(tracking_uri, tmp_path):
+    """EarlyStopping with a min_delta nothing reaches stops each trial at its second epoch."""
+    import keras
+
+    import tunelab.keras_tuner as keras_tuner
+
+    def build_model(hp):
+        model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+        lr = hp.Float("lr", 1e-3, 1e-2, sampling="log")
+        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy")
+        return model
+
+    digits = load_digits()
+    x, y = digits.images[:300] / 16.0, digits.target[:300]
+    tuner = keras_tuner.RandomSearch(build_model, max_trials=2, directory=str(tmp_path), quiet=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=0, min_delta=10.0)
+    tuner.search(x, y, epochs=20, validation_split=0.25, callbacks=[stop])
+    assert tuner.results.trials["epochs_trained"].tolist() == [2, 2]
+    assert tuner.results.objective.name == "val_loss"  # KerasTuner's default with validation
+
+
 def test_tuner_arguments_tunelab_cannot_honour_are_one_line(tmp_path):
     import tunelab.keras_tuner as keras_tuner
     from tunelab.schema import ConfigError

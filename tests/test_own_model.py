@@ -3,6 +3,7 @@ real `mlflow server`."""
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -166,8 +167,13 @@ def test_a_tf_data_pipeline(tracking_uri, tmp_path):
     client = MlflowClient(tracking_uri)
     (run, *_) = trial_runs(client, result.study_run_id)
     assert {"val_accuracy", "val_macro_f1", "val_f1.9"} <= set(run.data.metrics)
-    sizes = client.get_run(result.study_run_id).data.params
+    study = client.get_run(result.study_run_id)
+    sizes = study.data.params
     assert (sizes["data.n_train"], sizes["data.n_val"]) == ("450", "150")  # rows, not batches
+    datasets = {d.dataset.name: d.dataset for d in study.inputs.dataset_inputs}
+    assert set(datasets) == {"tf-data-train", "tf-data-val"}  # named by what the data is
+    profile = json.loads(datasets["tf-data-train"].profile)
+    assert profile["features_shape"][0] == 450 and profile["targets_shape"] == [450]
 
 
 def test_one_hot_and_string_labels(tracking_uri, tmp_path):
@@ -346,6 +352,7 @@ def test_a_build_that_raises_with_its_defaults_is_refused_before_any_trial(track
 
 
 MODELS = """
+import json
 import math
 from dataclasses import dataclass
 

@@ -239,8 +239,9 @@ def test_evaluation_and_its_figures(digits, task):
     report = result.artifacts.dicts["reports/classification_report.json"]
     assert set(report) >= {"0", "9", "macro avg"}
     after = weights.weight_snapshot(fit.model)
-    assert set(after) == {"dense_1", "dense_2", "output"}
-    assert not np.array_equal(after["dense_1"], fit.weights_before["dense_1"])
+    assert list(after) == ["layer_0", "layer_1", "layer_2"]  # dense_1, dense_2, output
+    assert after["layer_2"].size == fit.model.get_layer("output").count_params()
+    assert not np.array_equal(after["layer_0"], fit.weights_before["layer_0"])
     curves = plots.learning_curves(fit.history, task.curves)
     assert [ax.get_title() for ax in curves.axes] == ["loss", "accuracy"]
     assert [line.get_label() for line in curves.axes[0].get_lines()] == ["loss", "val_loss"]

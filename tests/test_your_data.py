@@ -231,7 +231,11 @@ def test_a_dataframe_is_encoded_from_its_training_rows_and_its_model_takes_raw_r
         experiment="frames",
         workdir=str(tmp_path),
         quiet=True,
+        dataset_name="houses",
     )
+    study = MlflowClient(tracking_uri).get_run(result.study_run_id)
+    names = {d.dataset.name for d in study.inputs.dataset_inputs}
+    assert names == {"houses-train", "houses-val"}  # as the user named them
     kept, _ = train_test_split(
         np.arange(len(frame)), test_size=0.25, random_state=0, stratify=frame["price"]
     )  # the rows tune trains on
@@ -412,10 +416,17 @@ def test_tune_hands_back_the_tracking_uri_says_where_its_runs_are_and_logs_once(
     # the whole call: data checks, set-up and the best model's logging included (it counted
     # from the set-up's end, 3.3-3.5 s of calls that took 8-11 s); only the printing after
     assert elapsed - 1.0 < study.data.metrics["wall_time_s"] <= elapsed
+    named = []
     for run_id in result.trials["run_id"]:  # drawn as the model asked: still named
-        assert client.get_run(run_id).data.tags["tunelab.tuned"] == "state,run_id"
+        trial = client.get_run(run_id)
+        assert trial.data.tags["tunelab.tuned"] == "state,run_id"
+        named.append(sorted(m for m in trial.data.metrics if m.startswith("weights/")))
         history = client.get_metric_history(run_id, "val_accuracy")  # no test split: the
         assert sorted(m.step for m in history) == [0, 1]  # final evaluation is not step 0 again
+    # by position, not by Keras' names (dense_3, dense_6, ...): alike in every trial
+    assert named[0][0] == "weights/layer_0/frac_near_zero.after" and named.count(named[0]) == 3
+    inputs = {(d.dataset.name, d.tags[0].value) for d in study.inputs.dataset_inputs}
+    assert inputs == {("arrays-train", "training"), ("arrays-val", "validation")}
 
 
 def test_a_shared_storage_refusal_spells_resume_as_its_caller_does(tmp_path):

@@ -212,6 +212,7 @@ def tune(
     stop_after_identical_failures: int = 3,
     keep_weights: int = 1,
     config_dir: str | None = None,
+    dataset_name: str | None = None,
     **kwargs: Any,
 ) -> TuneResult:
     """Tune `build` on your data with one of tunelab's strategies, tracked in MLflow.
@@ -260,6 +261,8 @@ def tune(
         stop_after_identical_failures: stop when the first N trials all fail alike (0: never).
         keep_weights: how many of the best trials' weights stay in the study folder, for
             `TuneResult.get_best_models`.
+        dataset_name: names the data's MLflow datasets (`<name>-train`, `-validation`,
+            `-test`); default what it is: `arrays`, `dict-of-arrays`, `dataframe`, `tf-data`.
         config_dir: a folder of your own YAMLs (`strategy/<name>.yaml`), as `--config-dir`
             gives them to `python -m tunelab`.
         **kwargs: the strategy's settings, then anything else `keras.Model.fit` takes
@@ -339,6 +342,7 @@ def tune(
         quiet,
         stop_after_identical_failures,
         keep_weights,
+        dataset_name,
     )
     from tunelab.progress import print_summary
     from tunelab.study import Study
@@ -493,6 +497,7 @@ def _study_config(
     quiet: bool,
     stop_after: int,
     keep_weights: int,
+    dataset_name: str | None,
 ) -> StudyConfig:
     from tunelab.data.supervised import GivenData, prepare
     from tunelab.models.hypermodel import HyperModelFamily
@@ -500,6 +505,7 @@ def _study_config(
 
     family = HyperModelFamily.of(build)
     name = family.name
+    data_name = dataset_name or _kind_of_data(x)
     x, y, val, test, served = _from_frames(
         x, y, validation_data, validation_split, test_data, target, task, seed
     )
@@ -525,7 +531,7 @@ def _study_config(
             "task": data.kind,
             "fit": {k: repr(v) for k, v in fit.items() if k != "callbacks"},
         },
-        "dataset": {"name": "arrays", "digest": data.digest()},  # the sizes: data.n_*
+        "dataset": {"name": data_name, "given": True, "digest": data.digest()},  # sizes: data.n_*
         "strategy": {"name": strategy.name, **vars(strategy.settings)},
         "tracking": {"uri": tracking_uri, "experiment": experiment},
     }
@@ -546,7 +552,7 @@ def _study_config(
             log_model=log_model,
         ),
         model=model,
-        dataset=Component("arrays", GivenData, GivenData.Settings(data)),
+        dataset=Component(data_name, GivenData, GivenData.Settings(data)),
         strategy=strategy,
         stop_after_identical_failures=stop_after,
         keep_weights=keep_weights,
@@ -554,6 +560,15 @@ def _study_config(
         caller="python",
         python_names=PYTHON_NAMES,
     )
+
+
+def _kind_of_data(x: Any) -> str:
+    """What the user's data is, which names its MLflow datasets (`<kind>-train`, ...)."""
+    if hasattr(x, "element_spec"):
+        return "tf-data"
+    if hasattr(x, "columns"):
+        return "dataframe"
+    return "dict-of-arrays" if isinstance(x, dict) else "arrays"
 
 
 def _import_path(build: Any) -> str:

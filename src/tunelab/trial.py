@@ -183,7 +183,7 @@ class TrialRunner:
         for when, snapshot in (("before", fit.weights_before), ("after", after)):
             for layer, values in snapshot.items():
                 for stat, value in weights.weight_stats(values).items():
-                    metrics[f"weights.{layer}.{stat}.{when}"] = value
+                    metrics[f"weights/{layer}/{stat}.{when}"] = value  # grouped in the UI
         status: Literal["COMPLETE", "PRUNED"] = (
             "PRUNED" if fit.stop_reason == "pruned" else "COMPLETE"
         )

@@ -31,12 +31,14 @@ def load_weights(model: Any, path: Path) -> None:
 
 
 def weight_snapshot(model: Any) -> dict[str, np.ndarray]:
-    """Every layer's trainable weights, flattened into one array per layer."""
-    snapshot = {}
+    """Every layer's trainable weights, flattened into one array per layer, by position:
+    `layer_0` is the first layer with weights (Keras' own names, `dense_3`, differ from one
+    trial's model to the next, so trials could not be compared)."""
+    snapshot: dict[str, np.ndarray] = {}
     for layer in model.layers:
         weights = [np.ravel(keras().ops.convert_to_numpy(w)) for w in layer.trainable_weights]
         if weights:
-            snapshot[layer.name] = np.concatenate(weights)
+            snapshot[f"layer_{len(snapshot)}"] = np.concatenate(weights)
     return snapshot
 
 

@@ -80,7 +80,7 @@ def _join(args: argparse.Namespace, close: bool = False) -> int:
     backend.require_tensorflow()
     identity = joining.read(args.storage, args.study)
     raw = identity["config"]
-    if raw["dataset"]["name"] == "arrays":
+    if raw["dataset"].get("given") or raw["dataset"]["name"] == "arrays":  # (before 2026-12-08)
         raise ConfigError(
             f"--study: {args.study!r} trains on arrays its creator passed to "
             "tunelab.tune, which no other process can read; save them to a file "

@@ -25,10 +25,11 @@ def dataset_inputs(data: Any, name: str, source: str | None = None) -> list[Any]
         if features is None:
             continue
         targets = getattr(data, f"y_{split}", None)
-        digest = None
-        if hasattr(features, "element_spec"):  # a stream of files: one batch, the files' hash
+        digest, rows = None, None
+        if hasattr(features, "element_spec"):  # a stream: one batch, the files' hash
             features, targets = _first_batch(features)
             digest = f"{fingerprint}-{split}"[:36] if fingerprint else None
+            rows = data.sizes.get(f"data.n_{split}") or None  # its profile: all of its rows
         where = {"source": source} if source else {}  # else MLflow names this code
         dataset = from_numpy(
             _sample(features),
@@ -37,9 +38,31 @@ def dataset_inputs(data: Any, name: str, source: str | None = None) -> list[Any]
             digest=digest,
             **where,
         )
+        if rows:
+            dataset.__class__ = _rows_of(type(dataset), rows)
         tags = [InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)]
         inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags))
     return inputs
+
+
+def _rows_of(cls: type, rows: int) -> type:
+    """`cls` (MLflow's NumpyDataset) profiled as `rows` rows of its first batch's shape: a
+    stream's dataset holds one batch, and its profile would describe that batch."""
+
+    class Streamed(cls):
+        @property
+        def profile(self) -> Any:
+            profile = dict(super().profile)
+            for part in ("features", "targets"):
+                shape = profile.get(f"{part}_shape")
+                if isinstance(shape, tuple) and shape:
+                    profile[f"{part}_shape"] = (rows, *shape[1:])
+                    per_row = profile[f"{part}_nbytes"] // shape[0]
+                    profile[f"{part}_size"] = rows * profile[f"{part}_size"] // shape[0]
+                    profile[f"{part}_nbytes"] = rows * per_row
+            return profile
+
+    return Streamed
 
 
 def _sample(array: Any) -> Any:
