@@ -45,7 +45,9 @@ def app(cfg: DictConfig) -> None:
         study_cfg = config.from_hydra(cfg)
         backend.require_tensorflow()
         reachability.check(study_cfg.tracking.uri)  # seconds, before TensorFlow is imported
-        storage = getattr(study_cfg.strategy.settings, "storage", None)  # Optuna's, if any
+        from tunelab.strategies.base import storage_of
+
+        storage = storage_of(study_cfg.strategy.settings)  # Optuna's, if any
         if storage and storage != "memory":
             reachability.check(storage, "strategy.storage")
         if study_cfg.stages:

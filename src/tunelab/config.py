@@ -125,7 +125,9 @@ class StudyConfig:
     def shared(self) -> bool:
         """Whether other processes may run this study's trials: its own `workers=N`, or any
         worker that joins through a database server holding its Optuna study."""
-        storage = getattr(self.strategy.settings, "storage", None) or ""
+        from tunelab.strategies.base import storage_of
+
+        storage = storage_of(self.strategy.settings) or ""
         return self.workers != 1 or storage.startswith("postgresql")
 
     def name_of(self, key: str) -> str:

@@ -12,10 +12,11 @@ import hashlib
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from tunelab.local_workers import label
 from tunelab.schema import ConfigError, StudyFailed
+from tunelab.strategies.base import storage_of
 from tunelab.strategies.optuna_shared import outlasting_restarts, storage_lock, study_storage
 from tunelab.tracking.cleanup import this_process
 from tunelab.tracking.reachability import masked
@@ -27,14 +28,21 @@ CLOSED = "tunelab.closed"  # what the closer tells the others (the registered mo
 CHECKED_VERSIONS = ("tunelab", "tensorflow", "keras")  # a worker must run what the creator ran
 
 
+@runtime_checkable
+class ReadFromPath(Protocol):
+    """Settings of a dataset read from a path (`dataset.path`)."""
+
+    path: str | None
+
+
 def storage_url(strategy_settings: Any, study_folder: Path) -> str:
     """Where a study's Optuna study lives: `strategy.storage`, or the study folder's file."""
-    return study_storage(getattr(strategy_settings, "storage", None), study_folder)
+    return study_storage(storage_of(strategy_settings), study_folder)
 
 
 def data_path(dataset_settings: Any) -> str | None:
     """The path a dataset is read from (`dataset.path`), None for data not read from one."""
-    path = getattr(dataset_settings, "path", None)
+    path = dataset_settings.path if isinstance(dataset_settings, ReadFromPath) else None
     return str(path) if path else None
 
 

@@ -12,11 +12,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from tunelab.objective import Objective
 from tunelab.schema import ConfigError
 from tunelab.space import SearchSpace
+
+
+@runtime_checkable
+class Shareable(Protocol):
+    """Settings of a strategy whose trials workers may share: where its Optuna study lives
+    (None: the study folder's SQLite file; a postgresql:// URL: workers on any machine)."""
+
+    storage: str | None
+
+
+def storage_of(settings: Any) -> str | None:
+    """`strategy.storage` of a strategy that has one, else None."""
+    return settings.storage if isinstance(settings, Shareable) else None
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,6 +23,12 @@ from tunelab.strategies.optuna_shared import (
 
 POINT = "point"  # the user attribute holding a queued trial's index in the plan
 HEARTBEAT_SECONDS = 10  # a worker silent for 3 heartbeats has its point failed and queued again
+
+
+class PlanSettings(Protocol):
+    """What every fixed plan's settings hold."""
+
+    randomize: bool  # run the points in a seeded random order instead of the standard one
 
 
 @dataclass
@@ -43,11 +49,11 @@ class FixedPlan(Strategy):
 
     parallel = True
 
-    def __init__(self, settings: Any, context: StrategyContext) -> None:
+    def __init__(self, settings: PlanSettings, context: StrategyContext) -> None:
         super().__init__(settings, context)
         self.points = self.plan()
         self.order = list(range(len(self.points)))
-        if getattr(settings, "randomize", False):
+        if settings.randomize:
             np.random.default_rng(derive(context.seed, "run order")).shuffle(self.order)
         self.state_file = context.workdir / "plan_done.json"
         resumed = context.resume and self.state_file.exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,7 +33,8 @@ class Classification(Task):
         data = self.data
         batch_size = hp.batch_size or len(data.y_train)  # 0 = full batch
         validation = {"validation_data": (data.x_val, data.y_val)}
-        transform = data.spec.augmentation.transform() if getattr(hp, "augment", False) else None
+        augmented = isinstance(hp, Augmentable) and hp.augment
+        transform = data.spec.augmentation.transform() if augmented else None
         if transform is None:
             return {
                 "x": data.x_train,
@@ -64,7 +65,7 @@ class Classification(Task):
     def callbacks(self, hp: Any) -> list[Any]:
         from tunelab.backend import keras
 
-        if not getattr(hp, "lr_step_every", 0):
+        if not (isinstance(hp, SteppedLearningRate) and hp.lr_step_every):
             return []
         return [keras().callbacks.LearningRateScheduler(_step_schedule(hp))]
 
@@ -153,7 +154,23 @@ def confusion_csv(confusion: np.ndarray, class_names: list[str]) -> str:
     return "\n".join([header, *rows]) + "\n"
 
 
-def _step_schedule(hp: Any) -> Callable[[int, float], float]:
+@runtime_checkable
+class Augmentable(Protocol):
+    """Hyperparameters of a model family that may train on augmented batches (the CNN's)."""
+
+    augment: bool
+
+
+@runtime_checkable
+class SteppedLearningRate(Protocol):
+    """Hyperparameters of a model family whose learning rate steps down every N epochs."""
+
+    lr: float
+    lr_step_every: int  # 0: constant
+    lr_step_gamma: float
+
+
+def _step_schedule(hp: SteppedLearningRate) -> Callable[[int, float], float]:
     def schedule(epoch: int, lr: float) -> float:
         return float(hp.lr * hp.lr_step_gamma ** (epoch // hp.lr_step_every))
 
