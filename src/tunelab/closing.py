@@ -17,6 +17,7 @@ from tunelab.schema import StudyFailed, one_line
 from tunelab.strategies import Strategy
 from tunelab.study_folder import StudyFolder, TrialRecord
 from tunelab.tasks.base import Task
+from tunelab.tracking.models import register
 from tunelab.tracking.tracker import Tracker
 
 
@@ -158,8 +159,13 @@ class Closing:
         if not cfg.tracking.register:
             return None
         objective = cfg.objective  # resolved: name and direction set
-        return self.tracker.register(
-            uri, str(objective.name), objective.direction or "max", cast(float, best.score)
+        return register(
+            self.tracker.client,
+            cfg.tracking.model_name,
+            uri,
+            str(objective.name),
+            objective.direction or "max",
+            cast(float, best.score),
         )
 
     def _log_best_so_far(self, run_id: str, records: list[TrialRecord]) -> None:

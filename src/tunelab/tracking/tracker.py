@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +26,15 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from tunelab.logged import Plot, SharedModel, TrialArtifacts
-from tunelab.objective import Direction, Objective
 from tunelab.tracking.artifacts import ArtifactWorker, log_plot, log_trial_artifacts
 from tunelab.tracking.cleanup import PROCESS, REASON, this_process
-from tunelab.tracking.reachability import (
-    RetryCounter,
-    TrackingOutage,
-    describe_outage,
-    retry_environment,
-)
+from tunelab.tracking.models import log_model_into, shared_model_run
+from tunelab.tracking.reachability import RetryCounter, TrackingOutage, retry_environment
 from tunelab.tracking.runs import mlflow_params
+from tunelab.tracking.sender import Sender
 from tunelab.tracking.settings import TrackingSettings
 
 Run = str | Future  # a run id, or the future id of a trial run the sender thread is creating
-CHAMPION = "champion"
 TRIAL_KEY = "tunelab.trial_key"  # <study id>/<trial id>: one run per trial
 ABANDONED = "tunelab.abandoned"  # a trial whose worker died; its trial ran again
 RECORD = "tunelab.record"  # a finished trial's journal line, which any worker can read back
@@ -73,7 +68,6 @@ class Tracker:
     def __init__(self, settings: TrackingSettings, artifacts: ArtifactWorker | None = None) -> None:
         _set_environment(settings)
         self.retries = RetryCounter.installed()  # urllib3's retries, counted, not printed
-        self.outage: TrackingOutage | None = None  # set once the server stopped answering
         if settings.uri:
             mlflow.set_tracking_uri(settings.uri)
         self.settings = settings
@@ -88,45 +82,25 @@ class Tracker:
         self.owns_study = True  # False in a worker: other processes' trials are not ours
         self.open_runs: list[Run] = []
         self.artifacts = artifacts or ArtifactWorker()
-        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunelab-tracking")
-        self._in_flight: list[Future] = []
+        self.sender = Sender(lambda: self.tracking_uri)
 
     def _send(self, request: Callable[..., Any], run: Run, *args: Any, **kwargs: Any) -> Future:
         """Queue `request(run_id, ...)` on the sender thread."""
-        return self._queue(lambda: request(run_id(run), *args, **kwargs))
+        return self.sender.queue(lambda: request(run_id(run), *args, **kwargs))
 
-    def _queue(self, work: Callable[[], Any]) -> Future:
-        """Queue `work` on the sender thread, after raising any earlier work that failed. Once
-        the server has stopped answering, what is queued fails at once instead of retrying."""
-        done = [f for f in self._in_flight if f.done()]
-        self._in_flight = [f for f in self._in_flight if not f.done()]
-        for future in done:
-            future.result()
-
-        def unless_the_server_is_gone() -> Any:
-            if self.outage is not None:
-                raise self.outage
-            try:
-                return work()
-            except Exception as error:
-                self.outage = self.outage_in(error)
-                raise
-
-        future = self._sender.submit(unless_the_server_is_gone)
-        self._in_flight.append(future)
-        return future
+    @property
+    def outage(self) -> TrackingOutage | None:
+        """Set once the server stopped answering."""
+        return self.sender.outage
 
     def outage_in(self, error: BaseException) -> TrackingOutage | None:
         """The outage `error` means (or the one already seen), None if it is another error."""
-        if self.outage is not None:
-            return self.outage
-        description = describe_outage(error, self.tracking_uri)
-        return TrackingOutage(description) if description else None
+        return self.sender.outage_in(error)
 
     def abandon(self) -> None:
         """Give up on a server that stopped answering: drop what is queued and stop the
         artifact worker, without waiting for either."""
-        self._sender.shutdown(wait=False, cancel_futures=True)
+        self.sender.abandon()
         self.artifacts.terminate()
 
     def log_trial_artifacts(self, run: Run, artifacts: TrialArtifacts, **data: Any) -> None:
@@ -141,9 +115,7 @@ class Tracker:
 
     def settle(self) -> None:
         """Wait until every request queued so far is sent; raise the first that failed."""
-        pending, self._in_flight = self._in_flight, []
-        for future in pending:
-            future.result()
+        self.sender.settle()
 
     def drain(self) -> None:
         """`settle`, and wait until every trial's artifacts are uploaded."""
@@ -332,30 +304,8 @@ class Tracker:
         self._send(lambda rid: self.client.log_image(rid, image, key=key, step=step), run)
 
     def shared_model_run(self, shared: SharedModel) -> str:
-        """The id of the run that holds `shared` (a model trained once, e.g. a feature
-        extractor), found by its kind and key in this experiment or logged now, once."""
-        tags = {"tunelab.kind": shared.kind, "tunelab.key": shared.key}
-        query = " AND ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-        found = self.client.search_runs(
-            [self.experiment_id], query + " AND attributes.status = 'FINISHED'", max_results=1
-        )
-        if found:
-            return found[0].info.run_id
-        run = self.client.create_run(
-            self.experiment_id, run_name=f"{shared.kind}-{shared.key}", tags=tags
-        )
-        shared_id = run.info.run_id
-        self.client.log_batch(
-            shared_id,
-            params=mlflow_params(shared.params),
-            metrics=[
-                Metric(k, float(v), int(time.time() * 1000), 0) for k, v in shared.metrics.items()
-            ],
-        )
-        if shared.model is not None:
-            self._log_model_into(shared_id, shared.model)
-        self.client.set_terminated(shared_id, "FINISHED")
-        return shared_id
+        """The run that holds `shared` (a model trained once), found or logged now, once."""
+        return shared_model_run(self.client, self.experiment_id, shared)
 
     def end_run(self, run: Run, status: str = "FINISHED") -> None:
         """End a run: FINISHED, FAILED or KILLED, after everything queued for it. The study run
@@ -397,7 +347,7 @@ class Tracker:
         with contextlib.suppress(Exception):
             self.drain()
 
-    # --- the best model and the registry -------------------------------------------------
+    # --- the best model ----------------------------------------------------------------
     def log_model(self, model: Any, input_example: Any, name: str = "model") -> str:
         """Log a Keras model (or a pyfunc `PythonModel` wrapping one, which saves its own
         artifacts) to the study run with signature and input example, tag the run with its URI
@@ -411,7 +361,7 @@ class Tracker:
             output = model.predict(None, input_example)
         else:
             output = keras.ops.convert_to_numpy(model(input_example, training=False))
-        info = self._log_model_into(
+        info = log_model_into(
             self.study_run,
             model,
             name=name,
@@ -421,66 +371,3 @@ class Tracker:
         self.client.update_run(self.study_run, status="RUNNING")
         self.set_tags(self.study_run, {f"tunelab.model_uri.{name}": info.model_uri})
         return info.model_uri
-
-    def _log_model_into(self, run_id: str, model: Any, name: str = "model", **kwargs: Any) -> Any:
-        """`mlflow.tensorflow.log_model` into run `run_id`, which it ends; a `PythonModel`
-        (a Keras network behind a user's preprocessing) through `mlflow.pyfunc.log_model`, with
-        the artifacts its `saved_artifacts` writes."""
-        import tempfile
-
-        import keras
-        import mlflow.pyfunc
-        import mlflow.tensorflow
-        import tensorflow
-
-        requirements = [
-            f"mlflow=={mlflow.__version__}",
-            f"keras=={keras.__version__}",
-            f"tensorflow=={tensorflow.__version__}",
-        ]  # inferring the requirements would cost seconds per study
-        # the logged model belongs to the active run's experiment (MLflow takes no experiment id)
-        with (
-            tempfile.TemporaryDirectory() as folder,
-            mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None),
-        ):
-            if isinstance(model, mlflow.pyfunc.PythonModel):
-                return mlflow.pyfunc.log_model(
-                    name=name,
-                    python_model=model,
-                    artifacts=model.saved_artifacts(Path(folder)),
-                    pip_requirements=requirements,
-                    **kwargs,
-                )
-            return mlflow.tensorflow.log_model(
-                model, name=name, pip_requirements=requirements, **kwargs
-            )
-
-    def register(self, model_uri: str, objective: str, direction: Direction, score: float) -> dict:
-        """Register a model version; move the `champion` alias to it only if it beats the champion.
-
-        The score, objective and direction are model-version tags, so the next study compares
-        against the champion on the same objective.
-        """
-        name = self.settings.model_name
-        version = mlflow.register_model(model_uri, name).version
-        for key, value in (("objective", objective), ("direction", direction), ("score", score)):
-            self.client.set_model_version_tag(name, version, key, str(value))
-        champion = self._champion(name)
-        if champion is None:
-            promote, reason = True, "first registered version"
-        elif champion.tags.get("objective") != objective:
-            promote, reason = False, f"champion was chosen on {champion.tags.get('objective')}"
-        else:
-            best = float(champion.tags["score"])
-            promote = Objective(objective, direction).better(score, best)
-            reason = f"{objective} {score:.4f} vs champion v{champion.version} {best:.4f}"
-        if promote:
-            self.client.set_registered_model_alias(name, CHAMPION, version)
-        self.client.set_model_version_tag(name, version, "champion_decision", reason)
-        return {"name": name, "version": int(version), "champion": promote, "reason": reason}
-
-    def _champion(self, name: str) -> Any:
-        try:
-            return self.client.get_model_version_by_alias(name, CHAMPION)
-        except mlflow.exceptions.MlflowException:
-            return None
