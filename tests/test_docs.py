@@ -51,6 +51,11 @@ def test_the_configuration_reference_lists_every_setting_of_every_option():
             prefix = "hparams." if group == "model" else ""
             for field in dataclasses.fields(settings):
                 assert f"`{prefix}{field.name}`" in text, (group, path.stem, field.name)
+    top = text.split("## `model`")[0]  # the top-level table: every key by its dotted path
+    for key in ("seed", "objective.name", "tracking.experiment", "tracking.retry_seconds"):
+        assert f"| `{key}` |" in top, key
+    assert "(about 4 minutes) |" in top  # a comment continued on its next line
+    assert "&lt;model&gt;-&lt;dataset&gt;" in top  # not swallowed as HTML
 
 
 def test_the_commands_reference_has_every_tunelab_subcommand_s_help():

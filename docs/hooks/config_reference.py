@@ -8,6 +8,7 @@ the YAML's comment. A field the YAML leaves out fails the build: the YAML is its
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import typing
 from pathlib import Path
@@ -127,13 +128,61 @@ def _option(group: str, path: Path, attribute: str) -> str:
 
 def _type(hint: Any) -> str:
     text = str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    text = re.sub(r"^Optional\[(.*)\]$", r"\1 | None", text).replace("tunelab.config.", "")
     return text.replace("|", "or")
 
 
+def _dotted_comments(path: Path) -> dict[str, str]:
+    """Every `key: value  # comment` of a YAML file by its dotted key, a comment continued on
+    the lines below (`#` alone, indented past the key) joined to it."""
+    found: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []  # (indent, key) of the keys above this line
+    last = None
+    for line in path.read_text().splitlines():
+        match = re.match(r"^(\s*)([A-Za-z_][\w]*):(.*)$", line)
+        if match:
+            indent = len(match.group(1))
+            stack = [(i, k) for i, k in stack if i < indent] + [(indent, match.group(2))]
+            last = ".".join(k for _, k in stack)
+            comment = re.search(r"\s#\s?(.*)$", match.group(3))
+            found[last] = comment.group(1).strip() if comment else ""
+        elif last and re.match(r"^\s{8,}#", line):  # a comment continued under its key
+            found[last] = f"{found[last]} {line.strip().lstrip('#').strip()}".strip()
+        else:
+            last = None
+    return found
+
+
 def _top_level(path: Path) -> str:
-    comments = _comments(path)
-    rows = ["| key | meaning |", "| --- | --- |"]
+    """Every key of conf/config.yaml with its full dotted path, type (from the dataclass that
+    holds it), default and meaning (the YAML's comment)."""
+    from omegaconf import OmegaConf
+
+    from tunelab.config import StudyConfig
+    from tunelab.objective import Objective
+    from tunelab.tracking.settings import TrackingSettings
+
+    holders = {"": StudyConfig, "objective.": Objective, "tracking.": TrackingSettings}
+    hints = {
+        f"{prefix}{name}": hint
+        for prefix, cls in holders.items()
+        for name, hint in typing.get_type_hints(cls).items()
+    }
+    hints["tags"] = hints["extra_tags"]  # StudyConfig's name for them
+    values = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    comments = _dotted_comments(path)
+    rows = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
     for key, text in comments.items():
-        if key not in ("defaults", "hydra", "run", "sweep", "job", "help"):
-            rows.append(f"| `{key}` | {text} |")
+        if key.split(".")[0] in ("defaults", "hydra") or key in ("objective", "tracking"):
+            continue
+        if key not in hints:
+            raise ValueError(f"conf/config.yaml: {key} is held by no dataclass; add it to one")
+        value: Any = values
+        for part in key.split("."):
+            value = value[part]
+        if not text:
+            raise ValueError(f"conf/config.yaml: {key} has no comment, so no meaning here")
+        shown = f"`{json.dumps(value)}`" if not isinstance(value, str) else f"`{value}`"
+        meaning = text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+        rows.append(f"| `{key}` | {_type(hints[key])} | {shown} | {meaning} |")
     return "## Top-level keys (`conf/config.yaml`)\n\n" + "\n".join(rows) + "\n"
