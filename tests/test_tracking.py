@@ -168,3 +168,41 @@ def test_a_retried_create_run_leaves_no_twin(tracking_uri):
     runs = client.search_runs([tracker.experiment_id], f"tags.`mlflow.parentRunId` = '{study}'")
     assert [r.info.run_id for r in runs] == [trial]
     assert runs[0].data.tags["tunelab.trial_key"] == "s/0"
+
+
+def written_by(tracking_uri: str, run_id: str, path: str, stuck_unless_in: int = 0) -> None:
+    """An artifact job that says which process ran it; stuck for a minute in any process but
+    `stuck_unless_in` (when given), as a worker that gets no CPU."""
+    import os
+    import time
+
+    if stuck_unless_in and os.getpid() != stuck_unless_in:
+        time.sleep(60)
+    with open(path, "a") as f:
+        f.write(f"{run_id}:{os.getpid()}\n")
+
+
+def test_jobs_a_starved_artifact_worker_has_not_done_are_done_by_the_study(tmp_path, monkeypatch):
+    """On a busy machine the idle-priority worker gets no CPU: the study waits for it at most
+    PATIENCE_SECONDS, then draws what is left itself (it waited 69 s in a study of 8 s)."""
+    import os
+    import time
+
+    from tunelab.tracking import artifacts
+
+    worker = artifacts.ArtifactWorker().start()
+    log = tmp_path / "log"
+    worker.submit(written_by, "uri", "first", path=str(log))
+    monkeypatch.setattr(artifacts, "PATIENCE_SECONDS", 120.0)
+    worker.drain()  # the worker's, however long it takes to start
+    monkeypatch.setattr(artifacts, "PATIENCE_SECONDS", 1.0)
+    worker.submit(written_by, "uri", "stuck", path=str(log), stuck_unless_in=os.getpid())
+    worker.submit(written_by, "uri", "last", path=str(log))
+    started = time.perf_counter()
+    worker.drain()
+    assert time.perf_counter() - started < 10
+    done = dict(line.split(":") for line in log.read_text().split())
+    assert set(done) == {"first", "stuck", "last"}
+    assert done["first"] != str(os.getpid())  # the worker's
+    assert done["stuck"] == done["last"] == str(os.getpid())  # this process's
+    worker.terminate()

@@ -3,7 +3,9 @@
 Drawing and uploading a classifier trial's three figures and two tables costs a good part of a
 second of CPU; in a thread it would hold the GIL against the training loop. A separate process
 at idle priority uses what CPU training leaves idle (SCHED_IDLE beat nice 19; docs/benchmarks.md,
-"Measured while building" has the figures).
+"Measured while building" has the figures). On a machine busy with other work that process gets
+no CPU at all, so at the study's end, what it has not done within a few seconds is done by the
+study's own process.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from functools import partial
 from multiprocessing.pool import AsyncResult
 from typing import Any
 
@@ -71,6 +74,14 @@ def _worker_setup() -> None:
         importlib.import_module(module)  # imports, done while the trainer is still starting
 
 
+def _reported(job: Callable[[], Any]) -> None:
+    """Run `job`; report, but survive, its failure: an artifact is lost, the study is not."""
+    try:
+        job()
+    except Exception as error:
+        warnings.warn(f"tunelab: logging trial artifacts failed: {error!r}", stacklevel=3)
+
+
 @contextlib.contextmanager
 def _main_script_hidden() -> Iterator[None]:
     """Keep a spawned process from running the user's script again.
@@ -90,12 +101,16 @@ def _main_script_hidden() -> Iterator[None]:
             main.__file__ = path
 
 
+PATIENCE_SECONDS = 3.0  # at the end, a job the worker has not done by then is done here
+Job = Callable[..., None]
+
+
 class ArtifactWorker:
     """One spawned process that runs jobs (`log_trial_artifacts`, `log_plot`) in order."""
 
     def __init__(self) -> None:
         self._pool: Any = None
-        self._pending: list[AsyncResult] = []
+        self._pending: list[tuple[AsyncResult, Job, tuple[str, str], dict[str, Any]]] = []
 
     def start(self) -> ArtifactWorker:
         """Spawn the process now (else at the first job). Started before TensorFlow is
@@ -106,19 +121,27 @@ class ArtifactWorker:
                 self._pool = context.Pool(1, initializer=_worker_setup)
         return self
 
-    def submit(self, job: Callable[..., None], tracking_uri: str, run_id: str, **data: Any) -> None:
+    def submit(self, job: Job, tracking_uri: str, run_id: str, **data: Any) -> None:
         """Run `job(tracking_uri, run_id, **data)` in the worker."""
         self.start()
-        self._pending.append(self._pool.apply_async(job, (tracking_uri, run_id), data))
+        self._pending = [p for p in self._pending if not p[0].ready()]  # (failures: drained)
+        args = (tracking_uri, run_id)
+        self._pending.append((self._pool.apply_async(job, args, data), job, args, data))
 
     def drain(self) -> None:
-        """Wait for every job; report, but survive, one that failed."""
+        """Wait for every job; report, but survive, one that failed. A job the worker has not
+        done within PATIENCE_SECONDS is done here, with the rest: on a busy machine a process
+        at idle priority gets no CPU, and the study, which waits for it, would wait for the
+        machine to fall idle."""
         pending, self._pending = self._pending, []
-        for job in pending:
-            try:
-                job.get()
-            except Exception as error:  # an artifact is lost, the study is not
-                warnings.warn(f"tunelab: logging trial artifacts failed: {error!r}", stacklevel=2)
+        for index, (result, *_) in enumerate(pending):
+            result.wait(PATIENCE_SECONDS)
+            if not result.ready():
+                self.terminate()
+                for _, job, args, data in pending[index:]:
+                    _reported(partial(job, *args, **data))
+                return
+            _reported(result.get)
 
     def close(self) -> None:
         """Stop the worker once every job is done. It is terminated, not joined: with nothing
