@@ -69,11 +69,10 @@ def fit(
         model_cfg.cls.fit(
             hp,
             model,
-            **task.fit_inputs(hp, seed),
+            **{"verbose": 0, **task.fit_inputs(hp, seed)},  # a verbose= given to tune wins
             epochs=epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
-            verbose=0,
         )
     reason = tracker.stop_reason or ("early_stopping" if stopper and stopper.stopped_epoch else "")
     return Fit(model, tracker.history, reason or "completed", before)
