@@ -8,6 +8,7 @@ the YAML's comment. A field the YAML leaves out fails the build: the YAML is its
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import re
 import typing
@@ -29,7 +30,7 @@ def reference() -> str:
     from tunelab.config import CONF_DIR
 
     conf = Path(CONF_DIR)
-    parts = [_top_level(conf / "config.yaml")]
+    parts = [_top_level()]
     for group, attribute in GROUPS.items():
         parts.append(f"## `{group}`\n")
         renamed = []
@@ -132,57 +133,46 @@ def _type(hint: Any) -> str:
     return text.replace("|", "or")
 
 
-def _dotted_comments(path: Path) -> dict[str, str]:
-    """Every `key: value  # comment` of a YAML file by its dotted key, a comment continued on
-    the lines below (`#` alone, indented past the key) joined to it."""
-    found: dict[str, str] = {}
-    stack: list[tuple[int, str]] = []  # (indent, key) of the keys above this line
-    last = None
-    for line in path.read_text().splitlines():
-        match = re.match(r"^(\s*)([A-Za-z_][\w]*):(.*)$", line)
+def _field_comments(cls: type) -> dict[str, str]:
+    """The comment beside each field of dataclass `cls` (or on the lines just above it)."""
+    found, above = {}, []
+    for line in inspect.getsource(cls).splitlines():
+        if re.match(r"^\s+#", line):
+            above.append(line.strip().lstrip("#").strip())
+            continue
+        match = re.match(r"^\s+([a-z_]\w*): [^=]+=.*?(?:\s#\s?(.*))?$", line)
         if match:
-            indent = len(match.group(1))
-            stack = [(i, k) for i, k in stack if i < indent] + [(indent, match.group(2))]
-            last = ".".join(k for _, k in stack)
-            comment = re.search(r"\s#\s?(.*)$", match.group(3))
-            found[last] = comment.group(1).strip() if comment else ""
-        elif last and re.match(r"^\s{8,}#", line):  # a comment continued under its key
-            found[last] = f"{found[last]} {line.strip().lstrip('#').strip()}".strip()
-        else:
-            last = None
+            found[match.group(1)] = match.group(2) or " ".join(above)
+        above = []
     return found
 
 
-def _top_level(path: Path) -> str:
-    """Every key of conf/config.yaml with its full dotted path, type (from the dataclass that
-    holds it), default and meaning (the YAML's comment)."""
-    from omegaconf import OmegaConf
-
-    from tunelab.config import StudyConfig
-    from tunelab.objective import Objective
+def _top_level() -> str:
+    """Every top-level key (`tunelab.settings.StudySettings`, which conf/config.yaml extends)
+    by its full dotted path, with its type, default and meaning (the comment beside it)."""
+    from tunelab.settings import ObjectiveSettings, StudySettings, defaults
     from tunelab.tracking.settings import TrackingSettings
 
-    holders = {"": StudyConfig, "objective.": Objective, "tracking.": TrackingSettings}
-    hints = {
-        f"{prefix}{name}": hint
-        for prefix, cls in holders.items()
-        for name, hint in typing.get_type_hints(cls).items()
-    }
-    hints["tags"] = hints["extra_tags"]  # StudyConfig's name for them
-    values = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    comments = _dotted_comments(path)
+    nested = {"objective": ObjectiveSettings, "tracking": TrackingSettings}
+    values = defaults()
     rows = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-    for key, text in comments.items():
-        if key.split(".")[0] in ("defaults", "hydra") or key in ("objective", "tracking"):
+    for name in typing.get_type_hints(StudySettings):
+        if name in GROUPS:
             continue
-        if key not in hints:
-            raise ValueError(f"conf/config.yaml: {key} is held by no dataclass; add it to one")
-        value: Any = values
-        for part in key.split("."):
-            value = value[part]
-        if not text:
-            raise ValueError(f"conf/config.yaml: {key} has no comment, so no meaning here")
-        shown = f"`{json.dumps(value)}`" if not isinstance(value, str) else f"`{value}`"
-        meaning = text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-        rows.append(f"| `{key}` | {_type(hints[key])} | {shown} | {meaning} |")
-    return "## Top-level keys (`conf/config.yaml`)\n\n" + "\n".join(rows) + "\n"
+        holders = [(f"{name}.", nested[name])] if name in nested else [("", StudySettings)]
+        for prefix, cls in holders:
+            comments = _field_comments(cls)
+            hints = typing.get_type_hints(cls)
+            keys = [f.name for f in dataclasses.fields(cls)] if prefix else [name]
+            for key in keys:
+                value = values[name][key] if prefix else values[name]
+                text = comments.get(key, "")
+                if not text:
+                    raise ValueError(f"{cls.__name__}.{key} has no comment: no meaning here")
+                meaning = text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+                shown = f"`{value}`" if isinstance(value, str) else f"`{json.dumps(value)}`"
+                rows.append(f"| `{prefix}{key}` | {_type(hints[key])} | {shown} | {meaning} |")
+    return (
+        "## Top-level keys\n\n`tunelab.settings.StudySettings`, which `conf/config.yaml` "
+        "extends: Hydra checks each key's type.\n\n" + "\n".join(rows) + "\n"
+    )

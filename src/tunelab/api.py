@@ -17,6 +17,7 @@ from tunelab import backend, config
 from tunelab.config import Component, ModelConfig, StudyConfig, TrackingSettings
 from tunelab.objective import Objective
 from tunelab.schema import ConfigError
+from tunelab.settings import StudySettings
 from tunelab.space import SearchSpace
 
 # KerasTuner's tuner arguments that `tune` does not pass on to `fit`: each gets one line saying
@@ -209,8 +210,8 @@ def tune(
     model_name: str | None = None,
     workdir: str = ".tunelab",
     quiet: bool = False,
-    stop_after_identical_failures: int = 3,
-    keep_weights: int = 1,
+    stop_after_identical_failures: int = StudySettings.stop_after_identical_failures,
+    keep_weights: int = StudySettings.keep_weights,
     config_dir: str | None = None,
     dataset_name: str | None = None,
     **kwargs: Any,

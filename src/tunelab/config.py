@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from tunelab.objective import Objective
 from tunelab.schema import RENAMED_STRATEGIES, ConfigError, Renamed, build
+from tunelab.settings import StudySettings, register_schema
+from tunelab.settings import defaults as settings_defaults
 from tunelab.space import Param, SearchSpace
 from tunelab.tracking.settings import TrackingSettings
 
@@ -106,9 +109,9 @@ class StudyConfig:
     dataset: Component
     strategy: Component
     stages: list[Stage] = field(default_factory=list)
-    stop_after_identical_failures: int = 3  # 0 = never stop a study for failing trials
-    workers: int = 1  # processes running this study's trials (docs: how-to/workers.md)
-    keep_weights: int = 1  # the best N trials' weights stay in the study folder
+    stop_after_identical_failures: int = StudySettings.stop_after_identical_failures
+    workers: int = StudySettings.workers
+    keep_weights: int = StudySettings.keep_weights
     resolved: dict[str, Any] = field(repr=False, default_factory=dict)
     extra_tags: dict[str, str] = field(default_factory=dict)  # `tags`, and a chain's on its stages
     caller: Literal["config", "python"] = "config"  # how error messages spell a setting
@@ -165,39 +168,24 @@ class StudyConfig:
 
 
 # keys of these mappings are anyone's: `model.fit.batch_size=64` needs no `+`
-OPEN_MAPPINGS = ("model.fit.",)
+OPEN_MAPPINGS = ("model.fit.", "tags.")
 # settings' old names, which still work with a warning (strategies': schema.RENAMED_STRATEGIES)
 RENAMED_OVERRIDES = {"strategy.n_trials", "strategy.iterations"}
 RENAMED_OVERRIDES_SHORT = {key.removeprefix("strategy.") for key in RENAMED_OVERRIDES}
 
-TOP_LEVEL = {
-    "seed",
-    "repetition",
-    "budget",
-    "objective",
-    "study_name",
-    "resume",
-    "quiet",
-    "workdir",
-    "tracking",
-    "model",
-    "dataset",
-    "strategy",
-    "stages",
-    "stop_after_identical_failures",
-    "tags",
-    "workers",
-    "keep_weights",
-}
+TOP_LEVEL = {f.name for f in fields(StudySettings)}
 
 
 def register_resolvers() -> None:
-    """`${by_budget:smoke,default,full}` picks a value by the root `budget` key.
+    """The schema of conf/config.yaml (`StudySettings`) in Hydra's ConfigStore, and
+    `${by_budget:smoke,default,full}`, which picks a value by the root `budget` key.
 
     An explicit override (`strategy.max_trials=5`) replaces the whole interpolation, so what a
     user types always wins over the budget.
     """
     from omegaconf import OmegaConf
+
+    register_schema()
 
     def by_budget(smoke: Any, default: Any, full: Any, *, _root_: Any) -> Any:
         return {"smoke": smoke, "full": full}.get(_root_.get("budget"), default)
@@ -315,6 +303,8 @@ def composition_error(error: Exception, overrides: list[str], config_dir: str | 
                 }
             )
             return f"{group}: {option!r} is not valid; valid choices: {', '.join(choices)}"
+    if (wrong := _wrong_type(error.__cause__)) is not None:
+        return wrong
     missing = getattr(error.__cause__, "full_key", None)  # the key, or its first missing parent
     refused = [o for o in overrides if missing and _sets_key_under(o, missing)]
     if refused:
@@ -329,6 +319,24 @@ def composition_error(error: Exception, overrides: list[str], config_dir: str | 
             return f"{missing}: unknown key; valid keys: {valid}"
     lines = [line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()]
     return "; ".join(lines)
+
+
+TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "bool": "true or false"}
+
+
+def _wrong_type(cause: BaseException | None) -> str | None:
+    """One line for a value the schema's type refuses (`seed=abc`), None for another error."""
+    from omegaconf.errors import ConfigKeyError, ValidationError
+
+    if not isinstance(cause, ValidationError) or isinstance(cause, ConfigKeyError):
+        return None
+    text = str(cause)
+    found = re.match(r"Value '(.*)' of type '.*' could not be converted to (\w+)", text)
+    found = found or re.match(r"Value '(.*)' is not a valid (bool)", text)
+    if found is None:
+        return f"{cause.full_key}: {str(cause).splitlines()[0]}"
+    value, kind = found.groups()
+    return f"{cause.full_key}: expected {TYPE_NAMES.get(kind, kind.lower())}, got {value!r}"
 
 
 def _sets_key_under(override: str, key: str) -> bool:
@@ -357,40 +365,41 @@ def load(raw: dict[str, Any]) -> StudyConfig:
     unknown = sorted(set(raw) - TOP_LEVEL)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key; valid keys: {', '.join(sorted(TOP_LEVEL))}")
-    raw = {**raw, "strategy": _strategy_group(_group(raw, "strategy"))}
-    budget = raw.get("budget", "default")
+    given = {k: v for k, v in raw.items() if v is not None}  # a stored config may lack keys
+    raw = {**settings_defaults(), **given, "strategy": _strategy_group(_group(raw, "strategy"))}
+    budget = raw["budget"]
     if budget not in BUDGETS:
         raise ConfigError(f"budget: {budget!r} is not valid; valid choices: {', '.join(BUDGETS)}")
-    seed = _int(raw.get("seed", 0), "seed")
+    seed = _int(raw["seed"], "seed")
     model = _model(_group(raw, "model"))
     dataset = _component(_group(raw, "dataset"), "dataset", "Settings")
     strategy = _component(_group(raw, "strategy"), "strategy", "Settings")
-    study_name = raw.get("study_name") or f"{model.name}-{dataset.name}-{strategy.name}-seed{seed}"
-    objective = build(Objective, raw.get("objective", {}), "objective")
+    study_name = raw["study_name"] or f"{model.name}-{dataset.name}-{strategy.name}-seed{seed}"
+    objective = build(Objective, raw["objective"], "objective")
     objective = objective.resolved_for(model.cls.task, model.name)
     if hasattr(model.task, "objective"):  # a task that draws the objective's learning curve
         model.task = replace(model.task, objective=objective.name)
     return StudyConfig(
         seed=seed,
-        repetition=_int(raw.get("repetition", 0), "repetition"),
+        repetition=_int(raw["repetition"], "repetition"),
         budget=budget,
         objective=objective,
         study_name=_str(study_name, "study_name"),
-        resume=_bool(raw.get("resume", False), "resume"),
-        quiet=_bool(raw.get("quiet", False), "quiet"),
-        workdir=_str(raw.get("workdir", ".tunelab"), "workdir"),
-        tracking=build(TrackingSettings, raw.get("tracking", {}), "tracking"),
+        resume=_bool(raw["resume"], "resume"),
+        quiet=_bool(raw["quiet"], "quiet"),
+        workdir=_str(raw["workdir"], "workdir"),
+        tracking=build(TrackingSettings, raw["tracking"], "tracking"),
         model=model,
         dataset=dataset,
         strategy=strategy,
-        stages=_stages(raw.get("stages") or []),
+        stages=_stages(raw["stages"]),
         stop_after_identical_failures=_non_negative(
-            raw.get("stop_after_identical_failures", 3), "stop_after_identical_failures"
+            raw["stop_after_identical_failures"], "stop_after_identical_failures"
         ),
         resolved={**raw, "study_name": study_name, "objective": vars(objective)},
-        extra_tags=_tags(raw.get("tags") or {}),
-        workers=_workers(raw.get("workers", 1), strategy),
-        keep_weights=_at_least_one(raw.get("keep_weights", 1), "keep_weights"),
+        extra_tags=_tags(raw["tags"]),
+        workers=_workers(raw["workers"], strategy),
+        keep_weights=_at_least_one(raw["keep_weights"], "keep_weights"),
     )
 
 
@@ -408,7 +417,7 @@ def _workers(value: Any, strategy: Component) -> int:
 
 
 def _tags(tags: Any, prefix: str = "tags") -> dict[str, str]:
-    """`tags` as MLflow tags: nested keys joined by dots (`+tags.team.name=x` -> `team.name`)."""
+    """`tags` as MLflow tags: nested keys joined by dots (`tags.team.name=x` -> `team.name`)."""
     if not isinstance(tags, dict):
         raise ConfigError(f"{prefix}: expected a mapping of tag names to values, got {tags!r}")
     flat: dict[str, str] = {}
