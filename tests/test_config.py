@@ -201,8 +201,22 @@ TOP_LEVEL_KEYS = (
             "model.tune=[lr: cannot read this override (no viable alternative "
             "at input '[lr'); see https://hydra.cc/docs/advanced/override_grammar/basic/",
         ),
+        (["seed=abc"], "seed: expected an integer, got 'abc'"),
+        (["resume=maybe"], "resume: expected true or false, got 'maybe'"),
+        (["tracking.retry_seconds=soon"], "tracking.retry_seconds: expected a number, got 'soon'"),
     ],
-    ids=["group-option", "in-a-sweep", "nested-preset", "key", "nested-key", "space", "syntax"],
+    ids=[
+        "group-option",
+        "in-a-sweep",
+        "nested-preset",
+        "key",
+        "nested-key",
+        "space",
+        "syntax",
+        "type",
+        "bool",
+        "nested-type",
+    ],
 )
 def test_cli_config_hydra_cannot_compose_exits_2_with_one_line(overrides, line, tmp_path):
     out = tunelab_cli(overrides, cwd=tmp_path)
