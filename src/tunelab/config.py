@@ -8,6 +8,7 @@ module plus one YAML and nothing here changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -263,18 +264,30 @@ def strategy_component(
             "strategy: expected a strategy's name, a mapping with its _target_ or a "
             f"Strategy subclass, got {strategy!r}"
         )
-    overrides = [f"strategy={strategy}", f"budget={budget}"]
+    folders = [Path(CONF_DIR), *([Path(config_dir).resolve()] if config_dir else [])]
+    edited = max((f.stat().st_mtime for d in folders for f in d.glob("strategy/*.yaml")), default=0)
+    yaml = _strategy_yaml(strategy, budget, config_dir, edited)
+    group = OmegaConf.merge(yaml, settings)  # any keys
+    resolved = OmegaConf.to_container(
+        OmegaConf.create({"budget": budget, "s": group}), resolve=True
+    )
+    return _component(_strategy_group(_as_dict(_as_dict(resolved)["s"])), "strategy", "Settings")
+
+
+@functools.lru_cache(maxsize=16)
+def _strategy_yaml(name: str, budget: str, config_dir: str | None, edited: float) -> Any:
+    """Strategy `name`'s group as Hydra composes it, interpolations unresolved; read again
+    when a strategy YAML was `edited` (its newest modification time) since."""
+    from omegaconf import OmegaConf
+
+    overrides = [f"strategy={name}", f"budget={budget}"]
     if config_dir is not None:
         overrides.append(f"hydra.searchpath=[file://{Path(config_dir).resolve()}]")
     try:
         composed = _hydra_compose(overrides)
     except Exception as error:  # Hydra's: an unknown strategy, most likely
         raise ConfigError(composition_error(error, overrides, config_dir)) from None
-    group = OmegaConf.merge(OmegaConf.to_container(composed.strategy), settings)  # any keys
-    resolved = OmegaConf.to_container(
-        OmegaConf.create({"budget": budget, "s": group}), resolve=True
-    )
-    return _component(_strategy_group(_as_dict(_as_dict(resolved)["s"])), "strategy", "Settings")
+    return OmegaConf.create(OmegaConf.to_container(composed.strategy))
 
 
 def composition_error(error: Exception, overrides: list[str], config_dir: str | None = None) -> str:

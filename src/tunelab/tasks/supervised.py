@@ -98,9 +98,30 @@ class Supervised(Task):
 
         if overrides_fit(model_cls.hypermodel()):
             return
-        reported = self.reported_metrics(model_cls.build(hp, self.data.spec))
+        model = model_cls.build(hp, self.data.spec)
+        if objective.name in self.declared_metrics(model):  # no evaluation needed (0.5 s)
+            return
+        reported = self.reported_metrics(model)
         if reported is not None and objective.name not in reported:
             raise ModelError(self._not_reported(objective.name, reported))
+
+    def declared_metrics(self, model: Any) -> set[str]:
+        """What `fit` surely logs for `model`, read from its compile config without running
+        it: the loss and the metrics named there, with their `val_` twins where there is
+        validation data (an objective not among them is checked by `reported_metrics`)."""
+        try:
+            config = model.get_compile_config() or {}
+        except Exception:  # a model Keras cannot describe: evaluated instead
+            config = {}
+        names = {"loss"}
+        for metric in config.get("metrics") or []:
+            if isinstance(metric, str):
+                names.add(metric)
+            elif isinstance(metric, dict) and isinstance(metric.get("config"), dict):
+                names.add(str(metric["config"].get("name")))
+        if self.data.x_val is not None:
+            names |= {f"val_{name}" for name in names}
+        return names
 
     def reported_metrics(self, model: Any) -> set[str] | None:
         """What `fit` will log for `model`: its compiled metrics, their `val_` twins with
