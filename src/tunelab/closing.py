@@ -92,12 +92,6 @@ class Closing:
             for file in weights.parent.iterdir():  # earlier bests, beyond `keep_weights`
                 if file.name.partition(".")[0] not in kept:
                     file.unlink()
-        elapsed = (  # the best model logged too
-            time.time() - tracker.study_started()  # since it began, whichever process closes it
-            if cfg.shared
-            else folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
-        )
-        tracker.log_metrics(run_id, {**metrics, "wall_time_s": elapsed})
         try:
             log_design(
                 self.tracker,
@@ -106,6 +100,13 @@ class Closing:
             )
         except Exception as error:  # the trials stand even if the closing analysis fails
             tracker.set_tags(run_id, {"tunelab.summary_error": f"{type(error).__name__}: {error}"})
+        tracker.drain()  # every figure and request in: the study's work is done
+        elapsed = (
+            time.time() - tracker.study_started()  # since it began, whichever process closes it
+            if cfg.shared
+            else folder.meta.get("elapsed", 0.0) + time.perf_counter() - started
+        )
+        tracker.log_metrics(run_id, {**metrics, "wall_time_s": elapsed})
         tracker.end_run(run_id, "FINISHED")
         folder.save(
             finished=True,
