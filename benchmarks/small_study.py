@@ -85,6 +85,28 @@ TRIAL = textwrap.dedent(
 )
 
 
+MLFLOW_ALONE = textwrap.dedent(
+    """
+    import json, tempfile, time
+    import keras, keras_tuner, tunelab.keras_tuner
+    started = time.perf_counter()
+    import mlflow, mlflow.data.numpy_dataset, mlflow.pyfunc, mlflow.tensorflow
+    from mlflow.tracking import MlflowClient
+    imported = time.perf_counter()
+    MlflowClient(f"sqlite:///{tempfile.mkdtemp()}/mlflow.db").search_experiments()
+    print(json.dumps([imported - started, time.perf_counter() - imported]))
+    """
+)
+
+
+def mlflow_alone() -> list[float]:
+    """MLflow's share of a first call, in a fresh process: its imports, then a new store."""
+    out = subprocess.run(
+        [sys.executable, "-c", MLFLOW_ALONE], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def one_process(tool: str, store: str = "") -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", TRIAL, tool, store],
@@ -109,8 +131,9 @@ def main() -> None:
         f"from mlflow.tracking import MlflowClient; MlflowClient({existing!r}).search_experiments()"
     )
     subprocess.run([sys.executable, "-c", make], check=True, capture_output=True)
-    wall_time_s, store_s = [], []
+    wall_time_s, store_s, alone = [], [], []
     for repeat in range(args.repeats):
+        alone.append(mlflow_alone())
         for tool in tools if repeat % 2 == 0 else tools[::-1]:
             report = one_process(tool, existing if tool == "tunelab_existing" else "")
             first, second = report["seconds"]
@@ -135,6 +158,12 @@ def main() -> None:
     ours_second = statistics.median(calls["tunelab"]["second"])
     store = statistics.median(store_s)
     print(f"MLflow's set-up of a new SQLite store (in tunelab's first call): {store:.1f} s")
+    imports, new_store = (statistics.median(part) for part in zip(*alone, strict=True))
+    print(
+        f"MLflow alone in a fresh process: its imports {imports:.1f} s, then a new store "
+        f"{new_store:.1f} s; 1.5x KerasTuner's first call leaves "
+        f"{0.5 * statistics.median(calls['keras_tuner']['first']):.1f} s"
+    )
     print(
         f"the study's own wall_time_s (second call): median "
         f"{statistics.median(wall_time_s):.1f} s against {ours_second:.1f} s measured outside"
