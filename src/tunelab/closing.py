@@ -213,3 +213,22 @@ def log_extras(tracker: Tracker, run_id: str, extras: StudyExtras) -> None:
         tracker.log_text(run_id, text, path)
     for path, (plot, data) in extras.figures.items():
         tracker.log_plot(run_id, path, plot, **data)
+
+
+def stop_if_every_trial_fails_alike(cfg: StudyConfig, records: list[TrialRecord]) -> None:
+    """Raise StudyFailed once the first `stop_after_identical_failures` trials have all failed
+    with the same error: the model cannot train, and more trials would only repeat it.
+    Studies where some trials fail go on."""
+    k = cfg.stop_after_identical_failures
+    first = records[:k]
+    if (
+        k
+        and len(records) == k
+        and all(r.status == "FAILED" for r in first)
+        and len({r.reason for r in first}) == 1
+    ):
+        raise StudyFailed(
+            f"the first {k} trials all failed with the same error, so the study stops: "
+            f"{one_line(first[0].reason)} (their MLflow runs are FAILED with it; "
+            f"{cfg.spell('stop_after_identical_failures', 0)} goes on regardless)"
+        )

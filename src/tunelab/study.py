@@ -28,10 +28,16 @@ from typing import Any
 import yaml
 
 from tunelab import __version__, interrupts, joining, local_workers
-from tunelab.closing import Closing, StudySummary, log_design, log_extras
+from tunelab.closing import (
+    Closing,
+    StudySummary,
+    log_design,
+    log_extras,
+    stop_if_every_trial_fails_alike,
+)
 from tunelab.config import StudyConfig
 from tunelab.progress import TrialProgress
-from tunelab.schema import ConfigError, StudyFailed, one_line
+from tunelab.schema import ConfigError
 from tunelab.strategies import Proposal, Strategy, StrategyContext
 from tunelab.study_folder import StudyFolder, TrialRecord, flatten, study_folder, trial_count
 from tunelab.tasks.base import Task
@@ -207,7 +213,7 @@ class Study:
                     self._tell_recorded(proposal, recorded)
                     continue
                 bar.advance(self.trials.run(proposal))
-                self._stop_if_every_trial_fails_alike()
+                stop_if_every_trial_fails_alike(self.cfg, self.folder.records)
 
     def _end_abandoned_runs(self) -> None:
         """The MLflow runs of trials a dead worker left RUNNING become KILLED, with why."""
@@ -273,7 +279,7 @@ class Study:
         except BaseException:
             artifacts.terminate()
             raise
-        self.tags = self._tags()
+        self.tags = study_tags(self.cfg, self.folder.meta["study_id"])
         self.trials = TrialRunner(
             cfg, folder, self.strategy, self.task, self.tracker, self.data_inputs, self.tags
         )
@@ -299,42 +305,6 @@ class Study:
             tracking_uri=meta.get("tracking_uri", ""),
         )
 
-    def _tags(self) -> dict[str, str]:
-        cfg = self.cfg
-        return {
-            "tunelab.study_id": self.folder.meta["study_id"],
-            "tunelab.study_name": cfg.study_name,
-            "tunelab.strategy": cfg.strategy.name,
-            "tunelab.model": cfg.model.name,
-            "tunelab.dataset": cfg.dataset.name,
-            "tunelab.seed": str(cfg.seed),
-            "tunelab.repetition": str(cfg.repetition),
-            "tunelab.budget": cfg.budget,
-            "tunelab.objective": f"{cfg.objective.name} ({cfg.objective.direction})",
-            "tunelab.git_commit": git_commit(),
-            "tunelab.version": __version__,
-            **cfg.extra_tags,
-        }
-
-    def _stop_if_every_trial_fails_alike(self) -> None:
-        """Raise StudyFailed once the first `stop_after_identical_failures` trials have all
-        failed with the same error: the model cannot train, and more trials would only repeat
-        it. Studies where some trials fail go on."""
-        k = self.cfg.stop_after_identical_failures
-        first = self.folder.records[:k]
-        if (
-            k
-            and len(self.folder.records) == k
-            and all(r.status == "FAILED" for r in first)
-            and len({r.reason for r in first}) == 1
-        ):
-            raise StudyFailed(
-                f"the first {k} trials all failed with the same error, so the "
-                f"study stops: {one_line(first[0].reason)} (their MLflow runs are FAILED "
-                f"with it; {self.cfg.spell('stop_after_identical_failures', 0)} goes on "
-                "regardless)"
-            )
-
     def _tell_recorded(self, proposal: Proposal, record: TrialRecord) -> None:
         """The strategy proposes a trial the journal has: the study stopped after the journal
         line and before the strategy's record. Tell it the journaled outcome; do not re-run."""
@@ -355,3 +325,21 @@ class Study:
             self.tracker.set_tags(run_id, shared_tags)
         if not self.folder.resuming:
             log_extras(self.tracker, run_id, extras)
+
+
+def study_tags(cfg: StudyConfig, study_id: str) -> dict[str, str]:
+    """What every run of the study is tagged with: what it is, and what made it."""
+    return {
+        "tunelab.study_id": study_id,
+        "tunelab.study_name": cfg.study_name,
+        "tunelab.strategy": cfg.strategy.name,
+        "tunelab.model": cfg.model.name,
+        "tunelab.dataset": cfg.dataset.name,
+        "tunelab.seed": str(cfg.seed),
+        "tunelab.repetition": str(cfg.repetition),
+        "tunelab.budget": cfg.budget,
+        "tunelab.objective": f"{cfg.objective.name} ({cfg.objective.direction})",
+        "tunelab.git_commit": git_commit(),
+        "tunelab.version": __version__,
+        **cfg.extra_tags,
+    }
