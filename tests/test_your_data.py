@@ -356,8 +356,16 @@ def test_a_keras_tuner_argument_tune_does_not_take_is_one_line_before_anything(
     x, y = digits(50)
     store = tmp_path / "m.db"
     with pytest.raises(ConfigError) as error:
-        tunelab.tune(build_model, x, y, validation_split=0.2, strategy="random", max_trials=2,
-                     tracking_uri=f"sqlite:///{store}", **{key: value})  # fmt: skip
+        tunelab.tune(
+            build_model,
+            x,
+            y,
+            validation_split=0.2,
+            strategy="random",
+            max_trials=2,
+            tracking_uri=f"sqlite:///{store}",
+            **{key: value},
+        )
     message = str(error.value)
     assert message.startswith(f"{key}: a KerasTuner tuner argument that tune does not take; ")
     assert hint in message and "\n" not in message
@@ -366,10 +374,14 @@ def test_a_keras_tuner_argument_tune_does_not_take_is_one_line_before_anything(
 
 def labelled_state(hp):
     """A model whose hyperparameters are called like columns of `TuneResult.trials`."""
-    model = keras.Sequential([keras.layers.Flatten(),
-                              keras.layers.Dense(hp.Choice("state", [8, 16]), "relu"),
-                              keras.layers.Dropout(hp.Float("run_id", 0.0, 0.5)),
-                              keras.layers.Dense(10, "softmax")])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.layers.Flatten(),
+            keras.layers.Dense(hp.Choice("state", [8, 16]), "relu"),
+            keras.layers.Dropout(hp.Float("run_id", 0.0, 0.5)),
+            keras.layers.Dense(10, "softmax"),
+        ]
+    )
     model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
