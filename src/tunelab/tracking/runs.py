@@ -142,9 +142,10 @@ def load_keras_model(tracking_uri: str | None, model_uri: str) -> Any:
     """A Keras model logged with `mlflow.tensorflow.log_model`, e.g. `models:/m-…`."""
     import mlflow.tensorflow
 
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    return mlflow.tensorflow.load_model(model_uri)
+    with tracking_uri_kept():  # the caller's stays theirs
+        if tracking_uri:
+            mlflow.set_tracking_uri(tracking_uri)
+        return mlflow.tensorflow.load_model(model_uri)
 
 
 def read_text(tracking_uri: str | None, run_id: str, path: str) -> str:
