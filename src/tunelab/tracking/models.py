@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -39,13 +40,21 @@ def log_model_into(run_id: str, model: Any, name: str = "model", **kwargs: Any) 
         mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None),
     ):
         if isinstance(model, mlflow.pyfunc.PythonModel):
-            return mlflow.pyfunc.log_model(
-                name=name,
-                python_model=model,
-                artifacts=model.saved_artifacts(Path(folder)),
-                pip_requirements=requirements,
-                **kwargs,
-            )
+            # tunelab's own model class: MLflow's warning that pickling a user's object may run
+            # code when loaded is not for the user (it needs tunelab installed to load)
+            logger = logging.getLogger("mlflow.pyfunc")
+            level = logger.level
+            logger.setLevel(logging.ERROR)
+            try:
+                return mlflow.pyfunc.log_model(
+                    name=name,
+                    python_model=model,
+                    artifacts=model.saved_artifacts(Path(folder)),
+                    pip_requirements=requirements,
+                    **kwargs,
+                )
+            finally:
+                logger.setLevel(level)
         return mlflow.tensorflow.log_model(
             model, name=name, pip_requirements=requirements, **kwargs
         )

@@ -51,6 +51,8 @@ def _set_environment(settings: TrackingSettings) -> None:
     # MLflow would print two links (and fetch the run again) each time a run ends over HTTP;
     # the progress bar and the closing summary already say where to look.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # nor a "Downloading artifacts" bar when the best model is logged (unless asked for)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if settings.retry_seconds is not None:
         os.environ.update(retry_environment(settings.retry_seconds))
 
