@@ -206,3 +206,22 @@ def test_jobs_a_starved_artifact_worker_has_not_done_are_done_by_the_study(tmp_p
     assert done["first"] != str(os.getpid())  # the worker's
     assert done["stuck"] == done["last"] == str(os.getpid())  # this process's
     worker.terminate()
+
+
+def failing(tracking_uri: str, run_id: str) -> None:
+    """An artifact job that fails."""
+    raise RuntimeError(f"no figure for {run_id}")
+
+
+def test_a_failed_artifact_job_is_told_though_the_next_job_came_first(tmp_path):
+    """A job done by the time the next one is submitted leaves the worker's list; had it
+    failed, its warning is given then, not lost."""
+    from tunelab.tracking import artifacts
+
+    worker = artifacts.ArtifactWorker().start()
+    worker.submit(failing, "uri", "first")
+    worker._pending[0][0].wait(120)
+    with pytest.warns(UserWarning, match="logging trial artifacts failed: .*no figure for first"):
+        worker.submit(written_by, "uri", "second", path=str(tmp_path / "log"))
+    worker.drain()
+    worker.terminate()

@@ -124,7 +124,13 @@ class ArtifactWorker:
     def submit(self, job: Job, tracking_uri: str, run_id: str, **data: Any) -> None:
         """Run `job(tracking_uri, run_id, **data)` in the worker."""
         self.start()
-        self._pending = [p for p in self._pending if not p[0].ready()]  # (failures: drained)
+        waiting = []
+        for pending in self._pending:  # those done leave the list; a failure is told now
+            if pending[0].ready():
+                _reported(pending[0].get)
+            else:
+                waiting.append(pending)
+        self._pending = waiting
         args = (tracking_uri, run_id)
         self._pending.append((self._pool.apply_async(job, args, data), job, args, data))
 
