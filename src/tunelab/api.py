@@ -354,7 +354,8 @@ def tune(
         study = Study(cfg)
         summary = study.finished_summary() if resume else None  # a finished one: read back
         if summary is not None:
-            more = f"; a larger {trial_count(cfg)} extends it" if trial_count(cfg) else ""
+            count = trial_count(cfg)
+            more = f"; a larger {count} extends it" if count else ""
             print(f"tunelab: study {cfg.study_name} had finished: its result is read back{more}")
         else:
             summary = study.run(started)
@@ -371,9 +372,7 @@ def _split_settings(
     rest, which goes to `fit`."""
     import dataclasses
 
-    settings_cls: Any = getattr(config.strategy_class(strategy, config_dir), "Settings", None)
-    if settings_cls is None:
-        raise ConfigError(f"strategy: {strategy!r} has no Settings dataclass")
+    settings_cls = config.settings_class(config.strategy_class(strategy, config_dir))
     fields = {f.name for f in dataclasses.fields(settings_cls)}
     if "max_trials" in fields:  # its old names, renamed with a warning
         fields |= set(config.RENAMED_OVERRIDES_SHORT)

@@ -234,8 +234,18 @@ def strategy_class(strategy: StrategyChoice, config_dir: str | None = None) -> t
     if isinstance(strategy, type):
         return strategy
     if isinstance(strategy, Mapping):
-        return _import(_str(strategy.get("_target_"), "strategy._target_"), "strategy._target_")
-    return strategy_component(strategy, {}, config_dir=config_dir).cls
+        target = strategy.get("_target_")
+    else:
+        target = _named_strategy(strategy, "default", config_dir)["_target_"]
+    return _import(_str(target, "strategy._target_"), "strategy._target_")
+
+
+def settings_class(cls: type) -> Any:
+    """A strategy class's `Settings` dataclass (one line if it has none)."""
+    found = getattr(cls, "Settings", None)
+    if found is None:
+        raise ConfigError(f"strategy: {cls.__name__} has no Settings dataclass")
+    return found
 
 
 def strategy_component(
@@ -251,27 +261,29 @@ def strategy_component(
 
     if isinstance(strategy, type):
         _require_implemented(strategy, strategy.__name__, "strategy")
-        settings_cls: Any = getattr(strategy, "Settings", None)
-        if settings_cls is None:
-            raise ConfigError(f"strategy: {strategy.__name__} has no Settings dataclass")
-        return Component(strategy.__name__, strategy, build(settings_cls, settings, "strategy"))
+        built = build(settings_class(strategy), settings, "strategy")
+        return Component(strategy.__name__, strategy, built)
     if isinstance(strategy, Mapping):
         target = _str(strategy.get("_target_"), "strategy._target_")
         named = {"name": target.rpartition(".")[2], **strategy, **settings}
         return _component(_strategy_group(named), "strategy", "Settings")
-    if not isinstance(strategy, str):
-        raise ConfigError(
-            "strategy: expected a strategy's name, a mapping with its _target_ or a "
-            f"Strategy subclass, got {strategy!r}"
-        )
-    folders = [Path(CONF_DIR), *([Path(config_dir).resolve()] if config_dir else [])]
-    edited = max((f.stat().st_mtime for d in folders for f in d.glob("strategy/*.yaml")), default=0)
-    yaml = _strategy_yaml(strategy, budget, config_dir, edited)
-    group = OmegaConf.merge(yaml, settings)  # any keys
+    group = OmegaConf.merge(_named_strategy(strategy, budget, config_dir), settings)  # any keys
     resolved = OmegaConf.to_container(
         OmegaConf.create({"budget": budget, "s": group}), resolve=True
     )
     return _component(_strategy_group(_as_dict(_as_dict(resolved)["s"])), "strategy", "Settings")
+
+
+def _named_strategy(name: Any, budget: str, config_dir: str | None) -> Any:
+    """Strategy `name`'s YAML as Hydra composes it, read again once a strategy YAML changes."""
+    if not isinstance(name, str):
+        raise ConfigError(
+            "strategy: expected a strategy's name, a mapping with its _target_ or a "
+            f"Strategy subclass, got {name!r}"
+        )
+    folders = [Path(CONF_DIR), *([Path(config_dir).resolve()] if config_dir else [])]
+    edited = max((f.stat().st_mtime for d in folders for f in d.glob("strategy/*.yaml")), default=0)
+    return _strategy_yaml(name, budget, config_dir, edited)
 
 
 @functools.lru_cache(maxsize=16)
@@ -347,7 +359,7 @@ def _wrong_type(cause: BaseException | None) -> str | None:
     found = re.match(r"Value '(.*)' of type '.*' could not be converted to (\w+)", text)
     found = found or re.match(r"Value '(.*)' is not a valid (bool)", text)
     if found is None:
-        return f"{cause.full_key}: {str(cause).splitlines()[0]}"
+        return f"{cause.full_key}: {text.splitlines()[0]}"
     value, kind = found.groups()
     return f"{cause.full_key}: expected {TYPE_NAMES.get(kind, kind.lower())}, got {value!r}"
 

@@ -122,10 +122,7 @@ class StudyFolder:
 
     def best_record(self) -> TrialRecord | None:
         """The journal's best trial on the study's objective (None before any scored)."""
-        scored = [r for r in self.records if r.score is not None]
-        if not scored:
-            return None
-        return self.objective.best_of(scored, key=lambda r: cast(float, r.score))
+        return next(iter(self.top_records(1)), None)
 
     def top_records(self, k: int) -> list[TrialRecord]:
         """The journal's `k` best scored trials, best first (the first of equals first)."""

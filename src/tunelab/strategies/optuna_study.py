@@ -100,10 +100,12 @@ def instantiated(config: Mapping[str, Any], path: str, **offered: Any) -> Any:
         made = instantiate(dict(config), _partial_=True)
     except InstantiationException as error:
         raise ConfigError(f"{path}._target_: {one_line(str(error))}") from None
-    taken = inspect.signature(made.func).parameters
-    extra = {k: v for k, v in offered.items() if k in taken and k not in made.keywords}
+    signature = inspect.signature(made.func)
+    extra = {
+        k: v for k, v in offered.items() if k in signature.parameters and k not in made.keywords
+    }
     try:
-        inspect.signature(made.func).bind(*made.args, **made.keywords, **extra)
+        signature.bind(*made.args, **made.keywords, **extra)
     except TypeError as error:
         raise ConfigError(f"{path}: {config['_target_']} {error}") from None
     return made(**extra)
